@@ -1,0 +1,190 @@
+package dnstest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func start(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestServerAnswersAAndAAAAQueriesFromItsZone(t *testing.T) {
+	s := start(t)
+	s.SetAddrs("svc.test", time.Minute, netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("::2"))
+
+	got, err := s.Resolver().LookupNetIP(ctx(t), "ip", "svc.test")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("::2")}, got)
+	assert.Equal(t, 1, s.Queries("svc.test", dnsmessage.TypeA), "one A query")
+	assert.Equal(t, 1, s.Queries("SVC.test.", dnsmessage.TypeAAAA), "one AAAA query, names compared without case")
+}
+
+func TestServerSaysNXDOMAINForUnknownNames(t *testing.T) {
+	s := start(t)
+	_, err := s.Resolver().LookupNetIP(ctx(t), "ip4", "nope.test")
+	var dnsErr *net.DNSError
+	require.ErrorAs(t, err, &dnsErr)
+	assert.True(t, dnsErr.IsNotFound, "NXDOMAIN is reported as not found: %v", err)
+}
+
+func TestServerFollowsCNAMEChainsInsideItsZone(t *testing.T) {
+	s := start(t)
+	s.SetCNAME("www.test", "edge.test", time.Minute)
+	s.SetAddrs("edge.test", time.Minute, netip.MustParseAddr("127.0.0.9"))
+	got, err := s.Resolver().LookupNetIP(ctx(t), "ip4", "www.test")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Addr{netip.MustParseAddr("127.0.0.9")}, got)
+}
+
+func TestServerForcedSERVFAILIsATemporaryFailureNotNotFound(t *testing.T) {
+	s := start(t)
+	s.SetAddrs("svc.test", time.Minute, netip.MustParseAddr("127.0.0.2"))
+	s.SetRCode("svc.test", dnsmessage.RCodeServerFailure)
+	_, err := s.Resolver().LookupNetIP(ctx(t), "ip4", "svc.test")
+	var dnsErr *net.DNSError
+	require.ErrorAs(t, err, &dnsErr)
+	assert.False(t, dnsErr.IsNotFound, "SERVFAIL must not read as NXDOMAIN: %v", err)
+
+	s.SetRCode("svc.test", dnsmessage.RCodeSuccess)
+	_, err = s.Resolver().LookupNetIP(ctx(t), "ip4", "svc.test")
+	assert.NoError(t, err, "clearing the override restores answers")
+}
+
+func TestServerTruncationMakesGoRetryOverTCP(t *testing.T) {
+	s := start(t)
+	s.SetAddrs("big.test", time.Minute, netip.MustParseAddr("127.0.0.3"))
+	s.SetTruncate("", true)
+	got, err := s.Resolver().LookupNetIP(ctx(t), "ip4", "big.test")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Addr{netip.MustParseAddr("127.0.0.3")}, got)
+	assert.Positive(t, s.TCPQueries(), "the truncated answer forced a TCP query")
+	assert.Equal(t, 2, s.Queries("big.test", dnsmessage.TypeA), "one UDP and one TCP query")
+}
+
+func TestServerTruncatesOversizedUDPAnswersByItself(t *testing.T) {
+	s := start(t)
+	var many []netip.Addr
+	for i := range 60 {
+		many = append(many, netip.AddrFrom4([4]byte{127, 0, 1, byte(i)}))
+	}
+	s.SetAddrs("many.test", time.Minute, many...)
+	got, err := s.Resolver().LookupNetIP(ctx(t), "ip4", "many.test")
+	require.NoError(t, err)
+	assert.Len(t, got, 60)
+	assert.Positive(t, s.TCPQueries(), "60 A records do not fit in 512 bytes")
+}
+
+func TestServerOutageDropsQueriesUntilItEnds(t *testing.T) {
+	s := start(t)
+	s.SetAddrs("svc.test", time.Minute, netip.MustParseAddr("127.0.0.2"))
+	s.SetOutage(true)
+	c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := s.Resolver().LookupNetIP(c, "ip4", "svc.test")
+	var dnsErr *net.DNSError
+	require.ErrorAs(t, err, &dnsErr)
+	assert.True(t, dnsErr.IsTimeout || errors.Is(err, context.DeadlineExceeded), "an outage looks like a timeout: %v", err)
+	assert.Positive(t, s.Queries("svc.test", dnsmessage.TypeA), "dropped queries are still counted")
+
+	s.SetOutage(false)
+	_, err = s.Resolver().LookupNetIP(ctx(t), "ip4", "svc.test")
+	assert.NoError(t, err, "answers come back after the outage")
+}
+
+func TestServerDelaysAnswersByAtLeastTheConfiguredTime(t *testing.T) {
+	s := start(t)
+	s.SetAddrs("slow.test", time.Minute, netip.MustParseAddr("127.0.0.2"))
+	s.SetDelay("slow.test", 150*time.Millisecond)
+	start := time.Now()
+	_, err := s.Resolver().LookupNetIP(ctx(t), "ip4", "slow.test")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond, "the answer waited for the delay")
+}
+
+func TestServerSendsSOAWithTheNegativeTTL(t *testing.T) {
+	s := start(t)
+	s.SetNegativeTTL(7 * time.Second)
+	q := dnsmessage.Message{
+		Header:    dnsmessage.Header{ID: 42, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName("gone.test."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}},
+	}
+	b, err := q.Pack()
+	require.NoError(t, err)
+	c, err := net.Dial("udp", s.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = c.Write(b)
+	require.NoError(t, err)
+	buf := make([]byte, 512)
+	n, err := c.Read(buf)
+	require.NoError(t, err)
+	var m dnsmessage.Message
+	require.NoError(t, m.Unpack(buf[:n]))
+	assert.Equal(t, uint16(42), m.Header.ID)
+	assert.Equal(t, dnsmessage.RCodeNameError, m.Header.RCode)
+	require.Len(t, m.Authorities, 1)
+	soa, ok := m.Authorities[0].Body.(*dnsmessage.SOAResource)
+	require.True(t, ok)
+	assert.Equal(t, uint32(7), soa.MinTTL)
+}
+
+func TestServerSpoofSendsForgedAnswersBeforeTheRealOne(t *testing.T) {
+	s := start(t)
+	s.SetAddrs("svc.test", time.Minute, netip.MustParseAddr("127.0.0.2"))
+	s.SetSpoof("svc.test", true)
+	// Go's resolver checks IDs and questions too: it must see the real answer.
+	got, err := s.Resolver().LookupNetIP(ctx(t), "ip4", "svc.test")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Addr{netip.MustParseAddr("127.0.0.2")}, got)
+}
+
+func TestWriteResolvConfNamesTheServerWithItsPort(t *testing.T) {
+	s := start(t)
+	p := filepath.Join(t.TempDir(), "resolv.conf")
+	require.NoError(t, s.WriteResolvConf(p, "options timeout:1"))
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(b), "nameserver "+s.Addr().String()+"\n"), "got %q", b)
+	assert.Contains(t, string(b), "options timeout:1\n")
+}
+
+func TestCloseStopsAServerWithAnswersStillDelayed(t *testing.T) {
+	s, err := Start()
+	require.NoError(t, err)
+	s.SetAddrs("slow.test", time.Minute, netip.MustParseAddr("127.0.0.2"))
+	s.SetDelay("", time.Hour)
+	c, err := net.Dial("tcp", s.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	c2, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, _ = s.Resolver().LookupNetIP(c2, "ip4", "slow.test")
+	require.NoError(t, s.Close(), "goleak in TestMain checks that nothing is left")
+	assert.NoError(t, s.Close(), "a second Close is a no-op")
+}
