@@ -25,11 +25,30 @@ type Option interface {
 // info says where an option belongs. It is the same on every platform.
 type info struct {
 	roles Role // the roles the option is meaningful in
-	// tcpOnly is set for options that a Multipath TCP socket refuses
-	// (ENOPROTOOPT), accepts without effect, or does not pass on to the
-	// sockets it accepts. See [TCPOnly].
-	tcpOnly bool
+	// mptcp says how a Multipath TCP socket treats the option, as
+	// measured on Linux 6.x. Any bit makes the option TCP-only: see
+	// [TCPOnly].
+	mptcp mptcpQuirk
+	// afterConnect is set for options that Go itself sets on every TCP
+	// connection it dials or accepts. See [AfterConnect].
+	afterConnect bool
 }
+
+// mptcpQuirk is a set of ways Multipath TCP mistreats an option.
+type mptcpQuirk uint8
+
+const (
+	// mptcpRefused: setsockopt fails with ENOPROTOOPT.
+	mptcpRefused mptcpQuirk = 1 << iota
+	// mptcpRefusedV6: refused on an AF_INET6 socket only (EOPNOTSUPP).
+	mptcpRefusedV6
+	// mptcpNoEffect: setsockopt succeeds, but a dialed connection that
+	// falls back to plain TCP does not keep the value.
+	mptcpNoEffect
+	// mptcpNotInherited: set on an MPTCP listener, the value does not
+	// reach the connections it accepts from plain TCP clients.
+	mptcpNotInherited
+)
 
 // Role is the part a socket plays. Roles combine as a bit set.
 type Role uint8
@@ -120,41 +139,128 @@ func Validate(opts ...Option) error {
 
 // Check reports an error naming the first option that has no meaning on a
 // socket in role r, such as FastOpenConnect on a listening socket or
-// DeferAccept on a dialed one.
+// DeferAccept on a dialed one, or that Go undoes in that role: for Dialing
+// and Listening, the options for which [AfterConnect] is true.
 func Check(r Role, opts ...Option) error {
 	for _, o := range opts {
-		if o.info().roles&r == 0 {
+		in := o.info()
+		if in.roles&r == 0 {
 			return &Error{Option: o, Op: "check", Err: fmt.Errorf("%s has no effect on a %s socket", o.Name(), r)}
+		}
+		if in.afterConnect && r&(Dialing|Listening) != 0 {
+			return afterConnectError(o)
 		}
 	}
 	return nil
 }
+
+func afterConnectError(o Option) error {
+	return &Error{Option: o, Op: "check",
+		Err:  fmt.Errorf("%s set before connect or listen is undone on the connection (by Go, or for TCP_QUICKACK by the kernel)", o.Name()),
+		Hint: "apply it with Apply to the conn that Dial or Accept returns"}
+}
+
+// AfterConnect reports whether o takes effect only when applied to a
+// connection that already exists, with [Apply] on the conn that Dial or
+// Accept returns. It is true for TCP_NODELAY, SO_KEEPALIVE and the
+// keepalive timers, which Go sets on every TCP connection it creates (Linux
+// passes a listener's values to accepted sockets only for Go to overwrite
+// them), and for TCP_QUICKACK, which the kernel resets during the
+// handshake: a value set in a Control function is lost. [Control] refuses
+// these options.
+func AfterConnect(o Option) bool { return o.info().afterConnect }
 
 // TCPOnly reports whether o needs a plain TCP socket: a Multipath TCP socket
 // (Linux MPTCP, which Go uses by default for listeners) refuses it, accepts
 // it without effect, or does not carry it to the connections it accepts.
 // Callers that must honour o turn MPTCP off (net.Dialer.SetMultipathTCP,
 // net.ListenConfig.SetMultipathTCP).
-func TCPOnly(o Option) bool { return o.info().tcpOnly }
+func TCPOnly(o Option) bool { return o.info().mptcp != 0 }
+
+// ErrMPTCP is the cause of an [*Error] for an option that a Multipath TCP
+// socket refuses, accepts without effect, or does not pass to the
+// connections it accepts. Turn Multipath TCP off for such sockets with
+// net.Dialer.SetMultipathTCP(false) or net.ListenConfig.SetMultipathTCP(false).
+var ErrMPTCP = errors.New("sockopt: not honoured on a Multipath TCP socket")
+
+const mptcpHint = "the socket is Multipath TCP (Go's default for listeners since go 1.24 in go.mod); " +
+	"call SetMultipathTCP(false) on the net.Dialer or net.ListenConfig, or set GODEBUG=multipathtcp=0"
+
+func mptcpError(o Option) error {
+	return &Error{Option: o, Op: "check", Err: ErrMPTCP, Hint: mptcpHint}
+}
 
 // Control returns a function for the Control field of net.Dialer and
 // net.ListenConfig that sets opts, in order, on the new socket. The first
 // failure aborts the dial or listen; net wraps it in a *net.OpError whose
 // chain still reaches the *Error and the errno. If opts do not pass
-// [Validate], every call returns that error.
+// [Validate], or hold an option for which [AfterConnect] is true, every
+// call returns that error.
+//
+// When opts hold an option for which [TCPOnly] is true, the function first
+// reads SO_PROTOCOL (one getsockopt) and fails with an error wrapping
+// [ErrMPTCP] on a Multipath TCP socket, rather than report the option set.
+// Control does not know whether the socket will dial or listen, so it
+// refuses every such option; [DialControl] and [ListenControl] refuse only
+// those that fail in their role.
 func Control(opts ...Option) func(network, address string, c syscall.RawConn) error {
+	return control(0, opts)
+}
+
+// DialControl is [Control] for net.Dialer: it also fails, at every call,
+// when an option has no effect on a dialing socket ([Check]), and on a
+// Multipath TCP socket it refuses only the options that MPTCP refuses or
+// drops on dialed connections.
+func DialControl(opts ...Option) func(network, address string, c syscall.RawConn) error {
+	return control(Dialing, opts)
+}
+
+// ListenControl is [Control] for net.ListenConfig: it also fails, at every
+// call, when an option has no effect on a listening socket ([Check]), and
+// on a Multipath TCP socket it refuses only the options that MPTCP refuses
+// or does not pass to accepted connections.
+func ListenControl(opts ...Option) func(network, address string, c syscall.RawConn) error {
+	return control(Listening, opts)
+}
+
+// forbidden returns the Multipath TCP quirks that make an option fail in
+// role r (0: role unknown).
+func forbidden(r Role) mptcpQuirk {
+	switch r {
+	case Dialing:
+		return mptcpRefused | mptcpRefusedV6 | mptcpNoEffect
+	case Listening:
+		return mptcpRefused | mptcpRefusedV6 | mptcpNotInherited
+	case Accepted, Connected:
+		return mptcpRefused | mptcpRefusedV6 | mptcpNoEffect
+	}
+	return mptcpRefused | mptcpRefusedV6 | mptcpNoEffect | mptcpNotInherited
+}
+
+func control(r Role, opts []Option) func(network, address string, c syscall.RawConn) error {
 	opts = append([]Option(nil), opts...)
 	verr := Validate(opts...)
+	if verr == nil && r != 0 {
+		verr = Check(r, opts...)
+	}
+	for _, o := range opts {
+		if verr == nil && o.info().afterConnect {
+			verr = afterConnectError(o)
+		}
+	}
+	forbid := forbidden(r)
 	return func(network, address string, c syscall.RawConn) error {
 		if verr != nil {
 			return verr
 		}
-		return setRaw(c, network, opts)
+		return setRaw(c, network, opts, forbid)
 	}
 }
 
 // Apply sets opts, in order, on an existing socket, such as a conn returned
-// by Accept. It stops at the first failure and returns it.
+// by Accept. It stops at the first failure and returns it. Like [Control],
+// it fails with [ErrMPTCP] for an option that a Multipath TCP socket
+// refuses or ignores.
 func Apply(c syscall.Conn, opts ...Option) error {
 	if err := Validate(opts...); err != nil {
 		return err
@@ -163,15 +269,18 @@ func Apply(c syscall.Conn, opts ...Option) error {
 	if err != nil {
 		return fmt.Errorf("sockopt: %w", err)
 	}
-	return setRaw(rc, "", opts)
+	return setRaw(rc, "", opts, forbidden(Connected))
 }
 
 // setRaw runs set for every option on the socket behind rc. network is the
 // network net passes to Control ("tcp4", "tcp6", …), or "" when unknown.
-func setRaw(rc syscall.RawConn, network string, opts []Option) error {
+func setRaw(rc syscall.RawConn, network string, opts []Option, forbid mptcpQuirk) error {
 	var err error
 	cerr := rc.Control(func(fd uintptr) {
 		s := socket{fd: fd, network: network}
+		if err = s.checkMPTCP(opts, forbid); err != nil {
+			return
+		}
 		for _, o := range opts {
 			if err = s.set(o); err != nil {
 				return
@@ -201,4 +310,22 @@ func Get(c syscall.Conn, o Option) (Option, error) {
 		return nil, fmt.Errorf("sockopt: %w", cerr)
 	}
 	return got, err
+}
+
+// IsMPTCP reports whether c is a Multipath TCP socket, from SO_PROTOCOL.
+// A dialed MPTCP connection whose peer fell back to plain TCP still is.
+// On platforms without Multipath TCP it returns false and nil.
+func IsMPTCP(c syscall.Conn) (bool, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false, fmt.Errorf("sockopt: %w", err)
+	}
+	var mp bool
+	cerr := rc.Control(func(fd uintptr) {
+		mp, err = socket{fd: fd}.isMPTCP()
+	})
+	if cerr != nil {
+		return false, fmt.Errorf("sockopt: %w", cerr)
+	}
+	return mp, err
 }
