@@ -1,0 +1,9 @@
+//go:build !unix
+
+package pool
+
+import "syscall"
+
+const livenessSupported = false
+
+func peek(syscall.RawConn, bool) error { return errLivenessUnsupported }

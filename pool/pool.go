@@ -1,0 +1,887 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned by Get and TryGet on a closed pool, and to callers
+// waiting in Get when the pool is closed.
+var ErrClosed = errors.New("pool: closed")
+
+// ErrUnavailable is returned by TryGet when no idle resource is ready.
+var ErrUnavailable = errors.New("pool: no idle resource")
+
+// ErrBackoff is wrapped by every [*BackoffError].
+var ErrBackoff = errors.New("pool: dialing paused after failures")
+
+// BackoffError is returned by Get when the resource it needs would have to
+// be dialed but dialing is paused after dial failures (see [DialBackoff]),
+// and no resource in use or dial in flight can serve it instead. It wraps
+// [ErrBackoff] and the last dial error, so errors.Is(err,
+// syscall.ECONNREFUSED) works.
+type BackoffError struct {
+	Failures int           // dial failures in a row
+	Retry    time.Duration // time left until the next dial may be tried
+	Err      error         // the last dial error
+}
+
+func (e *BackoffError) Error() string {
+	return fmt.Sprintf("pool: dialing paused for %v after %d failures in a row: %v", e.Retry, e.Failures, e.Err)
+}
+
+// Unwrap returns [ErrBackoff] and the last dial error.
+func (e *BackoffError) Unwrap() []error { return []error{ErrBackoff, e.Err} }
+
+// Pool is a pool of resources of type T, such as connections, made by a dial
+// function and destroyed by a close function. A Pool is safe for concurrent
+// use by multiple goroutines. Build one with [New].
+//
+// The idle set is a stack (the most recently released resource is taken
+// first, so the rest can age out), guarded by one mutex; callers that find
+// it empty wait in a FIFO queue and are handed resources directly as they
+// are released or dialed.
+type Pool[T any] struct {
+	dial    func(context.Context) (T, error)
+	closeFn func(T) error
+	cfg     config
+	check   func(ctx context.Context, v T, idle time.Duration) error
+	checkAt int64 // idle nanoseconds from which check runs
+
+	timed  bool // some option needs resource timestamps
+	epoch  time.Time
+	coarse atomic.Int64 // nanoseconds since epoch, advanced by the background goroutine
+
+	ctx    context.Context // cancelled by Close: dials and background work
+	cancel context.CancelFunc
+	kick   chan struct{} // wakes the background goroutine
+
+	waits    atomic.Uint64
+	waitTime atomic.Int64
+	timeouts atomic.Uint64
+
+	wfree sync.Pool // *waiter[T]
+
+	mu      sync.Mutex // guards all fields below
+	idle    []*resource[T]
+	waiters waitQueue[T]
+	open    int // idle + in use + dialing; never more than cfg.maxSize
+	inUse   int
+	dialing int
+	closing int // close functions running
+	workers int // goroutines running: dials, the background goroutine
+	gen     uint64
+	closed  bool
+	done    chan struct{} // closed once closed and nothing is left running
+	isDone  bool
+	fails   int   // dial failures in a row
+	pauseTo int64 // dialing paused until, in precise-clock nanoseconds
+	lastErr error
+	timer   *time.Timer // ends a dial pause
+	st      counters
+}
+
+// counters are the Stats fields kept under mu.
+type counters struct {
+	gets, hits, misses, dials, dialErrors uint64
+	closed                                ClosedStats
+}
+
+type resource[T any] struct {
+	value T
+	pool  *Pool[T]
+	// Fields below are guarded by pool.mu.
+	seq       uint64 // bumped on every release, so a stale handle is caught
+	out       bool   // checked out
+	gen       uint64 // Reset generation it was dialed in
+	idleSince int64  // coarse nanoseconds
+	expires   int64  // coarse nanoseconds; 0: never
+}
+
+// Resource is a resource checked out of a [Pool]: call exactly one of
+// [Resource.Release] or [Resource.Discard] when done. It is a small value;
+// copies refer to the same checkout. A Resource is not safe for concurrent
+// use with itself (Release and Discard must not race), and the zero Resource
+// is not valid.
+type Resource[T any] struct {
+	r   *resource[T]
+	seq uint64
+}
+
+// Value returns the resource. It stays valid to use until Release or
+// Discard.
+func (h Resource[T]) Value() T { return h.r.value }
+
+// Release returns the resource to the pool: to the longest-waiting Get if
+// there is one, else to the idle set, or it is closed when it has outlived
+// MaxLifetime, the pool has been Reset or closed since it was dialed, or
+// MaxIdle resources are idle already (the close function then runs before
+// Release returns).
+//
+// Releasing or discarding the same checkout twice is a programming error:
+// Release panics with a message saying so, as it does on the zero Resource.
+func (h Resource[T]) Release() { h.r.pool.release(h) }
+
+// Discard closes the resource instead of returning it, for one found broken.
+// The close function runs before Discard returns, and its error is returned.
+// Discarding the same checkout twice panics, like Release.
+func (h Resource[T]) Discard() error { return h.r.pool.discard(h) }
+
+// ClosedStats counts resources closed by the pool, by reason.
+type ClosedStats struct {
+	Idle       uint64 // idle longer than MaxIdleTime
+	Lifetime   uint64 // older than MaxLifetime
+	Health     uint64 // failed the health or liveness check
+	Discarded  uint64 // Discard
+	Excess     uint64 // released while MaxIdle were idle
+	Reset      uint64 // dialed before a Reset
+	PoolClosed uint64 // closed by or after Close
+}
+
+// Stats is a snapshot of a pool's state and counters, taken in O(1).
+type Stats struct {
+	MaxSize int // the MaxSize limit
+	InUse   int // checked out now
+	Idle    int // idle now
+	Dialing int // dials in flight now
+	Waiting int // Gets waiting now
+
+	Gets       uint64        // Get and TryGet calls
+	Hits       uint64        // of those, served from the idle set at once
+	Misses     uint64        // of those, that found no idle resource
+	Waits      uint64        // Gets that waited and got a resource
+	WaitTime   time.Duration // total time those waited
+	Timeouts   uint64        // Gets ended by their context (also before waiting)
+	Dials      uint64        // dials started
+	DialErrors uint64        // dials that failed
+	Closed     ClosedStats   // resources closed, by reason
+}
+
+// New returns a pool of resources made by dial and destroyed by closeFn.
+// dial gets a context that ends at DialTimeout or Close, carrying the values
+// of the context of the Get that caused the dial (if any) but not its
+// cancellation. closeFn's error is returned by Discard and otherwise
+// dropped. It returns an error naming the option when an option is invalid.
+//
+// Unless no option needs it, New starts one background goroutine (for
+// MinIdle, MaxIdleTime, MaxLifetime and the coarse clock): call Close to
+// stop it.
+func New[T any](dial func(ctx context.Context) (T, error), closeFn func(T) error, opts ...Option) (*Pool[T], error) {
+	if dial == nil {
+		return nil, errors.New("pool: nil dial function")
+	}
+	if closeFn == nil {
+		return nil, errors.New("pool: nil close function")
+	}
+	cfg, err := buildConfig(false, opts)
+	if err != nil {
+		return nil, err
+	}
+	var check func(context.Context, T, time.Duration) error
+	var checkAt int64
+	if cfg.health != nil {
+		fn, ok := cfg.health.(func(context.Context, T) error)
+		if !ok {
+			return nil, fmt.Errorf("pool: HealthCheck takes a %T, not a check of the pool's type %s",
+				cfg.health, typeName[T]())
+		}
+		check = func(ctx context.Context, v T, _ time.Duration) error { return fn(ctx, v) }
+		checkAt = int64(cfg.healthAfter)
+	}
+	return newPool(dial, closeFn, cfg, check, checkAt), nil
+}
+
+// typeName names T, even when T is an interface type.
+func typeName[T any]() string { return fmt.Sprintf("%T", (*T)(nil))[1:] }
+
+func newPool[T any](dial func(context.Context) (T, error), closeFn func(T) error, cfg config,
+	check func(context.Context, T, time.Duration) error, checkAt int64) *Pool[T] {
+	p := &Pool[T]{
+		dial:    dial,
+		closeFn: closeFn,
+		cfg:     cfg,
+		check:   check,
+		checkAt: checkAt,
+		epoch:   time.Now(),
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		idle:    make([]*resource[T], 0, cfg.maxSize),
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.timed = cfg.maxIdleTime > 0 || cfg.maxLifetime > 0 || (check != nil && checkAt > 0)
+	p.wfree.New = func() any { return &waiter[T]{ch: make(chan delivery[T], 1)} }
+	if p.timed || cfg.minIdle > 0 {
+		p.workers++
+		go p.background(p.tick())
+	}
+	return p
+}
+
+// tick is the background goroutine's period: an eighth of the shortest time
+// limit, between 1ms and 1s.
+func (p *Pool[T]) tick() time.Duration {
+	d := time.Second
+	for _, l := range []time.Duration{p.cfg.maxIdleTime, p.cfg.maxLifetime - p.cfg.lifetimeJitter, time.Duration(p.checkAt)} {
+		if l > 0 && l/8 < d {
+			d = l / 8
+		}
+	}
+	return max(d, time.Millisecond)
+}
+
+// now is the clock that timestamps resources: coarse unless a Clock was
+// given. Only called when p.timed.
+func (p *Pool[T]) now() int64 {
+	if p.cfg.clock != nil {
+		return int64(p.cfg.clock().Sub(p.epoch))
+	}
+	return p.coarse.Load()
+}
+
+// preciseNow reads the clock for the slow paths (waits, backoff).
+func (p *Pool[T]) preciseNow() int64 {
+	if p.cfg.clock != nil {
+		return int64(p.cfg.clock().Sub(p.epoch))
+	}
+	return int64(time.Since(p.epoch))
+}
+
+// Get returns an idle resource, or waits for one to be released or dialed
+// until ctx ends. Callers wait in FIFO order. When ctx ends first, Get
+// returns ctx.Err() (unwrapped, and without allocating when ctx was already
+// done); a dial it started goes on and serves the next caller. A dial
+// error is returned wrapped; see also [BackoffError].
+func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-done:
+			p.timeouts.Add(1)
+			p.mu.Lock()
+			p.st.gets++
+			p.mu.Unlock()
+			return Resource[T]{}, ctx.Err()
+		default:
+		}
+	}
+	p.mu.Lock()
+	p.st.gets++
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return Resource[T]{}, ErrClosed
+		}
+		r, idleFor := p.popIdleLocked()
+		if r == nil {
+			break
+		}
+		p.st.hits++
+		h, ok := p.checkOut(ctx, r, idleFor)
+		if ok {
+			return h, nil
+		}
+		p.mu.Lock()
+	}
+	p.st.misses++
+	return p.wait(ctx)
+}
+
+// TryGet returns an idle resource or, without waiting, [ErrUnavailable]; in
+// that case, if the pool has room and no spare dial is in flight, it starts
+// one in the background whose result goes to the idle set (or a waiter).
+// ctx is passed to the health check and to that dial.
+func (p *Pool[T]) TryGet(ctx context.Context) (Resource[T], error) {
+	p.mu.Lock()
+	p.st.gets++
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return Resource[T]{}, ErrClosed
+		}
+		r, idleFor := p.popIdleLocked()
+		if r == nil {
+			break
+		}
+		p.st.hits++
+		h, ok := p.checkOut(ctx, r, idleFor)
+		if ok {
+			return h, nil
+		}
+		p.mu.Lock()
+	}
+	p.st.misses++
+	if p.dialing <= p.waiters.n && p.canDialLocked(p.preciseNow()) {
+		p.startDialLocked(ctx)
+	}
+	p.mu.Unlock()
+	return Resource[T]{}, ErrUnavailable
+}
+
+// popIdleLocked takes the most recently released idle resource that is
+// still within its limits, retiring (in the background) the ones that are
+// not. It returns how long the resource was idle, or -1 when not timed.
+func (p *Pool[T]) popIdleLocked() (*resource[T], time.Duration) {
+	for {
+		n := len(p.idle)
+		if n == 0 {
+			return nil, 0
+		}
+		r := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if !p.timed {
+			return r, -1
+		}
+		now := p.now()
+		reason := p.expiredLocked(r, now)
+		if reason == nil {
+			return r, time.Duration(now - r.idleSince)
+		}
+		*reason++
+		p.open--
+		p.closing++
+		go p.destroy(r)
+	}
+}
+
+// expiredLocked returns the counter of the reason r must be retired at
+// now, or nil.
+func (p *Pool[T]) expiredLocked(r *resource[T], now int64) *uint64 {
+	if r.expires != 0 && now >= r.expires {
+		return &p.st.closed.Lifetime
+	}
+	if p.cfg.maxIdleTime > 0 && now-r.idleSince >= int64(p.cfg.maxIdleTime) {
+		return &p.st.closed.Idle
+	}
+	return nil
+}
+
+// checkOut marks r (just taken from the idle set) in use, unlocks, and
+// runs the health check when due. On failure it retires r and returns
+// false, with p.mu unlocked.
+func (p *Pool[T]) checkOut(ctx context.Context, r *resource[T], idleFor time.Duration) (Resource[T], bool) {
+	r.out = true
+	p.inUse++
+	h := Resource[T]{r: r, seq: r.seq}
+	refill := len(p.idle) < p.cfg.minIdle
+	p.mu.Unlock()
+	if refill {
+		p.wake()
+	}
+	if p.check == nil || (p.checkAt > 0 && int64(idleFor) < p.checkAt) {
+		return h, true
+	}
+	if idleFor < 0 {
+		idleFor = 0
+	}
+	if err := p.check(ctx, r.value, idleFor); err == nil {
+		return h, true
+	}
+	p.mu.Lock()
+	p.st.hits--
+	p.st.closed.Health++
+	r.seq++
+	r.out = false
+	p.inUse--
+	p.open--
+	p.closing++
+	p.serveLocked(nil)
+	p.mu.Unlock()
+	go p.destroy(r)
+	return Resource[T]{}, false
+}
+
+// wait queues the caller (p.mu held) and waits for a hand-off.
+func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
+	w := p.wfree.Get().(*waiter[T])
+	p.waiters.push(w)
+	p.serveLocked(ctx)
+	p.mu.Unlock()
+	start := p.preciseNow()
+	select {
+	case d := <-w.ch:
+		p.wfree.Put(w)
+		if d.err != nil {
+			return Resource[T]{}, d.err
+		}
+		p.waits.Add(1)
+		p.waitTime.Add(p.preciseNow() - start)
+		return Resource[T]{r: d.r, seq: d.r.seq}, nil
+	case <-ctx.Done():
+	}
+	p.timeouts.Add(1)
+	p.mu.Lock()
+	if w.queued {
+		p.waiters.remove(w)
+		p.mu.Unlock()
+		p.wfree.Put(w)
+		return Resource[T]{}, ctx.Err()
+	}
+	p.mu.Unlock()
+	// Served at the same time as ctx ended: pass the resource on.
+	d := <-w.ch
+	p.wfree.Put(w)
+	if d.err == nil {
+		p.release(Resource[T]{r: d.r, seq: d.r.seq})
+	}
+	return Resource[T]{}, ctx.Err()
+}
+
+// serveLocked matches waiters with idle resources and starts the dials
+// they need (with the values of ctx, if not nil), or fails them when
+// nothing can serve them while dialing is paused.
+func (p *Pool[T]) serveLocked(ctx context.Context) {
+	for p.waiters.n > 0 {
+		r, _ := p.popIdleLocked()
+		if r == nil {
+			break
+		}
+		p.handLocked(r)
+	}
+	if p.closed {
+		return
+	}
+	var now int64
+	clocked := false
+	for p.waiters.n > p.dialing && p.open < p.cfg.maxSize && p.dialing < p.cfg.maxDials {
+		if !clocked {
+			now, clocked = p.preciseNow(), true
+		}
+		if !p.canDialLocked(now) {
+			if p.dialing == 0 && p.inUse == 0 && p.fails > 0 && now < p.pauseTo {
+				err := &BackoffError{Failures: p.fails, Retry: time.Duration(p.pauseTo - now), Err: p.lastErr}
+				for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
+					w.ch <- delivery[T]{err: err}
+				}
+			}
+			return
+		}
+		p.startDialLocked(ctx)
+	}
+}
+
+// canDialLocked says whether a new dial may start now (room permitting):
+// not while paused, and only one probe at a time after a pause.
+func (p *Pool[T]) canDialLocked(now int64) bool {
+	if p.closed || p.open >= p.cfg.maxSize || p.dialing >= p.cfg.maxDials {
+		return false
+	}
+	if p.fails == 0 || p.cfg.backoffMin < 0 {
+		return true
+	}
+	return now >= p.pauseTo && p.dialing == 0
+}
+
+// handLocked gives r to the longest waiter.
+func (p *Pool[T]) handLocked(r *resource[T]) {
+	w := p.waiters.pop()
+	r.out = true
+	p.inUse++
+	w.ch <- delivery[T]{r: r}
+}
+
+// startDialLocked starts a dial in a goroutine. Its context carries the
+// values of ctx (if not nil) but ends only at DialTimeout or Close.
+func (p *Pool[T]) startDialLocked(ctx context.Context) {
+	p.open++
+	p.dialing++
+	p.workers++
+	p.st.dials++
+	go p.runDial(ctx, p.gen)
+}
+
+func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
+	ctx := p.ctx
+	if parent != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(context.WithoutCancel(parent))
+		stop := context.AfterFunc(p.ctx, cancel)
+		defer func() { stop(); cancel() }()
+	}
+	if p.cfg.dialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.dialTimeout)
+		defer cancel()
+	}
+	v, err := p.dial(ctx)
+	p.mu.Lock()
+	p.dialing--
+	p.workers--
+	if err != nil {
+		p.open--
+		p.st.dialErrors++
+		p.failLocked(err)
+		p.maybeDoneLocked()
+		p.mu.Unlock()
+		return
+	}
+	p.fails = 0
+	r := &resource[T]{value: v, pool: p, gen: gen}
+	if p.timed {
+		now := p.now()
+		r.idleSince = now
+		if p.cfg.maxLifetime > 0 {
+			life := p.cfg.maxLifetime
+			if p.cfg.lifetimeJitter > 0 {
+				life -= rand.N(p.cfg.lifetimeJitter)
+			}
+			r.expires = now + int64(life)
+		}
+	}
+	switch {
+	case p.closed:
+		p.st.closed.PoolClosed++
+	case gen != p.gen:
+		p.st.closed.Reset++
+	case p.waiters.n > 0:
+		p.handLocked(r)
+		p.serveLocked(nil)
+		p.mu.Unlock()
+		return
+	case len(p.idle) >= p.cfg.maxIdle:
+		p.st.closed.Excess++
+	default:
+		p.idle = append(p.idle, r)
+		p.mu.Unlock()
+		return
+	}
+	p.open--
+	p.closing++
+	p.serveLocked(nil)
+	p.mu.Unlock()
+	p.destroy(r)
+}
+
+// failLocked records a dial failure: the longest waiter gets the error,
+// and dialing pauses.
+func (p *Pool[T]) failLocked(err error) {
+	p.fails++
+	p.lastErr = err
+	now := p.preciseNow()
+	if p.cfg.backoffMin > 0 {
+		d := p.cfg.backoffMax
+		if shift := p.fails - 1; shift < 32 && p.cfg.backoffMin<<shift < d {
+			d = p.cfg.backoffMin << shift
+		}
+		d = d*3/4 + rand.N(d/2+1)
+		p.pauseTo = now + int64(d)
+		if p.timer == nil && !p.closed {
+			p.timer = time.AfterFunc(d, p.endPause)
+		}
+	}
+	if w := p.waiters.pop(); w != nil {
+		w.ch <- delivery[T]{err: fmt.Errorf("pool: dial: %w", err)}
+	}
+	p.serveLocked(nil)
+}
+
+// endPause runs when a dial pause ends: it lets waiters and MinIdle dial
+// again.
+func (p *Pool[T]) endPause() {
+	p.mu.Lock()
+	p.timer = nil
+	if !p.closed {
+		if now := p.preciseNow(); now < p.pauseTo && p.fails > 0 {
+			// A later failure extended the pause (or the clock is a test's).
+			p.timer = time.AfterFunc(time.Duration(p.pauseTo-now), p.endPause)
+		}
+		p.serveLocked(nil)
+	}
+	p.mu.Unlock()
+	p.wake()
+}
+
+func (p *Pool[T]) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// check validates a handle being given back, with p.mu held.
+func (p *Pool[T]) checkInLocked(h Resource[T]) {
+	r := h.r
+	if !r.out || r.seq != h.seq {
+		p.mu.Unlock()
+		panic("pool: Release or Discard of a Resource that is not checked out (released twice?)")
+	}
+	r.seq++
+	r.out = false
+	p.inUse--
+}
+
+func (p *Pool[T]) release(h Resource[T]) {
+	r := h.r
+	p.mu.Lock()
+	p.checkInLocked(h)
+	var reason *uint64
+	switch {
+	case p.closed:
+		reason = &p.st.closed.PoolClosed
+	case r.gen != p.gen:
+		reason = &p.st.closed.Reset
+	case r.expires != 0 && p.now() >= r.expires:
+		reason = &p.st.closed.Lifetime
+	case p.waiters.n > 0:
+		p.handLocked(r)
+		p.mu.Unlock()
+		return
+	case len(p.idle) >= p.cfg.maxIdle:
+		reason = &p.st.closed.Excess
+	default:
+		if p.timed {
+			r.idleSince = p.now()
+		}
+		p.idle = append(p.idle, r)
+		p.mu.Unlock()
+		return
+	}
+	*reason++
+	p.open--
+	p.closing++
+	p.serveLocked(nil)
+	p.mu.Unlock()
+	p.destroy(r)
+	if p.cfg.minIdle > 0 {
+		p.wake()
+	}
+}
+
+func (p *Pool[T]) discard(h Resource[T]) error {
+	p.mu.Lock()
+	p.checkInLocked(h)
+	p.st.closed.Discarded++
+	p.open--
+	p.closing++
+	p.serveLocked(nil)
+	p.mu.Unlock()
+	err := p.destroy(h.r)
+	if p.cfg.minIdle > 0 {
+		p.wake()
+	}
+	return err
+}
+
+// destroy runs the close function on r, which has already left the
+// accounting but for p.closing.
+func (p *Pool[T]) destroy(r *resource[T]) error {
+	err := p.closeFn(r.value)
+	p.mu.Lock()
+	p.closing--
+	p.maybeDoneLocked()
+	p.mu.Unlock()
+	return err
+}
+
+func (p *Pool[T]) maybeDoneLocked() {
+	if p.closed && !p.isDone && p.open == 0 && p.closing == 0 && p.workers == 0 {
+		p.isDone = true
+		close(p.done)
+	}
+}
+
+// Reset retires every resource dialed (or being dialed) before it: idle
+// ones are closed now, in the background; ones in use are closed when
+// released. Use it when the resources are known to be stale, such as after
+// a failover. Reset does not wait for the close functions.
+func (p *Pool[T]) Reset() {
+	p.mu.Lock()
+	p.gen++
+	old := p.takeIdleLocked(&p.st.closed.Reset)
+	p.mu.Unlock()
+	for _, r := range old {
+		go p.destroy(r)
+	}
+	p.wake()
+}
+
+// takeIdleLocked empties the idle set for closing.
+func (p *Pool[T]) takeIdleLocked(reason *uint64) []*resource[T] {
+	old := p.idle
+	p.idle = make([]*resource[T], 0, p.cfg.maxSize)
+	*reason += uint64(len(old))
+	p.open -= len(old)
+	p.closing += len(old)
+	return old
+}
+
+// Close closes the pool: Gets waiting and later fail with [ErrClosed], the
+// background goroutine and dials in flight are stopped (their context is
+// cancelled), idle resources are closed, and resources in use are closed
+// when released. Close then waits, until ctx ends, for all of that to
+// finish (every close function returned, every goroutine of the pool
+// exited); if ctx ends first it returns an error wrapping ctx.Err() saying
+// what is left, and the rest finishes in the background. Close may be
+// called more than once, and concurrently; every call waits the same way.
+func (p *Pool[T]) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
+			w.ch <- delivery[T]{err: ErrClosed}
+		}
+		if p.timer != nil {
+			p.timer.Stop()
+			p.timer = nil
+		}
+		p.cancel()
+		for _, r := range p.takeIdleLocked(&p.st.closed.PoolClosed) {
+			go p.destroy(r)
+		}
+		p.maybeDoneLocked()
+	}
+	p.mu.Unlock()
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.isDone {
+		return nil
+	}
+	return fmt.Errorf("pool: close: %d in use, %d dialing, %d closing: %w", p.inUse, p.dialing, p.closing, ctx.Err())
+}
+
+// Stats returns a snapshot of the pool's state and counters.
+func (p *Pool[T]) Stats() Stats {
+	p.mu.Lock()
+	s := Stats{
+		MaxSize:    p.cfg.maxSize,
+		InUse:      p.inUse,
+		Idle:       len(p.idle),
+		Dialing:    p.dialing,
+		Waiting:    p.waiters.n,
+		Gets:       p.st.gets,
+		Hits:       p.st.hits,
+		Misses:     p.st.misses,
+		Dials:      p.st.dials,
+		DialErrors: p.st.dialErrors,
+		Closed:     p.st.closed,
+	}
+	p.mu.Unlock()
+	s.Waits = p.waits.Load()
+	s.WaitTime = time.Duration(p.waitTime.Load())
+	s.Timeouts = p.timeouts.Load()
+	return s
+}
+
+// background advances the coarse clock, retires idle resources past their
+// limits and keeps MinIdle resources ready.
+func (p *Pool[T]) background(every time.Duration) {
+	defer func() {
+		p.mu.Lock()
+		p.workers--
+		p.maybeDoneLocked()
+		p.mu.Unlock()
+	}()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	p.coarse.Store(int64(time.Since(p.epoch)))
+	p.maintain()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+			p.coarse.Store(int64(time.Since(p.epoch)))
+		case <-p.kick:
+		}
+		p.maintain()
+	}
+}
+
+// maintain retires expired idle resources and dials up to MinIdle.
+func (p *Pool[T]) maintain() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	var old []*resource[T]
+	if p.timed {
+		now := p.now()
+		keep := p.idle[:0]
+		for _, r := range p.idle {
+			if reason := p.expiredLocked(r, now); reason != nil {
+				*reason++
+				old = append(old, r)
+				continue
+			}
+			keep = append(keep, r)
+		}
+		clear(p.idle[len(keep):])
+		p.idle = keep
+		p.open -= len(old)
+		p.closing += len(old)
+	}
+	if p.cfg.minIdle > 0 {
+		now := p.preciseNow()
+		for len(p.idle)+p.dialing-p.waiters.n < p.cfg.minIdle && p.canDialLocked(now) {
+			p.startDialLocked(nil)
+		}
+	}
+	p.mu.Unlock()
+	for _, r := range old {
+		go p.destroy(r)
+	}
+}
+
+// waiter is a Get waiting for a hand-off.
+type waiter[T any] struct {
+	ch         chan delivery[T] // buffered 1; sent to with the pool's mu held
+	prev, next *waiter[T]
+	queued     bool
+}
+
+type delivery[T any] struct {
+	r   *resource[T]
+	err error
+}
+
+// waitQueue is a FIFO list of waiters with O(1) removal.
+type waitQueue[T any] struct {
+	head, tail *waiter[T]
+	n          int
+}
+
+func (q *waitQueue[T]) push(w *waiter[T]) {
+	w.queued = true
+	w.next = nil
+	w.prev = q.tail
+	if q.tail != nil {
+		q.tail.next = w
+	} else {
+		q.head = w
+	}
+	q.tail = w
+	q.n++
+}
+
+func (q *waitQueue[T]) pop() *waiter[T] {
+	w := q.head
+	if w != nil {
+		q.remove(w)
+	}
+	return w
+}
+
+func (q *waitQueue[T]) remove(w *waiter[T]) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		q.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		q.tail = w.prev
+	}
+	w.prev, w.next, w.queued = nil, nil, false
+	q.n--
+}
