@@ -1,0 +1,65 @@
+// Package listener makes TCP listeners whose socket options are set,
+// checked and read back, on the listening socket and on every connection
+// it accepts.
+//
+// A [Config] is built once with [New] from functional options and then
+// listens any number of times:
+//
+//	cfg, err := listener.New(
+//		listener.Backlog(4096),
+//		listener.ConnSockopt(sockopt.UserTimeout(30*time.Second)),
+//		listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Minute}),
+//	)
+//	if err != nil {
+//		return err // an *OptionError naming the bad option
+//	}
+//	ln, err := cfg.Listen(ctx, "tcp", "127.0.0.1:8080")
+//	if err != nil {
+//		return err // a *net.OpError; errors.Is(err, syscall.EADDRINUSE) works
+//	}
+//	http.Serve(ln, handler) // every accepted conn has its options set
+//
+// # Options on accepted connections
+//
+// Go's Accept sets TCP_NODELAY to 1 and keepalive to 15 s on every
+// connection it returns, overwriting whatever the connection inherited
+// from the listening socket. Options meant for connections therefore go in
+// [ConnSockopt]: [Listener.Accept] sets them after Go's defaults, on every
+// connection. [Sockopt] refuses options that Go would overwrite. If a
+// per-connection option cannot be set, Accept closes that connection and
+// returns a temporary error ([ConnOptionError]); it never hands out a
+// connection with an option missing.
+//
+// # Backlog
+//
+// Go listens with net.core.somaxconn (read once per process) and has no
+// backlog setting. [Backlog] calls listen(2) again on the live socket, which
+// changes the queue length, and reads the result back from the kernel
+// (TCP_INFO of a listening socket holds it): [Listener.Backlog] reports
+// what was asked and what the kernel kept, which is at most somaxconn;
+// [StrictBacklog] turns a truncation into an error wrapping
+// [ErrBacklogTruncated].
+//
+// # Multipath TCP
+//
+// An application whose go.mod says go 1.24 or later listens with Multipath
+// TCP by default on Linux. Several TCP options fail on such a socket, or
+// are not passed on to the connections it accepts. A Config holding any
+// option for which [sockopt.TCPOnly] is true turns Multipath TCP off,
+// unless [MultipathTCP](true) was given, in which case [New] fails.
+// [Listener.MultipathTCP] reports the protocol of the socket as the kernel
+// has it (SO_PROTOCOL).
+//
+// # Reuse-port groups
+//
+// [Config.ListenGroup] opens n listeners on one address with SO_REUSEPORT,
+// one per accept loop. Closing one of them resets the connections queued on
+// it unless net.ipv4.tcp_migrate_req is 1: [MigrateRequests] reads the
+// sysctl and [Listener.Drain] retires a listener without losing its queue.
+// See [Group].
+//
+// # Concurrency
+//
+// A Config is immutable and safe for concurrent use. A [Listener] and a
+// [Group] are safe for concurrent use, like net.Listener.
+package listener

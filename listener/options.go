@@ -1,0 +1,176 @@
+package listener
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"time"
+
+	"github.com/nettune/nettune/sockopt"
+)
+
+// Option configures a [Config]. The implementations are the values returned
+// by the functions of this package (Sockopt, ConnSockopt, Backlog, …); the
+// set is closed. Every Option is a small comparable value that prints
+// itself, so a set of options can be logged and compared.
+//
+// Options that take a single value (Backlog, StrictBacklog, KeepAlive,
+// MultipathTCP) follow "the last one wins". Socket options may repeat only
+// with the same value: two different values for one socket option make
+// [New] fail.
+type Option interface {
+	// String prints the option with its value, such as "Backlog(1024)".
+	String() string
+
+	apply(*config) error
+}
+
+// Sockopt sets o on the listening socket, before bind and listen. Options
+// a listening socket passes on to the connections it accepts and that Go
+// then overwrites on every accepted connection (TCP_NODELAY, SO_KEEPALIVE
+// and the keepalive timers) are refused here: set them with [ConnSockopt].
+func Sockopt(o sockopt.Option) Option { return sockoptOption{o} }
+
+// ConnSockopt sets o on every connection the listener accepts, after Go
+// has set its own defaults (TCP_NODELAY on, keepalive every 15 s), so o
+// wins over them. If setting it fails, Accept closes the connection and
+// returns an error: see [Listener.Accept].
+func ConnSockopt(o sockopt.Option) Option { return connSockopt{o} }
+
+// FastOpen sets the TCP Fast Open queue length of the listening socket:
+// how many connections whose SYN carried data may wait for Accept. Zero
+// turns it off. The kernel accepts data in a SYN only when bit 2 (value 2)
+// of net.ipv4.tcp_fastopen is set. It is short for
+// Sockopt(sockopt.FastOpen(queue)).
+func FastOpen(queue int) Option { return Sockopt(sockopt.FastOpen(queue)) }
+
+// DeferAccept makes Accept return a connection only once its first data
+// has arrived, or after d. The kernel counts whole seconds and rounds up to
+// its SYN-ACK retransmit schedule (5s reads back as 7s). A protocol where
+// the server speaks first (SMTP, MySQL, …) stalls behind it for the full d.
+// It is short for Sockopt(sockopt.DeferAccept(d)).
+func DeferAccept(d time.Duration) Option { return Sockopt(sockopt.DeferAccept(d)) }
+
+// ReusePort sets SO_REUSEPORT on the listening socket, so that several
+// sockets can listen on one address. [Config.ListenGroup] sets it itself.
+// It is short for Sockopt(sockopt.ReusePort(on)).
+func ReusePort(on bool) Option { return Sockopt(sockopt.ReusePort(on)) }
+
+// Backlog sets the length of the accept queue: connections the kernel has
+// completed and that wait for Accept. Go always listens with
+// net.core.somaxconn (read once per process); Listen listens again with n
+// on the live socket and reads back what the kernel kept, which is at most
+// somaxconn: see [Listener.Backlog] and [StrictBacklog]. Zero keeps Go's
+// choice. Backlog needs Linux, where the effective value can be read back;
+// elsewhere [New] returns an error wrapping errors.ErrUnsupported.
+func Backlog(n int) Option { return backlog(n) }
+
+// StrictBacklog makes Listen fail with an error wrapping
+// [ErrBacklogTruncated] when net.core.somaxconn truncates the [Backlog].
+// Without it Listen succeeds and [Listener.Backlog] reports both values.
+func StrictBacklog(on bool) Option { return strictBacklog(on) }
+
+// KeepAlive sets the keepalive configuration of every accepted connection,
+// as net.ListenConfig.KeepAliveConfig does: with Enable false keepalive
+// stays off (Go's default would turn it on with 15 s), otherwise zero fields
+// take Go's defaults and negative ones leave the system's value. It
+// conflicts with keepalive options given to [ConnSockopt].
+func KeepAlive(cfg net.KeepAliveConfig) Option { return keepAlive(cfg) }
+
+// MultipathTCP turns Multipath TCP on or off for the listening socket.
+// Without it, Go decides (on by default for applications whose go.mod says
+// go 1.24 or later), except that a Config holding an option a Multipath TCP
+// socket refuses, ignores or does not pass on ([sockopt.TCPOnly]) turns it
+// off. MultipathTCP(true) together with such an option makes [New] fail.
+func MultipathTCP(on bool) Option { return multipath(on) }
+
+type sockoptOption struct{ o sockopt.Option }
+
+func (o sockoptOption) String() string { return fmt.Sprintf("Sockopt(%v)", o.o) }
+func (o sockoptOption) apply(c *config) error {
+	if o.o == nil {
+		return &OptionError{Option: o, Err: fmt.Errorf("nil sockopt.Option")}
+	}
+	if err := o.o.Validate(); err != nil {
+		return &OptionError{Option: o, Err: err}
+	}
+	if err := sockopt.Check(sockopt.Listening, o.o); err != nil {
+		if sockopt.Check(sockopt.Accepted, o.o) == nil {
+			err = fmt.Errorf("%w; Go sets it again on every accepted connection: use ConnSockopt(%v)", err, o.o)
+		}
+		return &OptionError{Option: o, Err: err}
+	}
+	c.listen = append(c.listen, o.o)
+	return nil
+}
+
+type connSockopt struct{ o sockopt.Option }
+
+func (o connSockopt) String() string { return fmt.Sprintf("ConnSockopt(%v)", o.o) }
+func (o connSockopt) apply(c *config) error {
+	if o.o == nil {
+		return &OptionError{Option: o, Err: fmt.Errorf("nil sockopt.Option")}
+	}
+	if err := o.o.Validate(); err != nil {
+		return &OptionError{Option: o, Err: err}
+	}
+	if err := sockopt.Check(sockopt.Accepted, o.o); err != nil {
+		if sockopt.Check(sockopt.Listening, o.o) == nil {
+			err = fmt.Errorf("%w; set it on the listening socket with Sockopt(%v)", err, o.o)
+		}
+		return &OptionError{Option: o, Err: err}
+	}
+	c.conn = append(c.conn, o.o)
+	return nil
+}
+
+type backlog int
+
+func (o backlog) String() string { return fmt.Sprintf("Backlog(%d)", int(o)) }
+func (o backlog) apply(c *config) error {
+	if o < 0 || o > math.MaxInt32 {
+		return &OptionError{Option: o, Err: fmt.Errorf("must be between 0 (Go's default) and %d", math.MaxInt32)}
+	}
+	if o > 0 && !canSetBacklog {
+		return &OptionError{Option: o, Err: fmt.Errorf("the effective backlog cannot be read back on this platform: %w", errUnsupported)}
+	}
+	c.backlog = int(o)
+	return nil
+}
+
+type strictBacklog bool
+
+func (o strictBacklog) String() string        { return fmt.Sprintf("StrictBacklog(%t)", bool(o)) }
+func (o strictBacklog) apply(c *config) error { c.strict = bool(o); return nil }
+
+type keepAlive net.KeepAliveConfig
+
+func (o keepAlive) String() string {
+	return fmt.Sprintf("KeepAlive(enable=%t idle=%v interval=%v count=%d)", o.Enable, o.Idle, o.Interval, o.Count)
+}
+func (o keepAlive) apply(c *config) error {
+	if !o.Enable && (o.Idle != 0 || o.Interval != 0 || o.Count != 0) {
+		return &OptionError{Option: o, Err: fmt.Errorf("idle, interval and count are set but Enable is false")}
+	}
+	for _, d := range []time.Duration{o.Idle, o.Interval} {
+		if d > 0 && (d%time.Second != 0 || d > 32767*time.Second) {
+			return &OptionError{Option: o, Err: fmt.Errorf("%v is not a whole number of seconds up to 32767s (the kernel counts seconds)", d)}
+		}
+	}
+	if o.Count > 127 {
+		return &OptionError{Option: o, Err: fmt.Errorf("count %d exceeds the kernel's maximum 127", o.Count)}
+	}
+	cfg := net.KeepAliveConfig(o)
+	c.keepAlive = &cfg
+	c.keepAliveOpt = o
+	return nil
+}
+
+type multipath bool
+
+func (o multipath) String() string { return fmt.Sprintf("MultipathTCP(%t)", bool(o)) }
+func (o multipath) apply(c *config) error {
+	v := bool(o)
+	c.mptcp = &v
+	return nil
+}
