@@ -1,0 +1,342 @@
+package latency
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Option configures a Histogram or a Recorder. Options print themselves
+// (for logs and error messages) and validate their own values.
+type Option interface {
+	apply(*config) error
+	String() string
+}
+
+type config struct {
+	scale  int
+	shards int
+}
+
+func defaultConfig() config {
+	n := 1 << bits.Len(uint(4*runtime.GOMAXPROCS(0)-1))
+	return config{scale: DefaultScale, shards: min(n, maxShards)}
+}
+
+const maxShards = 64
+
+type scaleOption int
+
+// Scale sets the resolution: 2^s buckets per power of two, for s from
+// [MinScale] to [MaxScale], the schema of a Prometheus native histogram and
+// the scale of an OpenTelemetry exponential histogram. Quantiles are then
+// within [ErrorAtScale](s) of the exact value.
+func Scale(s int) Option { return scaleOption(s) }
+
+func (o scaleOption) String() string { return fmt.Sprintf("latency.Scale(%d)", int(o)) }
+func (o scaleOption) apply(c *config) error {
+	if o < MinScale || o > MaxScale {
+		return fmt.Errorf("latency: %v: scale must be between %d and %d", o, MinScale, MaxScale)
+	}
+	c.scale = int(o)
+	return nil
+}
+
+type relErrOption float64
+
+// RelativeError picks the coarsest scale whose quantile error is at most e:
+// 0.01 gives scale 6 (0.54%), 0.002 scale 8 (0.135%). The finest error on
+// offer is [ErrorAtScale]([MaxScale]); asking for less is an error.
+func RelativeError(e float64) Option { return relErrOption(e) }
+
+func (o relErrOption) String() string { return fmt.Sprintf("latency.RelativeError(%g)", float64(o)) }
+func (o relErrOption) apply(c *config) error {
+	e := float64(o)
+	if math.IsNaN(e) || e <= 0 || e >= 1 {
+		return fmt.Errorf("latency: %v: relative error must be in (0, 1)", o)
+	}
+	for s := MinScale; s <= MaxScale; s++ {
+		if ErrorAtScale(s) <= e {
+			c.scale = s
+			return nil
+		}
+	}
+	return fmt.Errorf("latency: %v: finest relative error on offer is %.5f (scale %d)", o, ErrorAtScale(MaxScale), MaxScale)
+}
+
+type shardsOption int
+
+// Shards sets how many independent counter sets writers spread over, a
+// power of two from 1 to 64. The default is 4×GOMAXPROCS rounded up to a
+// power of two (at most 64). Shards are allocated when first written, so
+// unused ones cost 8 bytes each.
+func Shards(n int) Option { return shardsOption(n) }
+
+func (o shardsOption) String() string { return fmt.Sprintf("latency.Shards(%d)", int(o)) }
+func (o shardsOption) apply(c *config) error {
+	if o < 1 || o > maxShards || o&(o-1) != 0 {
+		return fmt.Errorf("latency: %v: shards must be a power of two from 1 to %d", o, maxShards)
+	}
+	c.shards = int(o)
+	return nil
+}
+
+// chunk holds the counters of one octave of buckets (2^scale of them),
+// allocated on first use.
+type chunk []atomic.Uint64
+
+// shard is one independent set of counters. Writers pick a shard from the
+// address of their stack, so goroutines on different CPUs rarely share one.
+type shard struct {
+	// Written by every record: kept apart from the chunk pointers, which are
+	// read-mostly.
+	sumLo    atomic.Uint64 // low 64 bits of the 128-bit sum of values
+	sumHi    atomic.Uint64 // carries out of sumLo
+	min      atomic.Int64  // math.MaxInt64 while empty
+	max      atomic.Int64  // -1 while empty
+	zero     atomic.Uint64 // values equal to 0
+	overflow atomic.Uint64 // values above MaxValue
+	invalid  atomic.Uint64 // negative values: counted, never in any statistic
+	_        [8]byte
+	chunks   [numChunks]atomic.Pointer[chunk]
+	mu       sync.Mutex // serializes chunk allocation
+}
+
+func newShard() *shard {
+	sh := new(shard)
+	sh.min.Store(math.MaxInt64)
+	sh.max.Store(-1)
+	return sh
+}
+
+// Histogram records non-negative durations or integers into base-2
+// exponential buckets with a bounded relative error, and keeps the exact
+// count, sum, minimum and maximum.
+//
+// A Histogram is safe for concurrent use: Record never blocks and never
+// allocates once the shard and octave it writes to exist. Reading (Snapshot)
+// runs alongside writers without stopping them; use a [Recorder] when each
+// value must land in exactly one interval.
+type Histogram struct {
+	scale  int
+	table  *scaleTable
+	mask   uintptr
+	shards []atomic.Pointer[shard]
+}
+
+// New returns an empty Histogram. Without options it records at
+// [DefaultScale] (quantiles within 0.55%) from 0 to [MaxValue] nanoseconds.
+func New(opts ...Option) (*Histogram, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("latency: nil Option")
+		}
+		if err := o.apply(&c); err != nil {
+			return nil, err
+		}
+	}
+	return newHistogram(c), nil
+}
+
+func newHistogram(c config) *Histogram {
+	return &Histogram{
+		scale:  c.scale,
+		table:  &tables[c.scale],
+		mask:   uintptr(c.shards - 1),
+		shards: make([]atomic.Pointer[shard], c.shards),
+	}
+}
+
+// Scale reports the scale the histogram records at (see [Scale]).
+func (h *Histogram) Scale() int { return h.scale }
+
+// RelativeError reports the bound on the relative error of every quantile.
+func (h *Histogram) RelativeError() float64 { return ErrorAtScale(h.scale) }
+
+// shardIndex picks a shard from the current goroutine's stack address:
+// goroutines have distinct stacks, so concurrent writers mostly land on
+// distinct shards, at the cost of a shift and a mask.
+func shardIndex(mask uintptr) uintptr {
+	var x byte
+	return uintptr(unsafe.Pointer(&x)) >> 11 & mask
+}
+
+func (h *Histogram) shard(k uintptr) *shard {
+	if sh := h.shards[k].Load(); sh != nil {
+		return sh
+	}
+	h.shards[k].CompareAndSwap(nil, newShard())
+	return h.shards[k].Load()
+}
+
+// Record records a duration. Negative durations are counted by Invalid and
+// kept out of every statistic. Safe for concurrent use; 0 allocations.
+func (h *Histogram) Record(d time.Duration) { h.recordIn(h.shard(shardIndex(h.mask)), int64(d)) }
+
+// RecordValue records a non-negative integer, such as a byte count or a
+// queue depth; negative values are counted by Invalid.
+func (h *Histogram) RecordValue(v int64) { h.recordIn(h.shard(shardIndex(h.mask)), v) }
+
+// RecordN records the value v n times, as n calls to RecordValue would.
+func (h *Histogram) RecordN(v int64, n uint64) {
+	if n == 0 {
+		return
+	}
+	h.recordNIn(h.shard(shardIndex(h.mask)), v, n)
+}
+
+// recordIn is the hot path. The bucket increment comes last: a reader that
+// sees it also sees the sum, minimum and maximum of that value.
+func (h *Histogram) recordIn(sh *shard, v int64) {
+	if v <= 0 || v > MaxValue {
+		h.recordNIn(sh, v, 1)
+		return
+	}
+	if lo := sh.sumLo.Add(uint64(v)); lo < uint64(v) {
+		sh.sumHi.Add(1)
+	}
+	if v < sh.min.Load() {
+		casMin(&sh.min, v)
+	}
+	if v > sh.max.Load() {
+		casMax(&sh.max, v)
+	}
+	i := bucketIndex(h.table, uint(h.scale), v)
+	c := sh.chunks[i>>h.scale].Load()
+	if c == nil {
+		c = sh.grow(i>>h.scale, h.scale)
+	}
+	(*c)[i&(1<<h.scale-1)].Add(1)
+}
+
+func (h *Histogram) recordNIn(sh *shard, v int64, n uint64) {
+	if v < 0 {
+		sh.invalid.Add(n)
+		return
+	}
+	h.addSum(sh, v, n)
+	if v < sh.min.Load() {
+		casMin(&sh.min, v)
+	}
+	if v > sh.max.Load() {
+		casMax(&sh.max, v)
+	}
+	switch {
+	case v == 0:
+		sh.zero.Add(n)
+	case v > MaxValue:
+		sh.overflow.Add(n)
+	default:
+		h.addBucket(sh, bucketIndex(h.table, uint(h.scale), v), n)
+	}
+}
+
+// addSum adds v×n to the 128-bit sum.
+func (h *Histogram) addSum(sh *shard, v int64, n uint64) {
+	hi, lo := bits.Mul64(uint64(v), n)
+	if got := sh.sumLo.Add(lo); got < lo {
+		hi++
+	}
+	if hi != 0 {
+		sh.sumHi.Add(hi)
+	}
+}
+
+func (h *Histogram) addBucket(sh *shard, i int, n uint64) {
+	c := sh.chunks[i>>h.scale].Load()
+	if c == nil {
+		c = sh.grow(i>>h.scale, h.scale)
+	}
+	(*c)[i&(1<<h.scale-1)].Add(n)
+}
+
+func (sh *shard) grow(k, scale int) *chunk {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c := sh.chunks[k].Load(); c != nil {
+		return c
+	}
+	c := make(chunk, 1<<scale)
+	sh.chunks[k].Store(&c)
+	return &c
+}
+
+func casMin(p *atomic.Int64, v int64) {
+	for old := p.Load(); v < old; old = p.Load() {
+		if p.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+func casMax(p *atomic.Int64, v int64) {
+	for old := p.Load(); v > old; old = p.Load() {
+		if p.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// RecordCorrected records d and, when d exceeds expectedInterval > 0, the
+// samples a closed-loop measurement stalled by d never took: d-interval,
+// d-2·interval, … down to the last one at or above interval (the correction
+// HdrHistogram's RecordCorrectedValue makes for coordinated omission). The
+// synthetic samples are added bucket by bucket, so a long stall costs one
+// counter update per bucket it spans, not one per missed sample.
+func (h *Histogram) RecordCorrected(d, expectedInterval time.Duration) {
+	sh := h.shard(shardIndex(h.mask))
+	v, iv := int64(d), int64(expectedInterval)
+	if v < 0 || iv <= 0 || v-iv < iv {
+		h.recordIn(sh, v)
+		return
+	}
+	h.recordIn(sh, v)
+	h.recordArithmetic(sh, v-iv, iv, uint64((v-iv)/iv))
+}
+
+// recordArithmetic records first, first-step, …, n values in all (all >= 1).
+func (h *Histogram) recordArithmetic(sh *shard, first, step int64, n uint64) {
+	last := first - int64(n-1)*step
+	// Sum of the sequence: n*(first+last)/2, exact in 128 bits.
+	hi, lo := bits.Mul64(n, uint64(first)+uint64(last))
+	lo = lo>>1 | hi<<63
+	hi >>= 1
+	if got := sh.sumLo.Add(lo); got < lo {
+		hi++
+	}
+	if hi != 0 {
+		sh.sumHi.Add(hi)
+	}
+	if last < sh.min.Load() {
+		casMin(&sh.min, last)
+	}
+	if first > sh.max.Load() {
+		casMax(&sh.max, first)
+	}
+	// Walk buckets from the top value down; values in (lo, hi] of a bucket
+	// form a run of the sequence.
+	x, left := first, n
+	if x > MaxValue {
+		k := uint64((x-MaxValue-1)/step) + 1 // how many are above MaxValue
+		k = min(k, left)
+		sh.overflow.Add(k)
+		left -= k
+		x -= int64(k) * step
+	}
+	for left > 0 {
+		i := bucketIndex(h.table, uint(h.scale), x)
+		lo, _ := intRange(h.scale, i)
+		k := uint64((x-lo)/step) + 1 // members of the sequence in [lo, x]
+		k = min(k, left)
+		h.addBucket(sh, i, k)
+		left -= k
+		x -= int64(k) * step
+	}
+}

@@ -1,0 +1,150 @@
+package latency
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Recorder records into a histogram in intervals: Interval hands back what
+// was recorded since the previous call and starts a new interval, while
+// writers keep recording without blocking. Every value lands in exactly one
+// interval, with its count, sum, minimum and maximum together (the job of
+// HdrHistogram's Recorder).
+//
+// Writers register in the current phase with one atomic add on a sharded
+// epoch counter; Interval flips the phase and waits only for writers that
+// registered in the old phase and have not yet finished, which takes
+// nanoseconds. A Recorder is safe for concurrent use.
+type Recorder struct {
+	hist   [2]*Histogram
+	epochs []epoch    // per shard: phase in the top bit, registrations below
+	mu     sync.Mutex // guards phase; serializes Interval
+	phase  uint64
+}
+
+type epoch struct {
+	atomic.Uint64
+	_ [56]byte
+}
+
+const phaseBit = 1 << 63
+
+// NewRecorder returns a Recorder whose intervals are histograms configured
+// by opts (see [New]).
+func NewRecorder(opts ...Option) (*Recorder, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("latency: nil Option")
+		}
+		if err := o.apply(&c); err != nil {
+			return nil, err
+		}
+	}
+	return &Recorder{
+		hist:   [2]*Histogram{newHistogram(c), newHistogram(c)},
+		epochs: make([]epoch, c.shards),
+	}, nil
+}
+
+// Scale reports the scale of the intervals.
+func (r *Recorder) Scale() int { return r.hist[0].scale }
+
+// Record records a duration into the current interval (see
+// [Histogram.Record]). Safe for concurrent use; 0 allocations.
+func (r *Recorder) Record(d time.Duration) { r.RecordValue(int64(d)) }
+
+// RecordValue records a non-negative integer into the current interval.
+func (r *Recorder) RecordValue(v int64) {
+	k := shardIndex(r.hist[0].mask)
+	h := r.hist[r.epochs[k].Add(1)>>63]
+	h.recordIn(h.shard(k), v)
+}
+
+// RecordCorrected records d with the coordinated-omission correction of
+// [Histogram.RecordCorrected], all in the same interval.
+func (r *Recorder) RecordCorrected(d, expectedInterval time.Duration) {
+	k := shardIndex(r.hist[0].mask)
+	v, iv := int64(d), int64(expectedInterval)
+	var extra uint64
+	if v >= 0 && iv > 0 && v-iv >= iv {
+		extra = uint64((v - iv) / iv)
+	}
+	h := r.hist[r.epochs[k].Add(1+extra)>>63]
+	sh := h.shard(k)
+	h.recordIn(sh, v)
+	if extra > 0 {
+		h.recordArithmetic(sh, v-iv, iv, extra)
+	}
+}
+
+// Interval returns the values recorded since the previous call (or since
+// NewRecorder) and starts a new interval. Concurrent writers are never
+// blocked; each of their values is in exactly one interval.
+func (r *Recorder) Interval() *Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.phase
+	r.phase ^= 1
+	var registered uint64
+	for k := range r.epochs {
+		e := r.epochs[k].Swap(r.phase << 63)
+		registered += e &^ phaseBit
+	}
+	h := r.hist[old]
+	// Each write's last step adds its count to a counter: wait until all
+	// the old phase's registrations have landed.
+	for h.committed() != registered {
+		runtime.Gosched()
+	}
+	s := h.Snapshot()
+	h.reset()
+	return s
+}
+
+// committed sums every count of the histogram, invalid values included.
+func (h *Histogram) committed() uint64 {
+	var n uint64
+	for k := range h.shards {
+		sh := h.shards[k].Load()
+		if sh == nil {
+			continue
+		}
+		n += sh.zero.Load() + sh.overflow.Load() + sh.invalid.Load()
+		for ci := range sh.chunks {
+			if c := sh.chunks[ci].Load(); c != nil {
+				for j := range *c {
+					n += (*c)[j].Load()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// reset zeroes a histogram no writer is using, keeping its allocations.
+func (h *Histogram) reset() {
+	for k := range h.shards {
+		sh := h.shards[k].Load()
+		if sh == nil {
+			continue
+		}
+		sh.sumLo.Store(0)
+		sh.sumHi.Store(0)
+		sh.min.Store(1<<63 - 1)
+		sh.max.Store(-1)
+		sh.zero.Store(0)
+		sh.overflow.Store(0)
+		sh.invalid.Store(0)
+		for ci := range sh.chunks {
+			if c := sh.chunks[ci].Load(); c != nil {
+				for j := range *c {
+					(*c)[j].Store(0)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,463 @@
+package latency
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"math/bits"
+	"sort"
+	"time"
+)
+
+// Snapshot is an immutable copy of a histogram's contents: the non-empty
+// buckets plus the exact count, sum, minimum and maximum. Its methods answer
+// quantiles in O(log buckets) without allocating. A Snapshot is safe for
+// concurrent use; the zero value is an empty snapshot at scale 0.
+type Snapshot struct {
+	scale    int
+	index    []int32  // non-empty buckets, ascending
+	cum      []uint64 // cum[j]: zero count + counts of buckets index[0..j]
+	zero     uint64
+	overflow uint64
+	invalid  uint64
+	sumHi    uint64
+	sumLo    uint64
+	min, max int64 // min > max when empty
+}
+
+// Snapshot copies the histogram's current contents. Writers are never
+// stopped: values recorded while it runs may be partly included (their
+// bucket but not yet their sum, say), but every counted value lies within
+// the reported minimum and maximum. A [Recorder] gives exact intervals.
+func (h *Histogram) Snapshot() *Snapshot {
+	s := &Snapshot{scale: h.scale, min: math.MaxInt64, max: -1}
+	live := make([]*shard, 0, len(h.shards))
+	for k := range h.shards {
+		if sh := h.shards[k].Load(); sh != nil {
+			live = append(live, sh)
+		}
+	}
+	// Buckets first: a value whose bucket increment is seen here had its
+	// sum, minimum and maximum written before, so they are seen below.
+	var buf [1 << MaxScale]uint64
+	octave := buf[:1<<h.scale]
+	var counts []uint64
+	for ci := range numChunks {
+		clear(octave)
+		seen := false
+		for _, sh := range live {
+			if c := sh.chunks[ci].Load(); c != nil {
+				seen = true
+				for j := range *c {
+					octave[j] += (*c)[j].Load()
+				}
+			}
+		}
+		if !seen {
+			continue
+		}
+		for j, n := range octave {
+			if n != 0 {
+				s.index = append(s.index, int32(ci<<h.scale+j))
+				counts = append(counts, n)
+			}
+		}
+	}
+	for _, sh := range live {
+		s.zero += sh.zero.Load()
+		s.overflow += sh.overflow.Load()
+		s.invalid += sh.invalid.Load()
+	}
+	for _, sh := range live {
+		var c uint64
+		s.sumLo, c = bits.Add64(s.sumLo, sh.sumLo.Load(), 0)
+		s.sumHi += sh.sumHi.Load() + c
+		s.min = min(s.min, sh.min.Load())
+		s.max = max(s.max, sh.max.Load())
+	}
+	run := s.zero
+	for j, n := range counts {
+		run += n
+		counts[j] = run
+	}
+	s.cum = counts
+	return s
+}
+
+// fill sets index and cum from a map of bucket counts.
+func (s *Snapshot) fill(counts map[int]uint64) {
+	s.index = make([]int32, 0, len(counts))
+	for i := range counts {
+		s.index = append(s.index, int32(i))
+	}
+	sort.Slice(s.index, func(a, b int) bool { return s.index[a] < s.index[b] })
+	s.cum = make([]uint64, len(s.index))
+	run := s.zero
+	for j, i := range s.index {
+		run += counts[int(i)]
+		s.cum[j] = run
+	}
+}
+
+// empty reports whether no valid value is in s (Invalid may be non-zero).
+func (s *Snapshot) empty() bool { return s.Count() == 0 }
+
+// Scale reports the snapshot's scale.
+func (s *Snapshot) Scale() int { return s.scale }
+
+// RelativeError reports the bound on the relative error of every quantile.
+func (s *Snapshot) RelativeError() float64 { return ErrorAtScale(s.scale) }
+
+// Count reports how many valid values were recorded (Invalid excluded,
+// Overflow included).
+func (s *Snapshot) Count() uint64 { return s.bucketed() + s.overflow }
+
+func (s *Snapshot) bucketed() uint64 {
+	if len(s.cum) == 0 {
+		return s.zero
+	}
+	return s.cum[len(s.cum)-1]
+}
+
+// ZeroCount reports how many values were exactly 0.
+func (s *Snapshot) ZeroCount() uint64 { return s.zero }
+
+// Overflow reports how many values exceeded [MaxValue]. They are part of
+// Count, Sum, Min and Max; a quantile that falls among them reports Max.
+func (s *Snapshot) Overflow() uint64 { return s.overflow }
+
+// Invalid reports how many negative values were offered; they are in no
+// other statistic.
+func (s *Snapshot) Invalid() uint64 { return s.invalid }
+
+// Min reports the smallest value recorded, or 0 when empty.
+func (s *Snapshot) Min() time.Duration {
+	if s.Count() == 0 {
+		return 0
+	}
+	return time.Duration(s.min)
+}
+
+// Max reports the largest value recorded, or 0 when empty.
+func (s *Snapshot) Max() time.Duration {
+	if s.Count() == 0 {
+		return 0
+	}
+	return time.Duration(s.max)
+}
+
+// Sum reports the exact sum of the values. The sum is kept in 128 bits;
+// if it exceeds what a time.Duration holds (292 years), Sum reports
+// math.MaxInt64 and ok false.
+func (s *Snapshot) Sum() (sum time.Duration, ok bool) {
+	if s.sumHi != 0 || s.sumLo > math.MaxInt64 {
+		return math.MaxInt64, false
+	}
+	return time.Duration(s.sumLo), true
+}
+
+// SumFloat reports the sum as a float64 of nanoseconds, never saturating.
+func (s *Snapshot) SumFloat() float64 { return float64(s.sumHi)*0x1p64 + float64(s.sumLo) }
+
+// Mean reports the exact mean (rounded to a whole nanosecond), or 0 when empty.
+func (s *Snapshot) Mean() time.Duration {
+	n := s.Count()
+	if n == 0 {
+		return 0
+	}
+	if s.sumHi < n { // the 128/64 division cannot overflow
+		q, r := bits.Div64(s.sumHi, s.sumLo, n)
+		if r >= n-r {
+			q++
+		}
+		return time.Duration(q)
+	}
+	sum := new(big.Int).Lsh(new(big.Int).SetUint64(s.sumHi), 64)
+	sum.Or(sum, new(big.Int).SetUint64(s.sumLo))
+	return time.Duration(sum.Div(sum, new(big.Int).SetUint64(n)).Uint64())
+}
+
+// StdDev estimates the population standard deviation from the buckets
+// (each value taken at its bucket's representative, so each deviation is
+// off by at most the relative error) around the exact mean.
+func (s *Snapshot) StdDev() time.Duration {
+	n := s.Count()
+	if n < 2 {
+		return 0
+	}
+	mean := s.SumFloat() / float64(n)
+	acc := float64(s.zero) * mean * mean
+	prev := s.zero
+	for j, i := range s.index {
+		d := s.representative(int(i)) - mean
+		acc += float64(s.cum[j]-prev) * d * d
+		prev = s.cum[j]
+	}
+	if s.overflow > 0 {
+		d := float64(s.max) - mean
+		acc += float64(s.overflow) * d * d
+	}
+	return time.Duration(math.Round(math.Sqrt(acc / float64(n))))
+}
+
+// representative is the value that stands for bucket i: 2·lo·hi/(lo+hi)
+// over the integers the bucket holds, clamped to [min, max]. Every integer
+// in the bucket is within the relative error of it.
+func (s *Snapshot) representative(i int) float64 {
+	lo, hi := intRange(s.scale, i)
+	lo, hi = max(lo, s.min), min(hi, s.max)
+	if lo >= hi {
+		return float64(hi)
+	}
+	l, u := float64(lo), float64(hi)
+	return 2 * l * u / (l + u)
+}
+
+// rank is the 1-based rank of quantile q among n values: ceil(q·n), at least 1.
+func rank(q float64, n uint64) uint64 {
+	r := uint64(math.Ceil(q * float64(n)))
+	return min(max(r, 1), n)
+}
+
+// ValueAtQuantile reports the value at quantile q (0 <= q <= 1) as an
+// integer: the value of rank ceil(q·Count) in sorted order, within
+// RelativeError of it, plus at most half a unit from rounding to an integer.
+// Quantile 0 is Min and 1 is Max, exactly. It reports 0 when empty and an
+// error for q outside [0, 1].
+func (s *Snapshot) ValueAtQuantile(q float64) (int64, error) {
+	if !(q >= 0 && q <= 1) {
+		return 0, fmt.Errorf("latency: quantile %v: must be between 0 and 1", q)
+	}
+	n := s.Count()
+	if n == 0 {
+		return 0, nil
+	}
+	if q == 0 {
+		return s.min, nil
+	}
+	r := rank(q, n)
+	if r == n {
+		return s.max, nil
+	}
+	if r <= s.zero {
+		return 0, nil
+	}
+	if r > s.bucketed() {
+		return s.max, nil
+	}
+	j := sort.Search(len(s.cum), func(j int) bool { return s.cum[j] >= r })
+	return int64(math.Round(s.representative(int(s.index[j])))), nil
+}
+
+// Quantile is ValueAtQuantile for durations; it returns 0 for q outside [0, 1].
+func (s *Snapshot) Quantile(q float64) time.Duration {
+	v, _ := s.ValueAtQuantile(q)
+	return time.Duration(v)
+}
+
+// Summary holds the usual latency percentiles of a snapshot.
+type Summary struct {
+	Count                    uint64
+	Min, Mean, StdDev        time.Duration
+	P50, P90, P95, P99, P999 time.Duration
+	Max                      time.Duration
+}
+
+// Summary reports count, min, mean, standard deviation, p50, p90, p95,
+// p99, p99.9 and max.
+func (s *Snapshot) Summary() Summary {
+	return Summary{
+		Count: s.Count(), Min: s.Min(), Mean: s.Mean(), StdDev: s.StdDev(),
+		P50: s.Quantile(0.5), P90: s.Quantile(0.9), P95: s.Quantile(0.95),
+		P99: s.Quantile(0.99), P999: s.Quantile(0.999), Max: s.Max(),
+	}
+}
+
+// CountAtOrBelow reports how many values are at or below d, for SLOs such
+// as "99% under 10ms". It is exact when d is at or above Max, below Min, or
+// on a bucket boundary; otherwise the bucket holding d counts only if all
+// of it lies at or below d, so the answer is a lower bound within one
+// bucket (values within RelativeError of d).
+func (s *Snapshot) CountAtOrBelow(d time.Duration) uint64 {
+	v := int64(d)
+	switch {
+	case s.Count() == 0 || v < s.min || v < 0:
+		return 0
+	case v >= s.max:
+		return s.Count()
+	case v > MaxValue:
+		return s.bucketed()
+	case v == 0:
+		return s.zero
+	}
+	i := bucketIndex(&tables[s.scale], uint(s.scale), v)
+	if _, hi := intRange(s.scale, i); hi > v {
+		i-- // the bucket of v also holds values above v: leave it out
+	}
+	j := sort.Search(len(s.index), func(j int) bool { return int(s.index[j]) > i })
+	if j == 0 {
+		return s.zero
+	}
+	return s.cum[j-1]
+}
+
+// Buckets calls yield for every non-empty bucket in ascending order with
+// its Prometheus index i (it holds the values in (base^(i-1), base^i],
+// base = 2^(2^-Scale)) and its count. The zero count and Overflow are not
+// buckets: see ZeroCount and Overflow.
+func (s *Snapshot) Buckets(yield func(index int, count uint64) bool) {
+	prev := s.zero
+	for j, i := range s.index {
+		if !yield(int(i), s.cum[j]-prev) {
+			return
+		}
+		prev = s.cum[j]
+	}
+}
+
+func (s *Snapshot) counts() map[int]uint64 {
+	m := make(map[int]uint64, len(s.index))
+	s.Buckets(func(i int, n uint64) bool { m[i] = n; return true })
+	return m
+}
+
+// Downscale returns the snapshot at a coarser scale (or itself at the same
+// scale): each coarse bucket is the sum of the fine buckets it covers, which
+// is exactly what recording at that scale would have produced.
+func (s *Snapshot) Downscale(scale int) (*Snapshot, error) {
+	if scale < MinScale || (scale > s.scale && !s.empty()) {
+		return nil, fmt.Errorf("latency: downscale to %d: must be between %d and the current scale %d", scale, MinScale, s.scale)
+	}
+	if scale == s.scale {
+		return s, nil
+	}
+	if s.empty() {
+		out := *s
+		out.scale = scale
+		return &out, nil
+	}
+	d := s.scale - scale
+	m := make(map[int]uint64, len(s.index))
+	s.Buckets(func(i int, n uint64) bool { m[downIndex(i, d)] += n; return true })
+	out := *s
+	out.scale = scale
+	out.fill(m)
+	return &out, nil
+}
+
+// Merge returns a snapshot holding the values of both s and o. When their
+// scales differ the result has the coarser one (resolution is lowered,
+// never invented). It reports an error when a count would overflow 64 bits.
+func (s *Snapshot) Merge(o *Snapshot) (*Snapshot, error) {
+	scale := min(s.scale, o.scale)
+	switch {
+	case s.empty():
+		scale = o.scale // an empty snapshot has no resolution to lose
+	case o.empty():
+		scale = s.scale
+	}
+	a, err := s.Downscale(scale)
+	if err != nil {
+		return nil, err
+	}
+	b, err := o.Downscale(scale)
+	if err != nil {
+		return nil, err
+	}
+	if _, c := bits.Add64(a.Count(), b.Count(), 0); c != 0 {
+		return nil, fmt.Errorf("latency: merge: count exceeds 2^64")
+	}
+	if _, c := bits.Add64(a.invalid, b.invalid, 0); c != 0 {
+		return nil, fmt.Errorf("latency: merge: invalid count exceeds 2^64")
+	}
+	out := &Snapshot{
+		scale:    scale,
+		zero:     a.zero + b.zero,
+		overflow: a.overflow + b.overflow,
+		invalid:  a.invalid + b.invalid,
+		min:      math.MaxInt64,
+		max:      -1,
+	}
+	for _, x := range []*Snapshot{a, b} {
+		if x.Count() > 0 {
+			out.min, out.max = min(out.min, x.min), max(out.max, x.max)
+		}
+	}
+	var c uint64
+	out.sumLo, c = bits.Add64(a.sumLo, b.sumLo, 0)
+	out.sumHi = a.sumHi + b.sumHi + c
+	// Merge the two sorted bucket lists index to index.
+	out.index = make([]int32, 0, len(a.index)+len(b.index))
+	out.cum = make([]uint64, 0, len(a.index)+len(b.index))
+	run := out.zero
+	pa, pb := a.zero, b.zero
+	x, y := 0, 0
+	for x < len(a.index) || y < len(b.index) {
+		var i int32
+		var n uint64
+		switch {
+		case y == len(b.index) || (x < len(a.index) && a.index[x] < b.index[y]):
+			i, n = a.index[x], a.cum[x]-pa
+			pa = a.cum[x]
+			x++
+		case x == len(a.index) || b.index[y] < a.index[x]:
+			i, n = b.index[y], b.cum[y]-pb
+			pb = b.cum[y]
+			y++
+		default:
+			i, n = a.index[x], a.cum[x]-pa+b.cum[y]-pb
+			pa, pb = a.cum[x], b.cum[y]
+			x++
+			y++
+		}
+		run += n
+		out.index = append(out.index, i)
+		out.cum = append(out.cum, run)
+	}
+	return out, nil
+}
+
+// Merge adds the contents of a snapshot (from this process or decoded from
+// another machine) to the histogram. A finer snapshot is downscaled to the
+// histogram's scale first; a coarser one is an error, since the histogram
+// cannot hold it without inventing resolution. Safe for concurrent use with
+// writers.
+func (h *Histogram) Merge(s *Snapshot) error {
+	if s.scale < h.scale && !s.empty() {
+		return fmt.Errorf("latency: merge: snapshot scale %d is coarser than the histogram's %d", s.scale, h.scale)
+	}
+	if s.empty() {
+		if s.invalid > 0 {
+			h.shard(shardIndex(h.mask)).invalid.Add(s.invalid)
+		}
+		return nil
+	}
+	s, err := s.Downscale(h.scale)
+	if err != nil {
+		return err
+	}
+	sh := h.shard(shardIndex(h.mask))
+	if s.invalid > 0 {
+		sh.invalid.Add(s.invalid)
+	}
+	if s.Count() == 0 {
+		return nil
+	}
+	var c uint64
+	if lo := sh.sumLo.Add(s.sumLo); lo < s.sumLo {
+		c = 1
+	}
+	if s.sumHi+c != 0 {
+		sh.sumHi.Add(s.sumHi + c)
+	}
+	casMin(&sh.min, s.min)
+	casMax(&sh.max, s.max)
+	if s.zero > 0 {
+		sh.zero.Add(s.zero)
+	}
+	if s.overflow > 0 {
+		sh.overflow.Add(s.overflow)
+	}
+	s.Buckets(func(i int, n uint64) bool { h.addBucket(sh, i, n); return true })
+	return nil
+}
