@@ -1,0 +1,305 @@
+package dnscache
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+)
+
+// Defaults used when an option is not given (or given as zero).
+const (
+	DefaultTTL                = 30 * time.Second
+	DefaultMaxTTL             = time.Hour
+	DefaultNegativeTTL        = 5 * time.Second
+	DefaultMaxStale           = 5 * time.Minute
+	DefaultStaleAnswerTimeout = 250 * time.Millisecond
+	DefaultMinRefresh         = time.Second
+	DefaultLookupTimeout      = 10 * time.Second
+	DefaultMaxEntries         = 10000
+)
+
+// DefaultResolvConf is the file [ResolvConf] reads when given "".
+const DefaultResolvConf = "/etc/resolv.conf"
+
+// An Option configures a [Cache] in [New]. Options validate their own value;
+// [New] returns the first error, naming the option. When the same option is
+// given twice the last one wins; [System] and [ResolvConf] replace each other.
+type Option interface {
+	apply(*config) error
+	String() string
+}
+
+type config struct {
+	resolver       *net.Resolver // system source
+	ttl            time.Duration // for the system source
+	resolvConf     string        // stub source when useStub
+	useStub        bool
+	minTTL, maxTTL time.Duration
+	negativeTTL    time.Duration // < 0: no negative caching
+	maxStale       time.Duration // < 0: no serve-stale
+	staleTimeout   time.Duration
+	minRefresh     time.Duration
+	lookupTimeout  time.Duration
+	prefetch       bool
+	maxEntries     int
+	clock          func() time.Time
+}
+
+func defaultConfig() config {
+	return config{
+		ttl:           DefaultTTL,
+		maxTTL:        DefaultMaxTTL,
+		negativeTTL:   DefaultNegativeTTL,
+		maxStale:      DefaultMaxStale,
+		staleTimeout:  DefaultStaleAnswerTimeout,
+		minRefresh:    DefaultMinRefresh,
+		lookupTimeout: DefaultLookupTimeout,
+		prefetch:      true,
+		maxEntries:    DefaultMaxEntries,
+	}
+}
+
+// durationOr returns def for 0, d for d > 0, and an error for d < 0 unless
+// negative values mean "off" for the option.
+func durationOr(name string, d, def time.Duration, negativeMeansOff bool) (time.Duration, error) {
+	switch {
+	case d == 0:
+		return def, nil
+	case d > 0:
+		return d, nil
+	case negativeMeansOff:
+		return -1, nil
+	}
+	return 0, fmt.Errorf("dnscache: %s=%v: must not be negative", name, d)
+}
+
+type systemOption struct{ r *net.Resolver }
+
+// System makes the cache ask r (nil means [net.DefaultResolver]) and keep each
+// answer for the TTL set with [TTL], since net does not report record TTLs.
+// This is the default source.
+func System(r *net.Resolver) Option { return systemOption{r} }
+
+func (o systemOption) apply(c *config) error {
+	c.resolver, c.useStub = o.r, false
+	return nil
+}
+
+func (o systemOption) String() string {
+	if o.r == nil {
+		return "dnscache.System(net.DefaultResolver)"
+	}
+	return "dnscache.System(resolver)"
+}
+
+type resolvConfOption string
+
+// ResolvConf makes the cache send its own queries (a stub resolver on
+// golang.org/x/net/dns/dnsmessage) to the nameservers listed in the
+// resolv.conf file at path ("" means [DefaultResolvConf]) and keep each answer
+// for the TTLs the server sent (the smallest across the CNAME chain and the
+// address records, clamped by [MinTTL] and [MaxTTL]). The file is read once, in
+// [New]; its nameserver, search, domain and options ndots, timeout, attempts
+// and rotate lines are honoured. A nameserver may carry a port
+// ("nameserver 127.0.0.1:5353" or "[::1]:5353"), an extension of the usual
+// format. The hosts file is not consulted.
+//
+// On Windows there is no default resolv.conf: ResolvConf("") makes [New]
+// return an error wrapping [errors.ErrUnsupported].
+func ResolvConf(path string) Option { return resolvConfOption(path) }
+
+func (o resolvConfOption) apply(c *config) error {
+	p := string(o)
+	if p == "" {
+		if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+			return fmt.Errorf("dnscache: ResolvConf(\"\"): no %s on %s: %w", DefaultResolvConf, runtime.GOOS, errors.ErrUnsupported)
+		}
+		p = DefaultResolvConf
+	}
+	c.resolvConf, c.useStub = p, true
+	return nil
+}
+
+func (o resolvConfOption) String() string { return fmt.Sprintf("dnscache.ResolvConf(%q)", string(o)) }
+
+type ttlOption time.Duration
+
+// TTL sets how long answers from the [System] source are kept (0 means
+// [DefaultTTL]; negative is an error). It has no effect with [ResolvConf],
+// which uses the TTLs from the answers.
+func TTL(d time.Duration) Option { return ttlOption(d) }
+
+func (o ttlOption) apply(c *config) (err error) {
+	c.ttl, err = durationOr("TTL", time.Duration(o), DefaultTTL, false)
+	return err
+}
+
+func (o ttlOption) String() string { return fmt.Sprintf("dnscache.TTL(%v)", time.Duration(o)) }
+
+type minTTLOption time.Duration
+
+// MinTTL raises every positive TTL below d to d (default 0: TTLs are kept as
+// sent, so a TTL of 0 is not cached past the lookup that fetched it). Negative
+// is an error. [New] rejects a MinTTL above [MaxTTL].
+func MinTTL(d time.Duration) Option { return minTTLOption(d) }
+
+func (o minTTLOption) apply(c *config) (err error) {
+	c.minTTL, err = durationOr("MinTTL", time.Duration(o), 0, false)
+	return err
+}
+
+func (o minTTLOption) String() string { return fmt.Sprintf("dnscache.MinTTL(%v)", time.Duration(o)) }
+
+type maxTTLOption time.Duration
+
+// MaxTTL lowers every TTL above d to d (0 means [DefaultMaxTTL]; negative is
+// an error), so that a service notices address changes even behind a zone
+// with day-long TTLs.
+func MaxTTL(d time.Duration) Option { return maxTTLOption(d) }
+
+func (o maxTTLOption) apply(c *config) (err error) {
+	c.maxTTL, err = durationOr("MaxTTL", time.Duration(o), DefaultMaxTTL, false)
+	return err
+}
+
+func (o maxTTLOption) String() string { return fmt.Sprintf("dnscache.MaxTTL(%v)", time.Duration(o)) }
+
+type negativeTTLOption time.Duration
+
+// NegativeTTL bounds how long a "no such host" answer (NXDOMAIN, or no record
+// of the asked type) is cached. With [ResolvConf] the time comes from the SOA
+// record in the answer as RFC 2308 says (the smaller of its TTL and its
+// MINIMUM field), capped at d; with [System], or when the answer has no SOA,
+// it is d. 0 means [DefaultNegativeTTL]; negative turns negative caching off.
+// Transient failures (timeouts, SERVFAIL, REFUSED) are never cached.
+func NegativeTTL(d time.Duration) Option { return negativeTTLOption(d) }
+
+func (o negativeTTLOption) apply(c *config) (err error) {
+	c.negativeTTL, err = durationOr("NegativeTTL", time.Duration(o), DefaultNegativeTTL, true)
+	return err
+}
+
+func (o negativeTTLOption) String() string {
+	return fmt.Sprintf("dnscache.NegativeTTL(%v)", time.Duration(o))
+}
+
+type maxStaleOption time.Duration
+
+// MaxStale sets how long past its expiry an answer may still be served when
+// refreshing it fails (RFC 8767 serve-stale). 0 means [DefaultMaxStale];
+// negative turns serve-stale off.
+func MaxStale(d time.Duration) Option { return maxStaleOption(d) }
+
+func (o maxStaleOption) apply(c *config) (err error) {
+	c.maxStale, err = durationOr("MaxStale", time.Duration(o), DefaultMaxStale, true)
+	return err
+}
+
+func (o maxStaleOption) String() string { return fmt.Sprintf("dnscache.MaxStale(%v)", time.Duration(o)) }
+
+type staleTimeoutOption time.Duration
+
+// StaleAnswerTimeout sets how long a caller that finds only an expired answer
+// waits for the fresh lookup it starts before it is handed the stale answer
+// (the "client response timer" of RFC 8767, which suggests 1.8 s for
+// recursive servers; a dialer wants less). The lookup carries on in the
+// background. 0 means [DefaultStaleAnswerTimeout]; negative is an error.
+func StaleAnswerTimeout(d time.Duration) Option { return staleTimeoutOption(d) }
+
+func (o staleTimeoutOption) apply(c *config) (err error) {
+	c.staleTimeout, err = durationOr("StaleAnswerTimeout", time.Duration(o), DefaultStaleAnswerTimeout, false)
+	return err
+}
+
+func (o staleTimeoutOption) String() string {
+	return fmt.Sprintf("dnscache.StaleAnswerTimeout(%v)", time.Duration(o))
+}
+
+type minRefreshOption time.Duration
+
+// MinRefresh sets the shortest time between two background queries for the
+// same entry: a prefetch never starts sooner than d after the answer it
+// refreshes was fetched, and after a failed refresh the stale answer is served
+// without a new query for d (the "failure recheck" of RFC 8767). It protects
+// the DNS server from hot names with tiny TTLs. 0 means [DefaultMinRefresh];
+// negative is an error.
+func MinRefresh(d time.Duration) Option { return minRefreshOption(d) }
+
+func (o minRefreshOption) apply(c *config) (err error) {
+	c.minRefresh, err = durationOr("MinRefresh", time.Duration(o), DefaultMinRefresh, false)
+	return err
+}
+
+func (o minRefreshOption) String() string {
+	return fmt.Sprintf("dnscache.MinRefresh(%v)", time.Duration(o))
+}
+
+type lookupTimeoutOption time.Duration
+
+// LookupTimeout bounds one lookup at the source, retries included. Lookups run
+// detached from the callers' contexts (a caller that gives up never fails the
+// others), so this is what ends a lookup nobody waits for any more. 0 means
+// [DefaultLookupTimeout]; negative is an error.
+func LookupTimeout(d time.Duration) Option { return lookupTimeoutOption(d) }
+
+func (o lookupTimeoutOption) apply(c *config) (err error) {
+	c.lookupTimeout, err = durationOr("LookupTimeout", time.Duration(o), DefaultLookupTimeout, false)
+	return err
+}
+
+func (o lookupTimeoutOption) String() string {
+	return fmt.Sprintf("dnscache.LookupTimeout(%v)", time.Duration(o))
+}
+
+type prefetchOption bool
+
+// Prefetch turns prefetching on or off (default on): an entry that is looked
+// up in the last 10–20% of its TTL (the exact point is jittered per entry) is
+// refreshed in the background, so that hot names never expire. Entries nobody
+// looks up are not refreshed and age out.
+func Prefetch(on bool) Option { return prefetchOption(on) }
+
+func (o prefetchOption) apply(c *config) error {
+	c.prefetch = bool(o)
+	return nil
+}
+
+func (o prefetchOption) String() string { return fmt.Sprintf("dnscache.Prefetch(%t)", bool(o)) }
+
+type maxEntriesOption int
+
+// MaxEntries bounds the number of cached answers, one per (host, network)
+// pair, positive and negative alike (default [DefaultMaxEntries]; n must be
+// at least 1). When an insert goes over the bound, the least recently used
+// tenth of the entries is evicted.
+func MaxEntries(n int) Option { return maxEntriesOption(n) }
+
+func (o maxEntriesOption) apply(c *config) error {
+	if o < 1 {
+		return fmt.Errorf("dnscache: MaxEntries(%d): must be at least 1", int(o))
+	}
+	c.maxEntries = int(o)
+	return nil
+}
+
+func (o maxEntriesOption) String() string { return fmt.Sprintf("dnscache.MaxEntries(%d)", int(o)) }
+
+type clockOption struct{ now func() time.Time }
+
+// Clock replaces the cache's clock, for tests: expiry, staleness and prefetch
+// decisions read now() instead of the coarse clock the cache keeps. Timeouts
+// (StaleAnswerTimeout, LookupTimeout, the DNS timeouts) still run on real
+// time. now must not be nil and should be monotonic.
+func Clock(now func() time.Time) Option { return clockOption{now} }
+
+func (o clockOption) apply(c *config) error {
+	if o.now == nil {
+		return errors.New("dnscache: Clock(nil): need a function")
+	}
+	c.clock = o.now
+	return nil
+}
+
+func (o clockOption) String() string { return "dnscache.Clock(func)" }

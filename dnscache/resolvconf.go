@@ -1,0 +1,164 @@
+package dnscache
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// resolvConf is what the stub resolver takes from a resolv.conf file.
+type resolvConf struct {
+	servers  []netip.AddrPort
+	search   []string // fully qualified, with the final dot
+	ndots    int
+	timeout  time.Duration // per query attempt
+	attempts int
+	rotate   bool
+}
+
+// Limits applied as the resolver library does (resolv.conf(5)).
+const (
+	maxNdots    = 15
+	maxTimeout  = 30 * time.Second
+	maxAttempts = 5
+	maxSearch   = 6
+)
+
+func readResolvConf(path string) (*resolvConf, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("dnscache: ResolvConf: %w", err)
+	}
+	return parseResolvConf(path, b)
+}
+
+// parseResolvConf reads the lines the stub needs and ignores the rest, as the
+// C library does; a line it understands but whose value is malformed is an
+// error naming the file, line and value, since a silently ignored nameserver
+// would send queries somewhere the caller did not mean.
+func parseResolvConf(path string, b []byte) (*resolvConf, error) {
+	rc := &resolvConf{ndots: 1, timeout: 5 * time.Second, attempts: 2}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	line := 0
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if i := strings.IndexAny(text, "#;"); i >= 0 {
+			text = text[:i]
+		}
+		f := strings.Fields(text)
+		if len(f) == 0 {
+			continue
+		}
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("dnscache: ResolvConf %s:%d: "+format, append([]any{path, line}, args...)...)
+		}
+		switch f[0] {
+		case "nameserver":
+			if len(f) < 2 {
+				return nil, bad("nameserver without an address")
+			}
+			ap, err := parseNameserver(f[1])
+			if err != nil {
+				return nil, bad("nameserver %q: %v", f[1], err)
+			}
+			rc.servers = append(rc.servers, ap)
+		case "domain":
+			if len(f) < 2 {
+				return nil, bad("domain without a name")
+			}
+			rc.search = []string{fqdn(f[1])}
+		case "search":
+			rc.search = rc.search[:0]
+			for _, d := range f[1:] {
+				if len(rc.search) == maxSearch {
+					break
+				}
+				if d == "." {
+					continue
+				}
+				rc.search = append(rc.search, fqdn(d))
+			}
+		case "options":
+			for _, o := range f[1:] {
+				name, val, hasVal := strings.Cut(o, ":")
+				num := func(lo, hi int) (int, error) {
+					n, err := strconv.Atoi(val)
+					if !hasVal || err != nil || n < lo {
+						return 0, bad("options %s: want a whole number of at least %d", o, lo)
+					}
+					return min(n, hi), nil
+				}
+				var err error
+				switch name {
+				case "ndots":
+					rc.ndots, err = num(0, maxNdots)
+				case "timeout":
+					var s int
+					s, err = num(1, int(maxTimeout/time.Second))
+					rc.timeout = time.Duration(s) * time.Second
+				case "attempts":
+					rc.attempts, err = num(1, maxAttempts)
+				case "rotate":
+					rc.rotate = true
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if len(rc.servers) == 0 { // what the resolver library and Go do
+		rc.servers = []netip.AddrPort{
+			netip.MustParseAddrPort("127.0.0.1:53"),
+			netip.MustParseAddrPort("[::1]:53"),
+		}
+	}
+	return rc, nil
+}
+
+func parseNameserver(s string) (netip.AddrPort, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, 53), nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("port 0")
+	}
+	return ap, nil
+}
+
+func fqdn(s string) string {
+	if strings.HasSuffix(s, ".") {
+		return s
+	}
+	return s + "."
+}
+
+// names lists the fully qualified names to try for host, in order, the way
+// the resolver library does: an absolute name only as is; a name with at
+// least ndots dots as is first, then with each search domain; otherwise the
+// search domains first.
+func (rc *resolvConf) names(host string) []string {
+	if strings.HasSuffix(host, ".") {
+		return []string{host}
+	}
+	withSearch := make([]string, 0, len(rc.search)+1)
+	for _, d := range rc.search {
+		if len(host)+1+len(d) <= 254 {
+			withSearch = append(withSearch, host+"."+d)
+		}
+	}
+	if strings.Count(host, ".") >= rc.ndots {
+		return append([]string{host + "."}, withSearch...)
+	}
+	return append(withSearch, host+".")
+}

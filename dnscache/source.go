@@ -1,0 +1,47 @@
+package dnscache
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// A source answers one lookup. It returns the addresses and their TTL; or a
+// *net.DNSError with IsNotFound set and, in ttl, the negative-caching time
+// the answer carried (-1 when it carried none); or any other error for a
+// transient failure, which is never cached.
+type source interface {
+	lookup(ctx context.Context, network, host string) (addrs []netip.Addr, ttl time.Duration, err error)
+}
+
+// noTTL marks a negative answer that carried no SOA record.
+const noTTL time.Duration = -1
+
+// systemSource asks a *net.Resolver and applies a configured TTL.
+type systemSource struct {
+	r   *net.Resolver
+	ttl time.Duration
+}
+
+func (s systemSource) lookup(ctx context.Context, network, host string) ([]netip.Addr, time.Duration, error) {
+	r := s.r
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	addrs, err := r.LookupNetIP(ctx, network, host)
+	if err != nil {
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			return nil, noTTL, err
+		}
+		return nil, 0, err
+	}
+	// net hands out IPv4 answers as IPv4-mapped IPv6 addresses; the cache
+	// stores the plain form so that callers compare them easily.
+	for i, a := range addrs {
+		addrs[i] = a.Unmap()
+	}
+	return addrs, s.ttl, nil
+}

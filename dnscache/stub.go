@@ -1,0 +1,491 @@
+package dnscache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// stubSource sends its own queries to the nameservers of a resolv.conf file
+// and reads the TTLs of the answers.
+type stubSource struct {
+	conf *resolvConf
+	next atomic.Uint32 // first server to try, with options rotate
+}
+
+// udpBufSize is the EDNS0 payload size the stub advertises (the 2020 DNS flag
+// day value) and the largest UDP answer it reads.
+const udpBufSize = 1232
+
+// maxCNAMEHops bounds the CNAME chain followed inside one answer.
+const maxCNAMEHops = 16
+
+// outcome is one parsed answer, classified.
+type outcome int
+
+const (
+	outcomeAddrs    outcome = iota // records found
+	outcomeNotFound                // NXDOMAIN or no data: a negative answer
+	outcomeFailed                  // SERVFAIL, REFUSED, other codes: transient
+)
+
+// parsed is what parseAnswer extracts from one DNS message.
+type parsed struct {
+	outcome   outcome
+	addrs     []netip.Addr
+	ttl       time.Duration // min TTL along the chain; for negatives, from the SOA, or noTTL
+	rcode     dnsmessage.RCode
+	truncated bool
+}
+
+func (s *stubSource) lookup(ctx context.Context, network, host string) ([]netip.Addr, time.Duration, error) {
+	var types []dnsmessage.Type
+	switch network {
+	case "ip":
+		types = []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA}
+	case "ip4":
+		types = []dnsmessage.Type{dnsmessage.TypeA}
+	case "ip6":
+		types = []dnsmessage.Type{dnsmessage.TypeAAAA}
+	default:
+		return nil, 0, net.UnknownNetworkError(network)
+	}
+	negTTL := time.Duration(-1)
+	var server string
+	for _, name := range s.conf.names(host) {
+		addrs, ttl, srv, err := s.lookupName(ctx, name, types)
+		server = srv
+		if err != nil {
+			var de *net.DNSError
+			if errors.As(err, &de) && de.IsNotFound {
+				negTTL = minTTL(negTTL, ttl)
+				continue // the next name in the search list
+			}
+			err := dnsError(host, srv, err)
+			return nil, 0, err
+		}
+		return addrs, ttl, nil
+	}
+	return nil, negTTL, &net.DNSError{Err: "dnscache: no such host", Name: host, Server: server, IsNotFound: true}
+}
+
+// minTTL is min for TTLs where a negative value means "none".
+func minTTL(a, b time.Duration) time.Duration {
+	switch {
+	case a < 0:
+		return b
+	case b < 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// lookupName asks for every type in types for one fully qualified name, in
+// parallel. Any addresses make a positive answer (a transient failure of the
+// other type is ignored, as net does); otherwise a transient failure wins over
+// a negative answer, so that a SERVFAIL is never cached as NXDOMAIN.
+func (s *stubSource) lookupName(ctx context.Context, name string, types []dnsmessage.Type) ([]netip.Addr, time.Duration, string, error) {
+	type res struct {
+		p      parsed
+		server string
+		err    error
+	}
+	results := make([]res, len(types))
+	if len(types) == 1 {
+		p, srv, err := s.query(ctx, name, types[0])
+		results[0] = res{p, srv, err}
+	} else {
+		done := make(chan struct{}, len(types))
+		for i, t := range types {
+			go func() {
+				p, srv, err := s.query(ctx, name, t)
+				results[i] = res{p, srv, err}
+				done <- struct{}{}
+			}()
+		}
+		for range types {
+			<-done
+		}
+	}
+	var addrs []netip.Addr
+	ttl, negTTL := time.Duration(-1), time.Duration(-1)
+	var transient error
+	var server string
+	for _, r := range results {
+		server = r.server
+		switch {
+		case r.err != nil:
+			transient = r.err
+		case r.p.outcome == outcomeAddrs:
+			addrs = append(addrs, r.p.addrs...)
+			ttl = minTTL(ttl, r.p.ttl)
+		default:
+			negTTL = minTTL(negTTL, r.p.ttl)
+		}
+	}
+	switch {
+	case len(addrs) > 0:
+		return addrs, max(ttl, 0), server, nil
+	case transient != nil:
+		return nil, 0, server, transient
+	}
+	return nil, negTTL, server, &net.DNSError{Err: "dnscache: no such host", Name: name, Server: server, IsNotFound: true}
+}
+
+// query asks the servers for (name, t), attempts times round the list,
+// moving to the next server on a timeout or a failure code. It returns a
+// positive or negative answer, or the last transient error.
+func (s *stubSource) query(ctx context.Context, name string, t dnsmessage.Type) (parsed, string, error) {
+	qname, err := dnsmessage.NewName(name)
+	if err != nil {
+		return parsed{}, "", &net.DNSError{Err: "dnscache: " + err.Error(), Name: name}
+	}
+	q := dnsmessage.Question{Name: qname, Type: t, Class: dnsmessage.ClassINET}
+	servers := s.conf.servers
+	first := 0
+	if s.conf.rotate {
+		first = int(s.next.Add(1)) % len(servers)
+	}
+	var lastErr error
+	var server string
+	for range s.conf.attempts {
+		for i := range servers {
+			srv := servers[(first+i)%len(servers)]
+			server = srv.String()
+			p, err := s.exchange(ctx, srv, q)
+			if err != nil {
+				lastErr = err
+				if ctx.Err() != nil {
+					return parsed{}, server, lastErr
+				}
+				continue
+			}
+			if p.outcome == outcomeFailed {
+				lastErr = rcodeError(p.rcode)
+				continue
+			}
+			return p, server, nil
+		}
+	}
+	return parsed{}, server, lastErr
+}
+
+// rcodeError describes a failure response code; every such code is transient.
+func rcodeError(rc dnsmessage.RCode) error {
+	switch rc {
+	case dnsmessage.RCodeServerFailure:
+		return &net.DNSError{Err: "dnscache: server failure (SERVFAIL)", IsTemporary: true}
+	case dnsmessage.RCodeRefused:
+		return &net.DNSError{Err: "dnscache: query refused (REFUSED)", IsTemporary: true}
+	}
+	return &net.DNSError{Err: "dnscache: server answered " + rc.String(), IsTemporary: true}
+}
+
+// dnsError turns any lookup error into the *net.DNSError callers expect,
+// keeping the cause reachable through errors.Is/As.
+func dnsError(host, server string, err error) *net.DNSError {
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		c := *de
+		c.Name = host
+		if server != "" {
+			c.Server = server
+		}
+		return &c
+	}
+	timeout := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)
+	return &net.DNSError{
+		UnwrapErr:   err,
+		Err:         "dnscache: " + err.Error(),
+		Name:        host,
+		Server:      server,
+		IsTimeout:   timeout,
+		IsTemporary: true,
+	}
+}
+
+// exchange sends one query to one server over UDP, and over TCP when the UDP
+// answer comes back truncated.
+func (s *stubSource) exchange(ctx context.Context, srv netip.AddrPort, q dnsmessage.Question) (parsed, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.conf.timeout)
+	defer cancel()
+	p, err := s.roundTrip(ctx, "udp", srv, q)
+	if err == nil && p.truncated {
+		p, err = s.roundTrip(ctx, "tcp", srv, q)
+		if err == nil && p.truncated {
+			return parsed{}, errors.New("truncated answer over TCP")
+		}
+	}
+	return p, err
+}
+
+func newID() uint16 {
+	var b [2]byte
+	rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return binary.BigEndian.Uint16(b[:])
+}
+
+func buildQuery(id uint16, q dnsmessage.Question) ([]byte, error) {
+	b := dnsmessage.NewBuilder(make([]byte, 2, 514), dnsmessage.Header{ID: id, RecursionDesired: true})
+	b.EnableCompression()
+	if err := b.StartQuestions(); err != nil {
+		return nil, err
+	}
+	if err := b.Question(q); err != nil {
+		return nil, err
+	}
+	if err := b.StartAdditionals(); err != nil {
+		return nil, err
+	}
+	var opt dnsmessage.ResourceHeader
+	if err := opt.SetEDNS0(udpBufSize, dnsmessage.RCodeSuccess, false); err != nil {
+		return nil, err
+	}
+	if err := b.OPTResource(opt, dnsmessage.OPTResource{}); err != nil {
+		return nil, err
+	}
+	return b.Finish() // with two leading bytes reserved for the TCP length
+}
+
+// roundTrip sends q with a fresh random ID and returns the first answer whose
+// ID and question match; over UDP, answers that do not match (late, forged or
+// misdirected) are skipped and reading goes on until the deadline.
+func (s *stubSource) roundTrip(ctx context.Context, network string, srv netip.AddrPort, q dnsmessage.Question) (parsed, error) {
+	id := newID()
+	msg, err := buildQuery(id, q)
+	if err != nil {
+		return parsed{}, err
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, srv.String())
+	if err != nil {
+		return parsed{}, err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	// Cancellation (Close, or the lookup's own timeout) unblocks the read.
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if network == "tcp" {
+		binary.BigEndian.PutUint16(msg, uint16(len(msg)-2))
+		if _, err := c.Write(msg); err != nil {
+			return parsed{}, ctxErr(ctx, err)
+		}
+		var l [2]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			return parsed{}, ctxErr(ctx, err)
+		}
+		buf := make([]byte, binary.BigEndian.Uint16(l[:]))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return parsed{}, ctxErr(ctx, err)
+		}
+		p, err := parseAnswer(buf, id, q)
+		if err != nil {
+			return parsed{}, err
+		}
+		return p, nil
+	}
+	if _, err := c.Write(msg[2:]); err != nil {
+		return parsed{}, ctxErr(ctx, err)
+	}
+	buf := make([]byte, udpBufSize)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return parsed{}, ctxErr(ctx, err)
+		}
+		p, err := parseAnswer(buf[:n], id, q)
+		if errors.Is(err, errMismatch) {
+			continue
+		}
+		if err != nil {
+			return parsed{}, err
+		}
+		return p, nil
+	}
+}
+
+// ctxErr prefers the context's reason when the deadline it set fired.
+func ctxErr(ctx context.Context, err error) error {
+	if ce := ctx.Err(); ce != nil {
+		return fmt.Errorf("%w (%w)", ce, err)
+	}
+	return err
+}
+
+// errMismatch marks an answer to some other query.
+var errMismatch = errors.New("dnscache: answer does not match the query")
+
+// parseAnswer checks that msg answers query id for question q and extracts
+// the addresses of type q.Type reached from q.Name through the CNAME chain in
+// the answer section, with the smallest TTL along the way. A negative answer
+// takes its TTL from the SOA in the authority section (RFC 2308: the smaller
+// of the record's TTL and its MINIMUM field).
+func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
+	var p dnsmessage.Parser
+	h, err := p.Start(msg)
+	if err != nil {
+		return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+	}
+	if !h.Response || h.ID != id {
+		return parsed{}, errMismatch
+	}
+	qs, err := p.AllQuestions()
+	if err != nil {
+		return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+	}
+	if len(qs) != 1 || qs[0].Type != q.Type || qs[0].Class != q.Class || !equalNames(qs[0].Name, q.Name) {
+		return parsed{}, errMismatch
+	}
+	if h.Truncated {
+		return parsed{truncated: true}, nil
+	}
+	switch h.RCode {
+	case dnsmessage.RCodeSuccess, dnsmessage.RCodeNameError:
+	default:
+		return parsed{outcome: outcomeFailed, rcode: h.RCode}, nil
+	}
+
+	type cname struct {
+		target dnsmessage.Name
+		ttl    uint32
+	}
+	var cnames []struct {
+		owner dnsmessage.Name
+		cname
+	}
+	type rr struct {
+		owner dnsmessage.Name
+		addr  netip.Addr
+		ttl   uint32
+	}
+	var rrs []rr
+	for {
+		rh, err := p.AnswerHeader()
+		if errors.Is(err, dnsmessage.ErrSectionDone) {
+			break
+		}
+		if err != nil {
+			return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+		}
+		if rh.Class != dnsmessage.ClassINET {
+			if err := p.SkipAnswer(); err != nil {
+				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+			}
+			continue
+		}
+		switch {
+		case rh.Type == dnsmessage.TypeCNAME:
+			r, err := p.CNAMEResource()
+			if err != nil {
+				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+			}
+			cnames = append(cnames, struct {
+				owner dnsmessage.Name
+				cname
+			}{rh.Name, cname{r.CNAME, rh.TTL}})
+		case rh.Type == dnsmessage.TypeA && q.Type == dnsmessage.TypeA:
+			r, err := p.AResource()
+			if err != nil {
+				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+			}
+			rrs = append(rrs, rr{rh.Name, netip.AddrFrom4(r.A), rh.TTL})
+		case rh.Type == dnsmessage.TypeAAAA && q.Type == dnsmessage.TypeAAAA:
+			r, err := p.AAAAResource()
+			if err != nil {
+				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+			}
+			rrs = append(rrs, rr{rh.Name, netip.AddrFrom16(r.AAAA), rh.TTL})
+		default:
+			if err := p.SkipAnswer(); err != nil {
+				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+			}
+		}
+	}
+
+	// Follow the chain from the question's name.
+	cur := q.Name
+	ttl := uint32(math.MaxUint32)
+	var addrs []netip.Addr
+	for hop := 0; ; hop++ {
+		for _, r := range rrs {
+			if equalNames(r.owner, cur) {
+				addrs = append(addrs, r.addr)
+				ttl = min(ttl, r.ttl)
+			}
+		}
+		if len(addrs) > 0 || hop == maxCNAMEHops {
+			break
+		}
+		next := -1
+		for i, c := range cnames {
+			if equalNames(c.owner, cur) {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			break
+		}
+		ttl = min(ttl, cnames[next].ttl)
+		cur = cnames[next].target
+	}
+	if len(addrs) > 0 && h.RCode == dnsmessage.RCodeSuccess {
+		return parsed{outcome: outcomeAddrs, addrs: addrs, ttl: ttlDuration(ttl)}, nil
+	}
+
+	// NXDOMAIN, or NOERROR without records of the type: negative.
+	neg := parsed{outcome: outcomeNotFound, ttl: noTTL, rcode: h.RCode}
+	if err := p.SkipAllAnswers(); err != nil {
+		return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+	}
+	for {
+		rh, err := p.AuthorityHeader()
+		if errors.Is(err, dnsmessage.ErrSectionDone) {
+			break
+		}
+		if err != nil {
+			return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+		}
+		if rh.Type != dnsmessage.TypeSOA {
+			if err := p.SkipAuthority(); err != nil {
+				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+			}
+			continue
+		}
+		soa, err := p.SOAResource()
+		if err != nil {
+			return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+		}
+		neg.ttl = minTTL(neg.ttl, ttlDuration(min(rh.TTL, soa.MinTTL)))
+	}
+	return neg, nil
+}
+
+// ttlDuration converts a TTL; RFC 2181 says values with the top bit set are
+// to be read as zero.
+func ttlDuration(ttl uint32) time.Duration {
+	if ttl > math.MaxInt32 {
+		return 0
+	}
+	return time.Duration(ttl) * time.Second
+}
+
+func equalNames(a, b dnsmessage.Name) bool {
+	return a.Length == b.Length && strings.EqualFold(string(a.Data[:a.Length]), string(b.Data[:b.Length]))
+}
