@@ -1,0 +1,376 @@
+package sockopt
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// System holds the host settings that decide what the kernel does with
+// socket options: Linux sysctls under /proc/sys and the process's effective
+// capabilities. Read it once with [ReadSystem] (or [ReadSystemFS] in
+// tests), never on a hot path, and ask [System.Explain] about an option
+// set. A System is a plain value, safe for concurrent reads.
+type System struct {
+	RmemMax   int // net.core.rmem_max: SO_RCVBUF clamps at twice this
+	WmemMax   int // net.core.wmem_max: SO_SNDBUF clamps at twice this
+	Somaxconn int // net.core.somaxconn: listen backlogs are truncated to it
+	// BusyPoll is net.core.busy_poll: raising SO_BUSY_POLL above it
+	// needs CAP_NET_ADMIN.
+	BusyPoll time.Duration
+	// FastOpen is the net.ipv4.tcp_fastopen bit mask: 1 enables the
+	// client side (TCP_FASTOPEN_CONNECT), 2 the server side (TCP_FASTOPEN).
+	FastOpen int
+	// AvailableCongestion lists net.ipv4.tcp_available_congestion_control;
+	// AllowedCongestion lists tcp_allowed_congestion_control, the names a
+	// process without CAP_NET_ADMIN may pick.
+	AvailableCongestion []string
+	AllowedCongestion   []string
+	// MigrateReq is net.ipv4.tcp_migrate_req: whether connections queued
+	// on a closing SO_REUSEPORT listener move to another one rather than
+	// being reset.
+	MigrateReq bool
+	// MPTCPEnabled is net.mptcp.enabled: whether Multipath TCP sockets can
+	// be created (Go then makes listeners MPTCP by default).
+	MPTCPEnabled bool
+	// KeepAliveTime, KeepAliveInterval and KeepAliveProbes are the
+	// net.ipv4.tcp_keepalive_* defaults for sockets that do not set their own.
+	KeepAliveTime     time.Duration
+	KeepAliveInterval time.Duration
+	KeepAliveProbes   int
+	// CapEff is the effective capability set of the process, from
+	// /proc/self/status.
+	CapEff uint64
+	// Interfaces are the network interface names under /sys/class/net,
+	// or nil when that directory could not be read.
+	Interfaces []string
+	// Missing names the settings that could not be read; their fields
+	// are zero and Explain does not reason from them.
+	Missing []string
+}
+
+// Linux capability numbers (linux/capability.h).
+const (
+	capNetRaw   = 13
+	capNetAdmin = 12
+)
+
+// CapNetAdmin reports whether the process has CAP_NET_ADMIN in effect.
+func (s *System) CapNetAdmin() bool { return s.CapEff&(1<<capNetAdmin) != 0 }
+
+// CapNetRaw reports whether the process has CAP_NET_RAW in effect.
+func (s *System) CapNetRaw() bool { return s.CapEff&(1<<capNetRaw) != 0 }
+
+// ReadSystemFS reads the settings from fsys, a file system laid out like
+// the root directory (proc/sys/net/core/rmem_max, proc/self/status,
+// sys/class/net). os.DirFS("/") is the real host; tests pass an
+// fstest.MapFS. Settings it cannot read are listed in [System.Missing];
+// it fails only when none can be read.
+func ReadSystemFS(fsys fs.FS) (*System, error) {
+	s := &System{}
+	r := sysReader{fsys: fsys, s: s}
+	s.RmemMax = r.int("net.core.rmem_max")
+	s.WmemMax = r.int("net.core.wmem_max")
+	s.Somaxconn = r.int("net.core.somaxconn")
+	s.BusyPoll = time.Duration(r.int("net.core.busy_poll")) * time.Microsecond
+	s.FastOpen = r.int("net.ipv4.tcp_fastopen")
+	s.AvailableCongestion = r.words("net.ipv4.tcp_available_congestion_control")
+	s.AllowedCongestion = r.words("net.ipv4.tcp_allowed_congestion_control")
+	s.MigrateReq = r.int("net.ipv4.tcp_migrate_req") != 0
+	s.MPTCPEnabled = r.int("net.mptcp.enabled") != 0
+	s.KeepAliveTime = time.Duration(r.int("net.ipv4.tcp_keepalive_time")) * time.Second
+	s.KeepAliveInterval = time.Duration(r.int("net.ipv4.tcp_keepalive_intvl")) * time.Second
+	s.KeepAliveProbes = r.int("net.ipv4.tcp_keepalive_probes")
+	s.CapEff = r.capEff()
+	if ents, err := fs.ReadDir(fsys, "sys/class/net"); err == nil {
+		for _, e := range ents {
+			s.Interfaces = append(s.Interfaces, e.Name())
+		}
+	} else {
+		s.Missing = append(s.Missing, "/sys/class/net")
+	}
+	if r.read == 0 {
+		return nil, fmt.Errorf("sockopt: no system setting readable (%s): %w", strings.Join(s.Missing, ", "), r.firstErr)
+	}
+	return s, nil
+}
+
+// ReadSystem reads the settings of this host from /proc and /sys. Outside
+// Linux it returns an error wrapping errors.ErrUnsupported.
+func ReadSystem() (*System, error) {
+	if !hasProcSys {
+		return nil, fmt.Errorf("sockopt: reading system settings: %w", errors.ErrUnsupported)
+	}
+	return ReadSystemFS(os.DirFS("/"))
+}
+
+type sysReader struct {
+	fsys     fs.FS
+	s        *System
+	read     int
+	firstErr error
+}
+
+func (r *sysReader) raw(name string) (string, bool) {
+	p := "proc/sys/" + strings.ReplaceAll(name, ".", "/")
+	b, err := fs.ReadFile(r.fsys, p)
+	if err != nil {
+		r.s.Missing = append(r.s.Missing, name)
+		if r.firstErr == nil {
+			r.firstErr = err
+		}
+		return "", false
+	}
+	r.read++
+	return strings.TrimSpace(string(b)), true
+}
+
+func (r *sysReader) int(name string) int {
+	v, ok := r.raw(name)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.read--
+		r.s.Missing = append(r.s.Missing, name)
+		return 0
+	}
+	return n
+}
+
+func (r *sysReader) words(name string) []string {
+	v, ok := r.raw(name)
+	if !ok {
+		return nil
+	}
+	return strings.Fields(v)
+}
+
+func (r *sysReader) capEff() uint64 {
+	b, err := fs.ReadFile(r.fsys, "proc/self/status")
+	if err != nil {
+		r.s.Missing = append(r.s.Missing, "CapEff")
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				break
+			}
+			r.read++
+			return n
+		}
+	}
+	r.s.Missing = append(r.s.Missing, "CapEff")
+	return 0
+}
+
+func (s *System) missing(name string) bool { return slices.Contains(s.Missing, name) }
+
+// Verdict is what the host will do with an option.
+type Verdict uint8
+
+const (
+	// Applied: the kernel holds the value asked for ([Verify] only).
+	Applied Verdict = iota + 1
+	// Clamped: the kernel applies a smaller value than asked, silently.
+	Clamped
+	// Refused: setsockopt will fail.
+	Refused
+	// Ignored: setsockopt succeeds but the option has no effect.
+	Ignored
+	// Adjusted: the kernel rounds or rewrites the value, silently.
+	Adjusted
+	// Caveat: applied as asked, with a consequence worth knowing.
+	Caveat
+	// NotApplied: the socket holds another value ([Verify] only).
+	NotApplied
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Applied:
+		return "applied"
+	case NotApplied:
+		return "NOT APPLIED"
+	case Clamped:
+		return "clamped"
+	case Refused:
+		return "refused"
+	case Ignored:
+		return "ignored"
+	case Adjusted:
+		return "adjusted"
+	case Caveat:
+		return "caveat"
+	}
+	return "Verdict(" + strconv.Itoa(int(v)) + ")"
+}
+
+// Finding is what [System.Explain] says about one option.
+type Finding struct {
+	Option  Option
+	Verdict Verdict
+	Reason  string
+}
+
+func (f Finding) String() string {
+	return f.Option.String() + ": " + f.Verdict.String() + ": " + f.Reason
+}
+
+// Findings is the result of [System.Explain]. It prints as a table.
+type Findings []Finding
+
+func (fs Findings) String() string {
+	if len(fs) == 0 {
+		return "no option is clamped, refused or ignored by this host\n"
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "OPTION\tVERDICT\tREASON")
+	for _, f := range fs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Option, f.Verdict, f.Reason)
+	}
+	tw.Flush()
+	return b.String()
+}
+
+// Explain says, for each option in opts that this host will clamp,
+// refuse, ignore or rewrite, what will happen and why, from the settings
+// in s alone (no system call). Options the host applies as asked are not
+// listed. It assumes a plain TCP socket except where noted.
+func (s *System) Explain(opts ...Option) Findings {
+	var out Findings
+	add := func(o Option, v Verdict, format string, args ...any) {
+		out = append(out, Finding{Option: o, Verdict: v, Reason: fmt.Sprintf(format, args...)})
+	}
+	admin := s.CapNetAdmin() || s.missing("CapEff")
+	for _, o := range opts {
+		switch o := o.(type) {
+		case ReceiveBuffer:
+			if !s.missing("net.core.rmem_max") && int(o) > s.RmemMax {
+				add(o, Clamped, "net.core.rmem_max is %d: the kernel keeps 2×%d = %d instead of 2×%d (ReceiveBufferForce needs CAP_NET_ADMIN)", s.RmemMax, s.RmemMax, 2*s.RmemMax, int(o))
+			}
+		case SendBuffer:
+			if !s.missing("net.core.wmem_max") && int(o) > s.WmemMax {
+				add(o, Clamped, "net.core.wmem_max is %d: the kernel keeps 2×%d = %d instead of 2×%d (SendBufferForce needs CAP_NET_ADMIN)", s.WmemMax, s.WmemMax, 2*s.WmemMax, int(o))
+			}
+		case ReceiveBufferForce, SendBufferForce, Mark:
+			if !admin {
+				add(o, Refused, "needs CAP_NET_ADMIN, which the process does not have (EPERM)")
+			}
+		case Priority:
+			if o > 6 && !admin {
+				add(o, Refused, "priorities above 6 need CAP_NET_ADMIN, which the process does not have (EPERM)")
+			}
+		case BusyPoll:
+			if !admin && !s.missing("net.core.busy_poll") && time.Duration(o) > s.BusyPoll {
+				add(o, Refused, "above net.core.busy_poll (%v) without CAP_NET_ADMIN (EPERM)", s.BusyPoll)
+			}
+		case FastOpen:
+			if !s.missing("net.ipv4.tcp_fastopen") && s.FastOpen&2 == 0 && o > 0 {
+				add(o, Ignored, "net.ipv4.tcp_fastopen is %d, without bit 2 (server): SYN data is not accepted, connections fall back to a normal handshake", s.FastOpen)
+			}
+		case FastOpenConnect:
+			if !s.missing("net.ipv4.tcp_fastopen") && s.FastOpen&1 == 0 && bool(o) {
+				add(o, Ignored, "net.ipv4.tcp_fastopen is %d, without bit 1 (client): connections use a normal handshake", s.FastOpen)
+			}
+		case Congestion:
+			name := string(o)
+			switch {
+			case !s.missing("net.ipv4.tcp_available_congestion_control") && !slices.Contains(s.AvailableCongestion, name):
+				if admin {
+					add(o, Refused, "not in net.ipv4.tcp_available_congestion_control [%s]: ENOENT unless the kernel can load module tcp_%s", strings.Join(s.AvailableCongestion, " "), name)
+				} else {
+					add(o, Refused, "not in net.ipv4.tcp_available_congestion_control [%s] (ENOENT)", strings.Join(s.AvailableCongestion, " "))
+				}
+			case !admin && !s.missing("net.ipv4.tcp_allowed_congestion_control") && !slices.Contains(s.AllowedCongestion, name):
+				add(o, Refused, "not in net.ipv4.tcp_allowed_congestion_control [%s] and no CAP_NET_ADMIN (EPERM)", strings.Join(s.AllowedCongestion, " "))
+			}
+		case DeferAccept:
+			if eff := deferAcceptEffective(time.Duration(o)); eff != time.Duration(o) {
+				add(o, Adjusted, "rounded up to the SYN-ACK retransmit schedule: reads back as %v", eff)
+			}
+		case TOS:
+			if o&3 != 0 {
+				add(o, Adjusted, "TCP strips the ECN bits: reads back as 0x%x", int(o)&^3)
+			}
+		case WindowClamp:
+			if o < minWindowClamp {
+				add(o, Adjusted, "raised to the kernel minimum %d", minWindowClamp)
+			}
+		case ReusePort:
+			if bool(o) && !s.missing("net.ipv4.tcp_migrate_req") && !s.MigrateReq {
+				add(o, Caveat, "net.ipv4.tcp_migrate_req is 0: closing one listener of the group resets the connections queued on it")
+			}
+		case BindToDevice:
+			if s.Interfaces != nil && !slices.Contains(s.Interfaces, string(o)) {
+				add(o, Refused, "no interface %q under /sys/class/net (ENODEV)", string(o))
+			}
+		}
+		if TCPOnly(o) && s.MPTCPEnabled {
+			add(o, Caveat, "net.mptcp.enabled is 1 and Multipath TCP %s; on an MPTCP socket sockopt fails with ErrMPTCP and Go retries with plain TCP", mptcpWhat(o.info().mptcp))
+		}
+	}
+	return out
+}
+
+func mptcpWhat(q mptcpQuirk) string {
+	var parts []string
+	if q&mptcpRefused != 0 {
+		parts = append(parts, "refuses it")
+	}
+	if q&mptcpRefusedV6 != 0 {
+		parts = append(parts, "refuses it on IPv6 sockets")
+	}
+	if q&mptcpNoEffect != 0 {
+		parts = append(parts, "drops it when a dial falls back to TCP")
+	}
+	if q&mptcpNotInherited != 0 {
+		parts = append(parts, "does not pass it to accepted connections")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// minWindowClamp is what Linux raises a smaller TCP_WINDOW_CLAMP to:
+// SOCK_MIN_RCVBUF/2 on 64-bit kernels (measured: 100 reads back as 1152).
+const minWindowClamp = 1152
+
+// deferAcceptEffective is the value TCP_DEFER_ACCEPT reads back as: the
+// kernel turns seconds into a number of SYN-ACK retransmissions (initial
+// timeout 1s, doubling up to 120s) and back.
+func deferAcceptEffective(d time.Duration) time.Duration {
+	secs := int(d / time.Second)
+	if secs <= 0 {
+		return 0
+	}
+	const initial, max = 1, 120
+	// secs_to_retrans
+	timeout, period, retrans := initial, initial, 1
+	for secs > period && retrans < 255 {
+		retrans++
+		timeout <<= 1
+		if timeout > max {
+			timeout = max
+		}
+		period += timeout
+	}
+	// retrans_to_secs
+	timeout, period = initial, initial
+	for range retrans - 1 {
+		timeout <<= 1
+		if timeout > max {
+			timeout = max
+		}
+		period += timeout
+	}
+	return time.Duration(period) * time.Second
+}

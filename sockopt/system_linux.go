@@ -1,0 +1,4 @@
+package sockopt
+
+// hasProcSys says whether ReadSystem can read this host's settings.
+const hasProcSys = true
