@@ -296,3 +296,10 @@ func TestOptionsAreComparableValues(t *testing.T) {
 	assert.True(t, listener.FastOpen(3) == listener.Sockopt(sockopt.FastOpen(3)), "FastOpen is short for Sockopt(sockopt.FastOpen)")
 	assert.False(t, listener.ConnSockopt(sockopt.NoDelay(true)) == listener.ConnSockopt(sockopt.NoDelay(false)))
 }
+
+// errReset is what a client reads on a connection the server reset.
+var errReset = syscall.ECONNRESET
+
+// deadline is a generous read deadline that keeps a broken test from
+// hanging.
+func deadline() time.Time { return time.Now().Add(20 * time.Second) }
