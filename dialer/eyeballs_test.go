@@ -255,7 +255,7 @@ func TestAConnectionThatCompletesAfterAnotherWonIsClosed(t *testing.T) {
 		return func(ctx context.Context, network, address string) (net.Conn, error) {
 			if a.add(address) == 1 {
 				<-secondDone
-				<-ctx.Done() // cancelled because the second one won...
+				<-ctx.Done()     // cancelled because the second one won...
 				return late, nil // ...but its connect completed all the same
 			}
 			defer close(secondDone)

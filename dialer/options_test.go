@@ -82,7 +82,7 @@ func TestNewRefusesMultipathTCPWithTCPOnlyOptionsNamingThemAll(t *testing.T) {
 	assert.Contains(t, err.Error(), ut.String(), "the message names the option for the reader")
 
 	for _, opts := range [][]dialer.Option{
-		{dialer.SocketOption(ut)},                            // MPTCP unset: turned off
+		{dialer.SocketOption(ut)},                             // MPTCP unset: turned off
 		{dialer.SocketOption(ut), dialer.MultipathTCP(false)}, // explicitly off
 		{dialer.SocketOption(rb), dialer.MultipathTCP(true)},  // not TCP-only
 	} {
