@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !darwin && !freebsd && !windows
 
 package sockopt
 
@@ -10,7 +10,3 @@ type socket struct {
 
 func (s socket) set(o Option) error           { return unsupported(o, "setsockopt") }
 func (s socket) get(o Option) (Option, error) { return nil, unsupported(o, "getsockopt") }
-
-// Multipath TCP exists only on Linux.
-func (s socket) checkMPTCP([]Option, mptcpQuirk) error { return nil }
-func (s socket) isMPTCP() (bool, error)                { return false, nil }

@@ -153,6 +153,10 @@ func (e *verifyEnv) judge(r Result) (Verdict, string) {
 			break
 		}
 		return NotApplied, "Go sets it on every connection it dials or accepts: apply it with Apply after Dial or Accept"
+	case FastOpen:
+		if !hasProcSys && a > 0 && r.Got.(FastOpen) == 1 {
+			return Adjusted, "this platform takes an on/off switch; the queue is bounded by the listen backlog"
+		}
 	case QuickAck:
 		return NotApplied, "the kernel clears and sets TCP_QUICKACK on its own: it is a hint for the next ACKs, not a mode"
 	case DeferAccept:

@@ -1,0 +1,116 @@
+package sockopt
+
+import (
+	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// socket is a socket handle being configured, inside RawConn.Control.
+type socket struct {
+	fd      uintptr
+	network string
+}
+
+func (s socket) h() windows.Handle { return windows.Handle(s.fd) }
+
+func (s socket) setInt(o Option, level, opt, v int) error {
+	if err := windows.SetsockoptInt(s.h(), level, opt, v); err != nil {
+		return &Error{Option: o, Op: "setsockopt", Err: os.NewSyscallError("setsockopt", err)}
+	}
+	return nil
+}
+
+func (s socket) getInt(o Option, level, opt int) (int, error) {
+	v, err := windows.GetsockoptInt(s.h(), level, opt)
+	if err != nil {
+		return 0, &Error{Option: o, Op: "getsockopt", Err: os.NewSyscallError("getsockopt", err)}
+	}
+	return v, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s socket) set(o Option) error {
+	switch o := o.(type) {
+	case NoDelay:
+		return s.setInt(o, windows.IPPROTO_TCP, windows.TCP_NODELAY, boolInt(bool(o)))
+	case KeepAlive:
+		return s.setInt(o, windows.SOL_SOCKET, windows.SO_KEEPALIVE, boolInt(bool(o)))
+	case KeepAliveIdle:
+		return s.setInt(o, windows.IPPROTO_TCP, windows.TCP_KEEPIDLE, int(time.Duration(o)/time.Second))
+	case KeepAliveInterval:
+		return s.setInt(o, windows.IPPROTO_TCP, windows.TCP_KEEPINTVL, int(time.Duration(o)/time.Second))
+	case KeepAliveCount:
+		return s.setInt(o, windows.IPPROTO_TCP, windows.TCP_KEEPCNT, int(o))
+	case ReceiveBuffer:
+		return s.setInt(o, windows.SOL_SOCKET, windows.SO_RCVBUF, int(o))
+	case SendBuffer:
+		return s.setInt(o, windows.SOL_SOCKET, windows.SO_SNDBUF, int(o))
+	case ReuseAddr:
+		return s.setInt(o, windows.SOL_SOCKET, windows.SO_REUSEADDR, boolInt(bool(o)))
+	case Linger:
+		l := windows.Linger{}
+		if o >= 0 {
+			secs := int32(time.Duration(o) / time.Second)
+			if secs > 0xffff {
+				return invalid(o, "exceeds the Windows maximum of 65535s")
+			}
+			l = windows.Linger{Onoff: 1, Linger: secs}
+		}
+		if err := windows.SetsockoptLinger(s.h(), windows.SOL_SOCKET, windows.SO_LINGER, &l); err != nil {
+			return &Error{Option: o, Op: "setsockopt", Err: os.NewSyscallError("setsockopt", err)}
+		}
+		return nil
+	}
+	return unsupported(o, "setsockopt")
+}
+
+func (s socket) get(o Option) (Option, error) {
+	intOpt := func(level, opt int) (int, error) { return s.getInt(o, level, opt) }
+	switch o.(type) {
+	case NoDelay:
+		v, err := intOpt(windows.IPPROTO_TCP, windows.TCP_NODELAY)
+		return NoDelay(v != 0), err
+	case KeepAlive:
+		v, err := intOpt(windows.SOL_SOCKET, windows.SO_KEEPALIVE)
+		return KeepAlive(v != 0), err
+	case KeepAliveIdle:
+		v, err := intOpt(windows.IPPROTO_TCP, windows.TCP_KEEPIDLE)
+		return KeepAliveIdle(time.Duration(v) * time.Second), err
+	case KeepAliveInterval:
+		v, err := intOpt(windows.IPPROTO_TCP, windows.TCP_KEEPINTVL)
+		return KeepAliveInterval(time.Duration(v) * time.Second), err
+	case KeepAliveCount:
+		v, err := intOpt(windows.IPPROTO_TCP, windows.TCP_KEEPCNT)
+		return KeepAliveCount(v), err
+	case ReceiveBuffer:
+		v, err := intOpt(windows.SOL_SOCKET, windows.SO_RCVBUF)
+		return ReceiveBuffer(v), err
+	case SendBuffer:
+		v, err := intOpt(windows.SOL_SOCKET, windows.SO_SNDBUF)
+		return SendBuffer(v), err
+	case ReuseAddr:
+		v, err := intOpt(windows.SOL_SOCKET, windows.SO_REUSEADDR)
+		return ReuseAddr(v != 0), err
+	case Linger:
+		// struct linger on Windows is two u_shorts.
+		var l [2]uint16
+		n := int32(unsafe.Sizeof(l))
+		if err := windows.Getsockopt(s.h(), windows.SOL_SOCKET, windows.SO_LINGER, (*byte)(unsafe.Pointer(&l)), &n); err != nil {
+			return LingerOff, &Error{Option: o, Op: "getsockopt", Err: os.NewSyscallError("getsockopt", err)}
+		}
+		if l[0] == 0 {
+			return LingerOff, nil
+		}
+		return Linger(time.Duration(l[1]) * time.Second), nil
+	}
+	return nil, unsupported(o, "getsockopt")
+}
