@@ -1,0 +1,341 @@
+//go:build linux
+
+package dialer_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/dialer"
+	"github.com/nettune/nettune/internal/netnstest"
+	"github.com/nettune/nettune/sockopt"
+)
+
+func isRoot() bool { return os.Geteuid() == 0 }
+
+// needsRoot are the options whose values below need CAP_NET_ADMIN.
+func needsRoot(o sockopt.Option) bool {
+	switch o := o.(type) {
+	case sockopt.Mark, sockopt.ReceiveBufferForce, sockopt.SendBufferForce:
+		return true
+	case sockopt.Priority:
+		return o > 6
+	}
+	return false
+}
+
+// dialable are the socket options that mean something on a dialed
+// connection, each with a value that reads back as asked (or as its
+// documented equivalent, which sockopt.Verify accepts).
+var dialable = []sockopt.Option{
+	sockopt.NoDelay(false),
+	sockopt.KeepAlive(false),
+	sockopt.KeepAliveIdle(33 * time.Second),
+	sockopt.KeepAliveInterval(11 * time.Second),
+	sockopt.KeepAliveCount(4),
+	sockopt.UserTimeout(12345 * time.Millisecond),
+	sockopt.ReceiveBuffer(1 << 16),
+	sockopt.SendBuffer(1 << 16),
+	sockopt.ReceiveBufferForce(70000),
+	sockopt.SendBufferForce(70000),
+	sockopt.ReuseAddr(true),
+	sockopt.ReusePort(true),
+	sockopt.FastOpenConnect(true),
+	sockopt.Congestion("reno"),
+	sockopt.NotSentLowat(16384),
+	sockopt.MaxSegment(1200),
+	sockopt.WindowClamp(20000),
+	sockopt.Linger(3 * time.Second),
+	sockopt.TOS(0x13), // the kernel strips the ECN bits: reads back 0x10
+	sockopt.Mark(7),
+	sockopt.Priority(3),
+	sockopt.BindToDevice("lo"),
+	sockopt.BusyPoll(50 * time.Microsecond),
+	sockopt.BindAddressNoPort(true),
+}
+
+// dialTCP dials ln with d and returns the conn, closed when the test ends.
+func dialTCP(t testing.TB, d *dialer.Dialer, ln net.Listener) *net.TCPConn {
+	t.Helper()
+	c, err := d.DialContext(context.Background(), "tcp", ln.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.IsType(t, &net.TCPConn{}, c)
+	return c.(*net.TCPConn)
+}
+
+func requireVerified(t testing.TB, c *net.TCPConn, opts ...sockopt.Option) {
+	t.Helper()
+	rep, err := sockopt.Verify(c, opts...)
+	require.NoError(t, err)
+	assert.True(t, rep.OK(), "every option set reads back set:\n%s", rep)
+}
+
+func TestEverySocketOptionReadsBackFromTheDialedConn(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	for _, o := range dialable {
+		t.Run(o.String(), func(t *testing.T) {
+			if needsRoot(o) && !isRoot() {
+				t.Skip("needs CAP_NET_ADMIN: not root")
+			}
+			d, err := dialer.New(dialer.SocketOption(o))
+			require.NoError(t, err)
+			c := dialTCP(t, d, ln)
+			requireVerified(t, c, o)
+		})
+	}
+}
+
+func TestATypicalOptionSetAllReadsBackTogether(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	set := []sockopt.Option{
+		sockopt.NoDelay(false),
+		sockopt.UserTimeout(40 * time.Second),
+		sockopt.ReceiveBuffer(1 << 18),
+		sockopt.SendBuffer(1 << 18),
+		sockopt.NotSentLowat(1 << 14),
+		sockopt.Congestion("reno"),
+		sockopt.TOS(0x10),
+		sockopt.Linger(time.Second),
+	}
+	opts := []dialer.Option{
+		dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}),
+	}
+	for _, o := range set {
+		opts = append(opts, dialer.SocketOption(o))
+	}
+	d, err := dialer.New(opts...)
+	require.NoError(t, err)
+	c := dialTCP(t, d, ln)
+	requireVerified(t, c, append(set,
+		sockopt.KeepAlive(true), sockopt.KeepAliveIdle(30*time.Second),
+		sockopt.KeepAliveInterval(5*time.Second), sockopt.KeepAliveCount(3))...)
+}
+
+func TestKeepAliveConfigReadsBack(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	sysIdle, err := netnstest.Sysctl("net.ipv4.tcp_keepalive_time")
+	require.NoError(t, err)
+	secs, err := strconv.Atoi(sysIdle)
+	require.NoError(t, err)
+
+	cases := []struct {
+		name string
+		opts []dialer.Option
+		want []sockopt.Option
+	}{
+		{"set", []dialer.Option{dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 11 * time.Second, Count: 4})},
+			[]sockopt.Option{sockopt.KeepAlive(true), sockopt.KeepAliveIdle(33 * time.Second), sockopt.KeepAliveInterval(11 * time.Second), sockopt.KeepAliveCount(4)}},
+		{"zero fields take Go's defaults", []dialer.Option{dialer.KeepAlive(net.KeepAliveConfig{Enable: true})},
+			[]sockopt.Option{sockopt.KeepAlive(true), sockopt.KeepAliveIdle(15 * time.Second), sockopt.KeepAliveInterval(15 * time.Second), sockopt.KeepAliveCount(9)}},
+		{"negative fields keep the system's", []dialer.Option{dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: -1, Interval: 20 * time.Second, Count: -1})},
+			[]sockopt.Option{sockopt.KeepAlive(true), sockopt.KeepAliveIdle(time.Duration(secs) * time.Second), sockopt.KeepAliveInterval(20 * time.Second)}},
+		{"off", []dialer.Option{dialer.KeepAlive(net.KeepAliveConfig{Enable: false})},
+			[]sockopt.Option{sockopt.KeepAlive(false)}},
+		{"no option: like net.Dialer", nil,
+			[]sockopt.Option{sockopt.KeepAlive(true), sockopt.KeepAliveIdle(15 * time.Second), sockopt.NoDelay(true)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := dialer.New(tc.opts...)
+			require.NoError(t, err)
+			c := dialTCP(t, d, ln)
+			for _, o := range tc.want {
+				got, err := sockopt.Get(c, o)
+				require.NoError(t, err)
+				assert.Equal(t, o, got, "read back %s", o.Name())
+			}
+		})
+	}
+}
+
+func TestNagleStaysOnWhenAskedEvenThoughGoTurnsItOff(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	d, err := dialer.New(dialer.SocketOption(sockopt.NoDelay(false)))
+	require.NoError(t, err)
+	c := dialTCP(t, d, ln)
+	v, err := unix.GetsockoptInt(fd(t, c), unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	require.NoError(t, err)
+	assert.Equal(t, 0, v, "TCP_NODELAY read back with getsockopt")
+}
+
+func fd(t testing.TB, c *net.TCPConn) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, rc.Control(func(f uintptr) { n = int(f) }))
+	return n
+}
+
+func TestALocalAddressIsBoundBeforeConnect(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	d, err := dialer.New(dialer.LocalAddr(netip.MustParseAddrPort("127.0.0.2:0")))
+	require.NoError(t, err)
+	c := dialTCP(t, d, ln)
+	assert.Equal(t, netip.MustParseAddr("127.0.0.2"), c.LocalAddr().(*net.TCPAddr).AddrPort().Addr())
+}
+
+func TestSetsockoptErrorsReachTheErrnoThroughNetOpError(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	bad, errno := sockopt.Option(sockopt.Congestion("nope")), unix.ENOENT
+	if !isRoot() {
+		bad, errno = sockopt.Mark(1), unix.EPERM // SO_MARK needs CAP_NET_ADMIN
+	}
+	var rec recorder
+	d, err := dialer.New(dialer.SocketOption(bad), dialer.RecordConnectTime(&rec))
+	require.NoError(t, err, "New makes no system call: the value is valid")
+	_, err = d.DialContext(context.Background(), "tcp", ln.Addr().String())
+	require.Error(t, err)
+	var oe *net.OpError
+	require.ErrorAs(t, err, &oe, "net's error type")
+	var se *sockopt.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, bad, se.Option, "the error names the option")
+	assert.ErrorIs(t, err, errno)
+	assert.Empty(t, rec.recorded(), "a failed dial records nothing")
+}
+
+// mptcpListener listens on 127.0.0.1 with Multipath TCP on, or skips the
+// test when the kernel has none.
+func mptcpListener(t *testing.T) *net.TCPListener {
+	t.Helper()
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(true)
+	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	if mp, err := sockopt.IsMPTCP(ln.(*net.TCPListener)); err != nil || !mp {
+		t.Skip("kernel without Multipath TCP (net.mptcp.enabled=0?)")
+	}
+	return ln.(*net.TCPListener)
+}
+
+func soProtocol(t testing.TB, c *net.TCPConn) int {
+	t.Helper()
+	p, err := unix.GetsockoptInt(fd(t, c), unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	require.NoError(t, err)
+	return p
+}
+
+func TestMultipathTCPOnGivesAnMPTCPSocketWithEveryOptionSet(t *testing.T) {
+	ln := mptcpListener(t)
+	set := []sockopt.Option{
+		sockopt.ReceiveBuffer(1 << 17),
+		sockopt.SendBuffer(1 << 17),
+		sockopt.NoDelay(false),
+		sockopt.Linger(2 * time.Second),
+	}
+	opts := []dialer.Option{dialer.MultipathTCP(true),
+		dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 20 * time.Second, Interval: 7 * time.Second, Count: 5})}
+	for _, o := range set {
+		require.False(t, sockopt.TCPOnly(o), "precondition: %v is not TCP-only", o)
+		opts = append(opts, dialer.SocketOption(o))
+	}
+	d, err := dialer.New(opts...)
+	require.NoError(t, err)
+	c := dialTCP(t, d, ln)
+	assert.Equal(t, unix.IPPROTO_MPTCP, soProtocol(t, c), "SO_PROTOCOL is IPPROTO_MPTCP (262)")
+	mp, err := c.MultipathTCP()
+	require.NoError(t, err)
+	assert.True(t, mp, "the connection really uses MPTCP")
+	requireVerified(t, c, append(set,
+		sockopt.KeepAlive(true), sockopt.KeepAliveIdle(20*time.Second),
+		sockopt.KeepAliveInterval(7*time.Second), sockopt.KeepAliveCount(5))...)
+}
+
+func TestATCPOnlyOptionTurnsMultipathTCPOffEvenWhenGODEBUGTurnsItOn(t *testing.T) {
+	ln := mptcpListener(t)
+	t.Setenv("GODEBUG", "multipathtcp=1") // dialers default to MPTCP
+
+	plain, err := dialer.New(dialer.SocketOption(sockopt.ReceiveBuffer(1 << 16)))
+	require.NoError(t, err)
+	c := dialTCP(t, plain, ln)
+	if soProtocol(t, c) != unix.IPPROTO_MPTCP {
+		t.Skip("GODEBUG=multipathtcp=1 set at run time did not reach net; cannot show the override")
+	}
+
+	ut := sockopt.UserTimeout(2500 * time.Millisecond)
+	d, err := dialer.New(dialer.SocketOption(ut))
+	require.NoError(t, err)
+	c = dialTCP(t, d, ln)
+	assert.Equal(t, unix.IPPROTO_TCP, soProtocol(t, c), "TCP_USER_TIMEOUT asked for: plain TCP")
+	requireVerified(t, c, ut)
+}
+
+// blackHole listens on addr with a backlog of zero and fills it, so that
+// the kernel drops every further SYN: a dial there hangs until cancelled.
+func blackHole(t testing.TB, addr netip.AddrPort) {
+	t.Helper()
+	family := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: addr.Addr().As16()}
+	if addr.Addr().Is4() {
+		family = unix.AF_INET
+		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
+	}
+	s, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	require.NoError(t, err)
+	t.Cleanup(func() { unix.Close(s) })
+	require.NoError(t, unix.Bind(s, sa))
+	require.NoError(t, unix.Listen(s, 0))
+	filler, err := net.DialTimeout("tcp", addr.String(), wait)
+	require.NoError(t, err, "the first connection fills the queue")
+	t.Cleanup(func() { filler.Close() })
+}
+
+func TestABlackHoledAddressIsOvertakenAfterTheFallbackDelay(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	blackHole(t, netip.AddrPortFrom(netip.IPv6Loopback(), port))
+
+	holeErr := make(chan error, 1)
+	hook := func(real dialer.DialFunc) dialer.DialFunc {
+		return func(ctx context.Context, network, address string) (net.Conn, error) {
+			c, err := real(ctx, network, address)
+			if netip.MustParseAddrPort(address).Addr().Is6() {
+				holeErr <- err
+			}
+			return c, err
+		}
+	}
+	var rec recorder
+	d, err := dialer.NewWithDial(hook, dialer.WithResolver(resolverFor("::1", "127.0.0.1")),
+		dialer.FallbackDelay(10*time.Millisecond), dialer.Timeout(wait), dialer.RecordConnectTime(&rec))
+	require.NoError(t, err)
+	c, err := d.DialContext(context.Background(), "tcp", hostAddr(port))
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, ln.Addr().String(), c.RemoteAddr().String(), "IPv4 won while [::1] hung")
+	select {
+	case err := <-holeErr:
+		assert.ErrorIs(t, err, context.Canceled, "the hung connect is cancelled, not left running")
+	case <-time.After(wait):
+		t.Fatal("the black-holed attempt was never cancelled")
+	}
+	assert.Len(t, rec.recorded(), 1)
+}
+
+func TestAnAttemptToABlackHoleEndsAtItsShareOfTheDeadline(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	blackHole(t, netip.AddrPortFrom(netip.IPv6Loopback(), port))
+
+	// Serial, with 4.2s for two addresses: [::1] gets 2.1s, then 127.0.0.1
+	// what is left. Without per-attempt deadlines the dial would time out
+	// in the black hole.
+	d, err := dialer.New(dialer.WithResolver(resolverFor("::1", "127.0.0.1")),
+		dialer.FallbackDelay(-1), dialer.Timeout(4200*time.Millisecond))
+	require.NoError(t, err)
+	c, err := d.DialContext(context.Background(), "tcp", hostAddr(port))
+	require.NoError(t, err, "the second address got the time the first did not use")
+	c.Close()
+}
