@@ -285,7 +285,7 @@ func Clock(now func() time.Time) Option { return clockOption{now} }
 
 func (o clockOption) apply(c *config) error {
 	if o.now == nil {
-		return errors.New("pool: Clock(nil)")
+		return errors.New("pool: pool.Clock(nil): nil func")
 	}
 	c.clock = o.now
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,7 @@ type Pool[T any] struct {
 	checkAt int64 // idle nanoseconds from which check runs
 
 	timed  bool // some option needs resource timestamps
+	plain  bool // no option acts on checkout: no time limits, check or MinIdle
 	epoch  time.Time
 	coarse atomic.Int64 // nanoseconds since epoch, advanced by the background goroutine
 
@@ -61,9 +63,10 @@ type Pool[T any] struct {
 	cancel context.CancelFunc
 	kick   chan struct{} // wakes the background goroutine
 
-	waits    atomic.Uint64
+	_        [64]byte // keeps the counters below off mu's cache line
 	waitTime atomic.Int64
 	timeouts atomic.Uint64
+	_        [64]byte
 
 	wfree sync.Pool // *waiter[T]
 
@@ -88,7 +91,7 @@ type Pool[T any] struct {
 
 // counters are the Stats fields kept under mu.
 type counters struct {
-	gets, hits, misses, dials, dialErrors uint64
+	gets, hits, misses, waits, dials, dialErrors uint64
 	closed                                ClosedStats
 }
 
@@ -214,6 +217,7 @@ func newPool[T any](dial func(context.Context) (T, error), closeFn func(T) error
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.timed = cfg.maxIdleTime > 0 || cfg.maxLifetime > 0 || (check != nil && checkAt > 0)
+	p.plain = !p.timed && check == nil && cfg.minIdle == 0
 	p.wfree.New = func() any { return &waiter[T]{ch: make(chan delivery[T], 1)} }
 	if p.timed || cfg.minIdle > 0 {
 		p.workers++
@@ -270,6 +274,17 @@ func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
 	}
 	p.mu.Lock()
 	p.st.gets++
+	if n := len(p.idle); p.plain && n > 0 && !p.closed {
+		// The common case, inlined: no limits or checks to apply.
+		r := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		r.out = true
+		p.inUse++
+		p.st.hits++
+		p.mu.Unlock()
+		return Resource[T]{r: r, seq: r.seq}, nil
+	}
 	for {
 		if p.closed {
 			p.mu.Unlock()
@@ -402,17 +417,27 @@ func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 	p.serveLocked(ctx)
 	p.mu.Unlock()
 	start := p.preciseNow()
-	select {
-	case d := <-w.ch:
-		p.wfree.Put(w)
-		if d.err != nil {
-			return Resource[T]{}, d.err
+	var d delivery[T]
+	done := ctx.Done()
+	if done == nil {
+		d = <-w.ch
+	} else {
+		select {
+		case d = <-w.ch:
+		case <-done:
+			return p.abandon(ctx, w)
 		}
-		p.waits.Add(1)
-		p.waitTime.Add(p.preciseNow() - start)
-		return Resource[T]{r: d.r, seq: d.r.seq}, nil
-	case <-ctx.Done():
 	}
+	p.wfree.Put(w)
+	if d.err != nil {
+		return Resource[T]{}, d.err
+	}
+	p.waitTime.Add(p.preciseNow() - start)
+	return Resource[T]{r: d.r, seq: d.r.seq}, nil
+}
+
+// abandon takes w out of the queue after its Get's context ended.
+func (p *Pool[T]) abandon(ctx context.Context, w *waiter[T]) (Resource[T], error) {
 	p.timeouts.Add(1)
 	p.mu.Lock()
 	if w.queued {
@@ -421,6 +446,7 @@ func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 		p.wfree.Put(w)
 		return Resource[T]{}, ctx.Err()
 	}
+	p.st.waits-- // counted by handLocked, but this Get fails
 	p.mu.Unlock()
 	// Served at the same time as ctx ended: pass the resource on.
 	d := <-w.ch
@@ -481,6 +507,7 @@ func (p *Pool[T]) handLocked(r *resource[T]) {
 	w := p.waiters.pop()
 	r.out = true
 	p.inUse++
+	p.st.waits++
 	w.ch <- delivery[T]{r: r}
 }
 
@@ -618,6 +645,15 @@ func (p *Pool[T]) release(h Resource[T]) {
 	r := h.r
 	p.mu.Lock()
 	p.checkInLocked(h)
+	if p.waiters.n == 0 && r.expires == 0 && r.gen == p.gen && len(p.idle) < p.cfg.maxIdle && !p.closed {
+		// The common case: back to the idle set.
+		if p.timed {
+			r.idleSince = p.now()
+		}
+		p.idle = append(p.idle, r)
+		p.mu.Unlock()
+		return
+	}
 	var reason *uint64
 	switch {
 	case p.closed:
@@ -629,6 +665,10 @@ func (p *Pool[T]) release(h Resource[T]) {
 	case p.waiters.n > 0:
 		p.handLocked(r)
 		p.mu.Unlock()
+		// The waiter is runnable but queued behind this goroutine on its
+		// P, where it would sit holding the resource unused for as long
+		// as this goroutine keeps running (jackc/puddle#46). Yield to it.
+		runtime.Gosched()
 		return
 	case len(p.idle) >= p.cfg.maxIdle:
 		reason = &p.st.closed.Excess
@@ -760,12 +800,12 @@ func (p *Pool[T]) Stats() Stats {
 		Gets:       p.st.gets,
 		Hits:       p.st.hits,
 		Misses:     p.st.misses,
+		Waits:      p.st.waits,
 		Dials:      p.st.dials,
 		DialErrors: p.st.dialErrors,
 		Closed:     p.st.closed,
 	}
 	p.mu.Unlock()
-	s.Waits = p.waits.Load()
 	s.WaitTime = time.Duration(p.waitTime.Load())
 	s.Timeouts = p.timeouts.Load()
 	return s

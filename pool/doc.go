@@ -1,0 +1,96 @@
+// Package pool is a resource pool: [Pool] holds any resource made by a dial
+// function (connections, clients, buffers), and [ConnPool] holds
+// [net.Conn]s and checks, cheaply, that the ones it hands out are alive.
+//
+// # Pool
+//
+// [New] takes a dial function, a close function and [Option]s:
+// [MaxSize], [MinIdle] (kept warm in the background), [MaxIdle],
+// [MaxIdleTime], [MaxLifetime] (with [LifetimeJitter]),
+// [MaxConcurrentDials], [DialTimeout], [DialBackoff] and [HealthCheck].
+// [Pool.Get] returns a [Resource] to [Resource.Release] or, if it broke, to
+// [Resource.Discard]:
+//
+//	p, err := pool.New(dial, closeFn, pool.MaxSize(16))
+//	if err != nil { … }
+//	defer p.Close(context.Background())
+//	r, err := p.Get(ctx)
+//	if err != nil { … }
+//	defer r.Release()
+//	use(r.Value())
+//
+// The hot path is one mutex and a stack of idle resources: no allocation,
+// and no clock read unless a time limit is set; when one is, resources are
+// timestamped with a coarse clock that the pool's background goroutine
+// advances, since reading the system clock costs more than the rest of a
+// Get and Release together.
+//
+// # Waiting, dialing and failures
+//
+// A Get that finds no idle resource queues, first come first served, and
+// the pool dials for it when it has room. A released or newly dialed
+// resource is handed straight to the longest waiter, and the releasing
+// goroutine yields its processor so the waiter runs at once instead of
+// holding the resource asleep (jackc/puddle#46). A dial does not use the
+// context of the Get that caused it: when that caller gives up, the dial
+// goes on and its resource serves the next waiter or the idle set.
+//
+// A failed dial fails the longest waiter and pauses dialing with
+// exponential backoff ([DialBackoff]). While paused, Gets wait for
+// resources in use, and fail at once with a [*BackoffError] when nothing
+// can serve them. When the pause ends, a single probe dial goes out; its
+// success resumes dialing, so the pool recovers as soon as the server is
+// back.
+//
+// # Misuse
+//
+// Releasing or discarding the same checkout twice panics with a message
+// saying so, including through a stale copy of a Resource whose resource
+// has since been checked out again: every checkout has its own sequence
+// number. Using a [*Conn] after its Close returns an error wrapping
+// [net.ErrClosed] instead.
+//
+// # Closing and resetting
+//
+// [Pool.Close] is idempotent: it fails waiters with [ErrClosed], stops the
+// background goroutine and dials in flight, closes idle resources and
+// waits, as long as its context allows, for resources in use to come back
+// and for every close function to return. [Pool.Reset] retires everything
+// dialed before it.
+//
+// # Connections and liveness
+//
+// [NewConnPool] pools connections to one address, dialed by any
+// [DialFunc] ([net.Dialer.DialContext], [tls.Dialer.DialContext], a
+// nettune dialer). [ConnPool.Get] returns a [*Conn]; its Close returns the
+// connection to the pool, unless [Conn.MarkUnusable] was called or a Read
+// or Write failed, in which case the connection is closed.
+//
+// Before handing out a connection idle for at least the [LivenessCheck]
+// threshold (1s by default), the pool peeks at its socket with a
+// non-blocking MSG_PEEK (about half a microsecond; connections used more
+// recently are handed out without a system call). The verdicts:
+//
+//   - nothing to read: alive;
+//   - end of stream (the peer closed or half-closed) or an error such as
+//     ECONNRESET: dead, so the connection is closed and the Get goes on;
+//   - bytes waiting on a plain connection: nobody asked for them, so the
+//     protocol on it is out of step: closed ([ErrUnexpectedData]);
+//   - bytes waiting under TLS ([*tls.Conn]; the peek is on the socket under
+//     it): these are a record the server sent unprompted, usually a TLS 1.3
+//     session ticket, possibly a close_notify alert, and they cannot be
+//     told apart without decrypting. They are not death: the connection is
+//     kept, unless the kernel reports that the peer has also finished its
+//     side (on Linux, from the TCP state in TCP_INFO). A close_notify from
+//     a server that keeps its socket open is found on the next Read.
+//
+// The check is a point in time: a server can still close a connection
+// just after it passed. It is available on unix platforms; elsewhere it is
+// off by default and asking for it is an error wrapping
+// [errors.ErrUnsupported].
+//
+// # Concurrency
+//
+// [Pool], [ConnPool] and [*Conn] are safe for concurrent use. A [Resource]
+// is a value owned by the caller that got it.
+package pool
