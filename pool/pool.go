@@ -92,7 +92,7 @@ type Pool[T any] struct {
 // counters are the Stats fields kept under mu.
 type counters struct {
 	gets, hits, misses, waits, dials, dialErrors uint64
-	closed                                ClosedStats
+	closed                                       ClosedStats
 }
 
 type resource[T any] struct {
