@@ -12,8 +12,8 @@ func (p *Pool[T]) CheckInvariants() error {
 	switch {
 	case p.open != len(p.idle)+p.inUse+p.dialing:
 		return fmt.Errorf("open %d != idle %d + in use %d + dialing %d", p.open, len(p.idle), p.inUse, p.dialing)
-	case p.open > p.cfg.maxSize:
-		return fmt.Errorf("open %d > max %d", p.open, p.cfg.maxSize)
+	case p.open+p.closing > p.cfg.maxSize:
+		return fmt.Errorf("open %d + closing %d > max %d", p.open, p.closing, p.cfg.maxSize)
 	case p.inUse < 0 || p.dialing < 0 || p.closing < 0 || p.workers < 0:
 		return fmt.Errorf("negative count: in use %d, dialing %d, closing %d, workers %d", p.inUse, p.dialing, p.closing, p.workers)
 	case p.waiters.n > 0 && len(p.idle) > 0:

@@ -112,8 +112,8 @@ func buildConfig(conn bool, opts []Option) (config, error) {
 
 type maxSizeOption int
 
-// MaxSize is the most resources the pool holds at once, idle, in use and
-// being dialed together; n must be at least 1. Without it the limit is
+// MaxSize is the most resources the pool holds at once: idle, in use,
+// being dialed and being closed together; n must be at least 1. Without it the limit is
 // 4×GOMAXPROCS, and never less than 8.
 func MaxSize(n int) Option { return maxSizeOption(n) }
 

@@ -73,10 +73,10 @@ type Pool[T any] struct {
 	mu      sync.Mutex // guards all fields below
 	idle    []*resource[T]
 	waiters waitQueue[T]
-	open    int // idle + in use + dialing; never more than cfg.maxSize
+	open    int // idle + in use + dialing
 	inUse   int
 	dialing int
-	closing int // close functions running
+	closing int // close functions running; open+closing ≤ cfg.maxSize
 	workers int // goroutines running: dials, the background goroutine
 	gen     uint64
 	closed  bool
@@ -473,7 +473,7 @@ func (p *Pool[T]) serveLocked(ctx context.Context) {
 	}
 	var now int64
 	clocked := false
-	for p.waiters.n > p.dialing && p.open < p.cfg.maxSize && p.dialing < p.cfg.maxDials {
+	for p.waiters.n > p.dialing && p.open+p.closing < p.cfg.maxSize && p.dialing < p.cfg.maxDials {
 		if !clocked {
 			now, clocked = p.preciseNow(), true
 		}
@@ -493,7 +493,7 @@ func (p *Pool[T]) serveLocked(ctx context.Context) {
 // canDialLocked says whether a new dial may start now (room permitting):
 // not while paused, and only one probe at a time after a pause.
 func (p *Pool[T]) canDialLocked(now int64) bool {
-	if p.closed || p.open >= p.cfg.maxSize || p.dialing >= p.cfg.maxDials {
+	if p.closed || p.open+p.closing >= p.cfg.maxSize || p.dialing >= p.cfg.maxDials {
 		return false
 	}
 	if p.fails == 0 || p.cfg.backoffMin < 0 {
@@ -686,9 +686,6 @@ func (p *Pool[T]) release(h Resource[T]) {
 	p.serveLocked(nil)
 	p.mu.Unlock()
 	p.destroy(r)
-	if p.cfg.minIdle > 0 {
-		p.wake()
-	}
 }
 
 func (p *Pool[T]) discard(h Resource[T]) error {
@@ -699,11 +696,7 @@ func (p *Pool[T]) discard(h Resource[T]) error {
 	p.closing++
 	p.serveLocked(nil)
 	p.mu.Unlock()
-	err := p.destroy(h.r)
-	if p.cfg.minIdle > 0 {
-		p.wake()
-	}
-	return err
+	return p.destroy(h.r)
 }
 
 // destroy runs the close function on r, which has already left the
@@ -712,8 +705,12 @@ func (p *Pool[T]) destroy(r *resource[T]) error {
 	err := p.closeFn(r.value)
 	p.mu.Lock()
 	p.closing--
+	p.serveLocked(nil) // the place is free now
 	p.maybeDoneLocked()
 	p.mu.Unlock()
+	if p.cfg.minIdle > 0 {
+		p.wake()
+	}
 	return err
 }
 
