@@ -1,0 +1,97 @@
+package dialer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/nettune/nettune/dialer"
+	"github.com/nettune/nettune/sockopt"
+)
+
+// Plug a Dialer into http.Transport: every connection the client opens
+// gets the keepalive settings and the user timeout.
+func Example_httpTransport() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello")
+	}))
+	defer srv.Close()
+
+	d, err := dialer.New(
+		dialer.Timeout(5*time.Second),
+		dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}),
+		dialer.SocketOption(sockopt.UserTimeout(60*time.Second)),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tr := &http.Transport{DialContext: d.DialContext}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body))
+	// Output: 200 hello
+}
+
+// New checks the whole option set before any socket exists: here it
+// refuses Multipath TCP together with an option MPTCP does not honour.
+func ExampleNew_multipathConflict() {
+	_, err := dialer.New(
+		dialer.MultipathTCP(true),
+		dialer.SocketOption(sockopt.UserTimeout(30*time.Second)),
+	)
+	var oe *dialer.OptionError
+	if errors.As(err, &oe) {
+		fmt.Println("refused:", oe.Option)
+		fmt.Println("because of:", oe.Conflicts)
+	}
+	// Output:
+	// refused: MultipathTCP(true)
+	// because of: [SocketOption(TCP_USER_TIMEOUT=30s)]
+}
+
+// A resolver makes the Dialer race the addresses of a name itself (Happy
+// Eyeballs); any type with a LookupNetIP method fits, such as a DNS cache.
+func ExampleWithResolver() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+
+	d, err := dialer.New(dialer.WithResolver(&net.Resolver{}), dialer.FallbackDelay(100*time.Millisecond))
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := d.DialContext(context.Background(), "tcp4", net.JoinHostPort("localhost", port))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Println(c.RemoteAddr())
+}
+
+// NetDialer hands the configuration to code that insists on a
+// *net.Dialer.
+func ExampleDialer_NetDialer() {
+	d, err := dialer.New(dialer.Timeout(3*time.Second), dialer.SocketOption(sockopt.NotSentLowat(16<<10)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	nd := d.NetDialer()
+	fmt.Println(nd.Timeout, nd.Control != nil)
+	// Output: 3s true
+}
