@@ -364,7 +364,8 @@ func (o TOS) Validate() error {
 func (TOS) info() info { return info{roles: anyRole, mptcp: mptcpRefusedV6} }
 
 // Mark sets SO_MARK: the firewall mark of the socket's packets, for policy
-// routing and filtering. It needs CAP_NET_ADMIN.
+// routing and filtering. It needs CAP_NET_ADMIN (since Linux 5.17,
+// CAP_NET_RAW also does).
 type Mark uint32
 
 func (Mark) Name() string     { return "SO_MARK" }
@@ -373,7 +374,8 @@ func (Mark) Validate() error  { return nil }
 func (Mark) info() info       { return anyInfo }
 
 // Priority sets SO_PRIORITY: the queueing priority of the socket's
-// packets. Values above 6 need CAP_NET_ADMIN. Accepted connections do not
+// packets. Values above 6 need CAP_NET_ADMIN (recent kernels also take
+// CAP_NET_RAW). Accepted connections do not
 // inherit it from the listener (measured): apply it after Accept.
 type Priority int
 
@@ -408,8 +410,8 @@ func (BindToDevice) info() info { return info{roles: Dialing | Listening} }
 
 // BusyPoll sets SO_BUSY_POLL: how long a blocking receive busy-polls the
 // device queue before sleeping, trading CPU for latency. The kernel counts
-// whole microseconds. Raising it above net.core.busy_poll needs
-// CAP_NET_ADMIN. Zero turns it off.
+// whole microseconds. Older kernels need CAP_NET_ADMIN to raise it above
+// net.core.busy_poll (6.18, measured, does not). Zero turns it off.
 //
 // Connections accepted by a Multipath TCP listener that fall back to TCP do
 // not inherit it.

@@ -344,12 +344,14 @@ func (s socket) hint(o Option, errno unix.Errno) string {
 	switch errno {
 	case unix.EPERM, unix.EACCES:
 		switch o := o.(type) {
-		case Mark, ReceiveBufferForce, SendBufferForce:
+		case ReceiveBufferForce, SendBufferForce:
 			return "needs CAP_NET_ADMIN"
+		case Mark:
+			return "needs CAP_NET_ADMIN (or CAP_NET_RAW on kernels since 5.17)"
 		case Priority:
-			return "priorities above 6 need CAP_NET_ADMIN"
+			return "priorities above 6 need CAP_NET_ADMIN (or CAP_NET_RAW on recent kernels)"
 		case BusyPoll:
-			return "raising SO_BUSY_POLL above net.core.busy_poll needs CAP_NET_ADMIN"
+			return "older kernels need CAP_NET_ADMIN to raise SO_BUSY_POLL above net.core.busy_poll"
 		case BindToDevice:
 			return "kernels before 5.7 need CAP_NET_RAW for SO_BINDTODEVICE"
 		case Congestion:

@@ -253,6 +253,7 @@ func (s *System) Explain(opts ...Option) Findings {
 		out = append(out, Finding{Option: o, Verdict: v, Reason: fmt.Sprintf(format, args...)})
 	}
 	admin := s.CapNetAdmin() || s.missing("CapEff")
+	raw := s.CapNetRaw() || s.missing("CapEff")
 	for _, o := range opts {
 		switch o := o.(type) {
 		case ReceiveBuffer:
@@ -263,17 +264,21 @@ func (s *System) Explain(opts ...Option) Findings {
 			if !s.missing("net.core.wmem_max") && int(o) > s.WmemMax {
 				add(o, Clamped, "net.core.wmem_max is %d: the kernel keeps 2×%d = %d instead of 2×%d (SendBufferForce needs CAP_NET_ADMIN)", s.WmemMax, s.WmemMax, 2*s.WmemMax, int(o))
 			}
-		case ReceiveBufferForce, SendBufferForce, Mark:
+		case ReceiveBufferForce, SendBufferForce:
 			if !admin {
 				add(o, Refused, "needs CAP_NET_ADMIN, which the process does not have (EPERM)")
 			}
+		case Mark:
+			if !admin && !raw {
+				add(o, Refused, "needs CAP_NET_ADMIN or CAP_NET_RAW, which the process does not have (EPERM)")
+			}
 		case Priority:
-			if o > 6 && !admin {
-				add(o, Refused, "priorities above 6 need CAP_NET_ADMIN, which the process does not have (EPERM)")
+			if o > 6 && !admin && !raw {
+				add(o, Refused, "priorities above 6 need CAP_NET_ADMIN or CAP_NET_RAW, which the process does not have (EPERM)")
 			}
 		case BusyPoll:
 			if !admin && !s.missing("net.core.busy_poll") && time.Duration(o) > s.BusyPoll {
-				add(o, Refused, "above net.core.busy_poll (%v) without CAP_NET_ADMIN (EPERM)", s.BusyPoll)
+				add(o, Caveat, "above net.core.busy_poll (%v) without CAP_NET_ADMIN: older kernels refuse it (EPERM)", s.BusyPoll)
 			}
 		case FastOpen:
 			if !s.missing("net.ipv4.tcp_fastopen") && s.FastOpen&2 == 0 && o > 0 {

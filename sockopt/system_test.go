@@ -1,0 +1,165 @@
+package sockopt_test
+
+import (
+	"errors"
+	"io/fs"
+	"runtime"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nettune/nettune/sockopt"
+)
+
+// fakeHost is a /proc and /sys laid out for ReadSystemFS. capEff is the
+// CapEff line of /proc/self/status.
+func fakeHost(capEff string, sysctls map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{
+		"proc/self/status":   {Data: []byte("Name:\tnettune\nCapInh:\t0000000000000000\nCapEff:\t" + capEff + "\n")},
+		"sys/class/net/lo":   {Mode: fs.ModeDir},
+		"sys/class/net/eth0": {Mode: fs.ModeDir},
+	}
+	defaults := map[string]string{
+		"net/core/rmem_max":                         "4194304",
+		"net/core/wmem_max":                         "1048576",
+		"net/core/somaxconn":                        "4096",
+		"net/core/busy_poll":                        "0",
+		"net/ipv4/tcp_fastopen":                     "1",
+		"net/ipv4/tcp_available_congestion_control": "reno bbr cubic",
+		"net/ipv4/tcp_allowed_congestion_control":   "reno bbr",
+		"net/ipv4/tcp_migrate_req":                  "0",
+		"net/mptcp/enabled":                         "1",
+		"net/ipv4/tcp_keepalive_time":               "7200",
+		"net/ipv4/tcp_keepalive_intvl":              "75",
+		"net/ipv4/tcp_keepalive_probes":             "9",
+	}
+	for k, v := range sysctls {
+		defaults[k] = v
+	}
+	for k, v := range defaults {
+		if v != "" {
+			fsys["proc/sys/"+k] = &fstest.MapFile{Data: []byte(v + "\n")}
+		}
+	}
+	return fsys
+}
+
+const (
+	capsNone = "0000000000000000"
+	capsRoot = "000001ffffffffff"
+)
+
+func TestReadSystemFSParsesEverySetting(t *testing.T) {
+	sys, err := sockopt.ReadSystemFS(fakeHost(capsRoot, nil))
+	require.NoError(t, err)
+	assert.Equal(t, 4194304, sys.RmemMax)
+	assert.Equal(t, 1048576, sys.WmemMax)
+	assert.Equal(t, 4096, sys.Somaxconn)
+	assert.Equal(t, 1, sys.FastOpen)
+	assert.Equal(t, []string{"reno", "bbr", "cubic"}, sys.AvailableCongestion)
+	assert.Equal(t, []string{"reno", "bbr"}, sys.AllowedCongestion)
+	assert.False(t, sys.MigrateReq)
+	assert.True(t, sys.MPTCPEnabled)
+	assert.Equal(t, 2*time.Hour, sys.KeepAliveTime)
+	assert.Equal(t, 75*time.Second, sys.KeepAliveInterval)
+	assert.Equal(t, 9, sys.KeepAliveProbes)
+	assert.True(t, sys.CapNetAdmin())
+	assert.True(t, sys.CapNetRaw())
+	assert.ElementsMatch(t, []string{"lo", "eth0"}, sys.Interfaces)
+	assert.Empty(t, sys.Missing)
+}
+
+func TestReadSystemFSListsWhatItCouldNotRead(t *testing.T) {
+	sys, err := sockopt.ReadSystemFS(fakeHost(capsNone, map[string]string{"net/mptcp/enabled": "", "net/core/somaxconn": "lots"}))
+	require.NoError(t, err)
+	assert.Contains(t, sys.Missing, "net.mptcp.enabled")
+	assert.Contains(t, sys.Missing, "net.core.somaxconn", "an unparsable value is missing, not zero")
+	_, err = sockopt.ReadSystemFS(fstest.MapFS{})
+	assert.ErrorIs(t, err, fs.ErrNotExist, "an empty root is an error")
+}
+
+func TestExplainPredictsClampsRefusalsAndNoOps(t *testing.T) {
+	unpriv, err := sockopt.ReadSystemFS(fakeHost(capsNone, nil))
+	require.NoError(t, err)
+	opts := []sockopt.Option{
+		sockopt.ReceiveBuffer(8 << 20),       // > rmem_max: clamped
+		sockopt.ReceiveBuffer(1 << 20),       // fine
+		sockopt.SendBuffer(2 << 20),          // > wmem_max: clamped
+		sockopt.ReceiveBufferForce(1 << 20),  // no CAP_NET_ADMIN: refused
+		sockopt.Mark(1),                      // refused
+		sockopt.Priority(7),                  // refused
+		sockopt.Priority(6),                  // fine
+		sockopt.FastOpen(16),                 // tcp_fastopen=1 lacks bit 2: ignored
+		sockopt.FastOpenConnect(true),        // bit 1 set: fine
+		sockopt.Congestion("cubic"),          // available, not allowed: refused
+		sockopt.Congestion("vegas"),          // not available: refused
+		sockopt.Congestion("bbr"),            // fine
+		sockopt.DeferAccept(5 * time.Second), // adjusted to 7s
+		sockopt.TOS(0x13),                    // adjusted
+		sockopt.ReusePort(true),              // caveat: migrate_req 0
+		sockopt.BindToDevice("wlan9"),        // no such interface
+		sockopt.BindToDevice("eth0"),         // fine
+		sockopt.UserTimeout(time.Second),     // caveat: MPTCP
+	}
+	got := map[string]sockopt.Verdict{}
+	for _, f := range unpriv.Explain(opts...) {
+		if _, dup := got[f.Option.String()]; !dup { // the first finding per option
+			got[f.Option.String()] = f.Verdict
+		}
+	}
+	want := map[string]sockopt.Verdict{
+		"SO_RCVBUF=8388608":      sockopt.Clamped,
+		"SO_SNDBUF=2097152":      sockopt.Clamped,
+		"SO_RCVBUFFORCE=1048576": sockopt.Refused,
+		"SO_MARK=1":              sockopt.Refused,
+		"SO_PRIORITY=7":          sockopt.Refused,
+		"TCP_FASTOPEN=16":        sockopt.Ignored,
+		"TCP_CONGESTION=cubic":   sockopt.Refused,
+		"TCP_CONGESTION=vegas":   sockopt.Refused,
+		"TCP_DEFER_ACCEPT=5s":    sockopt.Adjusted,
+		"IP_TOS=0x13":            sockopt.Adjusted,
+		"SO_REUSEPORT=true":      sockopt.Caveat,
+		"SO_BINDTODEVICE=wlan9":  sockopt.Refused,
+		"TCP_USER_TIMEOUT=1s":    sockopt.Caveat,
+	}
+	assert.Equal(t, want, got)
+
+	root, err := sockopt.ReadSystemFS(fakeHost(capsRoot, map[string]string{"net/ipv4/tcp_fastopen": "3", "net/ipv4/tcp_migrate_req": "1", "net/mptcp/enabled": "0"}))
+	require.NoError(t, err)
+	fs := root.Explain(sockopt.ReceiveBufferForce(1<<20), sockopt.Mark(1), sockopt.Congestion("cubic"),
+		sockopt.FastOpen(16), sockopt.ReusePort(true), sockopt.UserTimeout(time.Second))
+	assert.Empty(t, fs, "with CAP_NET_ADMIN, TFO on and tcp_migrate_req=1 nothing is refused: %s", fs)
+}
+
+func TestExplainSaysWhatDeferAcceptReadsBackAs(t *testing.T) {
+	sys, err := sockopt.ReadSystemFS(fakeHost(capsRoot, nil))
+	require.NoError(t, err)
+	for secs, want := range map[int]string{5: "7s", 1: "", 3: "", 4: "7s", 8: "15s", 200: "4m7s"} {
+		fs := sys.Explain(sockopt.DeferAccept(time.Duration(secs) * time.Second))
+		if want == "" {
+			assert.Empty(t, fs, "%ds is on the schedule", secs)
+			continue
+		}
+		require.Len(t, fs, 1)
+		assert.Contains(t, fs[0].Reason, "reads back as "+want, "%ds", secs)
+	}
+}
+
+func TestReadSystemReadsThisHost(t *testing.T) {
+	sys, err := sockopt.ReadSystem()
+	if runtime.GOOS != "linux" {
+		assert.ErrorIs(t, err, errors.ErrUnsupported)
+		return
+	}
+	require.NoError(t, err)
+	assert.Positive(t, sys.RmemMax)
+	assert.Positive(t, sys.Somaxconn)
+	assert.NotEmpty(t, sys.AvailableCongestion, "a Linux host has at least one congestion control")
+	assert.Subset(t, sys.AvailableCongestion, sys.AllowedCongestion, "allowed names are available names")
+	assert.Contains(t, sys.Interfaces, "lo")
+	assert.NotContains(t, sys.Missing, "CapEff")
+	t.Logf("this host:\n%s", sys.Explain(sockopt.ReceiveBuffer(16<<20), sockopt.FastOpen(16), sockopt.Congestion("cubic")))
+}
