@@ -420,13 +420,13 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 
 	// Follow the chain from the question's name.
 	cur := q.Name
-	ttl := uint32(math.MaxUint32)
+	ttl := time.Duration(math.MaxInt64)
 	var addrs []netip.Addr
 	for hop := 0; ; hop++ {
 		for _, r := range rrs {
 			if equalNames(r.owner, cur) {
 				addrs = append(addrs, r.addr)
-				ttl = min(ttl, r.ttl)
+				ttl = min(ttl, ttlDuration(r.ttl))
 			}
 		}
 		if len(addrs) > 0 || hop == maxCNAMEHops {
@@ -442,11 +442,11 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 		if next < 0 {
 			break
 		}
-		ttl = min(ttl, cnames[next].ttl)
+		ttl = min(ttl, ttlDuration(cnames[next].ttl))
 		cur = cnames[next].target
 	}
 	if len(addrs) > 0 && h.RCode == dnsmessage.RCodeSuccess {
-		return parsed{outcome: outcomeAddrs, addrs: addrs, ttl: ttlDuration(ttl)}, nil
+		return parsed{outcome: outcomeAddrs, addrs: addrs, ttl: ttl}, nil
 	}
 
 	// NXDOMAIN, or NOERROR without records of the type: negative.
@@ -472,7 +472,7 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 		if err != nil {
 			return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
 		}
-		neg.ttl = minTTL(neg.ttl, ttlDuration(min(rh.TTL, soa.MinTTL)))
+		neg.ttl = minTTL(neg.ttl, min(ttlDuration(rh.TTL), ttlDuration(soa.MinTTL)))
 	}
 	return neg, nil
 }
