@@ -66,7 +66,7 @@ func (c *Config) ListenGroup(ctx context.Context, network, address string, n int
 	if !has {
 		gc.listen = append(gc.listen, sockopt.ReusePort(true))
 	}
-	gc.lc.Control = sockopt.Control(gc.listen...)
+	gc.lc.Control = sockopt.ListenControl(gc.listen...)
 	g := &Group{ls: make([]*Listener, 0, n)}
 	for i := range n {
 		l, err := gc.Listen(ctx, network, address)

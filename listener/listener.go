@@ -83,7 +83,7 @@ func New(opts ...Option) (*Config, error) {
 		strict:  c.strict,
 	}
 	if len(cfg.listen) > 0 {
-		cfg.lc.Control = sockopt.Control(cfg.listen...)
+		cfg.lc.Control = sockopt.ListenControl(cfg.listen...)
 	}
 	if c.keepAlive != nil {
 		cfg.keepAlive = c.keepAlive
@@ -350,3 +350,5 @@ func (e *ConnOptionError) Error() string {
 func (e *ConnOptionError) Unwrap() error   { return e.Err }
 func (e *ConnOptionError) Temporary() bool { return true }
 func (e *ConnOptionError) Timeout() bool   { return false }
+
+var _ net.Listener = (*Listener)(nil)
