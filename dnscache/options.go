@@ -197,7 +197,9 @@ func (o maxStaleOption) apply(c *config) (err error) {
 	return err
 }
 
-func (o maxStaleOption) String() string { return fmt.Sprintf("dnscache.MaxStale(%v)", time.Duration(o)) }
+func (o maxStaleOption) String() string {
+	return fmt.Sprintf("dnscache.MaxStale(%v)", time.Duration(o))
+}
 
 type staleTimeoutOption time.Duration
 
