@@ -25,10 +25,14 @@ const (
 	headerLen      = 4
 )
 
-// MaxDecodeAlloc is the bound on what UnmarshalBinary allocates: 12 bytes
-// per input byte (each bucket takes at least one byte and costs an int32
-// and a uint64), plus nothing else that grows with the input.
-const MaxDecodeAlloc = 12
+// MaxDecodeAlloc is the bound on what UnmarshalBinary allocates per input
+// byte: each bucket takes at least one byte of input and costs an int32 and
+// a uint64 (12 bytes), rounded up to the allocator's size classes. An
+// error adds at most [MaxDecodeErrorAlloc] bytes for its message.
+const MaxDecodeAlloc = 16
+
+// MaxDecodeErrorAlloc bounds what building an error message allocates.
+const MaxDecodeErrorAlloc = 1024
 
 // ErrCorrupt is wrapped by every error UnmarshalBinary returns for input
 // that is not a valid encoding.
@@ -81,7 +85,7 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) 
 
 // UnmarshalBinary decodes data into s (encoding.BinaryUnmarshaler). It is
 // safe on untrusted input: it never panics, allocates at most
-// [MaxDecodeAlloc] bytes per input byte, and checks every invariant a
+// [MaxDecodeAlloc] bytes per input byte (plus [MaxDecodeErrorAlloc] on error), and checks every invariant a
 // recorded histogram has (bucket indexes in range and ascending, counts
 // that do not overflow, min and max in the first and last buckets, a sum
 // between count×min and count×max). Errors wrap [ErrCorrupt]. On error s
@@ -152,6 +156,9 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	}
 	if len(d.buf) != 0 {
 		return corrupt("%d trailing bytes", len(d.buf))
+	}
+	if len(out.index) == 0 {
+		out.index, out.cum = nil, nil
 	}
 	if _, c := bits.Add64(run, out.overflow, 0); c != 0 {
 		return corrupt("count overflows")

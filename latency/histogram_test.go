@@ -306,4 +306,3 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 	allocs = testing.AllocsPerRun(1000, func() { r.Record(time.Millisecond + 3) })
 	assert.Zero(t, allocs)
 }
-

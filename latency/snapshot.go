@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
+	"slices"
 	"sort"
 	"time"
 )
@@ -90,7 +91,11 @@ func (s *Snapshot) fill(counts map[int]uint64) {
 	for i := range counts {
 		s.index = append(s.index, int32(i))
 	}
-	sort.Slice(s.index, func(a, b int) bool { return s.index[a] < s.index[b] })
+	if len(s.index) == 0 {
+		s.index, s.cum = nil, nil
+		return
+	}
+	slices.Sort(s.index)
 	s.cum = make([]uint64, len(s.index))
 	run := s.zero
 	for j, i := range s.index {
@@ -413,6 +418,9 @@ func (s *Snapshot) Merge(o *Snapshot) (*Snapshot, error) {
 		run += n
 		out.index = append(out.index, i)
 		out.cum = append(out.cum, run)
+	}
+	if len(out.index) == 0 {
+		out.index, out.cum = nil, nil
 	}
 	return out, nil
 }
