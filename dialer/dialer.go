@@ -122,14 +122,16 @@ func New(opts ...Option) (*Dialer, error) {
 
 	a := d.template // copies the MPTCP setting too
 	a.Timeout = 0   // DialContext puts the whole dial's deadline in the context
-	a.Control = nil
+	if d.recorder != nil {
+		// Stamp the start of connect after the options are set.
+		a.Control, a.ControlContext = nil, d.control
+	}
 	if c.keepAliveSet {
 		// net ignores the errors of the keepalive options it sets; set
 		// them here, where a failure fails the dial.
 		a.KeepAlive, a.KeepAliveConfig = -1, net.KeepAliveConfig{}
 		d.after = append(d.after, keepAliveOptions(c.keepAlive)...)
 	}
-	a.ControlContext = d.control
 	d.attempts = &a
 	d.dial = a.DialContext
 	return d, nil
@@ -321,20 +323,26 @@ func (d *Dialer) record(took time.Duration) {
 // attempt dials one literal address and sets the after-connect options. It
 // returns how long the connect took.
 func (d *Dialer) attempt(ctx context.Context, network, address string) (net.Conn, time.Duration, error) {
-	var start time.Time
-	c, err := d.dial(context.WithValue(ctx, startKey{}, &start), network, address)
+	var start *time.Time
+	if d.recorder != nil {
+		start = new(time.Time)
+		ctx = context.WithValue(ctx, startKey{}, start)
+	}
+	c, err := d.dial(ctx, network, address)
 	if err != nil {
 		return nil, 0, err
 	}
 	var took time.Duration
-	if !start.IsZero() {
-		took = time.Since(start)
+	if start != nil && !start.IsZero() {
+		took = time.Since(*start)
 	}
 	if len(d.after) > 0 {
-		err := errors.New("dialer: connection has no file descriptor")
-		if sc, ok := c.(syscall.Conn); ok {
-			err = sockopt.Apply(sc, d.after...)
+		sc, ok := c.(syscall.Conn)
+		if !ok {
+			c.Close()
+			return nil, 0, fmt.Errorf("dialer: %T has no socket to set %s on", c, d.after[0])
 		}
+		err := sockopt.Apply(sc, d.after...)
 		if err != nil {
 			c.Close()
 			return nil, 0, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
