@@ -299,9 +299,10 @@ func (QuickAck) Validate() error  { return nil }
 func (QuickAck) info() info       { return info{roles: Connected, mptcp: mptcpRefused, afterConnect: true} }
 
 // MaxSegment sets TCP_MAXSEG, in bytes: the largest segment this side
-// announces and sends, from 88 to 32767. Set it before connect or listen.
-// The kernel subtracts room for TCP options (1000 reads back as 988 with
-// timestamps).
+// announces and sends, from 88 to 32767. Set it before connect or listen:
+// on an established connection it has no effect (measured). The kernel
+// subtracts room for TCP options (1000 reads back as 988 with timestamps),
+// and accepted connections inherit the listener's value.
 type MaxSegment int
 
 func (MaxSegment) Name() string     { return "TCP_MAXSEG" }
@@ -309,7 +310,7 @@ func (o MaxSegment) String() string { return o.Name() + "=" + strconv.Itoa(int(o
 func (o MaxSegment) Validate() error {
 	return intRange(o, int(o), minMSS, maxMSS, " bytes")
 }
-func (MaxSegment) info() info { return anyInfo }
+func (MaxSegment) info() info { return info{roles: Dialing | Listening} }
 
 // WindowClamp sets TCP_WINDOW_CLAMP, in bytes: the largest receive window
 // this side advertises. The kernel raises values below about 1 KiB to its
