@@ -253,4 +253,3 @@ func BenchmarkWriteWriteRead(b *testing.B) {
 		})
 	}
 }
-
