@@ -1,0 +1,129 @@
+package latency
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNativeHistogramSpansAndDeltasRebuildEveryBucket(t *testing.T) {
+	h := mustNew(t)
+	for _, v := range latencyLike(rand.New(rand.NewPCG(4, 4)), 20000) {
+		h.RecordValue(v)
+	}
+	s := h.Snapshot()
+	nh := s.NativeHistogram()
+	assert.Equal(t, int32(6), nh.Schema)
+	assert.Equal(t, s.Count(), nh.Count)
+	assert.Equal(t, s.ZeroCount(), nh.ZeroCount)
+	got := map[int]uint64{}
+	i, count := int32(0), int64(0)
+	k := 0
+	for j, sp := range nh.PositiveSpans {
+		if j == 0 {
+			i = sp.Offset
+		} else {
+			i += sp.Offset
+		}
+		for range sp.Length {
+			count += nh.PositiveDeltas[k]
+			k++
+			got[int(i)] = uint64(count)
+			i++
+		}
+	}
+	assert.Equal(t, s.counts(), got, "decoding spans and deltas gives back the buckets")
+}
+
+func TestExponentialHistogramBucketsHoldTheirValues(t *testing.T) {
+	for _, v := range []int64{1, 2, 3, 1000, 1 << 20, 123456789, MaxValue} {
+		h := mustNew(t)
+		h.RecordValue(v)
+		eh := h.Snapshot().ExponentialHistogram()
+		require.Len(t, eh.PositiveBucketCounts, 1)
+		base := math.Exp2(math.Exp2(-float64(eh.Scale)))
+		lo, hi := math.Pow(base, float64(eh.PositiveOffset)), math.Pow(base, float64(eh.PositiveOffset+1))
+		assert.Truef(t, float64(v) > lo*(1-1e-12) && float64(v) <= hi*(1+1e-12), "%d in (%g, %g]", v, lo, hi)
+		assert.Equal(t, float64(v), eh.Min)
+		assert.Equal(t, float64(v), eh.Max)
+	}
+}
+
+func TestOverflowedValuesExportInTheBucketOfMax(t *testing.T) {
+	h := mustNew(t, Scale(0))
+	h.RecordValue(5)
+	h.RecordValue(1 << 60)
+	eh := h.Snapshot().ExponentialHistogram()
+	var n uint64
+	for _, c := range eh.PositiveBucketCounts {
+		n += c
+	}
+	assert.Equal(t, eh.Count, n+eh.ZeroCount, "every value is in a bucket")
+	assert.Equal(t, int32(59), eh.PositiveOffset+int32(len(eh.PositiveBucketCounts))-1, "2^60 is in (2^59, 2^60]")
+}
+
+func TestPercentileDistributionReadsLikeHdrHistogram(t *testing.T) {
+	h := mustNew(t)
+	for i := 1; i <= 10000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	s := h.Snapshot()
+	var buf bytes.Buffer
+	require.NoError(t, s.WritePercentileDistribution(&buf, 5, 1e3))
+	sc := bufio.NewScanner(&buf)
+	require.True(t, sc.Scan())
+	assert.Equal(t, []string{"Value", "Percentile", "TotalCount", "1/(1-Percentile)"}, strings.Fields(sc.Text()))
+	require.True(t, sc.Scan())
+	assert.Empty(t, sc.Text(), "a blank line follows the header")
+	prevP, prevV, lines := -1.0, -1.0, 0
+	var last []string
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "#") {
+		f := strings.Fields(sc.Text())
+		v, _ := strconv.ParseFloat(f[0], 64)
+		p, _ := strconv.ParseFloat(f[1], 64)
+		assert.GreaterOrEqual(t, p, prevP, "percentiles ascend")
+		assert.GreaterOrEqual(t, v, prevV, "values ascend")
+		q, err := s.ValueAtQuantile(math.Max(p, 1e-12))
+		require.NoError(t, err)
+		assert.InDelta(t, float64(q)/1e3, v, float64(q)/1e3*0.02+0.001, "value at %v", p)
+		prevP, prevV, last = p, v, f
+		lines++
+	}
+	assert.Greater(t, lines, 30, "5 ticks per half distance give many lines")
+	assert.Equal(t, []string{"10000.000", "1.000000000000", "10000"}, last, "the last line is max at 100%%")
+	assert.Contains(t, sc.Text(), "#[Mean    =     5000.500, StdDeviation")
+	assert.Error(t, s.WritePercentileDistribution(&buf, 0, 1), "ticks must be positive")
+	assert.Error(t, s.WritePercentileDistribution(&buf, 5, 0), "unit must be positive")
+}
+
+func TestStringRendersATableAndPlusVAChart(t *testing.T) {
+	h := mustNew(t)
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i) * 10 * time.Microsecond)
+	}
+	h.Record(0)
+	table := h.Snapshot().String()
+	for _, want := range []string{"count=1001", "p50", "p99.9", "max", "10ms"} {
+		assert.Contains(t, table, want)
+	}
+	chart := strings.Split(strings.TrimSpace(fmt.Sprintf("%+v", h.Snapshot())), "\n")
+	bars := 0
+	for _, l := range chart {
+		if strings.Contains(l, "|#") {
+			bars++
+			assert.LessOrEqual(t, len(l), 100, "rows fit a terminal: %q", l)
+		}
+	}
+	assert.Positive(t, bars)
+	assert.LessOrEqual(t, bars, 26, "at most 24 rows of buckets plus zero and overflow")
+	assert.Contains(t, (&Snapshot{}).String(), "count=0", "an empty snapshot renders")
+}
