@@ -34,3 +34,6 @@ func Probe(c net.Conn) error { return probe(c) }
 
 // Underlying returns the generic pool under a ConnPool.
 func (cp *ConnPool) Underlying() *Pool[net.Conn] { return cp.p }
+
+// ReadsInFlight is how many Reads and Writes are running on c.
+func ReadsInFlight(c *Conn) int32 { return c.ops.Load() }
