@@ -1,0 +1,183 @@
+package poolbench
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/puddle/v2"
+	"github.com/nettune/nettune/latency"
+	"github.com/nettune/nettune/pool"
+)
+
+// tlsConfigs returns a server config with a self-signed ECDSA P-256
+// certificate for 127.0.0.1 and a client config that trusts it.
+func tlsConfigs(b *testing.B) (server, client *tls.Config) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "poolbench"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		b.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	client = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+	return server, client
+}
+
+// echoServer serves TLS echo on loopback until the benchmark ends.
+func echoServer(b *testing.B, cfg *tls.Config) string {
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]struct{}{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = struct{}{}
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(c, c)
+				_ = c.Close()
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	b.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// request writes a small request and reads its echo.
+func request(c net.Conn, buf []byte) error {
+	if _, err := c.Write(buf); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, buf)
+	return err
+}
+
+// BenchmarkRequestTLS: one request/response over TLS on loopback, over a
+// pooled connection (nettune, puddle) or over a connection dialed, with a
+// full TLS handshake, for each request (dial). p50-ns is the median of
+// each request's latency, from nettune's latency histogram.
+func BenchmarkRequestTLS(b *testing.B) {
+	serverCfg, clientCfg := tlsConfigs(b)
+	addr := echoServer(b, serverCfg)
+	dialer := &tls.Dialer{Config: clientCfg}
+	ctx := context.Background()
+	msg := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+	measure := func(b *testing.B, op func(buf []byte) error) {
+		h, err := latency.New()
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		b.ReportAllocs()
+		for b.Loop() {
+			copy(buf, msg)
+			start := time.Now()
+			if err := op(buf); err != nil {
+				b.Fatal(err)
+			}
+			h.Record(time.Since(start))
+		}
+		b.ReportMetric(float64(h.Snapshot().Quantile(0.5).Nanoseconds()), "p50-ns")
+	}
+
+	b.Run("impl=nettune", func(b *testing.B) {
+		cp, err := pool.NewConnPool(dialer.DialContext, "tcp", addr, pool.MaxSize(4))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cp.Close(ctx)
+		measure(b, func(buf []byte) error {
+			c, err := cp.Get(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return request(c, buf)
+		})
+	})
+	b.Run("impl=puddle", func(b *testing.B) {
+		p, err := puddle.NewPool(&puddle.Config[net.Conn]{
+			Constructor: func(ctx context.Context) (net.Conn, error) { return dialer.DialContext(ctx, "tcp", addr) },
+			Destructor:  func(c net.Conn) { _ = c.Close() },
+			MaxSize:     4,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		measure(b, func(buf []byte) error {
+			r, err := p.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			if err := request(r.Value(), buf); err != nil {
+				r.Destroy()
+				return err
+			}
+			r.Release()
+			return nil
+		})
+	})
+	b.Run("impl=dial", func(b *testing.B) {
+		measure(b, func(buf []byte) error {
+			c, err := dialer.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return request(c, buf)
+		})
+	})
+}
