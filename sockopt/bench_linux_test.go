@@ -1,0 +1,3 @@
+package sockopt_test
+
+func supportsTypical() bool { return true }

@@ -1,0 +1,109 @@
+package sockopt
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Parse reads an option in the form its String method prints, NAME=value,
+// such as "TCP_USER_TIMEOUT=5s", "SO_RCVBUF=1048576", "IP_TOS=0xb8" or
+// "SO_LINGER=off", so option sets can come from flags and configuration
+// files. Durations use time.ParseDuration, booleans strconv.ParseBool, and
+// IP_TOS accepts decimal or 0x-prefixed hexadecimal. The result is then
+// validated: Parse returns an error for a value Validate refuses.
+func Parse(s string) (Option, error) {
+	name, val, ok := strings.Cut(s, "=")
+	if !ok {
+		return nil, fmt.Errorf("sockopt: %q: want NAME=value", s)
+	}
+	mk, ok := parsers[name]
+	if !ok {
+		return nil, fmt.Errorf("sockopt: %q: unknown option %q", s, name)
+	}
+	o, err := mk(val)
+	if err != nil {
+		return nil, fmt.Errorf("sockopt: %q: %w", s, err)
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// parse is Parse without validation, for the round-trip test.
+func parse(s string) (Option, error) {
+	name, val, _ := strings.Cut(s, "=")
+	mk, ok := parsers[name]
+	if !ok {
+		return nil, errors.New("unknown option")
+	}
+	return mk(val)
+}
+
+func pBool[T ~bool](v string) (Option, error) {
+	b, err := strconv.ParseBool(v)
+	return any(T(b)).(Option), err
+}
+
+func pInt[T ~int](v string) (Option, error) {
+	n, err := strconv.Atoi(v)
+	return any(T(n)).(Option), err
+}
+
+func pDur[T ~int64](v string) (Option, error) {
+	d, err := time.ParseDuration(v)
+	return any(T(d)).(Option), err
+}
+
+func pStr[T ~string](v string) (Option, error) { return any(T(v)).(Option), nil }
+
+var parsers = map[string]func(string) (Option, error){
+	NoDelay(false).Name():           pBool[NoDelay],
+	KeepAlive(false).Name():         pBool[KeepAlive],
+	KeepAliveIdle(0).Name():         pDur[KeepAliveIdle],
+	KeepAliveInterval(0).Name():     pDur[KeepAliveInterval],
+	KeepAliveCount(0).Name():        pInt[KeepAliveCount],
+	UserTimeout(0).Name():           pDur[UserTimeout],
+	ReceiveBuffer(0).Name():         pInt[ReceiveBuffer],
+	SendBuffer(0).Name():            pInt[SendBuffer],
+	ReceiveBufferForce(0).Name():    pInt[ReceiveBufferForce],
+	SendBufferForce(0).Name():       pInt[SendBufferForce],
+	ReuseAddr(false).Name():         pBool[ReuseAddr],
+	ReusePort(false).Name():         pBool[ReusePort],
+	FastOpen(0).Name():              pInt[FastOpen],
+	FastOpenConnect(false).Name():   pBool[FastOpenConnect],
+	DeferAccept(0).Name():           pDur[DeferAccept],
+	Congestion("").Name():           pStr[Congestion],
+	NotSentLowat(0).Name():          pInt[NotSentLowat],
+	QuickAck(false).Name():          pBool[QuickAck],
+	MaxSegment(0).Name():            pInt[MaxSegment],
+	WindowClamp(0).Name():           pInt[WindowClamp],
+	BindToDevice("").Name():         pStr[BindToDevice],
+	BusyPoll(0).Name():              pDur[BusyPoll],
+	IncomingCPU(0).Name():           pInt[IncomingCPU],
+	BindAddressNoPort(false).Name(): pBool[BindAddressNoPort],
+	Priority(0).Name():              pInt[Priority],
+	Linger(0).Name(): func(v string) (Option, error) {
+		if v == "off" {
+			return LingerOff, nil
+		}
+		return pDur[Linger](v)
+	},
+	TOS(0).Name(): func(v string) (Option, error) {
+		n, err := strconv.ParseInt(v, 0, 64)
+		if h, ok := strings.CutPrefix(v, "0x"); ok {
+			n, err = strconv.ParseInt(h, 16, 64) // String prints negative values as 0x-1
+		}
+		if err != nil || n != int64(int(n)) {
+			return TOS(0), fmt.Errorf("bad type of service %q", v)
+		}
+		return TOS(n), nil
+	},
+	Mark(0).Name(): func(v string) (Option, error) {
+		n, err := strconv.ParseUint(v, 0, 32)
+		return Mark(n), err
+	},
+}

@@ -1,0 +1,133 @@
+package sockopt
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// every is one value of each option type, for seeds and coverage checks.
+var every = []Option{
+	NoDelay(true), KeepAlive(false), KeepAliveIdle(30 * time.Second), KeepAliveInterval(5 * time.Second),
+	KeepAliveCount(4), UserTimeout(1500 * time.Millisecond), ReceiveBuffer(1 << 20), SendBuffer(1 << 19),
+	ReceiveBufferForce(1 << 21), SendBufferForce(1 << 21), ReuseAddr(true), ReusePort(true), FastOpen(64),
+	FastOpenConnect(true), DeferAccept(5 * time.Second), Congestion("bbr"), NotSentLowat(16384),
+	QuickAck(true), MaxSegment(1400), WindowClamp(65535), LingerOff, Linger(0), Linger(3 * time.Second),
+	TOS(0xb8), Mark(0xffffffff), Priority(6), BindToDevice("eth0"), BusyPoll(50 * time.Microsecond),
+	IncomingCPU(1), BindAddressNoPort(true),
+}
+
+func TestParseReadsWhatStringPrintsForEveryOptionType(t *testing.T) {
+	require.Len(t, parsers, 28, "every option type has a parser")
+	for _, o := range every {
+		got, err := Parse(o.String())
+		require.NoError(t, err, "%v", o)
+		assert.Equal(t, o, got)
+	}
+}
+
+func TestParseRejectsMalformedAndInvalidInput(t *testing.T) {
+	for _, s := range []string{"", "TCP_NODELAY", "TCP_NODELAY=maybe", "NO_SUCH=1", "SO_RCVBUF=-1",
+		"TCP_USER_TIMEOUT=5", "IP_TOS=0x100", "SO_MARK=-1", "TCP_KEEPIDLE=1.5s"} {
+		_, err := Parse(s)
+		assert.Error(t, err, "%q", s)
+	}
+	_, err := Parse("SO_RCVBUF=-1")
+	var se *Error
+	assert.True(t, errors.As(err, &se), "a value Validate refuses is an *Error")
+}
+
+// FuzzStringParseRoundTrip checks that for any value of any option type,
+// valid or not, String prints something parse reads back to the same
+// option (negative Linger durations all mean off), and that Parse never
+// panics and accepts only what Validate accepts.
+func FuzzStringParseRoundTrip(f *testing.F) {
+	for i, o := range every {
+		f.Add(uint8(i), int64(len(o.String())), o.String())
+	}
+	f.Fuzz(func(t *testing.T, kind uint8, n int64, s string) {
+		if o, err := Parse(s); err == nil && o.Validate() != nil {
+			t.Fatalf("Parse(%q) accepted %v that Validate refuses", s, o)
+		}
+		proto := every[int(kind)%len(every)]
+		var o Option
+		switch proto.(type) {
+		case NoDelay:
+			o = NoDelay(n&1 == 1)
+		case KeepAlive:
+			o = KeepAlive(n&1 == 1)
+		case KeepAliveIdle:
+			o = KeepAliveIdle(n)
+		case KeepAliveInterval:
+			o = KeepAliveInterval(n)
+		case KeepAliveCount:
+			o = KeepAliveCount(n)
+		case UserTimeout:
+			o = UserTimeout(n)
+		case ReceiveBuffer:
+			o = ReceiveBuffer(n)
+		case SendBuffer:
+			o = SendBuffer(n)
+		case ReceiveBufferForce:
+			o = ReceiveBufferForce(n)
+		case SendBufferForce:
+			o = SendBufferForce(n)
+		case ReuseAddr:
+			o = ReuseAddr(n&1 == 1)
+		case ReusePort:
+			o = ReusePort(n&1 == 1)
+		case FastOpen:
+			o = FastOpen(n)
+		case FastOpenConnect:
+			o = FastOpenConnect(n&1 == 1)
+		case DeferAccept:
+			o = DeferAccept(n)
+		case Congestion:
+			o = Congestion(s)
+		case NotSentLowat:
+			o = NotSentLowat(n)
+		case QuickAck:
+			o = QuickAck(n&1 == 1)
+		case MaxSegment:
+			o = MaxSegment(n)
+		case WindowClamp:
+			o = WindowClamp(n)
+		case Linger:
+			o = Linger(n)
+		case TOS:
+			o = TOS(n)
+		case Mark:
+			o = Mark(uint32(n))
+		case Priority:
+			o = Priority(n)
+		case BindToDevice:
+			o = BindToDevice(s)
+		case BusyPoll:
+			o = BusyPoll(n)
+		case IncomingCPU:
+			o = IncomingCPU(n)
+		case BindAddressNoPort:
+			o = BindAddressNoPort(n&1 == 1)
+		default:
+			t.Fatalf("no case for %T", proto)
+		}
+		want := o
+		if l, ok := o.(Linger); ok && l < 0 {
+			want = LingerOff
+		}
+		got, err := parse(o.String())
+		if err != nil {
+			t.Fatalf("parse(%q) of %#v: %v", o.String(), o, err)
+		}
+		if got != want {
+			t.Fatalf("parse(%q) = %#v, want %#v", o.String(), got, want)
+		}
+		// Validation agrees with itself across the round trip.
+		if (o.Validate() == nil) != (got.Validate() == nil) {
+			t.Fatalf("Validate differs for %#v and %#v", o, got)
+		}
+	})
+}
