@@ -1,0 +1,307 @@
+package latency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+// Sink receives latency samples: both [*Histogram] and [*Recorder] are
+// sinks, and so is anything else with this method.
+type Sink interface {
+	Record(d time.Duration)
+}
+
+// Clock is the time source of a Probe. Tests pass a fake one whose Sleep
+// advances Now, so schedules and stalls run in no real time.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d, or until ctx is done, and returns ctx.Err() then.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// DialFunc dials like net.Dialer.DialContext.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+// Probe takes latency samples and records the successful ones into Sink.
+// Each sample reads the clock exactly twice, right around the measured
+// operation; failures and timeouts are counted apart and never recorded
+// as latencies. The zero value needs a Sink; a Probe is safe for
+// concurrent use if its Sink is (Histogram and Recorder are).
+type Probe struct {
+	// Sink receives every successful sample.
+	Sink Sink
+	// Timeout bounds each sample; 0 means only the caller's context bounds
+	// it. A sample that runs out of time counts in Stats.Timeouts.
+	Timeout time.Duration
+	// Clock supplies the time; nil means the system's monotonic clock.
+	Clock Clock
+}
+
+// Stats counts the outcomes of a run of samples.
+type Stats struct {
+	Samples  int   // successful samples, each recorded into the Sink
+	Failures int   // samples that failed, timeouts excluded
+	Timeouts int   // samples that ran past Timeout or the context deadline
+	LastErr  error // the most recent failure or timeout, nil if none
+}
+
+func (s *Stats) count(err error) {
+	s.LastErr = err
+	if isTimeout(err) {
+		s.Timeouts++
+	} else {
+		s.Failures++
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+func (p *Probe) clock() Clock {
+	if p.Clock == nil {
+		return systemClock{}
+	}
+	return p.Clock
+}
+
+func (p *Probe) check(n int) error {
+	switch {
+	case p.Sink == nil:
+		return errors.New("latency: probe has no Sink")
+	case p.Timeout < 0:
+		return fmt.Errorf("latency: probe Timeout %v: must not be negative", p.Timeout)
+	case n < 0:
+		return fmt.Errorf("latency: probe sample count %d: must not be negative", n)
+	}
+	return nil
+}
+
+// sampleCtx derives the context of one sample from the run's context.
+func (p *Probe) sampleCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if p.Timeout > 0 {
+		return context.WithTimeout(ctx, p.Timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// Time runs f n times one after the other (a closed loop) and records how
+// long each successful call took. It stops early, returning ctx.Err(),
+// when ctx is done; a per-sample timeout only ends that sample. A closed
+// loop hides the requests a stall delays: see OpenLoop, or correct with
+// [Histogram.RecordCorrected].
+func (p *Probe) Time(ctx context.Context, n int, f func(ctx context.Context) error) (Stats, error) {
+	var st Stats
+	if err := p.check(n); err != nil {
+		return st, err
+	}
+	clk := p.clock()
+	for range n {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		sctx, cancel := p.sampleCtx(ctx)
+		start := clk.Now()
+		err := f(sctx)
+		end := clk.Now()
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return st, ctx.Err()
+			}
+			st.count(err)
+			continue
+		}
+		st.Samples++
+		p.Sink.Record(end.Sub(start))
+	}
+	return st, nil
+}
+
+// Connect measures connection setup: n dials of address with dial (for
+// example a net.Dialer's DialContext, or a tuned dialer's), one after the
+// other, closing each connection once its time is taken. Refused or
+// unreachable dials count as Failures, dials past Timeout as Timeouts. It
+// stops early, returning ctx.Err(), when ctx is done.
+func (p *Probe) Connect(ctx context.Context, n int, dial DialFunc, network, address string) (Stats, error) {
+	var st Stats
+	if err := p.check(n); err != nil {
+		return st, err
+	}
+	if dial == nil {
+		return st, errors.New("latency: Connect: nil dial function")
+	}
+	clk := p.clock()
+	for range n {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		sctx, cancel := p.sampleCtx(ctx)
+		start := clk.Now()
+		c, err := dial(sctx, network, address)
+		end := clk.Now()
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return st, ctx.Err()
+			}
+			st.count(err)
+			continue
+		}
+		_ = c.Close()
+		st.Samples++
+		p.Sink.Record(end.Sub(start))
+	}
+	return st, nil
+}
+
+// RoundTrip measures request/response round trips over one connection: n
+// times it writes request and reads exactly responseLen bytes back. A
+// failed or timed-out exchange leaves the stream out of step, so RoundTrip
+// stops there and returns the error along with the counts so far.
+func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []byte, responseLen int) (Stats, error) {
+	var st Stats
+	if err := p.check(n); err != nil {
+		return st, err
+	}
+	if conn == nil || responseLen < 0 {
+		return st, fmt.Errorf("latency: RoundTrip: need a conn and responseLen >= 0 (got %d)", responseLen)
+	}
+	// The context and Timeout reach the blocked Read or Write through the
+	// conn's deadline: deadlines are wall-clock, whatever the Clock says.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	defer func() { _ = conn.SetDeadline(time.Time{}) }()
+	resp := make([]byte, responseLen)
+	clk := p.clock()
+	for range n {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		if p.Timeout > 0 {
+			_ = conn.SetDeadline(time.Now().Add(p.Timeout))
+		}
+		start := clk.Now()
+		_, err := conn.Write(request)
+		if err == nil {
+			_, err = io.ReadFull(conn, resp)
+		}
+		end := clk.Now()
+		if err != nil {
+			if ctx.Err() != nil {
+				return st, ctx.Err()
+			}
+			st.count(err)
+			return st, fmt.Errorf("latency: RoundTrip: %w", err)
+		}
+		st.Samples++
+		p.Sink.Record(end.Sub(start))
+	}
+	return st, nil
+}
+
+// OpenLoop calls f n times on a fixed schedule, one call every interval,
+// and records each latency from the call's intended start, not its actual
+// one. When a call stalls, the calls queued behind it start late and their
+// recorded latencies include the wait, as a user arriving at that time
+// would have seen: the stall is not hidden (no coordinated omission).
+// Calls run one at a time; a run that falls behind catches up by starting
+// late calls at once.
+func (p *Probe) OpenLoop(ctx context.Context, n int, interval time.Duration, f func(ctx context.Context) error) (Stats, error) {
+	var st Stats
+	if err := p.check(n); err != nil {
+		return st, err
+	}
+	if interval <= 0 {
+		return st, fmt.Errorf("latency: OpenLoop interval %v: must be positive", interval)
+	}
+	clk := p.clock()
+	begin := clk.Now()
+	now := begin
+	for k := range n {
+		intended := begin.Add(time.Duration(k) * interval)
+		if wait := intended.Sub(now); wait > 0 {
+			if err := clk.Sleep(ctx, wait); err != nil {
+				return st, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		sctx, cancel := p.sampleCtx(ctx)
+		err := f(sctx)
+		now = clk.Now()
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return st, ctx.Err()
+			}
+			st.count(err)
+			continue
+		}
+		st.Samples++
+		p.Sink.Record(now.Sub(intended))
+	}
+	return st, nil
+}
+
+// KernelRTT records the kernel's smoothed round-trip time estimate of conn
+// n times, interval apart. The estimate comes from rtt, for example a
+// TCP_INFO reader (Linux reports tcpi_rtt in microseconds); an rtt that
+// returns an error wrapping errors.ErrUnsupported ends the run with that
+// error, since the platform cannot provide it.
+func (p *Probe) KernelRTT(ctx context.Context, n int, interval time.Duration, conn net.Conn, rtt func(net.Conn) (time.Duration, error)) (Stats, error) {
+	var st Stats
+	if err := p.check(n); err != nil {
+		return st, err
+	}
+	if conn == nil || rtt == nil || interval < 0 {
+		return st, fmt.Errorf("latency: KernelRTT: need a conn, an rtt function and interval >= 0 (got %v)", interval)
+	}
+	clk := p.clock()
+	for k := range n {
+		if k > 0 && interval > 0 {
+			if err := clk.Sleep(ctx, interval); err != nil {
+				return st, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		d, err := rtt(conn)
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			return st, fmt.Errorf("latency: KernelRTT: %w", err)
+		case err != nil:
+			st.count(err)
+		case d < 0:
+			st.count(fmt.Errorf("latency: KernelRTT: negative rtt %v", d))
+		default:
+			st.Samples++
+			p.Sink.Record(d)
+		}
+	}
+	return st, nil
+}
