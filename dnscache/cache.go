@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -44,7 +45,12 @@ func netIndex(network string) int {
 // A Cache is safe for concurrent use by any number of goroutines. Close it
 // to stop its goroutines.
 type Cache struct {
-	tables [len(networks)]sync.Map // host -> *entry, one table per network
+	// tables maps host to slot, one table per network. A table is
+	// copy-on-write: readers load it with one atomic read and never lock;
+	// writers (under mu) store a refreshed answer into the existing slot and
+	// copy the map only to add or remove hosts, which a service with a
+	// steady set of upstreams rarely does.
+	tables [len(networks)]atomic.Pointer[map[string]*slot]
 
 	cfg    config
 	src    source
@@ -70,6 +76,10 @@ type paddedCounter struct {
 	n atomic.Uint64
 	_ [56]byte
 }
+
+// slot holds the current entry of one (host, network); a refresh swaps the
+// entry without copying the table.
+type slot struct{ e atomic.Pointer[entry] }
 
 type key struct {
 	net  int
@@ -122,6 +132,9 @@ func New(opts ...Option) (*Cache, error) {
 		src = &stubSource{conf: rc}
 	}
 	c := &Cache{cfg: cfg, src: src, flights: make(map[key]*flight)}
+	for n := range c.tables {
+		c.tables[n].Store(&map[string]*slot{})
+	}
 	c.start = time.Now()
 	if cfg.clock != nil {
 		c.start = cfg.clock()
@@ -213,8 +226,15 @@ func (e *entry) appendRotated(dst []netip.Addr, r uint32) []netip.Addr {
 		return append(dst, e.addrs[0])
 	}
 	i := int(uint64(r) * uint64(n) >> 32) // r mod n, without a division
-	dst = append(dst, e.addrs[i:]...)
-	return append(dst, e.addrs[:i]...)
+	// Element by element: for two or three addresses this beats the
+	// typed bulk copy append(dst, addrs...) would do.
+	for _, a := range e.addrs[i:] {
+		dst = append(dst, a)
+	}
+	for _, a := range e.addrs[:i] {
+		dst = append(dst, a)
+	}
+	return dst
 }
 
 // get returns a positive entry for (network, host) and a random number for
@@ -223,8 +243,8 @@ func (e *entry) appendRotated(dst []netip.Addr, r uint32) []netip.Addr {
 func (c *Cache) get(ctx context.Context, network, host string) (*entry, uint32, error) {
 	n := netIndex(network)
 	if n >= 0 {
-		if v, ok := c.tables[n].Load(host); ok {
-			e := v.(*entry)
+		if s := (*c.tables[n].Load())[host]; s != nil {
+			e := s.e.Load()
 			now := c.now()
 			if now < e.expires && e.err == nil {
 				if e.lastUsed.Load() != now {
@@ -332,8 +352,8 @@ func ctxError(ctx context.Context, host string) error {
 }
 
 func (c *Cache) load(n int, host string) *entry {
-	if v, ok := c.tables[n].Load(host); ok {
-		return v.(*entry)
+	if s := (*c.tables[n].Load())[host]; s != nil {
+		return s.e.Load()
 	}
 	return nil
 }
@@ -457,18 +477,43 @@ func (e *entry) retryLater(at int64) *entry {
 // storeLocked puts e in the table and evicts when the cache is over its
 // bound. c.mu must be held.
 func (c *Cache) storeLocked(k key, e *entry) {
-	if _, loaded := c.tables[k.net].Swap(k.host, e); loaded {
+	t := *c.tables[k.net].Load()
+	if s := t[k.host]; s != nil {
+		s.e.Store(e)
 		return
 	}
+	nt := maps.Clone(t)
+	s := &slot{}
+	s.e.Store(e)
+	nt[k.host] = s
+	c.tables[k.net].Store(&nt)
 	c.count++
 	if c.count > c.cfg.maxEntries {
 		c.evictLocked(k)
 	}
 }
 
+// deleteLocked removes hosts from table n with one copy of the table.
+// c.mu must be held.
+func (c *Cache) deleteLocked(n int, hosts []string) int {
+	if len(hosts) == 0 {
+		return 0
+	}
+	nt := maps.Clone(*c.tables[n].Load())
+	before := len(nt)
+	for _, h := range hosts {
+		delete(nt, h)
+	}
+	c.tables[n].Store(&nt)
+	removed := before - len(nt)
+	c.count -= removed
+	return removed
+}
+
 // evictLocked removes the least recently used tenth of the entries (at least
 // one), never keep. Sorting the whole cache once per tenth of its size keeps
 // the cost per insert at O(log n) while the hit path only stamps lastUsed.
+// c.mu must be held.
 func (c *Cache) evictLocked(keep key) {
 	type victim struct {
 		k        key
@@ -476,23 +521,20 @@ func (c *Cache) evictLocked(keep key) {
 	}
 	all := make([]victim, 0, c.count)
 	for n := range c.tables {
-		c.tables[n].Range(func(h, v any) bool {
-			if k := (key{n, h.(string)}); k != keep {
-				all = append(all, victim{k, v.(*entry).lastUsed.Load()})
+		for h, s := range *c.tables[n].Load() {
+			if k := (key{n, h}); k != keep {
+				all = append(all, victim{k, s.e.Load().lastUsed.Load()})
 			}
-			return true
-		})
+		}
 	}
 	slices.SortFunc(all, func(a, b victim) int { return cmp.Compare(a.lastUsed, b.lastUsed) })
-	target := c.cfg.maxEntries - c.cfg.maxEntries/10
-	for _, v := range all {
-		if c.count <= target && c.count <= c.cfg.maxEntries {
-			break
-		}
-		if _, ok := c.tables[v.k.net].LoadAndDelete(v.k.host); ok {
-			c.count--
-			c.evictions.Add(1)
-		}
+	excess := c.count - (c.cfg.maxEntries - c.cfg.maxEntries/10)
+	var drop [len(networks)][]string
+	for _, v := range all[:min(max(excess, 1), len(all))] {
+		drop[v.k.net] = append(drop[v.k.net], v.k.host)
+	}
+	for n := range drop {
+		c.evictions.Add(uint64(c.deleteLocked(n, drop[n])))
 	}
 }
 
@@ -503,15 +545,13 @@ func (c *Cache) sweep() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n := range c.tables {
-		c.tables[n].Range(func(h, v any) bool {
-			if e := v.(*entry); now >= e.staleUntil {
-				if c.tables[n].CompareAndDelete(h, v) {
-					c.count--
-					c.expired.Add(1)
-				}
+		var drop []string
+		for h, s := range *c.tables[n].Load() {
+			if now >= s.e.Load().staleUntil {
+				drop = append(drop, h)
 			}
-			return true
-		})
+		}
+		c.expired.Add(uint64(c.deleteLocked(n, drop)))
 	}
 }
 
@@ -521,8 +561,8 @@ func (c *Cache) Invalidate(host string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n := range c.tables {
-		if _, ok := c.tables[n].LoadAndDelete(host); ok {
-			c.count--
+		if _, ok := (*c.tables[n].Load())[host]; ok {
+			c.deleteLocked(n, []string{host})
 		}
 	}
 	c.gen++
@@ -534,7 +574,7 @@ func (c *Cache) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n := range c.tables {
-		c.tables[n].Clear()
+		c.tables[n].Store(&map[string]*slot{})
 	}
 	c.count = 0
 	c.gen++

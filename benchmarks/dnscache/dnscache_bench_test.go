@@ -1,0 +1,247 @@
+// Package dnscachebench compares dnscache.Cache with github.com/rs/dnscache
+// on cache hits (serial and parallel) and misses against a DNS server on
+// loopback.
+package dnscachebench
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	rsdnscache "github.com/rs/dnscache"
+	"go.uber.org/goleak"
+
+	"github.com/nettune/nettune/dnscache"
+	"github.com/nettune/nettune/internal/dnstest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const host = "api.bench.test"
+
+// two addresses, so that rotation has work to do.
+var want = []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}
+
+// upstream starts a loopback DNS server answering host and returns it with
+// a resolv.conf naming it.
+func upstream(b *testing.B) (*dnstest.Server, string) {
+	b.Helper()
+	srv, err := dnstest.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	srv.SetAddrs(host, time.Hour, want...)
+	p := filepath.Join(b.TempDir(), "resolv.conf")
+	if err := srv.WriteResolvConf(p, "options timeout:2 attempts:2"); err != nil {
+		b.Fatal(err)
+	}
+	return srv, p
+}
+
+func nettuneCache(b *testing.B, opts ...dnscache.Option) *dnscache.Cache {
+	b.Helper()
+	c, err := dnscache.New(opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+// warm checks one lookup works, which also fills the cache.
+func warm(b *testing.B, lookup func() (int, error)) {
+	b.Helper()
+	n, err := lookup()
+	if err != nil || n != len(want) {
+		b.Fatalf("warm-up lookup: %d addresses, %v", n, err)
+	}
+}
+
+// BenchmarkHit: the hot path, serial. nettune appends into a reused buffer
+// (AppendNetIP); rs/dnscache has only LookupHost, which returns its
+// internal slice of strings.
+func BenchmarkHit(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=nettune", func(b *testing.B) {
+		_, conf := upstream(b)
+		c := nettuneCache(b, dnscache.ResolvConf(conf))
+		buf := make([]netip.Addr, 0, 8)
+		warm(b, func() (int, error) { a, err := c.LookupNetIP(ctx, "ip4", host); return len(a), err })
+		b.ReportAllocs()
+		for b.Loop() {
+			buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", host)
+		}
+		if len(buf) != len(want) {
+			b.Fatal(buf)
+		}
+	})
+	b.Run("impl=rsdnscache", func(b *testing.B) {
+		srv, _ := upstream(b)
+		r := &rsdnscache.Resolver{Resolver: srv.Resolver()}
+		warm(b, func() (int, error) { a, err := r.LookupHost(ctx, host); return len(a), err })
+		var got []string
+		b.ReportAllocs()
+		for b.Loop() {
+			got, _ = r.LookupHost(ctx, host)
+		}
+		if len(got) != len(want) {
+			b.Fatal(got)
+		}
+	})
+}
+
+// BenchmarkHitParallel: the hot path from every P at once.
+func BenchmarkHitParallel(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=nettune", func(b *testing.B) {
+		_, conf := upstream(b)
+		c := nettuneCache(b, dnscache.ResolvConf(conf))
+		warm(b, func() (int, error) { a, err := c.LookupNetIP(ctx, "ip4", host); return len(a), err })
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			buf := make([]netip.Addr, 0, 8)
+			n := 0
+			for pb.Next() {
+				buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", host)
+				n++
+			}
+			if n > 0 && len(buf) != len(want) {
+				b.Error(buf)
+			}
+		})
+	})
+	b.Run("impl=rsdnscache", func(b *testing.B) {
+		srv, _ := upstream(b)
+		r := &rsdnscache.Resolver{Resolver: srv.Resolver()}
+		warm(b, func() (int, error) { a, err := r.LookupHost(ctx, host); return len(a), err })
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			var got []string
+			n := 0
+			for pb.Next() {
+				got, _ = r.LookupHost(ctx, host)
+				n++
+			}
+			if n > 0 && len(got) != len(want) {
+				b.Error(got)
+			}
+		})
+	})
+}
+
+// BenchmarkHitCopy: hits through the resolver-shaped methods that hand the
+// caller a slice of its own: nettune's LookupNetIP (the signature the dialer
+// takes) and LookupHost, against rs/dnscache's LookupHost (which hands out
+// its internal slice, so it copies nothing).
+func BenchmarkHitCopy(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=nettune/LookupNetIP", func(b *testing.B) {
+		_, conf := upstream(b)
+		c := nettuneCache(b, dnscache.ResolvConf(conf))
+		warm(b, func() (int, error) { a, err := c.LookupNetIP(ctx, "ip4", host); return len(a), err })
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = c.LookupNetIP(ctx, "ip4", host)
+		}
+	})
+	b.Run("impl=nettune/LookupHost", func(b *testing.B) {
+		_, conf := upstream(b)
+		c := nettuneCache(b, dnscache.ResolvConf(conf))
+		warm(b, func() (int, error) { a, err := c.LookupHost(ctx, host); return len(a), err })
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = c.LookupHost(ctx, host)
+		}
+	})
+	b.Run("impl=rsdnscache/LookupHost", func(b *testing.B) {
+		srv, _ := upstream(b)
+		r := &rsdnscache.Resolver{Resolver: srv.Resolver()}
+		warm(b, func() (int, error) { a, err := r.LookupHost(ctx, host); return len(a), err })
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = r.LookupHost(ctx, host)
+		}
+	})
+}
+
+// BenchmarkMiss: a lookup that has to ask the loopback DNS server (A and
+// AAAA for "ip"), for the record. impl=net is Go's resolver without any
+// cache; the caches add their bookkeeping on top of a real query.
+func BenchmarkMiss(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=nettune/stub", func(b *testing.B) {
+		_, conf := upstream(b)
+		c := nettuneCache(b, dnscache.ResolvConf(conf))
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Flush()
+			if _, err := c.LookupNetIP(ctx, "ip", host); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=nettune/system", func(b *testing.B) {
+		srv, _ := upstream(b)
+		c := nettuneCache(b, dnscache.System(srv.Resolver()))
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Flush()
+			if _, err := c.LookupNetIP(ctx, "ip", host); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=rsdnscache", func(b *testing.B) {
+		srv, _ := upstream(b)
+		res := srv.Resolver()
+		b.ReportAllocs()
+		for b.Loop() {
+			r := &rsdnscache.Resolver{Resolver: res} // a fresh, empty cache
+			if _, err := r.LookupHost(ctx, host); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=net", func(b *testing.B) {
+		srv, _ := upstream(b)
+		res := srv.Resolver()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := res.LookupNetIP(ctx, "ip", host); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// The caches must answer what the server says; a benchmark of a wrong
+// answer would be worthless.
+func TestBothCachesAnswerFromTheLoopbackServer(t *testing.T) {
+	srv, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetAddrs(host, time.Hour, want...)
+	p := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := srv.WriteResolvConf(p); err != nil {
+		t.Fatal(err)
+	}
+	c, err := dnscache.New(dnscache.ResolvConf(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := c.LookupNetIP(context.Background(), "ip4", host)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("nettune: %v %v", got, err)
+	}
+	r := &rsdnscache.Resolver{Resolver: srv.Resolver()}
+	hosts, err := r.LookupHost(context.Background(), host)
+	if err != nil || len(hosts) != 2 {
+		t.Fatalf("rs/dnscache: %v %v", hosts, err)
+	}
+}
