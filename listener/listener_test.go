@@ -303,3 +303,34 @@ var errReset = syscall.ECONNRESET
 // deadline is a generous read deadline that keeps a broken test from
 // hanging.
 func deadline() time.Time { return time.Now().Add(20 * time.Second) }
+
+func TestASocketOptionTheKernelRefusesFailsListenWithTheErrno(t *testing.T) {
+	cfg, err := listener.New(listener.Sockopt(sockopt.Congestion("nettune-none")))
+	require.NoError(t, err)
+	l, err := cfg.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	require.Error(t, err)
+	assert.Nil(t, l)
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	assert.Equal(t, "listen", op.Op)
+	var se *sockopt.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, sockopt.Option(sockopt.Congestion("nettune-none")), se.Option)
+	assert.ErrorIs(t, err, syscall.ENOENT)
+}
+
+func TestIPv6ListenerSetsPerConnectionOptionsToo(t *testing.T) {
+	probe, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	probe.Close()
+	cfg, err := listener.New(listener.ConnSockopt(sockopt.TOS(0x20)), listener.ConnSockopt(sockopt.NoDelay(false)))
+	require.NoError(t, err)
+	l, err := cfg.Listen(context.Background(), "tcp6", "[::1]:0")
+	require.NoError(t, err)
+	defer l.Close()
+	_, c, err := dialAccept(t, l, nil)
+	require.NoError(t, err)
+	readBack(t, c.(*net.TCPConn), sockopt.TOS(0x20), sockopt.NoDelay(false))
+}
