@@ -457,3 +457,41 @@ func TestAHealthCheckRunsAfterTheLivenessCheck(t *testing.T) {
 	require.NoError(t, c.Close())
 	assert.Len(t, checked, 1)
 }
+
+func TestThePoolRecoversByItselfWhenTheServerComesBack(t *testing.T) {
+	s := startServer(t, "127.0.0.1:0", nil)
+	addr := s.addr()
+	cp := newConnPool(t, nil, addr, pool.LivenessCheck(0), pool.DialBackoff(5*time.Millisecond, 20*time.Millisecond))
+	warm(t, cp, 2)
+	s.stop()
+
+	ctx := context.Background()
+	// Until the FINs arrive, the liveness check may pass a conn, and a Get
+	// may meet a pause; the first dial after both conns are gone is
+	// refused.
+	var err error
+	eventually(t, "a dial is refused", func() bool {
+		var c *pool.Conn
+		c, err = cp.Get(ctx)
+		if err == nil {
+			c.MarkUnusable()
+			_ = c.Close()
+		}
+		return err != nil && !errors.Is(err, pool.ErrBackoff)
+	})
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, "the server is down")
+	_, err = cp.Get(ctx)
+	require.ErrorIs(t, err, pool.ErrBackoff, "dialing is paused")
+
+	startServer(t, addr, nil)
+	eventually(t, "a Get succeeds again", func() bool {
+		c, err := cp.Get(ctx)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		return roundTrip(c) == nil
+	})
+	st := cp.Stats()
+	assert.Equal(t, uint64(2), st.Closed.Health+st.Closed.Discarded, "both dead conns were closed")
+}

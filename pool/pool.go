@@ -597,6 +597,7 @@ func (p *Pool[T]) failLocked(err error) {
 		d = d*3/4 + rand.N(d/2+1)
 		p.pauseTo = now + int64(d)
 		if p.timer == nil && !p.closed {
+			p.workers++ // the timer's function, until it has run
 			p.timer = time.AfterFunc(d, p.endPause)
 		}
 	}
@@ -614,10 +615,13 @@ func (p *Pool[T]) endPause() {
 	if !p.closed {
 		if now := p.preciseNow(); now < p.pauseTo && p.fails > 0 {
 			// A later failure extended the pause (or the clock is a test's).
+			p.workers++
 			p.timer = time.AfterFunc(time.Duration(p.pauseTo-now), p.endPause)
 		}
 		p.serveLocked(nil)
 	}
+	p.workers--
+	p.maybeDoneLocked()
 	p.mu.Unlock()
 	p.wake()
 }
@@ -762,7 +766,9 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 			w.ch <- delivery[T]{err: ErrClosed}
 		}
 		if p.timer != nil {
-			p.timer.Stop()
+			if p.timer.Stop() {
+				p.workers-- // endPause will not run
+			}
 			p.timer = nil
 		}
 		p.cancel()

@@ -608,3 +608,32 @@ func TestInvalidOptionsAreRejectedWithTheirName(t *testing.T) {
 	_, err = pool.New(func(context.Context) (int, error) { return 0, nil }, nil)
 	assert.Error(t, err, "nil close")
 }
+
+func TestAWaiterQueuedDuringAPauseIsServedByTheProbeWhenThePauseEnds(t *testing.T) {
+	f := &factory{}
+	p := newPool(t, f, pool.MaxSize(2), pool.DialBackoff(10*time.Millisecond, 10*time.Millisecond))
+	ctx := context.Background()
+	held, err := p.Get(ctx)
+	require.NoError(t, err)
+	defer held.Release()
+	f.setFail(errRefused)
+	_, err = p.Get(ctx)
+	require.ErrorIs(t, err, errRefused)
+	f.setFail(nil) // back, but dialing is paused
+
+	got := make(chan error, 1)
+	go func() {
+		r, err := p.Get(ctx) // waits: a resource is in use
+		if err == nil {
+			r.Release()
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		assert.NoError(t, err, "the probe dial at the end of the pause served the waiter")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the waiter was never served")
+	}
+	assert.Equal(t, uint64(2), p.Stats().Dials-p.Stats().DialErrors)
+}
