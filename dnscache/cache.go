@@ -312,6 +312,7 @@ func (c *Cache) serveStale(ctx context.Context, n int, host string, e *entry, no
 			select {
 			case <-f.done:
 				if f.e != nil {
+					c.misses.Add(1)
 					return c.result(f, r)
 				}
 			case <-t.C:
@@ -327,6 +328,11 @@ func (c *Cache) serveStale(ctx context.Context, n int, host string, e *entry, no
 func (c *Cache) result(f *flight, r uint32) (*entry, uint32, error) {
 	switch {
 	case f.err != nil:
+		var de *net.DNSError
+		if errors.As(f.err, &de) { // every waiter gets its own copy
+			cp := *de
+			return nil, 0, &cp
+		}
 		return nil, 0, f.err
 	case f.e.err != nil:
 		return nil, 0, f.e.negative()
@@ -602,7 +608,7 @@ func (c *Cache) Close() error {
 // a whole is not a snapshot.
 type Stats struct {
 	Hits         uint64 // answers served fresh from the cache
-	Misses       uint64 // lookups that found nothing usable and waited for the source
+	Misses       uint64 // lookups answered by waiting for the source: nothing cached, or an expired answer refreshed in time
 	StaleServed  uint64 // expired answers served because a refresh failed or was late
 	NegativeHits uint64 // cached "no such host" answers served
 	Prefetches   uint64 // background refreshes started by hits near expiry
