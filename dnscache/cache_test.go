@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -668,4 +669,15 @@ func TestNegativeDurationsTurnOptionalFeaturesOff(t *testing.T) {
 	var de *net.DNSError
 	require.ErrorAs(t, err, &de, "without serve-stale an expired answer is not served")
 	assert.True(t, de.IsTimeout)
+}
+
+func TestANameTooLongForDNSIsNotFoundWithoutAQuery(t *testing.T) {
+	srv := startServer(t)
+	c := stubCache(t, srv, newFakeClock())
+	long := strings.Repeat("a", 64) + ".test" // a label over 63 bytes
+	_, err := c.LookupNetIP(testCtx(t), "ip4", long)
+	var de *net.DNSError
+	require.ErrorAs(t, err, &de)
+	assert.True(t, de.IsNotFound, "%v", err)
+	assert.Zero(t, srv.TotalQueries())
 }

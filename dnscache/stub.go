@@ -149,8 +149,8 @@ func (s *stubSource) lookupName(ctx context.Context, name string, types []dnsmes
 // positive or negative answer, or the last transient error.
 func (s *stubSource) query(ctx context.Context, name string, t dnsmessage.Type) (parsed, string, error) {
 	qname, err := dnsmessage.NewName(name)
-	if err != nil {
-		return parsed{}, "", &net.DNSError{Err: "dnscache: " + err.Error(), Name: name}
+	if err != nil || !validLabels(name) { // not a DNS name: no such host, as net says
+		return parsed{outcome: outcomeNotFound, ttl: noTTL}, "", nil
 	}
 	q := dnsmessage.Question{Name: qname, Type: t, Class: dnsmessage.ClassINET}
 	servers := s.conf.servers
@@ -488,4 +488,18 @@ func ttlDuration(ttl uint32) time.Duration {
 
 func equalNames(a, b dnsmessage.Name) bool {
 	return a.Length == b.Length && strings.EqualFold(string(a.Data[:a.Length]), string(b.Data[:b.Length]))
+}
+
+// validLabels reports whether every label of the fully qualified name is 1
+// to 63 bytes long, as a DNS message needs.
+func validLabels(name string) bool {
+	if name == "." {
+		return true
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		if len(l) == 0 || len(l) > 63 {
+			return false
+		}
+	}
+	return true
 }
