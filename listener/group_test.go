@@ -152,6 +152,17 @@ func TestMigrateRequestsReadsTheNamespaceSysctl(t *testing.T) {
 	assert.Equal(t, want == "1", got)
 }
 
+// listenGroup opens a group of n on a loopback port, closed at cleanup.
+func listenGroup(t *testing.T, n int) *listener.Group {
+	t.Helper()
+	cfg, err := listener.New()
+	require.NoError(t, err)
+	g, err := cfg.ListenGroup(context.Background(), "tcp", "127.0.0.1:0", n)
+	require.NoError(t, err)
+	t.Cleanup(func() { g.Close() })
+	return g
+}
+
 // fillGroup dials n conns to a group of two with nobody accepting, and
 // waits until all are queued. It returns the clients and how many the
 // kernel queued on each listener.
@@ -214,11 +225,7 @@ func TestClosingOneListenerOfAGroupResetsItsQueueUnlessMigrateReqIsOne(t *testin
 			require.NoError(t, err)
 			assert.Equal(t, migrate == "1", on)
 
-			cfg, err := listener.New()
-			require.NoError(t, err)
-			g, err := cfg.ListenGroup(context.Background(), "tcp", "127.0.0.1:0", 2)
-			require.NoError(t, err)
-			defer g.Close()
+			g := listenGroup(t, 2)
 			clients, q := fillGroup(t, g, n)
 
 			ls := g.Listeners()
@@ -243,11 +250,7 @@ func TestDrainRetiresAGroupListenerWithoutResetsEvenWithMigrateReqZero(t *testin
 		return
 	}
 	const n = 200
-	cfg, err := listener.New()
-	require.NoError(t, err)
-	g, err := cfg.ListenGroup(context.Background(), "tcp", "127.0.0.1:0", 2)
-	require.NoError(t, err)
-	defer g.Close()
+	g := listenGroup(t, 2)
 	clients, q := fillGroup(t, g, n)
 	ls := g.Listeners()
 	first, err := ls[0].Drain()

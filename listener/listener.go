@@ -27,7 +27,9 @@ type OptionError struct {
 	Err    error
 }
 
+// Error returns "listener: <option>: <cause>".
 func (e *OptionError) Error() string { return "listener: " + e.Option.String() + ": " + e.Err.Error() }
+// Unwrap returns the cause.
 func (e *OptionError) Unwrap() error { return e.Err }
 
 // config is what the options build; New freezes it into a Config.
@@ -344,11 +346,18 @@ type ConnOptionError struct {
 	Err    error    // the *sockopt.Error
 }
 
+// Error says that the connection was closed and why.
 func (e *ConnOptionError) Error() string {
 	return "listener: connection closed, per-connection option not set: " + e.Err.Error()
 }
-func (e *ConnOptionError) Unwrap() error   { return e.Err }
+// Unwrap returns the *sockopt.Error.
+func (e *ConnOptionError) Unwrap() error { return e.Err }
+
+// Temporary reports true: the listener keeps working, so servers that
+// back off and retry temporary Accept errors (net/http, gRPC) go on.
 func (e *ConnOptionError) Temporary() bool { return true }
-func (e *ConnOptionError) Timeout() bool   { return false }
+
+// Timeout reports false.
+func (e *ConnOptionError) Timeout() bool { return false }
 
 var _ net.Listener = (*Listener)(nil)

@@ -88,39 +88,35 @@ type sockoptOption struct{ o sockopt.Option }
 
 func (o sockoptOption) String() string { return fmt.Sprintf("Sockopt(%v)", o.o) }
 func (o sockoptOption) apply(c *config) error {
-	if o.o == nil {
-		return &OptionError{Option: o, Err: fmt.Errorf("nil sockopt.Option")}
-	}
-	if err := o.o.Validate(); err != nil {
-		return &OptionError{Option: o, Err: err}
-	}
-	if err := sockopt.Check(sockopt.Listening, o.o); err != nil {
-		if sockopt.Check(sockopt.Accepted, o.o) == nil {
-			err = fmt.Errorf("%w; Go sets it again on every accepted connection: use ConnSockopt(%v)", err, o.o)
-		}
-		return &OptionError{Option: o, Err: err}
-	}
-	c.listen = append(c.listen, o.o)
-	return nil
+	return addSockopt(&c.listen, o, o.o, sockopt.Listening, sockopt.Accepted,
+		"Go sets it again on every accepted connection: use ConnSockopt(%v)")
 }
 
 type connSockopt struct{ o sockopt.Option }
 
 func (o connSockopt) String() string { return fmt.Sprintf("ConnSockopt(%v)", o.o) }
 func (o connSockopt) apply(c *config) error {
-	if o.o == nil {
+	return addSockopt(&c.conn, o, o.o, sockopt.Accepted, sockopt.Listening,
+		"set it on the listening socket with Sockopt(%v)")
+}
+
+// addSockopt validates so, given as o, for a socket in role and appends it
+// to dst. When so fits the other role instead, the error says where it
+// belongs (hint takes so).
+func addSockopt(dst *[]sockopt.Option, o Option, so sockopt.Option, role, other sockopt.Role, hint string) error {
+	if so == nil {
 		return &OptionError{Option: o, Err: fmt.Errorf("nil sockopt.Option")}
 	}
-	if err := o.o.Validate(); err != nil {
+	if err := so.Validate(); err != nil {
 		return &OptionError{Option: o, Err: err}
 	}
-	if err := sockopt.Check(sockopt.Accepted, o.o); err != nil {
-		if sockopt.Check(sockopt.Listening, o.o) == nil {
-			err = fmt.Errorf("%w; set it on the listening socket with Sockopt(%v)", err, o.o)
+	if err := sockopt.Check(role, so); err != nil {
+		if sockopt.Check(other, so) == nil {
+			err = fmt.Errorf("%w; "+hint, err, so)
 		}
 		return &OptionError{Option: o, Err: err}
 	}
-	c.conn = append(c.conn, o.o)
+	*dst = append(*dst, so)
 	return nil
 }
 
