@@ -29,6 +29,7 @@ type OptionError struct {
 
 // Error returns "listener: <option>: <cause>".
 func (e *OptionError) Error() string { return "listener: " + e.Option.String() + ": " + e.Err.Error() }
+
 // Unwrap returns the cause.
 func (e *OptionError) Unwrap() error { return e.Err }
 
@@ -350,6 +351,7 @@ type ConnOptionError struct {
 func (e *ConnOptionError) Error() string {
 	return "listener: connection closed, per-connection option not set: " + e.Err.Error()
 }
+
 // Unwrap returns the *sockopt.Error.
 func (e *ConnOptionError) Unwrap() error { return e.Err }
 
