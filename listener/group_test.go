@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -102,7 +103,8 @@ func TestListenGroupClosesWhatItOpenedWhenOneListenFails(t *testing.T) {
 }
 
 func TestDrainHandsBackQueuedConnsWithTheirOptions(t *testing.T) {
-	l := listen(t, listener.ConnSockopt(sockopt.NoDelay(false)))
+	l := listen(t, listener.ConnSockopt(sockopt.NoDelay(false)),
+		listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 4 * time.Second, Count: 2}))
 	var clients []net.Conn
 	for range 5 {
 		c, err := net.Dial("tcp", l.Addr().String())
@@ -119,7 +121,8 @@ func TestDrainHandsBackQueuedConnsWithTheirOptions(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, conns, 5)
 	for _, c := range conns {
-		readBack(t, c, sockopt.NoDelay(false), sockopt.KeepAliveIdle(15e9))
+		readBack(t, c, sockopt.NoDelay(false), sockopt.KeepAlive(true), sockopt.KeepAliveIdle(33*time.Second),
+			sockopt.KeepAliveInterval(4*time.Second), sockopt.KeepAliveCount(2))
 		c.Close()
 	}
 	_, err = l.Accept()
