@@ -4,6 +4,7 @@ package dialerbench
 
 import (
 	"net"
+	"os"
 	"syscall"
 	"testing"
 
@@ -19,7 +20,7 @@ const (
 
 // setTypicalByHand sets the typical options with raw setsockopt calls in
 // one RawConn.Control: what a hand-written net.Dialer.Control does.
-func setTypicalByHand(c *net.TCPConn) error {
+func setTypicalByHand(c syscall.Conn) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return err
@@ -44,12 +45,14 @@ func setTypicalByHand(c *net.TCPConn) error {
 }
 
 // BenchmarkOptionCost is the cost of setting the typical options on one
-// socket, which is what they add to every dial, measured on a connected
-// socket so that the noise of connects (tens of microseconds on a loaded
-// machine) does not drown it. impl=syscall is four raw setsockopt calls;
-// impl=nettune is sockopt.Apply, which also validates the set and, since
-// TCP_USER_TIMEOUT is TCP-only, reads SO_PROTOCOL once to refuse a
-// Multipath TCP socket.
+// socket, which is what they add to every dial, measured without connects
+// so that their noise (tens of microseconds on a loaded machine) does not
+// drown it. state=fresh is a new, unconnected socket, where a dialer's
+// Control sets them; state=connected is an established connection, where
+// setting buffer sizes costs more. impl=syscall is four raw setsockopt
+// calls; impl=nettune is the sockopt.DialControl function a Dialer runs
+// on every socket, which (since TCP_USER_TIMEOUT is TCP-only) also reads
+// SO_PROTOCOL once to refuse a Multipath TCP socket.
 func BenchmarkOptionCost(b *testing.B) {
 	ln := server(b, "tcp4", "127.0.0.1:0")
 	var nd net.Dialer
@@ -59,21 +62,37 @@ func BenchmarkOptionCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	tc := c.(*net.TCPConn)
-	b.Run("set=typical/impl=syscall", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := setTypicalByHand(tc); err != nil {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fresh := os.NewFile(uintptr(fd), "fresh socket")
+	defer fresh.Close()
+
+	for _, s := range []struct {
+		state string
+		conn  syscall.Conn
+	}{{"fresh", fresh}, {"connected", c.(*net.TCPConn)}} {
+		b.Run("state="+s.state+"/impl=syscall", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := setTypicalByHand(s.conn); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("state="+s.state+"/impl=nettune", func(b *testing.B) {
+			control := sockopt.DialControl(typical...) // what a Dialer runs per dial
+			rc, err := s.conn.SyscallConn()
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
-	b.Run("set=typical/impl=nettune", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := sockopt.Apply(tc, typical...); err != nil {
-				b.Fatal(err)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := control("tcp4", "127.0.0.1:1", rc); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 }
