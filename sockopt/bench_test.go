@@ -42,13 +42,20 @@ func BenchmarkApply(b *testing.B) {
 		b.Skip("the typical set is Linux-only")
 	}
 	_, c := benchPair(b)
-	for _, bc := range []struct {
+	cases := []struct {
 		name string
 		opts []sockopt.Option
 	}{
 		{"options=nodelay", []sockopt.Option{sockopt.NoDelay(true)}},
 		{"options=typical", typical},
-	} {
+	}
+	for _, o := range typical {
+		cases = append(cases, struct {
+			name string
+			opts []sockopt.Option
+		}{"option=" + o.Name(), []sockopt.Option{o}})
+	}
+	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -335,6 +335,8 @@ type Linger time.Duration
 const LingerOff = Linger(-1)
 
 func (Linger) Name() string { return "SO_LINGER" }
+
+// String prints SO_LINGER=off for negative values.
 func (o Linger) String() string {
 	if o < 0 {
 		return o.Name() + "=off"

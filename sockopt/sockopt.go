@@ -3,6 +3,7 @@ package sockopt
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 )
 
@@ -66,16 +67,23 @@ const (
 	anyRole   = Dialing | Listening | Accepted
 )
 
+// String returns "dialing", "listening" or "accepted", joined with "|"
+// for a combination such as [Connected].
 func (r Role) String() string {
-	switch r {
-	case Dialing:
-		return "dialing"
-	case Listening:
-		return "listening"
-	case Accepted:
-		return "accepted"
+	var parts []string
+	for _, x := range []struct {
+		r    Role
+		name string
+	}{{Dialing, "dialing"}, {Listening, "listening"}, {Accepted, "accepted"}} {
+		if r&x.r != 0 {
+			parts = append(parts, x.name)
+			r &^= x.r
+		}
 	}
-	return fmt.Sprintf("Role(%d)", uint8(r))
+	if r != 0 || len(parts) == 0 {
+		parts = append(parts, fmt.Sprintf("Role(%d)", uint8(r)))
+	}
+	return strings.Join(parts, "|")
 }
 
 // Error is the error of one option: its validation, or the system call that
@@ -94,6 +102,7 @@ type Error struct {
 	Hint string
 }
 
+// Error returns "sockopt NAME=value: op: cause (hint)".
 func (e *Error) Error() string {
 	s := "sockopt " + e.Option.String() + ": "
 	if e.Op != "validate" && e.Op != "" {
@@ -106,6 +115,7 @@ func (e *Error) Error() string {
 	return s
 }
 
+// Unwrap returns the cause, so errors.Is reaches the errno.
 func (e *Error) Unwrap() error { return e.Err }
 
 // invalid returns the validation error of o.

@@ -175,7 +175,8 @@ func (r *sysReader) capEff() uint64 {
 
 func (s *System) missing(name string) bool { return slices.Contains(s.Missing, name) }
 
-// Verdict is what the host will do with an option.
+// Verdict is what the host does, or will do, with an option: the answer
+// of [System.Explain] before the fact and of [Verify] after it.
 type Verdict uint8
 
 const (
@@ -195,6 +196,8 @@ const (
 	NotApplied
 )
 
+// String returns the verdict in lower case, except "NOT APPLIED", which
+// stands out in a report.
 func (v Verdict) String() string {
 	switch v {
 	case Applied:
@@ -222,6 +225,7 @@ type Finding struct {
 	Reason  string
 }
 
+// String returns "OPTION=value: verdict: reason".
 func (f Finding) String() string {
 	return f.Option.String() + ": " + f.Verdict.String() + ": " + f.Reason
 }
@@ -229,6 +233,7 @@ func (f Finding) String() string {
 // Findings is the result of [System.Explain]. It prints as a table.
 type Findings []Finding
 
+// String renders the findings as an aligned table with a header line.
 func (fs Findings) String() string {
 	if len(fs) == 0 {
 		return "no option is clamped, refused or ignored by this host\n"

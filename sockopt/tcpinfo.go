@@ -139,6 +139,7 @@ const (
 var stateNames = [...]string{"", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
 	"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"}
 
+// String returns the state as netstat prints it, such as "ESTABLISHED".
 func (s TCPState) String() string {
 	if int(s) < len(stateNames) && s != 0 {
 		return stateNames[s]
@@ -159,6 +160,7 @@ const (
 	CALoss
 )
 
+// String returns the state in lower case, such as "recovery".
 func (s CongestionState) String() string {
 	switch s {
 	case CAOpen:
@@ -189,6 +191,7 @@ const (
 	OptUsecTS                             // microsecond timestamps
 )
 
+// String lists the options, comma-separated, or "none".
 func (o TCPOptions) String() string {
 	names := []string{"timestamps", "sack", "wscale", "ecn", "ecn-seen", "syn-data", "usec-ts"}
 	var parts []string
