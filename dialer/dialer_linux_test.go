@@ -339,3 +339,17 @@ func TestAnAttemptToABlackHoleEndsAtItsShareOfTheDeadline(t *testing.T) {
 	require.NoError(t, err, "the second address got the time the first did not use")
 	c.Close()
 }
+
+func TestADialThatRunsOutOfTimeIsATimeoutError(t *testing.T) {
+	port := unusedPort(t)
+	hole := netip.AddrPortFrom(netip.IPv6Loopback(), port)
+	blackHole(t, hole)
+	d, err := dialer.New(dialer.WithResolver(resolverFor("::1")), dialer.Timeout(200*time.Millisecond))
+	require.NoError(t, err)
+	for _, addr := range []string{hostAddr(port), hole.String()} {
+		_, err = d.DialContext(context.Background(), "tcp", addr)
+		var ne net.Error
+		require.ErrorAs(t, err, &ne, "%s: a net.Error", addr)
+		assert.True(t, ne.Timeout(), "%s: net.Error.Timeout reports the timeout: %v", addr, err)
+	}
+}
