@@ -3,44 +3,14 @@
 package sockopt
 
 import (
-	"os"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// socket is a file descriptor being configured, inside RawConn.Control.
-type socket struct {
-	fd      uintptr
-	network string // as passed to Control, or "" when unknown
-}
-
-func (s socket) sysErr(o Option, op string, err error) error {
-	return &Error{Option: o, Op: op, Err: os.NewSyscallError(op, err)}
-}
-
-func (s socket) setInt(o Option, level, opt, v int) error {
-	if err := unix.SetsockoptInt(int(s.fd), level, opt, v); err != nil {
-		return s.sysErr(o, "setsockopt", err)
-	}
-	return nil
-}
-
-func (s socket) getInt(o Option, level, opt int) (int, error) {
-	v, err := unix.GetsockoptInt(int(s.fd), level, opt)
-	if err != nil {
-		return 0, s.sysErr(o, "getsockopt", err)
-	}
-	return v, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
+// hint has nothing to add on the BSDs.
+func (s socket) hint(Option, unix.Errno) string { return "" }
 
 // family returns the address family and, for AF_INET6, whether the socket
 // is dual-stack.

@@ -31,13 +31,6 @@ func (s socket) getInt(o Option, level, opt int) (int, error) {
 	return v, nil
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 func (s socket) set(o Option) error {
 	switch o := o.(type) {
 	case NoDelay:

@@ -339,3 +339,10 @@ func IsMPTCP(c syscall.Conn) (bool, error) {
 	}
 	return mp, err
 }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
