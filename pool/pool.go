@@ -65,7 +65,8 @@ type Pool[T any] struct {
 
 	_        [64]byte // keeps the counters below off mu's cache line
 	waitTime atomic.Int64
-	timeouts atomic.Uint64
+	timeouts atomic.Uint64 // Gets whose context ended while they waited
+	early    atomic.Uint64 // Gets whose context had ended already
 	_        [64]byte
 
 	wfree sync.Pool // *waiter[T]
@@ -261,16 +262,9 @@ func (p *Pool[T]) preciseNow() int64 {
 // done); a dial it started goes on and serves the next caller. A dial
 // error is returned wrapped; see also [BackoffError].
 func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
-	if done := ctx.Done(); done != nil {
-		select {
-		case <-done:
-			p.timeouts.Add(1)
-			p.mu.Lock()
-			p.st.gets++
-			p.mu.Unlock()
-			return Resource[T]{}, ctx.Err()
-		default:
-		}
+	if err := ctx.Err(); err != nil {
+		p.early.Add(1)
+		return Resource[T]{}, err
 	}
 	p.mu.Lock()
 	p.st.gets++
@@ -810,7 +804,9 @@ func (p *Pool[T]) Stats() Stats {
 	}
 	p.mu.Unlock()
 	s.WaitTime = time.Duration(p.waitTime.Load())
-	s.Timeouts = p.timeouts.Load()
+	early := p.early.Load()
+	s.Gets += early
+	s.Timeouts = p.timeouts.Load() + early
 	return s
 }
 
