@@ -36,9 +36,7 @@ func TestNoOptionIsReportedSetOnMPTCPConnsUnlessItIs(t *testing.T) {
 	ln := listenTCP(t, true)
 	for _, tc := range append(append([]readBack{}, connectedCases...), dialOnlyCases...) {
 		t.Run(tc.set.String(), func(t *testing.T) {
-			if needsRoot(tc.set) && !isRoot() {
-				t.Skip("needs CAP_NET_ADMIN: not root")
-			}
+			skipUnlessPrivileged(t, tc.set)
 			var ctl []sockopt.Option
 			if !sockopt.AfterConnect(tc.set) {
 				ctl = append(ctl, tc.set)
@@ -118,9 +116,7 @@ func TestOptionsSetOnAnMPTCPListenerReachTheConnsItAccepts(t *testing.T) {
 	for _, tc := range inherited {
 		for _, clientMPTCP := range []bool{false, true} {
 			t.Run(tc.set.String(), func(t *testing.T) {
-				if needsRoot(tc.set) && !isRoot() {
-					t.Skip("needs CAP_NET_ADMIN: not root")
-				}
+				skipUnlessPrivileged(t, tc.set)
 				ln := listenTCP(t, true, tc.set)
 				lnMP, err := sockopt.IsMPTCP(ln)
 				require.NoError(t, err)

@@ -52,6 +52,15 @@ func connPair(t testing.TB, ln *net.TCPListener, mptcp bool, opts ...sockopt.Opt
 	return c.(*net.TCPConn), a
 }
 
+// skipUnlessPrivileged skips a test of o when it needs a capability the
+// test process lacks.
+func skipUnlessPrivileged(t *testing.T, o sockopt.Option) {
+	t.Helper()
+	if needsRoot(o) && !isRoot() {
+		t.Skip("needs CAP_NET_ADMIN: not root")
+	}
+}
+
 type readBack struct {
 	set  sockopt.Option
 	want sockopt.Option // nil: the value set
@@ -97,13 +106,8 @@ func TestEveryOptionReadsBackFromADialedConn(t *testing.T) {
 	ln := listenTCP(t, false)
 	for _, tc := range append(append([]readBack{}, connectedCases...), dialOnlyCases...) {
 		t.Run(tc.set.String(), func(t *testing.T) {
-			if needsRoot(tc.set) && !isRoot() {
-				t.Skip("needs CAP_NET_ADMIN: not root")
-			}
-			want := tc.want
-			if want == nil {
-				want = tc.set
-			}
+			skipUnlessPrivileged(t, tc.set)
+			want := wantOf(tc)
 			var ctl []sockopt.Option
 			if !sockopt.AfterConnect(tc.set) {
 				ctl = append(ctl, tc.set)
@@ -123,13 +127,8 @@ func TestEveryConnectedOptionReadsBackFromAnAcceptedConn(t *testing.T) {
 	ln := listenTCP(t, false)
 	for _, tc := range connectedCases {
 		t.Run(tc.set.String(), func(t *testing.T) {
-			if needsRoot(tc.set) && !isRoot() {
-				t.Skip("needs CAP_NET_ADMIN: not root")
-			}
-			want := tc.want
-			if want == nil {
-				want = tc.set
-			}
+			skipUnlessPrivileged(t, tc.set)
+			want := wantOf(tc)
 			_, a := connPair(t, ln, false)
 			require.NoError(t, sockopt.Apply(a, tc.set))
 			got, err := sockopt.Get(a, tc.set)
@@ -150,10 +149,7 @@ func TestListeningOptionsReadBackFromTheListener(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.set.String(), func(t *testing.T) {
-			want := tc.want
-			if want == nil {
-				want = tc.set
-			}
+			want := wantOf(tc)
 			ln := listenTCP(t, false, tc.set)
 			got, err := sockopt.Get(ln, tc.set)
 			require.NoError(t, err)
