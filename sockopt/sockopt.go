@@ -104,7 +104,10 @@ type Error struct {
 
 // Error returns "sockopt NAME=value: op: cause (hint)".
 func (e *Error) Error() string {
-	s := "sockopt " + e.Option.String() + ": "
+	s := "sockopt: "
+	if e.Option != nil {
+		s = "sockopt " + e.Option.String() + ": "
+	}
 	if e.Op != "validate" && e.Op != "" {
 		s += e.Op + ": "
 	}
@@ -128,12 +131,14 @@ func unsupported(o Option, op string) error {
 	return &Error{Option: o, Op: op, Err: fmt.Errorf("%s is not supported on this platform: %w", o.Name(), errors.ErrUnsupported)}
 }
 
+var errNilOption = errors.New("sockopt: nil Option")
+
 // Validate checks every option's value, and that no two options set the same
 // socket option to different values. It makes no system call.
 func Validate(opts ...Option) error {
 	for i, o := range opts {
 		if o == nil {
-			return errors.New("sockopt: nil Option")
+			return errNilOption
 		}
 		if err := o.Validate(); err != nil {
 			return err
@@ -153,6 +158,9 @@ func Validate(opts ...Option) error {
 // and Listening, the options for which [AfterConnect] is true.
 func Check(r Role, opts ...Option) error {
 	for _, o := range opts {
+		if o == nil {
+			return errNilOption
+		}
 		in := o.info()
 		if in.roles&r == 0 {
 			return &Error{Option: o, Op: "check", Err: fmt.Errorf("%s has no effect on a %s socket", o.Name(), r)}
@@ -178,14 +186,14 @@ func afterConnectError(o Option) error {
 // them), and for TCP_QUICKACK, which the kernel resets during the
 // handshake: a value set in a Control function is lost. [Control] refuses
 // these options.
-func AfterConnect(o Option) bool { return o.info().afterConnect }
+func AfterConnect(o Option) bool { return o != nil && o.info().afterConnect }
 
 // TCPOnly reports whether o needs a plain TCP socket: a Multipath TCP socket
 // (Linux MPTCP, which Go uses by default for listeners) refuses it, accepts
 // it without effect, or does not carry it to the connections it accepts.
 // Callers that must honour o turn MPTCP off (net.Dialer.SetMultipathTCP,
 // net.ListenConfig.SetMultipathTCP).
-func TCPOnly(o Option) bool { return o.info().mptcp != 0 }
+func TCPOnly(o Option) bool { return o != nil && o.info().mptcp != 0 }
 
 // ErrMPTCP is the cause of an [*Error] for an option that a Multipath TCP
 // socket refuses, accepts without effect, or does not pass to the
@@ -307,6 +315,9 @@ func setRaw(rc syscall.RawConn, network string, opts []Option, forbid mptcpQuirk
 // and returns it as the same type; o's own value is ignored. The kernel's
 // value can differ from the one set: see [Verify].
 func Get(c syscall.Conn, o Option) (Option, error) {
+	if o == nil {
+		return nil, errNilOption
+	}
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("sockopt: %w", err)

@@ -183,3 +183,15 @@ func TestUnsupportedErrorsWrapErrUnsupported(t *testing.T) {
 	assert.ErrorIs(t, err, errors.ErrUnsupported)
 	assert.Equal(t, "sockopt SO_MARK=1: setsockopt: unsupported operation", err.Error())
 }
+
+func TestNilOptionsAreErrorsNotPanics(t *testing.T) {
+	assert.Error(t, sockopt.Validate(nil))
+	assert.Error(t, sockopt.Check(sockopt.Dialing, nil))
+	assert.False(t, sockopt.TCPOnly(nil))
+	assert.False(t, sockopt.AfterConnect(nil))
+	assert.Error(t, sockopt.Control(nil)("tcp", "127.0.0.1:1", nil))
+	assert.Equal(t, "sockopt: boom", (&sockopt.Error{Err: errors.New("boom")}).Error())
+	sys, err := sockopt.ReadSystemFS(fakeHost(capsRoot, nil))
+	require.NoError(t, err)
+	assert.Empty(t, sys.Explain(nil))
+}

@@ -260,6 +260,9 @@ func (s *System) Explain(opts ...Option) Findings {
 	admin := s.CapNetAdmin() || s.missing("CapEff")
 	raw := s.CapNetRaw() || s.missing("CapEff")
 	for _, o := range opts {
+		if o == nil {
+			continue
+		}
 		switch o := o.(type) {
 		case ReceiveBuffer:
 			if !s.missing("net.core.rmem_max") && int(o) > s.RmemMax {
