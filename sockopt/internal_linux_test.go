@@ -26,7 +26,8 @@ func TestENOPROTOOPTOnAnMPTCPSocketGetsAHintAboutMPTCP(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Contains(t, se.Hint, "Multipath TCP")
 	assert.Contains(t, se.Hint, "SetMultipathTCP(false)")
-	assert.ErrorIs(t, s.checkMPTCP([]Option{UserTimeout(1000)}, forbidden(0)), ErrMPTCP, "the pre-check stops it first")
+	_, err = s.checkMPTCP([]Option{UserTimeout(1000)}, forbidden(0))
+	assert.ErrorIs(t, err, ErrMPTCP, "the pre-check stops it first")
 }
 
 func TestDeferAcceptEffectiveMatchesTheKernelSchedule(t *testing.T) {

@@ -34,8 +34,8 @@ func (s socket) family() (domain int, dual bool, err error) {
 
 // checkMPTCP fails for the first option whose quirks intersect forbid when
 // the socket is Multipath TCP. It costs one getsockopt, and none when no
-// option has such a quirk.
-func (s socket) checkMPTCP(opts []Option, forbid mptcpQuirk) error {
+// option has such a quirk. It returns SO_PROTOCOL when it read it, else 0.
+func (s socket) checkMPTCP(opts []Option, forbid mptcpQuirk) (int, error) {
 	var first Option
 	for _, o := range opts {
 		if o.info().mptcp&forbid != 0 {
@@ -44,14 +44,14 @@ func (s socket) checkMPTCP(opts []Option, forbid mptcpQuirk) error {
 		}
 	}
 	if first == nil {
-		return nil
+		return 0, nil
 	}
 	p, err := s.protocol()
 	if err != nil {
-		return &Error{Option: first, Op: "getsockopt", Err: os.NewSyscallError("getsockopt SO_PROTOCOL", err)}
+		return 0, &Error{Option: first, Op: "getsockopt", Err: os.NewSyscallError("getsockopt SO_PROTOCOL", err)}
 	}
 	if p != ipprotoMPTCP {
-		return nil
+		return p, nil
 	}
 	for _, o := range opts {
 		q := o.info().mptcp & forbid
@@ -64,9 +64,9 @@ func (s socket) checkMPTCP(opts []Option, forbid mptcpQuirk) error {
 				continue
 			}
 		}
-		return mptcpError(o)
+		return p, mptcpError(o)
 	}
-	return nil
+	return p, nil
 }
 
 func (s socket) set(o Option) error {
@@ -107,18 +107,26 @@ func (s socket) set(o Option) error {
 			return s.sysErr(o, "setsockopt", err)
 		}
 		// A Multipath TCP dialing socket returns nil for names it does
-		// not know: read the value back so that success means success.
+		// not know: there, read the value back so that success means
+		// success. Plain TCP reports unknown names itself (ENOENT).
+		p := s.proto
+		if p == 0 {
+			var err error
+			if p, err = s.protocol(); err != nil {
+				return s.sysErr(o, "getsockopt", err)
+			}
+		}
+		if p != ipprotoMPTCP {
+			return nil
+		}
 		got, err := unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
 		if err != nil {
 			return s.sysErr(o, "getsockopt", err)
 		}
 		if got != string(o) {
-			e := &Error{Option: o, Op: "setsockopt", Err: fmt.Errorf("the kernel kept %q", got)}
-			if p, err := s.protocol(); err == nil && p == ipprotoMPTCP {
-				e.Err = fmt.Errorf("the kernel kept %q: a Multipath TCP socket accepts unknown names without error: %w", got, ErrMPTCP)
-			}
-			e.Hint = congestionHint(o, unix.ENOENT)
-			return e
+			return &Error{Option: o, Op: "setsockopt",
+				Err:  fmt.Errorf("the kernel kept %q: a Multipath TCP socket accepts unknown names without error: %w", got, ErrMPTCP),
+				Hint: congestionHint(o, unix.ENOENT)}
 		}
 		return nil
 	case NotSentLowat:

@@ -6,6 +6,7 @@ package sockopt
 type socket struct {
 	fd      uintptr
 	network string
+	proto   int // unused: no Multipath TCP here
 }
 
 func (s socket) set(o Option) error           { return unsupported(o, "setsockopt") }

@@ -12,6 +12,7 @@ import (
 type socket struct {
 	fd      uintptr
 	network string // as passed to Control, or "" when unknown
+	proto   int    // SO_PROTOCOL when already read, else 0
 }
 
 func (s socket) sysErr(o Option, op string, err error) error {

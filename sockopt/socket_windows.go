@@ -12,6 +12,7 @@ import (
 type socket struct {
 	fd      uintptr
 	network string
+	proto   int // unused: no Multipath TCP here
 }
 
 func (s socket) h() windows.Handle { return windows.Handle(s.fd) }

@@ -296,7 +296,7 @@ func setRaw(rc syscall.RawConn, network string, opts []Option, forbid mptcpQuirk
 	var err error
 	cerr := rc.Control(func(fd uintptr) {
 		s := socket{fd: fd, network: network}
-		if err = s.checkMPTCP(opts, forbid); err != nil {
+		if s.proto, err = s.checkMPTCP(opts, forbid); err != nil {
 			return
 		}
 		for _, o := range opts {
