@@ -90,6 +90,7 @@ type key struct {
 // two atomics change in place. Times are clock readings (see Cache.now).
 type entry struct {
 	addrs      []netip.Addr  // never handed out: callers get copies
+	strs       []string      // addrs as strings, for LookupHost (strings are immutable: shared)
 	err        *net.DNSError // non-nil for a negative answer
 	expires    int64         // fresh before this
 	staleUntil int64         // servable, when a refresh fails, before this
@@ -211,13 +212,14 @@ func (c *Cache) LookupHost(ctx context.Context, host string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf [8]netip.Addr
-	addrs := e.appendRotated(buf[:0], r)
-	out := make([]string, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.String()
+	if e.strs == nil { // an IP literal
+		return []string{e.addrs[0].String()}, nil
 	}
-	return out, nil
+	n := len(e.strs)
+	i := int(uint64(r) * uint64(n) >> 32)
+	out := make([]string, 0, n)
+	out = append(out, e.strs[i:]...)
+	return append(out, e.strs[:i]...), nil
 }
 
 func (e *entry) appendRotated(dst []netip.Addr, r uint32) []netip.Addr {
@@ -432,7 +434,10 @@ func (c *Cache) run(k key, f *flight, gen uint64) {
 
 func (c *Cache) positive(addrs []netip.Addr, ttl time.Duration, now int64) *entry {
 	ttl = min(max(ttl, c.cfg.minTTL), c.cfg.maxTTL)
-	e := &entry{addrs: addrs, expires: now + int64(ttl)}
+	e := &entry{addrs: addrs, strs: make([]string, len(addrs)), expires: now + int64(ttl)}
+	for i, a := range addrs {
+		e.strs[i] = a.String()
+	}
 	e.staleUntil = e.expires
 	if c.cfg.maxStale > 0 {
 		e.staleUntil += int64(c.cfg.maxStale)

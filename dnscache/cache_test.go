@@ -412,6 +412,9 @@ func TestCallersGetCopiesTheyMayChange(t *testing.T) {
 	again, err := c.LookupNetIP(ctx, "ip4", "svc.test")
 	require.NoError(t, err)
 	assert.ElementsMatch(t, addrs("127.0.0.2", "127.0.0.3"), again, "the cache was not changed through a copy")
+	hosts, err = c.LookupHost(ctx, "svc.test")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"127.0.0.2", "127.0.0.3"}, hosts, "nor through a LookupHost slice")
 }
 
 func TestAddressesAreRotatedSoEveryAddressComesFirst(t *testing.T) {
