@@ -87,13 +87,10 @@ func (o shardsOption) apply(c *config) error {
 	return nil
 }
 
-// chunk holds the counters of one octave of buckets (2^scale of them),
-// allocated on first use.
-type chunk []atomic.Uint64
-
 // shard is one independent set of counters. Writers pick a shard from the
 // address of their stack, so goroutines on different CPUs rarely share one.
 type shard struct {
+	_ [64]byte // keeps the hot words below off the previous object's lines
 	// Written by every record: kept apart from the chunk pointers, which are
 	// read-mostly.
 	sumLo    atomic.Uint64 // low 64 bits of the 128-bit sum of values
@@ -106,6 +103,7 @@ type shard struct {
 	_        [8]byte
 	chunks   [numChunks]atomic.Pointer[chunk]
 	mu       sync.Mutex // serializes chunk allocation
+	_        [64]byte
 }
 
 func newShard() *shard {
@@ -192,82 +190,6 @@ func (h *Histogram) RecordN(v int64, n uint64) {
 	h.recordNIn(h.shard(shardIndex(h.mask)), v, n)
 }
 
-// recordIn is the hot path. The bucket increment comes last: a reader that
-// sees it also sees the sum, minimum and maximum of that value.
-func (h *Histogram) recordIn(sh *shard, v int64) {
-	if v <= 0 || v > MaxValue {
-		h.recordNIn(sh, v, 1)
-		return
-	}
-	if lo := sh.sumLo.Add(uint64(v)); lo < uint64(v) {
-		sh.sumHi.Add(1)
-	}
-	if v < sh.min.Load() {
-		casMin(&sh.min, v)
-	}
-	if v > sh.max.Load() {
-		casMax(&sh.max, v)
-	}
-	i := bucketIndex(h.table, uint(h.scale), v)
-	c := sh.chunks[i>>h.scale].Load()
-	if c == nil {
-		c = sh.grow(i>>h.scale, h.scale)
-	}
-	(*c)[i&(1<<h.scale-1)].Add(1)
-}
-
-func (h *Histogram) recordNIn(sh *shard, v int64, n uint64) {
-	if v < 0 {
-		sh.invalid.Add(n)
-		return
-	}
-	h.addSum(sh, v, n)
-	if v < sh.min.Load() {
-		casMin(&sh.min, v)
-	}
-	if v > sh.max.Load() {
-		casMax(&sh.max, v)
-	}
-	switch {
-	case v == 0:
-		sh.zero.Add(n)
-	case v > MaxValue:
-		sh.overflow.Add(n)
-	default:
-		h.addBucket(sh, bucketIndex(h.table, uint(h.scale), v), n)
-	}
-}
-
-// addSum adds v×n to the 128-bit sum.
-func (h *Histogram) addSum(sh *shard, v int64, n uint64) {
-	hi, lo := bits.Mul64(uint64(v), n)
-	if got := sh.sumLo.Add(lo); got < lo {
-		hi++
-	}
-	if hi != 0 {
-		sh.sumHi.Add(hi)
-	}
-}
-
-func (h *Histogram) addBucket(sh *shard, i int, n uint64) {
-	c := sh.chunks[i>>h.scale].Load()
-	if c == nil {
-		c = sh.grow(i>>h.scale, h.scale)
-	}
-	(*c)[i&(1<<h.scale-1)].Add(n)
-}
-
-func (sh *shard) grow(k, scale int) *chunk {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if c := sh.chunks[k].Load(); c != nil {
-		return c
-	}
-	c := make(chunk, 1<<scale)
-	sh.chunks[k].Store(&c)
-	return &c
-}
-
 func casMin(p *atomic.Int64, v int64) {
 	for old := p.Load(); v < old; old = p.Load() {
 		if p.CompareAndSwap(old, v) {
@@ -301,42 +223,3 @@ func (h *Histogram) RecordCorrected(d, expectedInterval time.Duration) {
 	h.recordArithmetic(sh, v-iv, iv, uint64((v-iv)/iv))
 }
 
-// recordArithmetic records first, first-step, …, n values in all (all >= 1).
-func (h *Histogram) recordArithmetic(sh *shard, first, step int64, n uint64) {
-	last := first - int64(n-1)*step
-	// Sum of the sequence: n*(first+last)/2, exact in 128 bits.
-	hi, lo := bits.Mul64(n, uint64(first)+uint64(last))
-	lo = lo>>1 | hi<<63
-	hi >>= 1
-	if got := sh.sumLo.Add(lo); got < lo {
-		hi++
-	}
-	if hi != 0 {
-		sh.sumHi.Add(hi)
-	}
-	if last < sh.min.Load() {
-		casMin(&sh.min, last)
-	}
-	if first > sh.max.Load() {
-		casMax(&sh.max, first)
-	}
-	// Walk buckets from the top value down; values in (lo, hi] of a bucket
-	// form a run of the sequence.
-	x, left := first, n
-	if x > MaxValue {
-		k := uint64((x-MaxValue-1)/step) + 1 // how many are above MaxValue
-		k = min(k, left)
-		sh.overflow.Add(k)
-		left -= k
-		x -= int64(k) * step
-	}
-	for left > 0 {
-		i := bucketIndex(h.table, uint(h.scale), x)
-		lo, _ := intRange(h.scale, i)
-		k := uint64((x-lo)/step) + 1 // members of the sequence in [lo, x]
-		k = min(k, left)
-		h.addBucket(sh, i, k)
-		left -= k
-		x -= int64(k) * step
-	}
-}

@@ -116,8 +116,9 @@ func (h *Histogram) committed() uint64 {
 		n += sh.zero.Load() + sh.overflow.Load() + sh.invalid.Load()
 		for ci := range sh.chunks {
 			if c := sh.chunks[ci].Load(); c != nil {
-				for j := range *c {
-					n += (*c)[j].Load()
+				for j := range c.words {
+					k, _, _ := c.read(j)
+					n += k
 				}
 			}
 		}
@@ -141,9 +142,7 @@ func (h *Histogram) reset() {
 		sh.invalid.Store(0)
 		for ci := range sh.chunks {
 			if c := sh.chunks[ci].Load(); c != nil {
-				for j := range *c {
-					(*c)[j].Store(0)
-				}
+				c.reset()
 			}
 		}
 	}

@@ -43,14 +43,18 @@ func (h *Histogram) Snapshot() *Snapshot {
 	var buf [1 << MaxScale]uint64
 	octave := buf[:1<<h.scale]
 	var counts []uint64
+	var sumHi, sumLo, carry uint64 // what the buckets hold, mod 2^128
 	for ci := range numChunks {
 		clear(octave)
 		seen := false
 		for _, sh := range live {
 			if c := sh.chunks[ci].Load(); c != nil {
 				seen = true
-				for j := range *c {
-					octave[j] += (*c)[j].Load()
+				for j := range c.words {
+					n, rHi, rLo := c.read(j)
+					octave[j] += n
+					sumLo, carry = bits.Add64(sumLo, rLo, 0)
+					sumHi += rHi + carry
 				}
 			}
 		}
@@ -59,11 +63,16 @@ func (h *Histogram) Snapshot() *Snapshot {
 		}
 		for j, n := range octave {
 			if n != 0 {
-				s.index = append(s.index, int32(ci<<h.scale+j))
+				i := ci<<h.scale + j
+				s.index = append(s.index, int32(i))
 				counts = append(counts, n)
+				bHi, bLo := bits.Mul64(n, uint64(bucketBase(h.table, h.scale, i)))
+				sumLo, carry = bits.Add64(sumLo, bLo, 0)
+				sumHi += bHi + carry
 			}
 		}
 	}
+	s.sumHi, s.sumLo = sumHi, sumLo
 	for _, sh := range live {
 		s.zero += sh.zero.Load()
 		s.overflow += sh.overflow.Load()
@@ -448,24 +457,28 @@ func (h *Histogram) Merge(s *Snapshot) error {
 	if s.invalid > 0 {
 		sh.invalid.Add(s.invalid)
 	}
-	if s.Count() == 0 {
-		return nil
-	}
-	var c uint64
-	if lo := sh.sumLo.Add(s.sumLo); lo < s.sumLo {
-		c = 1
-	}
-	if s.sumHi+c != 0 {
-		sh.sumHi.Add(s.sumHi + c)
-	}
 	casMin(&sh.min, s.min)
 	casMax(&sh.max, s.max)
+	// The buckets get counts without offsets, so their bases would add
+	// count×base to the sum: the shard's sum takes the rest, mod 2^128.
+	adjHi, adjLo := s.sumHi, s.sumLo
+	s.Buckets(func(i int, n uint64) bool {
+		bHi, bLo := bits.Mul64(n, uint64(bucketBase(h.table, h.scale, i)))
+		var borrow uint64
+		adjLo, borrow = bits.Sub64(adjLo, bLo, 0)
+		adjHi, _ = bits.Sub64(adjHi, bHi, borrow)
+		return true
+	})
+	sh.addSum(adjHi, adjLo)
 	if s.zero > 0 {
 		sh.zero.Add(s.zero)
 	}
 	if s.overflow > 0 {
 		sh.overflow.Add(s.overflow)
 	}
-	s.Buckets(func(i int, n uint64) bool { h.addBucket(sh, i, n); return true })
+	s.Buckets(func(i int, n uint64) bool {
+		h.chunk(sh, i).extras()[i&(1<<h.scale-1)].add(n, 0, 0)
+		return true
+	})
 	return nil
 }
