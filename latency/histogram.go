@@ -222,4 +222,3 @@ func (h *Histogram) RecordCorrected(d, expectedInterval time.Duration) {
 	h.recordIn(sh, v)
 	h.recordArithmetic(sh, v-iv, iv, uint64((v-iv)/iv))
 }
-
