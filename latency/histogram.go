@@ -90,13 +90,13 @@ func (o shardsOption) apply(c *config) error {
 // shard is one independent set of counters. Writers pick a shard from the
 // address of their stack, so goroutines on different CPUs rarely share one.
 type shard struct {
-	_ [64]byte // keeps the hot words below off the previous object's lines
-	// Written by every record: kept apart from the chunk pointers, which are
-	// read-mostly.
-	sumLo    atomic.Uint64 // low 64 bits of the 128-bit sum of values
-	sumHi    atomic.Uint64 // carries out of sumLo
-	min      atomic.Int64  // math.MaxInt64 while empty
-	max      atomic.Int64  // -1 while empty
+	_ [64]byte // keeps these words off the cache lines of the object before
+	// The buckets hold most of the sum (see chunk); sumLo and sumHi hold the
+	// rest, 128 bits mod 2^128: values above MaxValue and merge adjustments.
+	sumLo    atomic.Uint64
+	sumHi    atomic.Uint64
+	min      atomic.Int64  // math.MaxInt64 while empty; read by every record
+	max      atomic.Int64  // -1 while empty; read by every record
 	zero     atomic.Uint64 // values equal to 0
 	overflow atomic.Uint64 // values above MaxValue
 	invalid  atomic.Uint64 // negative values: counted, never in any statistic

@@ -29,7 +29,7 @@ func (s *Snapshot) Format(f fmt.State, verb rune) {
 
 func (s *Snapshot) writeTable(w io.Writer) {
 	n := s.Count()
-	fmt.Fprintf(w, "count=%d min=%v mean=%v stddev=%v max=%v", n, s.Min(), s.Mean(), s.StdDev(), s.Max())
+	fmt.Fprintf(w, "count=%d min=%v mean=%v stddev=%v max=%v", n, s.Min(), s.Mean(), round4(s.StdDev()), s.Max())
 	if s.invalid > 0 || s.overflow > 0 {
 		fmt.Fprintf(w, " invalid=%d overflow=%d", s.invalid, s.overflow)
 	}
@@ -41,7 +41,7 @@ func (s *Snapshot) writeTable(w io.Writer) {
 		name string
 		q    float64
 	}{{"p50", 0.5}, {"p90", 0.9}, {"p95", 0.95}, {"p99", 0.99}, {"p99.9", 0.999}, {"p99.99", 0.9999}, {"max", 1}} {
-		fmt.Fprintf(w, "  %-7s %12v\n", p.name, s.Quantile(p.q))
+		fmt.Fprintf(w, "  %-7s %10v\n", p.name, round4(s.Quantile(p.q)))
 	}
 }
 
@@ -82,4 +82,14 @@ func (s *Snapshot) writeChart(w io.Writer, rows, width int) {
 		bar := int(math.Ceil(float64(r.n) / float64(peak) * float64(width)))
 		fmt.Fprintf(w, "  %12v .. %-12v %9d |%s\n", r.lo, r.hi, r.n, strings.Repeat("#", bar))
 	}
+}
+
+// round4 rounds d to four significant digits for display: the buckets
+// cannot tell more than that apart at the default scale anyway.
+func round4(d time.Duration) time.Duration {
+	r := time.Duration(1)
+	for d/r >= 10000 {
+		r *= 10
+	}
+	return d.Round(r)
 }
