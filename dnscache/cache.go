@@ -56,6 +56,7 @@ type Cache struct {
 	src    source
 	start  time.Time    // the zero of the clock readings below
 	coarse atomic.Int64 // nanoseconds since start, advanced every tick
+	clock  func() int64 // the injected Clock as nanoseconds since start, or nil
 
 	hits [16]paddedCounter // sharded: the parallel hit path never shares a line
 	misses, staleServed, negativeHits, prefetches,
@@ -139,6 +140,7 @@ func New(opts ...Option) (*Cache, error) {
 	c.start = time.Now()
 	if cfg.clock != nil {
 		c.start = cfg.clock()
+		c.clock = func() int64 { return int64(cfg.clock().Sub(c.start)) }
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
@@ -149,8 +151,8 @@ func New(opts ...Option) (*Cache, error) {
 // now reads the cache's clock: nanoseconds since New, from the coarse clock
 // (one atomic load, at most one tick behind) or the injected one.
 func (c *Cache) now() int64 {
-	if c.cfg.clock != nil {
-		return int64(c.cfg.clock().Sub(c.start))
+	if c.clock != nil {
+		return c.clock()
 	}
 	return c.coarse.Load()
 }
