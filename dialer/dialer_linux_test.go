@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -351,5 +352,43 @@ func TestADialThatRunsOutOfTimeIsATimeoutError(t *testing.T) {
 		var ne net.Error
 		require.ErrorAs(t, err, &ne, "%s: a net.Error", addr)
 		assert.True(t, ne.Timeout(), "%s: net.Error.Timeout reports the timeout: %v", addr, err)
+	}
+}
+
+// dropNetAdmin removes CAP_NET_ADMIN and CAP_NET_RAW (which this kernel
+// also accepts for SO_MARK and SO_PRIORITY) from the effective set of the
+// calling thread, which it locks for the rest of the goroutine's life: the thread
+// is discarded when the goroutine ends, so no other code runs without it.
+// Capabilities are per thread on Linux, and net calls Control on the
+// dialing goroutine's thread.
+func dropNetAdmin(t *testing.T) {
+	t.Helper()
+	runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	require.NoError(t, unix.Capget(&hdr, &data[0]))
+	for _, c := range []int{unix.CAP_NET_ADMIN, unix.CAP_NET_RAW} {
+		data[c/32].Effective &^= 1 << (c % 32)
+	}
+	require.NoError(t, unix.Capset(&hdr, &data[0]))
+}
+
+func TestWithoutNetworkCapabilitiesPrivilegedOptionsFailWithEPERM(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	for _, o := range []sockopt.Option{sockopt.Mark(1), sockopt.Priority(7), sockopt.ReceiveBufferForce(1 << 20)} {
+		t.Run(o.String(), func(t *testing.T) {
+			if isRoot() {
+				dropNetAdmin(t)
+			}
+			d, err := dialer.New(dialer.SocketOption(o))
+			require.NoError(t, err)
+			_, err = d.DialContext(context.Background(), "tcp", ln.Addr().String())
+			var oe *net.OpError
+			require.ErrorAs(t, err, &oe)
+			var se *sockopt.Error
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, o, se.Option)
+			assert.ErrorIs(t, err, unix.EPERM)
+		})
 	}
 }
