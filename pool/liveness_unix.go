@@ -25,37 +25,39 @@ const livenessSupported = true
 //     the kernel says the peer has also finished its side (Linux: the
 //     TCP state is CLOSE_WAIT or later).
 func peek(rc syscall.RawConn, isTLS bool) error {
-	var (
+	// One struct for everything the callback sets, so that it costs one
+	// allocation rather than one per variable.
+	var st struct {
+		b     [1]byte
 		n     int
 		errno error
 		fin   bool
-	)
+	}
 	err := rc.Read(func(fd uintptr) bool {
-		var b [1]byte
 		for {
-			n, _, errno = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			if errno != unix.EINTR {
+			st.n, _, st.errno = unix.Recvfrom(int(fd), st.b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			if st.errno != unix.EINTR {
 				break
 			}
 		}
-		if n > 0 && isTLS {
-			fin = peerFinished(int(fd))
+		if st.n > 0 && isTLS {
+			st.fin = peerFinished(int(fd))
 		}
 		return true
 	})
 	switch {
 	case err != nil:
 		return fmt.Errorf("pool: liveness: %w", err)
-	case errors.Is(errno, unix.EAGAIN) || errors.Is(errno, unix.EWOULDBLOCK):
+	case errors.Is(st.errno, unix.EAGAIN) || errors.Is(st.errno, unix.EWOULDBLOCK):
 		return nil
-	case errno != nil:
-		return fmt.Errorf("pool: liveness: %w", os.NewSyscallError("recvfrom", errno))
-	case n == 0:
+	case st.errno != nil:
+		return fmt.Errorf("pool: liveness: %w", os.NewSyscallError("recvfrom", st.errno))
+	case st.n == 0:
 		return ErrPeerClosed
 	case !isTLS:
 		return ErrUnexpectedData
-	case fin:
-		return fmt.Errorf("pool: liveness: TLS record pending and %w", ErrPeerClosed)
+	case st.fin:
+		return fmt.Errorf("%w (after a pending TLS record)", ErrPeerClosed)
 	}
 	return nil
 }
