@@ -45,6 +45,9 @@ func withoutNetCaps(t *testing.T, f func()) {
 }
 
 func TestPrivilegedOptionsFailWithEPERMAndNameTheCapability(t *testing.T) {
+	if !isRoot() {
+		t.Skip("needs root to hold CAP_NET_ADMIN in the first place")
+	}
 	ln := listenTCP(t, false)
 	cases := []sockopt.Option{
 		sockopt.Mark(7),
@@ -79,6 +82,9 @@ func TestPrivilegedOptionsFailWithEPERMAndNameTheCapability(t *testing.T) {
 }
 
 func TestCongestionOutsideTheAllowedListFailsWithEPERMNamingTheList(t *testing.T) {
+	if !isRoot() {
+		t.Skip("needs root to hold CAP_NET_ADMIN in the first place")
+	}
 	sys, err := sockopt.ReadSystem()
 	require.NoError(t, err)
 	var name string

@@ -319,9 +319,9 @@ func (s socket) hint(o Option, errno unix.Errno) string {
 		case ReceiveBufferForce, SendBufferForce:
 			return "needs CAP_NET_ADMIN"
 		case Mark:
-			return "needs CAP_NET_ADMIN (or CAP_NET_RAW on kernels since 5.17)"
+			return "needs CAP_NET_ADMIN, or CAP_NET_RAW on kernels since 5.17"
 		case Priority:
-			return "priorities above 6 need CAP_NET_ADMIN (or CAP_NET_RAW on recent kernels)"
+			return "priorities above 6 need CAP_NET_ADMIN, or CAP_NET_RAW on recent kernels"
 		case BusyPoll:
 			return "older kernels need CAP_NET_ADMIN to raise SO_BUSY_POLL above net.core.busy_poll"
 		case BindToDevice:

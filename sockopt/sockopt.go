@@ -3,6 +3,7 @@ package sockopt
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 )
@@ -108,7 +109,8 @@ func (e *Error) Error() string {
 	if e.Option != nil {
 		s = "sockopt " + e.Option.String() + ": "
 	}
-	if e.Op != "validate" && e.Op != "" {
+	var sys *os.SyscallError
+	if e.Op != "validate" && e.Op != "" && !errors.As(e.Err, &sys) { // a SyscallError names the call itself
 		s += e.Op + ": "
 	}
 	s += e.Err.Error()

@@ -188,6 +188,8 @@ func TestSetsockoptErrorsUnwrapToTheErrnoThroughNetOpError(t *testing.T) {
 	var se *sockopt.Error
 	require.ErrorAs(t, err, &se)
 	assert.NotEmpty(t, se.Hint, "ENOENT on TCP_CONGESTION names the algorithms the kernel has")
+	assert.Contains(t, se.Error(), "sockopt TCP_CONGESTION=nosuchcc: setsockopt: no such file or directory (net.ipv4.tcp_available_congestion_control is [",
+		"the message reads like net's: option, call, errno, then the hint")
 }
 
 func TestMPTCPListenerWithATCPOnlyOptionFallsBackToPlainTCPWithTheOptionSet(t *testing.T) {
