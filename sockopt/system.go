@@ -245,7 +245,7 @@ func (fs Findings) String() string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Option, f.Verdict, f.Reason)
 	}
 	tw.Flush()
-	return b.String()
+	return trimLines(b.String())
 }
 
 // Explain says, for each option in opts that this host will clamp,

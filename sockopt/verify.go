@@ -58,7 +58,7 @@ func (r Report) String() string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", x.Asked.Name(), value(x.Asked), got, x.Verdict, x.Reason)
 	}
 	tw.Flush()
-	return b.String()
+	return trimLines(b.String())
 }
 
 // value is the part of o.String() after "NAME=".
@@ -209,4 +209,14 @@ func (e *verifyEnv) buffer(asked, got int, sysctl string, max func(*System) int,
 		return Clamped, "clamped by " + sysctl
 	}
 	return NotApplied, fmt.Sprintf("the socket holds %d", got)
+}
+
+// trimLines removes the padding tabwriter leaves after a last empty column.
+func trimLines(s string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		b.WriteString(strings.TrimRight(line, " \n"))
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
