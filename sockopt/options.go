@@ -185,7 +185,9 @@ func (o SendBufferForce) Validate() error {
 func (SendBufferForce) info() info { return anyInfo }
 
 // ReuseAddr sets SO_REUSEADDR: bind to an address with connections still
-// in TIME_WAIT. Go sets it on every listening socket. Set it before bind.
+// in TIME_WAIT. Go sets it on every listening socket on Unix. Set it before
+// bind. On Windows it means more: another socket may bind the same port
+// and take over its traffic, which is why Go does not set it there.
 type ReuseAddr bool
 
 func (ReuseAddr) Name() string     { return "SO_REUSEADDR" }

@@ -195,3 +195,12 @@ func TestNilOptionsAreErrorsNotPanics(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, sys.Explain(nil))
 }
+
+func TestRolesPrintAsWords(t *testing.T) {
+	assert.Equal(t, "dialing", sockopt.Dialing.String())
+	assert.Equal(t, "listening", sockopt.Listening.String())
+	assert.Equal(t, "accepted", sockopt.Accepted.String())
+	assert.Equal(t, "dialing|accepted", sockopt.Connected.String())
+	assert.Equal(t, "Role(0)", sockopt.Role(0).String())
+	assert.Equal(t, "listening|Role(8)", (sockopt.Listening | 8).String())
+}
