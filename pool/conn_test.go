@@ -165,6 +165,19 @@ func warm(t testing.TB, cp *pool.ConnPool, n int) []net.Conn {
 	return raw
 }
 
+// expectReplaced moves the clock past the liveness threshold and checks
+// that the next Get hands out a working conn other than dead.
+func expectReplaced(t testing.TB, cp *pool.ConnPool, clock *fakeClock, dead net.Conn) {
+	t.Helper()
+	clock.Advance(2 * time.Second)
+	c, err := cp.Get(context.Background())
+	require.NoError(t, err)
+	assert.NotSame(t, dead, c.NetConn(), "a new conn")
+	assert.NoError(t, roundTrip(c), "it works, with no stale bytes")
+	require.NoError(t, c.Close())
+	assert.Equal(t, uint64(1), cp.Stats().Closed.Health, "the dead conn failed the liveness check")
+}
+
 func TestNoGetReturnsADeadConnAfterTheServerRestarts(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
 	addr := s.addr()
@@ -216,13 +229,7 @@ func TestAnIdleConnResetByThePeerIsNotHandedOut(t *testing.T) {
 	// The kernel reports the reset once (later reads see end of stream).
 	assert.ErrorIs(t, probeErr, syscall.ECONNRESET)
 
-	clock.Advance(2 * time.Second)
-	c, err := cp.Get(context.Background())
-	require.NoError(t, err)
-	assert.NotSame(t, conns[0], c.NetConn(), "a new conn")
-	assert.NoError(t, roundTrip(c))
-	require.NoError(t, c.Close())
-	assert.Equal(t, uint64(1), cp.Stats().Closed.Health)
+	expectReplaced(t, cp, clock, conns[0])
 }
 
 func TestAnIdleConnHalfClosedByThePeerIsNotHandedOut(t *testing.T) {
@@ -236,12 +243,7 @@ func TestAnIdleConnHalfClosedByThePeerIsNotHandedOut(t *testing.T) {
 	eventually(t, "the client sees the FIN", func() bool { return pool.Probe(conns[0]) != nil })
 	assert.ErrorIs(t, pool.Probe(conns[0]), pool.ErrPeerClosed)
 
-	clock.Advance(2 * time.Second)
-	c, err := cp.Get(context.Background())
-	require.NoError(t, err)
-	assert.NotSame(t, conns[0], c.NetConn())
-	assert.NoError(t, roundTrip(c))
-	require.NoError(t, c.Close())
+	expectReplaced(t, cp, clock, conns[0])
 }
 
 func TestUnsolicitedBytesMakeAPlainIdleConnUnusable(t *testing.T) {
@@ -256,12 +258,7 @@ func TestUnsolicitedBytesMakeAPlainIdleConnUnusable(t *testing.T) {
 	eventually(t, "the bytes arrive", func() bool { return pool.PendingBytes(conns[0]) > 0 })
 	assert.ErrorIs(t, pool.Probe(conns[0]), pool.ErrUnexpectedData)
 
-	clock.Advance(2 * time.Second)
-	c, err := cp.Get(context.Background())
-	require.NoError(t, err)
-	assert.NotSame(t, conns[0], c.NetConn())
-	assert.NoError(t, roundTrip(c), "no stale bytes in the reply")
-	require.NoError(t, c.Close())
+	expectReplaced(t, cp, clock, conns[0])
 }
 
 func TestTheLivenessCheckCostsNoSyscallBeforeTheIdleThreshold(t *testing.T) {

@@ -279,23 +279,9 @@ func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
 		p.mu.Unlock()
 		return Resource[T]{r: r, seq: r.seq}, nil
 	}
-	for {
-		if p.closed {
-			p.mu.Unlock()
-			return Resource[T]{}, ErrClosed
-		}
-		r, idleFor := p.popIdleLocked()
-		if r == nil {
-			break
-		}
-		p.st.hits++
-		h, ok := p.checkOut(ctx, r, idleFor)
-		if ok {
-			return h, nil
-		}
-		p.mu.Lock()
+	if h, done, err := p.takeIdle(ctx); done {
+		return h, err
 	}
-	p.st.misses++
 	return p.wait(ctx)
 }
 
@@ -306,28 +292,37 @@ func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
 func (p *Pool[T]) TryGet(ctx context.Context) (Resource[T], error) {
 	p.mu.Lock()
 	p.st.gets++
-	for {
-		if p.closed {
-			p.mu.Unlock()
-			return Resource[T]{}, ErrClosed
-		}
-		r, idleFor := p.popIdleLocked()
-		if r == nil {
-			break
-		}
-		p.st.hits++
-		h, ok := p.checkOut(ctx, r, idleFor)
-		if ok {
-			return h, nil
-		}
-		p.mu.Lock()
+	if h, done, err := p.takeIdle(ctx); done {
+		return h, err
 	}
-	p.st.misses++
 	if p.dialing <= p.waiters.n && p.canDialLocked(p.preciseNow()) {
 		p.startDialLocked(ctx)
 	}
 	p.mu.Unlock()
 	return Resource[T]{}, ErrUnavailable
+}
+
+// takeIdle, called with p.mu held, checks out an idle resource that passes
+// its checks. When done it has unlocked p.mu and returns the resource or
+// ErrClosed; otherwise (nothing idle) it returns with p.mu still held and
+// the Get counted as a miss.
+func (p *Pool[T]) takeIdle(ctx context.Context) (h Resource[T], done bool, err error) {
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return Resource[T]{}, true, ErrClosed
+		}
+		r, idleFor := p.popIdleLocked()
+		if r == nil {
+			p.st.misses++
+			return Resource[T]{}, false, nil
+		}
+		p.st.hits++
+		if h, ok := p.checkOut(ctx, r, idleFor); ok {
+			return h, true, nil
+		}
+		p.mu.Lock()
+	}
 }
 
 // popIdleLocked takes the most recently released idle resource that is
