@@ -165,6 +165,19 @@ func warm(t testing.TB, cp *pool.ConnPool, n int) []net.Conn {
 	return raw
 }
 
+// oneIdleConn returns a pool (liveness threshold 1s, fake clock) holding
+// one idle conn to a loopback echo server, and the server's side of it.
+func oneIdleConn(t testing.TB) (*pool.ConnPool, *fakeClock, []net.Conn, *net.TCPConn) {
+	t.Helper()
+	s := startServer(t, "127.0.0.1:0", nil)
+	clock := newFakeClock()
+	cp := newConnPool(t, nil, s.addr(), pool.LivenessCheck(time.Second), pool.Clock(clock.Now))
+	conns := warm(t, cp, 1)
+	eventually(t, "the server accepted", func() bool { return s.accepted() == 1 })
+	_, raw := s.conn(0)
+	return cp, clock, conns, raw
+}
+
 // expectReplaced moves the clock past the liveness threshold and checks
 // that the next Get hands out a working conn other than dead.
 func expectReplaced(t testing.TB, cp *pool.ConnPool, clock *fakeClock, dead net.Conn) {
@@ -216,12 +229,7 @@ func TestWithoutTheLivenessCheckAPooledConnCanBeDead(t *testing.T) {
 }
 
 func TestAnIdleConnResetByThePeerIsNotHandedOut(t *testing.T) {
-	s := startServer(t, "127.0.0.1:0", nil)
-	clock := newFakeClock()
-	cp := newConnPool(t, nil, s.addr(), pool.LivenessCheck(time.Second), pool.Clock(clock.Now))
-	conns := warm(t, cp, 1)
-	eventually(t, "the server accepted", func() bool { return s.accepted() == 1 })
-	_, raw := s.conn(0)
+	cp, clock, conns, raw := oneIdleConn(t)
 	require.NoError(t, raw.SetLinger(0))
 	require.NoError(t, raw.Close()) // RST
 	var probeErr error
@@ -233,12 +241,7 @@ func TestAnIdleConnResetByThePeerIsNotHandedOut(t *testing.T) {
 }
 
 func TestAnIdleConnHalfClosedByThePeerIsNotHandedOut(t *testing.T) {
-	s := startServer(t, "127.0.0.1:0", nil)
-	clock := newFakeClock()
-	cp := newConnPool(t, nil, s.addr(), pool.LivenessCheck(time.Second), pool.Clock(clock.Now))
-	conns := warm(t, cp, 1)
-	eventually(t, "the server accepted", func() bool { return s.accepted() == 1 })
-	_, raw := s.conn(0)
+	cp, clock, conns, raw := oneIdleConn(t)
 	require.NoError(t, raw.CloseWrite()) // FIN, the server still reads
 	eventually(t, "the client sees the FIN", func() bool { return pool.Probe(conns[0]) != nil })
 	assert.ErrorIs(t, pool.Probe(conns[0]), pool.ErrPeerClosed)
@@ -247,12 +250,7 @@ func TestAnIdleConnHalfClosedByThePeerIsNotHandedOut(t *testing.T) {
 }
 
 func TestUnsolicitedBytesMakeAPlainIdleConnUnusable(t *testing.T) {
-	s := startServer(t, "127.0.0.1:0", nil)
-	clock := newFakeClock()
-	cp := newConnPool(t, nil, s.addr(), pool.LivenessCheck(time.Second), pool.Clock(clock.Now))
-	conns := warm(t, cp, 1)
-	eventually(t, "the server accepted", func() bool { return s.accepted() == 1 })
-	_, raw := s.conn(0)
+	cp, clock, conns, raw := oneIdleConn(t)
 	_, err := raw.Write([]byte("surprise"))
 	require.NoError(t, err)
 	eventually(t, "the bytes arrive", func() bool { return pool.PendingBytes(conns[0]) > 0 })
