@@ -10,6 +10,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The options whose names differ between the unixes.
+const (
+	keepIdleOpt  = unix.TCP_KEEPIDLE
+	lingerOpt    = unix.SO_LINGER
+	reusePortOpt = unix.SO_REUSEPORT
+)
+
 // ipprotoMPTCP is IPPROTO_MPTCP, what SO_PROTOCOL reports on a Multipath
 // TCP socket.
 const ipprotoMPTCP = 262
@@ -70,32 +77,17 @@ func (s socket) checkMPTCP(opts []Option, forbid mptcpQuirk) (int, error) {
 }
 
 func (s socket) set(o Option) error {
+	if done, err := s.setCommon(o); done {
+		return err
+	}
 	fd := int(s.fd)
 	switch o := o.(type) {
-	case NoDelay:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_NODELAY, boolInt(bool(o)))
-	case KeepAlive:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(bool(o)))
-	case KeepAliveIdle:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(time.Duration(o)/time.Second))
-	case KeepAliveInterval:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(time.Duration(o)/time.Second))
-	case KeepAliveCount:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o))
 	case UserTimeout:
 		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(time.Duration(o)/time.Millisecond))
-	case ReceiveBuffer:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_RCVBUF, int(o))
-	case SendBuffer:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_SNDBUF, int(o))
 	case ReceiveBufferForce:
 		return s.setInt(o, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, int(o))
 	case SendBufferForce:
 		return s.setInt(o, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, int(o))
-	case ReuseAddr:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_REUSEADDR, boolInt(bool(o)))
-	case ReusePort:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_REUSEPORT, boolInt(bool(o)))
 	case FastOpen:
 		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, int(o))
 	case FastOpenConnect:
@@ -133,33 +125,8 @@ func (s socket) set(o Option) error {
 		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, int(o))
 	case QuickAck:
 		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_QUICKACK, boolInt(bool(o)))
-	case MaxSegment:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_MAXSEG, int(o))
 	case WindowClamp:
 		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP, int(o))
-	case Linger:
-		l := unix.Linger{}
-		if o >= 0 {
-			l = unix.Linger{Onoff: 1, Linger: int32(time.Duration(o) / time.Second)}
-		}
-		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l); err != nil {
-			return s.sysErr(o, "setsockopt", err)
-		}
-		return nil
-	case TOS:
-		domain, dual, err := s.family()
-		if err != nil {
-			return s.sysErr(o, "getsockopt", err)
-		}
-		if domain != unix.AF_INET6 || dual {
-			if err := s.setInt(o, unix.IPPROTO_IP, unix.IP_TOS, int(o)); err != nil {
-				return err
-			}
-		}
-		if domain == unix.AF_INET6 {
-			return s.setInt(o, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, int(o))
-		}
-		return nil
 	case Mark:
 		return s.setInt(o, unix.SOL_SOCKET, unix.SO_MARK, int(o))
 	case Priority:
@@ -180,48 +147,21 @@ func (s socket) set(o Option) error {
 }
 
 func (s socket) get(o Option) (Option, error) {
+	if got, done, err := s.getCommon(o); done {
+		return got, err
+	}
 	fd := int(s.fd)
 	intOpt := func(level, opt int) (int, error) { return s.getInt(o, level, opt) }
 	switch o.(type) {
-	case NoDelay:
-		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_NODELAY)
-		return NoDelay(v != 0), err
-	case KeepAlive:
-		v, err := intOpt(unix.SOL_SOCKET, unix.SO_KEEPALIVE)
-		return KeepAlive(v != 0), err
-	case KeepAliveIdle:
-		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
-		return KeepAliveIdle(time.Duration(v) * time.Second), err
-	case KeepAliveInterval:
-		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL)
-		return KeepAliveInterval(time.Duration(v) * time.Second), err
-	case KeepAliveCount:
-		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_KEEPCNT)
-		return KeepAliveCount(v), err
 	case UserTimeout:
 		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
 		return UserTimeout(time.Duration(v) * time.Millisecond), err
-	case ReceiveBuffer:
-		v, err := intOpt(unix.SOL_SOCKET, unix.SO_RCVBUF)
-		return ReceiveBuffer(v), err
-	case SendBuffer:
-		v, err := intOpt(unix.SOL_SOCKET, unix.SO_SNDBUF)
-		return SendBuffer(v), err
 	case ReceiveBufferForce:
 		v, err := intOpt(unix.SOL_SOCKET, unix.SO_RCVBUF)
 		return ReceiveBufferForce(v), err
 	case SendBufferForce:
 		v, err := intOpt(unix.SOL_SOCKET, unix.SO_SNDBUF)
 		return SendBufferForce(v), err
-	case ReuseAddr:
-		v, err := intOpt(unix.SOL_SOCKET, unix.SO_REUSEADDR)
-		return ReuseAddr(v != 0), err
-	case ReusePort:
-		v, err := intOpt(unix.SOL_SOCKET, unix.SO_REUSEPORT)
-		return ReusePort(v != 0), err
-	case FastOpen:
-		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_FASTOPEN)
-		return FastOpen(v), err
 	case FastOpenConnect:
 		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT)
 		return FastOpenConnect(v != 0), err
@@ -240,21 +180,9 @@ func (s socket) get(o Option) (Option, error) {
 	case QuickAck:
 		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_QUICKACK)
 		return QuickAck(v != 0), err
-	case MaxSegment:
-		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_MAXSEG)
-		return MaxSegment(v), err
 	case WindowClamp:
 		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP)
 		return WindowClamp(v), err
-	case Linger:
-		l, err := unix.GetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER)
-		if err != nil {
-			return LingerOff, s.sysErr(o, "getsockopt", err)
-		}
-		if l.Onoff == 0 {
-			return LingerOff, nil
-		}
-		return Linger(time.Duration(l.Linger) * time.Second), nil
 	case TOS:
 		domain, dual, err := s.family()
 		if err != nil {

@@ -4,6 +4,7 @@ package sockopt
 
 import (
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,4 +37,106 @@ func (s socket) getInt(o Option, level, opt int) (int, error) {
 		return 0, s.sysErr(o, "getsockopt", err)
 	}
 	return v, nil
+}
+
+// setCommon sets the options that every unix spells alike. done is false
+// for the others.
+func (s socket) setCommon(o Option) (done bool, err error) {
+	switch o := o.(type) {
+	case NoDelay:
+		return true, s.setInt(o, unix.IPPROTO_TCP, unix.TCP_NODELAY, boolInt(bool(o)))
+	case KeepAlive:
+		return true, s.setInt(o, unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(bool(o)))
+	case KeepAliveIdle:
+		return true, s.setInt(o, unix.IPPROTO_TCP, keepIdleOpt, int(time.Duration(o)/time.Second))
+	case KeepAliveInterval:
+		return true, s.setInt(o, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(time.Duration(o)/time.Second))
+	case KeepAliveCount:
+		return true, s.setInt(o, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o))
+	case ReceiveBuffer:
+		return true, s.setInt(o, unix.SOL_SOCKET, unix.SO_RCVBUF, int(o))
+	case SendBuffer:
+		return true, s.setInt(o, unix.SOL_SOCKET, unix.SO_SNDBUF, int(o))
+	case ReuseAddr:
+		return true, s.setInt(o, unix.SOL_SOCKET, unix.SO_REUSEADDR, boolInt(bool(o)))
+	case ReusePort:
+		return true, s.setInt(o, unix.SOL_SOCKET, reusePortOpt, boolInt(bool(o)))
+	case MaxSegment:
+		return true, s.setInt(o, unix.IPPROTO_TCP, unix.TCP_MAXSEG, int(o))
+	case Linger:
+		l := unix.Linger{}
+		if o >= 0 {
+			l = unix.Linger{Onoff: 1, Linger: int32(time.Duration(o) / time.Second)}
+		}
+		if err := unix.SetsockoptLinger(int(s.fd), unix.SOL_SOCKET, lingerOpt, &l); err != nil {
+			return true, s.sysErr(o, "setsockopt", err)
+		}
+		return true, nil
+	case TOS:
+		domain, dual, err := s.family()
+		if err != nil {
+			return true, s.sysErr(o, "getsockopt", err)
+		}
+		if domain != unix.AF_INET6 || dual {
+			if err := s.setInt(o, unix.IPPROTO_IP, unix.IP_TOS, int(o)); err != nil {
+				return true, err
+			}
+		}
+		if domain == unix.AF_INET6 {
+			return true, s.setInt(o, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, int(o))
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// getCommon reads the options that every unix spells alike. done is false
+// for the others.
+func (s socket) getCommon(o Option) (got Option, done bool, err error) {
+	intOpt := func(level, opt int) (int, error) { return s.getInt(o, level, opt) }
+	switch o.(type) {
+	case NoDelay:
+		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_NODELAY)
+		return NoDelay(v != 0), true, err
+	case KeepAlive:
+		v, err := intOpt(unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+		return KeepAlive(v != 0), true, err
+	case KeepAliveIdle:
+		v, err := intOpt(unix.IPPROTO_TCP, keepIdleOpt)
+		return KeepAliveIdle(time.Duration(v) * time.Second), true, err
+	case KeepAliveInterval:
+		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL)
+		return KeepAliveInterval(time.Duration(v) * time.Second), true, err
+	case KeepAliveCount:
+		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_KEEPCNT)
+		return KeepAliveCount(v), true, err
+	case ReceiveBuffer:
+		v, err := intOpt(unix.SOL_SOCKET, unix.SO_RCVBUF)
+		return ReceiveBuffer(v), true, err
+	case SendBuffer:
+		v, err := intOpt(unix.SOL_SOCKET, unix.SO_SNDBUF)
+		return SendBuffer(v), true, err
+	case ReuseAddr:
+		v, err := intOpt(unix.SOL_SOCKET, unix.SO_REUSEADDR)
+		return ReuseAddr(v != 0), true, err
+	case ReusePort:
+		v, err := intOpt(unix.SOL_SOCKET, reusePortOpt)
+		return ReusePort(v != 0), true, err
+	case FastOpen:
+		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_FASTOPEN)
+		return FastOpen(v), true, err
+	case MaxSegment:
+		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_MAXSEG)
+		return MaxSegment(v), true, err
+	case Linger:
+		l, err := unix.GetsockoptLinger(int(s.fd), unix.SOL_SOCKET, lingerOpt)
+		if err != nil {
+			return LingerOff, true, s.sysErr(o, "getsockopt", err)
+		}
+		if l.Onoff == 0 {
+			return LingerOff, true, nil
+		}
+		return Linger(time.Duration(l.Linger) * time.Second), true, nil
+	}
+	return nil, false, nil
 }
