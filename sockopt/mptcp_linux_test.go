@@ -2,6 +2,7 @@ package sockopt_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -95,13 +96,16 @@ func refusedOnMPTCPListener(o sockopt.Option) bool {
 
 func applies(o sockopt.Option, r sockopt.Role) bool { return sockopt.Check(r, o) == nil }
 
-// TestOptionsSetOnAnMPTCPListenerReachTheConnsItAccepts covers the options
-// that MPTCP does not pass to accepted sockets: ListenControl must refuse
-// them on the MPTCP socket (so Go falls back to plain TCP), and every
-// option it reports set must be on the accepted conn.
-func TestOptionsSetOnAnMPTCPListenerReachTheConnsItAccepts(t *testing.T) {
-	requireMPTCP(t)
+// TestOptionsSetOnAListenerReachTheConnsItAccepts reads every option that
+// Linux passes from a listener to its accepted sockets back from an accepted
+// conn, for plain TCP and Multipath TCP listeners and clients. On an MPTCP
+// listener, ListenControl must refuse the options MPTCP does not pass on
+// (so Go falls back to plain TCP): every option it reports set must be on
+// the accepted conn.
+func TestOptionsSetOnAListenerReachTheConnsItAccepts(t *testing.T) {
 	inherited := []readBack{
+		{set: sockopt.ReusePort(true)},
+		{set: sockopt.BindToDevice("lo")},
 		{set: sockopt.UserTimeout(4 * time.Second)},
 		{set: sockopt.ReceiveBuffer(65536), want: sockopt.ReceiveBuffer(131072)},
 		{set: sockopt.SendBuffer(65536), want: sockopt.SendBuffer(131072)},
@@ -113,11 +117,16 @@ func TestOptionsSetOnAnMPTCPListenerReachTheConnsItAccepts(t *testing.T) {
 		{set: sockopt.Mark(9)},
 		{set: sockopt.BusyPoll(30 * time.Microsecond)},
 	}
+	type variant struct{ listenerMPTCP, clientMPTCP bool }
 	for _, tc := range inherited {
-		for _, clientMPTCP := range []bool{false, true} {
-			t.Run(tc.set.String(), func(t *testing.T) {
+		for _, v := range []variant{{false, false}, {true, false}, {true, true}} {
+			t.Run(fmt.Sprintf("%v/%+v", tc.set, v), func(t *testing.T) {
+				if v.listenerMPTCP || v.clientMPTCP {
+					requireMPTCP(t)
+				}
 				skipUnlessPrivileged(t, tc.set)
-				ln := listenTCP(t, true, tc.set)
+				clientMPTCP := v.clientMPTCP
+				ln := listenTCP(t, v.listenerMPTCP, tc.set)
 				lnMP, err := sockopt.IsMPTCP(ln)
 				require.NoError(t, err)
 				if refusedOnMPTCPListener(tc.set) {
