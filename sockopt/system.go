@@ -333,7 +333,58 @@ func (s *System) Explain(opts ...Option) Findings {
 			add(o, Caveat, "net.mptcp.enabled is 1 and Multipath TCP %s; on an MPTCP socket sockopt fails with ErrMPTCP and Go retries with plain TCP", mptcpWhat(o.info().mptcp))
 		}
 	}
-	return out
+	return append(out, s.explainKeepAlive(opts)...)
+}
+
+// explainKeepAlive checks keepalive against TCP_USER_TIMEOUT: probes do
+// not go out while sent data is unacknowledged, so only a user timeout
+// bounds that case; and a user timeout also cuts keepalive short. Timers
+// missing from opts come from the net.ipv4.tcp_keepalive_* defaults.
+func (s *System) explainKeepAlive(opts []Option) Findings {
+	var (
+		first    Option
+		off      bool
+		user     UserTimeout
+		hasUser  bool
+		idle     = s.KeepAliveTime
+		interval = s.KeepAliveInterval
+		count    = s.KeepAliveProbes
+	)
+	for _, o := range opts {
+		switch o := o.(type) {
+		case KeepAlive:
+			off = !bool(o)
+		case KeepAliveIdle:
+			idle = time.Duration(o)
+		case KeepAliveInterval:
+			interval = time.Duration(o)
+		case KeepAliveCount:
+			count = int(o)
+		case UserTimeout:
+			user, hasUser = o, true
+			continue
+		default:
+			continue
+		}
+		if first == nil {
+			first = o
+		}
+	}
+	if first == nil || off {
+		return nil
+	}
+	total := idle + interval*time.Duration(count)
+	switch {
+	case idle == 0 || interval == 0 || count == 0:
+		return nil // a timer is unknown: nothing sound to say
+	case !hasUser:
+		return Findings{{Option: first, Verdict: Caveat, Reason: fmt.Sprintf(
+			"keepalive probes do not go out while sent data is unacknowledged; add UserTimeout(%v) (idle + interval × count) to bound that case too", total)}}
+	case user > 0 && time.Duration(user) < total:
+		return Findings{{Option: user, Verdict: Caveat, Reason: fmt.Sprintf(
+			"shorter than keepalive's idle + interval × count (%v): it also ends keepalive early, after %v", total, time.Duration(user))}}
+	}
+	return nil
 }
 
 func mptcpWhat(q mptcpQuirk) string {

@@ -163,3 +163,28 @@ func TestReadSystemReadsThisHost(t *testing.T) {
 	assert.NotContains(t, sys.Missing, "CapEff")
 	t.Logf("this host:\n%s", sys.Explain(sockopt.ReceiveBuffer(16<<20), sockopt.FastOpen(16), sockopt.Congestion("cubic")))
 }
+
+func TestExplainPairsKeepaliveWithAUserTimeout(t *testing.T) {
+	// tcp_keepalive_* = 7200s, 75s, 9; MPTCP off so that only keepalive findings remain.
+	sys, err := sockopt.ReadSystemFS(fakeHost(capsRoot, map[string]string{"net/mptcp/enabled": "0"}))
+	require.NoError(t, err)
+	ka := []sockopt.Option{sockopt.KeepAliveIdle(30 * time.Second), sockopt.KeepAliveInterval(10 * time.Second), sockopt.KeepAliveCount(3)}
+
+	fs := sys.Explain(ka...)
+	require.Len(t, fs, 1, "%s", fs)
+	assert.Equal(t, sockopt.KeepAliveIdle(30*time.Second), fs[0].Option)
+	assert.Equal(t, sockopt.Caveat, fs[0].Verdict)
+	assert.Contains(t, fs[0].Reason, "UserTimeout(1m0s)", "idle + interval × count = 30s + 3×10s")
+
+	fs = sys.Explain(append(ka, sockopt.UserTimeout(20*time.Second))...)
+	require.Len(t, fs, 1, "%s", fs)
+	assert.Equal(t, sockopt.UserTimeout(20*time.Second), fs[0].Option)
+	assert.Contains(t, fs[0].Reason, "ends keepalive early")
+
+	assert.Empty(t, sys.Explain(append(ka, sockopt.UserTimeout(time.Minute))...), "a matching user timeout is the advice itself")
+	assert.Empty(t, sys.Explain(sockopt.KeepAlive(false), sockopt.KeepAliveIdle(time.Minute)), "keepalive is off")
+
+	fs = sys.Explain(sockopt.KeepAlive(true))
+	require.Len(t, fs, 1)
+	assert.Contains(t, fs[0].Reason, "UserTimeout(2h11m15s)", "the host defaults fill the missing timers: 7200s + 9×75s")
+}
