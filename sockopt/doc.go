@@ -55,6 +55,8 @@
 //   - On a dual-stack IPv6 socket, [TOS] sets both IPV6_TCLASS and IP_TOS,
 //     since IPv4-mapped traffic follows IP_TOS.
 //   - Accepted sockets do not inherit SO_PRIORITY from the listener.
+//   - Keepalive probes do not go out while sent data is unacknowledged:
+//     [System.Explain] suggests the [UserTimeout] that bounds that case.
 //
 // # Roles
 //
