@@ -684,3 +684,25 @@ func TestANameTooLongForDNSIsNotFoundWithoutAQuery(t *testing.T) {
 	assert.True(t, de.IsNotFound, "%v", err)
 	assert.Zero(t, srv.TotalQueries())
 }
+
+func TestHitsFromManyGoroutinesAreAllCounted(t *testing.T) {
+	srv := startServer(t)
+	srv.SetAddrs("svc.test", time.Hour, addrs("127.0.0.2", "127.0.0.3")...)
+	c := stubCache(t, srv, newFakeClock())
+	ctx := testCtx(t)
+	_, err := c.LookupNetIP(ctx, "ip4", "svc.test") // the miss
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			buf := make([]netip.Addr, 0, 2)
+			for range 1000 {
+				buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", "svc.test")
+			}
+		})
+	}
+	wg.Wait()
+	st := c.Stats()
+	assert.Equal(t, uint64(8000), st.Hits, "no hit lost across the counter shards")
+	assert.Equal(t, uint64(1), st.Misses)
+}
