@@ -204,3 +204,20 @@ func TestRolesPrintAsWords(t *testing.T) {
 	assert.Equal(t, "Role(0)", sockopt.Role(0).String())
 	assert.Equal(t, "listening|Role(8)", (sockopt.Listening | 8).String())
 }
+
+func TestEnumsPrintReadably(t *testing.T) {
+	assert.Equal(t, "TIME_WAIT", sockopt.StateTimeWait.String())
+	assert.Equal(t, "TCPState(99)", sockopt.TCPState(99).String())
+	assert.Equal(t, "recovery", sockopt.CARecovery.String())
+	assert.Equal(t, "CongestionState(9)", sockopt.CongestionState(9).String())
+	assert.Equal(t, "timestamps,sack,wscale", (sockopt.OptTimestamps | sockopt.OptSACK | sockopt.OptWindowScale).String())
+	assert.Equal(t, "none", sockopt.TCPOptions(0).String())
+	assert.Equal(t, "syn-data,0x80", (sockopt.OptSYNData | 0x80).String())
+	for v, s := range map[sockopt.Verdict]string{sockopt.Applied: "applied", sockopt.Clamped: "clamped", sockopt.Refused: "refused",
+		sockopt.Ignored: "ignored", sockopt.Adjusted: "adjusted", sockopt.Caveat: "caveat", sockopt.NotApplied: "NOT APPLIED", 0: "Verdict(0)"} {
+		assert.Equal(t, s, v.String())
+	}
+	f := sockopt.Finding{Option: sockopt.Mark(1), Verdict: sockopt.Refused, Reason: "no CAP_NET_ADMIN"}
+	assert.Equal(t, "SO_MARK=1: refused: no CAP_NET_ADMIN", f.String())
+	assert.Equal(t, "no option is clamped, refused or ignored by this host\n", sockopt.Findings(nil).String())
+}

@@ -117,3 +117,34 @@ func TestTCPInfoOfALiveConnHasGoTypedFields(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, ai.BytesReceived, uint64(len(msg)))
 }
+
+func TestVerifyExplainsEachKindOfDifference(t *testing.T) {
+	ln := listenTCP(t, false)
+	c, _ := connPair(t, ln, false, sockopt.Congestion("reno"), sockopt.WindowClamp(100))
+	rep, err := sockopt.Verify(c,
+		sockopt.KeepAliveIdle(time.Hour), // Go set 15s after connect
+		sockopt.Congestion("bbr"),        // the socket uses reno
+		sockopt.WindowClamp(100),         // raised to the minimum
+		sockopt.Linger(7*time.Second),    // never set
+		sockopt.UserTimeout(0),           // the default, as asked
+	)
+	require.NoError(t, err)
+	require.Len(t, rep, 5)
+	want := []struct {
+		v      sockopt.Verdict
+		reason string
+	}{
+		{sockopt.NotApplied, "Go sets it"},
+		{sockopt.NotApplied, "the socket uses TCP_CONGESTION=reno"},
+		{sockopt.Adjusted, "kernel minimum 1152"},
+		{sockopt.NotApplied, "the socket holds off"},
+		{sockopt.Applied, ""},
+	}
+	for i, w := range want {
+		assert.Equal(t, w.v, rep[i].Verdict, "%s", rep)
+		assert.Contains(t, rep[i].Reason, w.reason, "%s", rep)
+	}
+	assert.False(t, rep.OK())
+	assert.True(t, rep[2].OK() && rep[4].OK())
+	assert.Contains(t, rep.String(), "NOT APPLIED", "the table makes failures stand out")
+}
