@@ -152,7 +152,10 @@ func TestAfterRecoveryFreshAnswersReturnWithinOneRefresh(t *testing.T) {
 	srv := startServer(t)
 	srv.SetAddrs("svc.test", 10*time.Second, addrs("127.0.0.2")...)
 	clk := newFakeClock()
-	c := stubCache(t, srv, clk, StaleAnswerTimeout(20*time.Millisecond),
+	// A long StaleAnswerTimeout: during the outage the refresh fails after
+	// LookupTimeout anyway, and after it the fresh answer must win even on a
+	// loaded machine.
+	c := stubCache(t, srv, clk, StaleAnswerTimeout(10*time.Second),
 		LookupTimeout(200*time.Millisecond), MinRefresh(2*time.Second))
 	ctx := testCtx(t)
 	_, err := c.LookupNetIP(ctx, "ip4", "svc.test")
@@ -212,7 +215,7 @@ func TestASlowRefreshServesStaleAfterStaleAnswerTimeoutAndThenStoresTheFreshAnsw
 	require.NoError(t, err)
 
 	srv.SetAddrs("svc.test", 10*time.Second, addrs("127.0.0.3")...)
-	srv.SetDelay("svc.test", 300*time.Millisecond)
+	srv.SetDelay("svc.test", time.Second) // far longer than StaleAnswerTimeout, even on a loaded machine
 	clk.Advance(11 * time.Second)
 	got, err := c.LookupNetIP(ctx, "ip4", "svc.test")
 	require.NoError(t, err)
