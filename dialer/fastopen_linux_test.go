@@ -3,13 +3,9 @@
 package dialer_test
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -75,33 +71,13 @@ func pingPong(t *testing.T, c net.Conn) {
 	assert.Equal(t, "ping", string(buf))
 }
 
-// netstat reads one counter of /proc/net/netstat, such as
-// ("TcpExt", "TCPFastOpenPassive"), in the current network namespace.
-func netstat(t *testing.T, group, name string) int {
+// netstat reads one counter of /proc/net/netstat in the current network
+// namespace.
+func netstat(t *testing.T, group, name string) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/net/netstat")
+	v, err := netnstest.Netstat(group, name)
 	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		names := strings.Fields(sc.Text())
-		if !sc.Scan() {
-			break
-		}
-		values := strings.Fields(sc.Text())
-		if len(names) == 0 || names[0] != group+":" || len(values) != len(names) {
-			continue
-		}
-		for i, n := range names {
-			if n == name {
-				v, err := strconv.Atoi(values[i])
-				require.NoError(t, err)
-				return v
-			}
-		}
-	}
-	t.Fatalf("no %s %s in /proc/net/netstat", group, name)
-	return 0
+	return v
 }
 
 func TestFastOpenSendsTheSecondConnectionsDataInTheSYN(t *testing.T) {

@@ -1,14 +1,10 @@
 package listener_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -157,30 +153,11 @@ func TestBacklogReallyLimitsTheAcceptQueue(t *testing.T) {
 }
 
 // netstat reads a TcpExt counter from /proc/net/netstat of the namespace.
-func netstat(t testing.TB, name string) int {
-	f, err := os.Open("/proc/net/netstat")
+func netstat(t testing.TB, name string) int64 {
+	t.Helper()
+	v, err := netnstest.Netstat("TcpExt", name)
 	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		keys := strings.Fields(sc.Text())
-		if !sc.Scan() {
-			break
-		}
-		vals := strings.Fields(sc.Text())
-		if len(keys) == 0 || keys[0] != "TcpExt:" {
-			continue
-		}
-		for i, k := range keys {
-			if k == name && i < len(vals) {
-				v, err := strconv.Atoi(vals[i])
-				require.NoError(t, err)
-				return v
-			}
-		}
-	}
-	t.Fatalf("no TcpExt %s in /proc/net/netstat", name)
-	return 0
+	return v
 }
 
 const tcpiOptSynData = 0x20 // TCPI_OPT_SYN_DATA: the SYN carried data that was accepted
@@ -221,5 +198,5 @@ func TestFastOpenAcceptsDataInTheSYN(t *testing.T) {
 	before := netstat(t, "TCPFastOpenPassive")
 	assert.False(t, exchange(), "the first connection only fetches a cookie")
 	assert.True(t, exchange(), "with the cookie, the data rides in the SYN")
-	assert.Equal(t, 1, netstat(t, "TCPFastOpenPassive")-before, "TcpExtTCPFastOpenPassive counts the accepted SYN data")
+	assert.Equal(t, int64(1), netstat(t, "TCPFastOpenPassive")-before, "TcpExtTCPFastOpenPassive counts the accepted SYN data")
 }

@@ -53,3 +53,30 @@ func TestEnterRunsSubtestsInTheNamespace(t *testing.T) {
 		assert.Len(t, ifs, 1, "a fresh namespace has only lo: %v", ifs)
 	})
 }
+
+func TestNetstatReadsACounterThatMoves(t *testing.T) {
+	if _, err := os.Stat("/proc/net/netstat"); err != nil {
+		t.Skipf("no /proc/net/netstat: %v", err)
+	}
+	if !netnstest.Enter(t, nil) {
+		return
+	}
+	// A fresh namespace: no connection has been opened yet, so
+	// TcpExt.TCPOrigDataSent is 0 and goes up once data is sent.
+	before, err := netnstest.Netstat("TcpExt", "TCPOrigDataSent")
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("x"))
+	require.NoError(t, err)
+	after, err := netnstest.Netstat("TcpExt", "TCPOrigDataSent")
+	require.NoError(t, err)
+	assert.Greater(t, after, before)
+
+	_, err = netnstest.Netstat("TcpExt", "NoSuchCounter")
+	assert.Error(t, err)
+}
