@@ -9,13 +9,7 @@ import (
 	"testing"
 
 	"github.com/nettune/nettune/sockopt"
-)
-
-// Linux option numbers the syscall package lacks (x/sys/unix has them,
-// but this module does not depend on it directly).
-const (
-	tcpUserTimeout  = 0x12 // TCP_USER_TIMEOUT
-	tcpNotSentLowat = 0x19 // TCP_NOTSENT_LOWAT
+	"golang.org/x/sys/unix"
 )
 
 // setTypicalByHand sets the typical options with raw setsockopt calls in
@@ -28,10 +22,10 @@ func setTypicalByHand(c syscall.Conn) error {
 	var serr error
 	err = rc.Control(func(fd uintptr) {
 		for _, o := range [][3]int{
-			{syscall.IPPROTO_TCP, tcpUserTimeout, 110000},
+			{syscall.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, 110000},
 			{syscall.SOL_SOCKET, syscall.SO_RCVBUF, 256 << 10},
 			{syscall.SOL_SOCKET, syscall.SO_SNDBUF, 256 << 10},
-			{syscall.IPPROTO_TCP, tcpNotSentLowat, 16 << 10},
+			{syscall.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 16 << 10},
 		} {
 			if serr = syscall.SetsockoptInt(int(fd), o[0], o[1], o[2]); serr != nil {
 				return
