@@ -25,11 +25,16 @@ const (
 	headerLen      = 4
 )
 
-// MaxDecodeAlloc is the bound on what UnmarshalBinary allocates per input
-// byte: each bucket takes at least one byte of input and costs an int32 and
-// a uint64 (12 bytes), rounded up to the allocator's size classes. An
-// error adds at most [MaxDecodeErrorAlloc] bytes for its message.
+// MaxDecodeAlloc bounds what UnmarshalBinary allocates: 16 bytes per
+// input byte while parsing (each bucket takes at least one byte and costs
+// an index and a count), and the decoded snapshot's running totals, 8 bytes
+// per bucket from the first non-empty one to the last, at most
+// 8·(53·2^scale+2) bytes (110 KB at scale 8, 3.4 KB at scale 3). An error
+// adds at most [MaxDecodeErrorAlloc] bytes for its message.
 const MaxDecodeAlloc = 16
+
+// maxCumBytes is the largest running-total array a snapshot at scale s has.
+func maxCumBytes(s int) int { return 8 * (maxIndex(s) + 1) }
 
 // MaxDecodeErrorAlloc bounds what building an error message allocates.
 const MaxDecodeErrorAlloc = 1024
@@ -50,32 +55,37 @@ func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
 	} else {
 		b = append(b, 0, 0)
 	}
-	runs := 0
-	for j := range s.index {
-		if j == 0 || s.index[j] != s.index[j-1]+1 {
-			runs++
+	// Runs of adjacent non-empty buckets.
+	type run struct{ start, end int } // cum positions, end exclusive
+	var runs []run
+	prev := s.zero
+	for k, c := range s.cum {
+		if c != prev {
+			if len(runs) > 0 && runs[len(runs)-1].end == k {
+				runs[len(runs)-1].end++
+			} else {
+				runs = append(runs, run{k, k + 1})
+			}
 		}
+		prev = c
 	}
-	b = binary.AppendUvarint(b, uint64(runs))
-	prevEnd := int32(-1)
-	prevCum := s.zero
-	for j := 0; j < len(s.index); {
-		n := 1
-		for j+n < len(s.index) && s.index[j+n] == s.index[j+n-1]+1 {
-			n++
-		}
+	b = binary.AppendUvarint(b, uint64(len(runs)))
+	prevEnd := -1
+	for _, r := range runs {
 		if prevEnd < 0 {
-			b = binary.AppendUvarint(b, uint64(s.index[j]))
+			b = binary.AppendUvarint(b, uint64(s.offset+r.start))
 		} else {
-			b = binary.AppendUvarint(b, uint64(s.index[j]-prevEnd-1))
+			b = binary.AppendUvarint(b, uint64(r.start-prevEnd-1))
 		}
-		b = binary.AppendUvarint(b, uint64(n))
-		for k := j; k < j+n; k++ {
-			b = binary.AppendUvarint(b, s.cum[k]-prevCum)
-			prevCum = s.cum[k]
+		b = binary.AppendUvarint(b, uint64(r.end-r.start))
+		for k := r.start; k < r.end; k++ {
+			below := s.zero
+			if k > 0 {
+				below = s.cum[k-1]
+			}
+			b = binary.AppendUvarint(b, s.cum[k]-below)
 		}
-		prevEnd = s.index[j+n-1]
-		j += n
+		prevEnd = r.end - 1
 	}
 	return b, nil
 }
@@ -84,8 +94,8 @@ func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
 func (s *Snapshot) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
 
 // UnmarshalBinary decodes data into s (encoding.BinaryUnmarshaler). It is
-// safe on untrusted input: it never panics, allocates at most
-// [MaxDecodeAlloc] bytes per input byte (plus [MaxDecodeErrorAlloc] on error), and checks every invariant a
+// safe on untrusted input: it never panics, allocates within the
+// bound stated at [MaxDecodeAlloc], and checks every invariant a
 // recorded histogram has (bucket indexes in range and ascending, counts
 // that do not overflow, min and max in the first and last buckets, a sum
 // between count×min and count×max). Errors wrap [ErrCorrupt]. On error s
@@ -120,9 +130,13 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	if runs > uint64(len(d.buf)) {
 		return corrupt("%d runs in %d bytes", runs, len(d.buf))
 	}
-	capHint := len(d.buf) // every bucket takes at least one byte
-	out.index = make([]int32, 0, min(capHint, top+1))
-	out.cum = make([]uint64, 0, min(capHint, top+1))
+	var index []int
+	var counts []uint64
+	if runs > 0 {
+		capHint := len(d.buf) // every bucket takes at least one byte
+		index = make([]int, 0, min(capHint, top+1))
+		counts = make([]uint64, 0, min(capHint, top+1))
+	}
 	run := out.zero
 	next := uint64(0) // lowest index the next run may start at
 	for r := uint64(0); r < runs; r++ {
@@ -149,17 +163,15 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 			if run, carry = bits.Add64(run, c, 0); carry != 0 {
 				return corrupt("count overflows")
 			}
-			out.index = append(out.index, int32(start+k))
-			out.cum = append(out.cum, run)
+			index = append(index, int(start+k))
+			counts = append(counts, c)
 		}
 		next = start + n
 	}
 	if len(d.buf) != 0 {
 		return corrupt("%d trailing bytes", len(d.buf))
 	}
-	if len(out.index) == 0 {
-		out.index, out.cum = nil, nil
-	}
+	out.setBuckets(index, counts)
 	if _, c := bits.Add64(run, out.overflow, 0); c != 0 {
 		return corrupt("count overflows")
 	}
@@ -202,14 +214,14 @@ func (s *Snapshot) checkExtremes() error {
 	switch {
 	case s.zero > 0:
 		lowest = -1
-	case len(s.index) > 0:
-		lowest = int(s.index[0])
+	case s.cum != nil:
+		lowest = s.offset
 	}
 	switch {
 	case s.overflow > 0:
 		highest = over
-	case len(s.index) > 0:
-		highest = int(s.index[len(s.index)-1])
+	case s.cum != nil:
+		highest = s.offset + len(s.cum) - 1
 	}
 	if place(s.min) != lowest {
 		return corrupt("min %d is not in the lowest occupied bucket", s.min)

@@ -145,11 +145,11 @@ func (s *Snapshot) WritePercentileDistribution(w io.Writer, ticksPerHalfDistance
 		emit(0, s.zero)
 	}
 	prev := s.zero
-	for j, i := range s.index {
-		if s.cum[j] > prev {
-			emit(s.representative(int(i)), s.cum[j])
+	for k, c := range s.cum {
+		if c > prev {
+			emit(s.representative(s.offset+k), c)
 		}
-		prev = s.cum[j]
+		prev = c
 	}
 	if s.overflow > 0 {
 		emit(float64(s.max), total)

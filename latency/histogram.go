@@ -118,7 +118,8 @@ func newShard() *shard {
 // count, sum, minimum and maximum.
 //
 // A Histogram is safe for concurrent use: Record never blocks and never
-// allocates once the shard and octave it writes to exist. Reading (Snapshot)
+// allocates once the shard and octave it writes to exist (the first value
+// in an octave allocates it under a short lock). Reading (Snapshot)
 // runs alongside writers without stopping them; use a [Recorder] when each
 // value must land in exactly one interval.
 type Histogram struct {

@@ -56,12 +56,12 @@ func (s *Snapshot) writeChart(w io.Writer, rows, width int) {
 	if s.zero > 0 {
 		rs = append(rs, row{0, 0, s.zero})
 	}
-	if len(s.index) > 0 {
+	if s.cum != nil {
 		g := s
-		for g.scale > 0 && int(g.index[len(g.index)-1]-g.index[0])+1 > rows {
+		for g.scale > 0 && len(g.cum) > rows {
 			g, _ = g.Downscale(g.scale - 1)
 		}
-		first, last := int(g.index[0]), int(g.index[len(g.index)-1])
+		first, last := g.offset, g.offset+len(g.cum)-1
 		counts := g.counts()
 		for i := first; i <= last; i++ {
 			lo, hi := intRange(g.scale, i)

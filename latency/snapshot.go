@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
-	"slices"
 	"sort"
 	"time"
 )
@@ -15,9 +14,13 @@ import (
 // quantiles in O(log buckets) without allocating. A Snapshot is safe for
 // concurrent use; the zero value is an empty snapshot at scale 0.
 type Snapshot struct {
-	scale    int
-	index    []int32  // non-empty buckets, ascending
-	cum      []uint64 // cum[j]: zero count + counts of buckets index[0..j]
+	scale int
+	// Bucket offset+k has count cum[k]-cum[k-1] (cum[-1] being the zero
+	// count): a dense running total, so a quantile is a binary search and a
+	// merge one add per bucket. The first and last buckets are non-empty;
+	// cum is nil when no bucket is.
+	offset   int
+	cum      []uint64
 	zero     uint64
 	overflow uint64
 	invalid  uint64
@@ -27,9 +30,11 @@ type Snapshot struct {
 }
 
 // Snapshot copies the histogram's current contents. Writers are never
-// stopped: values recorded while it runs may be partly included (their
-// bucket but not yet their sum, say), but every counted value lies within
-// the reported minimum and maximum. A [Recorder] gives exact intervals.
+// stopped, so a value recorded while it runs may or may not be in it, and
+// its minimum or maximum may show before its count does; a bucket that a
+// writer is flushing at that moment (once per 2^23 values in it) can be
+// missed until the next Snapshot. Every counted value lies within the
+// reported minimum and maximum. A [Recorder] gives exact intervals.
 func (h *Histogram) Snapshot() *Snapshot {
 	s := &Snapshot{scale: h.scale, min: math.MaxInt64, max: -1}
 	live := make([]*shard, 0, len(h.shards))
@@ -42,6 +47,7 @@ func (h *Histogram) Snapshot() *Snapshot {
 	// sum, minimum and maximum written before, so they are seen below.
 	var buf [1 << MaxScale]uint64
 	octave := buf[:1<<h.scale]
+	var index []int
 	var counts []uint64
 	var sumHi, sumLo, carry uint64 // what the buckets hold, mod 2^128
 	for ci := range numChunks {
@@ -64,7 +70,7 @@ func (h *Histogram) Snapshot() *Snapshot {
 		for j, n := range octave {
 			if n != 0 {
 				i := ci<<h.scale + j
-				s.index = append(s.index, int32(i))
+				index = append(index, i)
 				counts = append(counts, n)
 				bHi, bLo := bits.Mul64(n, uint64(bucketBase(h.table, h.scale, i)))
 				sumLo, carry = bits.Add64(sumLo, bLo, 0)
@@ -85,31 +91,26 @@ func (h *Histogram) Snapshot() *Snapshot {
 		s.min = min(s.min, sh.min.Load())
 		s.max = max(s.max, sh.max.Load())
 	}
-	run := s.zero
-	for j, n := range counts {
-		run += n
-		counts[j] = run
-	}
-	s.cum = counts
+	s.setBuckets(index, counts)
 	return s
 }
 
-// fill sets index and cum from a map of bucket counts.
-func (s *Snapshot) fill(counts map[int]uint64) {
-	s.index = make([]int32, 0, len(counts))
-	for i := range counts {
-		s.index = append(s.index, int32(i))
-	}
-	if len(s.index) == 0 {
-		s.index, s.cum = nil, nil
+// setBuckets sets offset and cum from ascending bucket indexes and their
+// counts; s.zero must be set already.
+func (s *Snapshot) setBuckets(index []int, counts []uint64) {
+	if len(index) == 0 {
+		s.offset, s.cum = 0, nil
 		return
 	}
-	slices.Sort(s.index)
-	s.cum = make([]uint64, len(s.index))
+	s.offset = index[0]
+	s.cum = make([]uint64, index[len(index)-1]-index[0]+1)
+	for j, i := range index {
+		s.cum[i-s.offset] = counts[j]
+	}
 	run := s.zero
-	for j, i := range s.index {
-		run += counts[int(i)]
-		s.cum[j] = run
+	for k, n := range s.cum {
+		run += n
+		s.cum[k] = run
 	}
 }
 
@@ -201,12 +202,11 @@ func (s *Snapshot) StdDev() time.Duration {
 	}
 	mean := s.SumFloat() / float64(n)
 	acc := float64(s.zero) * mean * mean
-	prev := s.zero
-	for j, i := range s.index {
-		d := s.representative(int(i)) - mean
-		acc += float64(s.cum[j]-prev) * d * d
-		prev = s.cum[j]
-	}
+	s.Buckets(func(i int, n uint64) bool {
+		d := s.representative(i) - mean
+		acc += float64(n) * d * d
+		return true
+	})
 	if s.overflow > 0 {
 		d := float64(s.max) - mean
 		acc += float64(s.overflow) * d * d
@@ -260,7 +260,7 @@ func (s *Snapshot) ValueAtQuantile(q float64) (int64, error) {
 		return s.max, nil
 	}
 	j := sort.Search(len(s.cum), func(j int) bool { return s.cum[j] >= r })
-	return int64(math.Round(s.representative(int(s.index[j])))), nil
+	return int64(math.Round(s.representative(s.offset + j))), nil
 }
 
 // Quantile is ValueAtQuantile for durations; it returns 0 for q outside [0, 1].
@@ -308,11 +308,14 @@ func (s *Snapshot) CountAtOrBelow(d time.Duration) uint64 {
 	if _, hi := intRange(s.scale, i); hi > v {
 		i-- // the bucket of v also holds values above v: leave it out
 	}
-	j := sort.Search(len(s.index), func(j int) bool { return int(s.index[j]) > i })
-	if j == 0 {
+	switch k := i - s.offset; {
+	case k < 0:
 		return s.zero
+	case k >= len(s.cum):
+		return s.bucketed()
+	default:
+		return s.cum[k]
 	}
-	return s.cum[j-1]
 }
 
 // Buckets calls yield for every non-empty bucket in ascending order with
@@ -321,16 +324,16 @@ func (s *Snapshot) CountAtOrBelow(d time.Duration) uint64 {
 // buckets: see ZeroCount and Overflow.
 func (s *Snapshot) Buckets(yield func(index int, count uint64) bool) {
 	prev := s.zero
-	for j, i := range s.index {
-		if !yield(int(i), s.cum[j]-prev) {
+	for k, c := range s.cum {
+		if c != prev && !yield(s.offset+k, c-prev) {
 			return
 		}
-		prev = s.cum[j]
+		prev = c
 	}
 }
 
 func (s *Snapshot) counts() map[int]uint64 {
-	m := make(map[int]uint64, len(s.index))
+	m := make(map[int]uint64, len(s.cum))
 	s.Buckets(func(i int, n uint64) bool { m[i] = n; return true })
 	return m
 }
@@ -351,11 +354,20 @@ func (s *Snapshot) Downscale(scale int) (*Snapshot, error) {
 		return &out, nil
 	}
 	d := s.scale - scale
-	m := make(map[int]uint64, len(s.index))
-	s.Buckets(func(i int, n uint64) bool { m[downIndex(i, d)] += n; return true })
+	var index []int
+	var counts []uint64
+	s.Buckets(func(i int, n uint64) bool {
+		if i = downIndex(i, d); len(index) > 0 && index[len(index)-1] == i {
+			counts[len(counts)-1] += n
+		} else {
+			index = append(index, i)
+			counts = append(counts, n)
+		}
+		return true
+	})
 	out := *s
 	out.scale = scale
-	out.fill(m)
+	out.setBuckets(index, counts)
 	return &out, nil
 }
 
@@ -400,38 +412,46 @@ func (s *Snapshot) Merge(o *Snapshot) (*Snapshot, error) {
 	var c uint64
 	out.sumLo, c = bits.Add64(a.sumLo, b.sumLo, 0)
 	out.sumHi = a.sumHi + b.sumHi + c
-	// Merge the two sorted bucket lists index to index.
-	out.index = make([]int32, 0, len(a.index)+len(b.index))
-	out.cum = make([]uint64, 0, len(a.index)+len(b.index))
-	run := out.zero
-	pa, pb := a.zero, b.zero
-	x, y := 0, 0
-	for x < len(a.index) || y < len(b.index) {
-		var i int32
-		var n uint64
-		switch {
-		case y == len(b.index) || (x < len(a.index) && a.index[x] < b.index[y]):
-			i, n = a.index[x], a.cum[x]-pa
-			pa = a.cum[x]
-			x++
-		case x == len(a.index) || b.index[y] < a.index[x]:
-			i, n = b.index[y], b.cum[y]-pb
-			pb = b.cum[y]
-			y++
-		default:
-			i, n = a.index[x], a.cum[x]-pa+b.cum[y]-pb
-			pa, pb = a.cum[x], b.cum[y]
-			x++
-			y++
-		}
-		run += n
-		out.index = append(out.index, i)
-		out.cum = append(out.cum, run)
-	}
-	if len(out.index) == 0 {
-		out.index, out.cum = nil, nil
+	// Index to index: each side's running total, extended past its ends
+	// (its zero count before, its bucketed total after), added up.
+	switch {
+	case a.cum == nil && b.cum == nil:
+	case a.cum == nil:
+		out.offset, out.cum = b.offset, addConst(b.cum, a.zero)
+	case b.cum == nil:
+		out.offset, out.cum = a.offset, addConst(a.cum, b.zero)
+	default:
+		out.offset = min(a.offset, b.offset)
+		end := max(a.offset+len(a.cum), b.offset+len(b.cum))
+		out.cum = make([]uint64, end-out.offset)
+		addExtended(out.cum, a, out.offset)
+		addExtended(out.cum, b, out.offset)
 	}
 	return out, nil
+}
+
+func addConst(cum []uint64, c uint64) []uint64 {
+	out := make([]uint64, len(cum))
+	for k, v := range cum {
+		out[k] = v + c
+	}
+	return out
+}
+
+// addExtended adds x's running total to dst, whose first bucket is offset.
+func addExtended(dst []uint64, x *Snapshot, offset int) {
+	lo := x.offset - offset
+	hi := lo + len(x.cum)
+	for k := range dst[:lo] {
+		dst[k] += x.zero
+	}
+	for k, v := range x.cum {
+		dst[lo+k] += v
+	}
+	last := x.cum[len(x.cum)-1]
+	for k := range dst[hi:] {
+		dst[hi+k] += last
+	}
 }
 
 // Merge adds the contents of a snapshot (from this process or decoded from

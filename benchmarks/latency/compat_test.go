@@ -8,7 +8,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nettune/nettune/dialer"
 	"github.com/nettune/nettune/latency"
+)
+
+// The histogram and the recorder plug into the dialer's connect-time hook.
+var (
+	_ dialer.Recorder = (*latency.Histogram)(nil)
+	_ dialer.Recorder = (*latency.Recorder)(nil)
+	_ latency.Sink    = (*latency.Histogram)(nil)
 )
 
 // TestNativeHistogramMatchesPrometheusClientBucketForBucket observes the
