@@ -32,6 +32,8 @@ type BackoffError struct {
 	Err      error         // the last dial error
 }
 
+// Error says how long dialing stays paused, after how many failures, and
+// the last dial error.
 func (e *BackoffError) Error() string {
 	return fmt.Sprintf("pool: dialing paused for %v after %d failures in a row: %v", e.Retry, e.Failures, e.Err)
 }
