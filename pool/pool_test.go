@@ -637,3 +637,43 @@ func TestAWaiterQueuedDuringAPauseIsServedByTheProbeWhenThePauseEnds(t *testing.
 	}
 	assert.Equal(t, uint64(2), p.Stats().Dials-p.Stats().DialErrors)
 }
+
+func TestMaxConcurrentDialsLimitsDialsInFlight(t *testing.T) {
+	f := &factory{}
+	var inFlight, most atomic.Int32
+	release := make(chan struct{})
+	dial := func(ctx context.Context) (*res, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return f.dial(ctx)
+	}
+	p, err := pool.New(dial, f.close, pool.MaxSize(4), pool.MaxConcurrentDials(1))
+	require.NoError(t, err)
+	const callers = 3
+	errc := make(chan error, callers)
+	for range callers {
+		go func() {
+			r, err := p.Get(context.Background())
+			if err == nil {
+				defer r.Release()
+			}
+			errc <- err
+		}()
+	}
+	eventually(t, "all callers wait", func() bool { return p.Stats().Waiting == callers })
+	assert.Equal(t, 1, p.Stats().Dialing, "one dial at a time")
+	close(release)
+	for range callers {
+		assert.NoError(t, <-errc)
+	}
+	assert.Equal(t, int32(1), most.Load(), "never more than one dial in flight")
+	assert.NoError(t, p.Close(context.Background()))
+	f.closedOnce(t)
+}
