@@ -23,6 +23,16 @@ type stressRes struct {
 }
 
 func TestRandomOperationsWithTinyDeadlinesKeepEveryInvariant(t *testing.T) {
+	stress(t, false)
+}
+
+func TestClosingThePoolInTheMiddleOfRandomOperationsClosesEverythingOnce(t *testing.T) {
+	stress(t, true)
+}
+
+// stress runs random operations on a small pool from several goroutines
+// and checks the invariants; closeEarly closes the pool while they run.
+func stress(t *testing.T, closeEarly bool) {
 	const (
 		maxSize = 4
 		workers = 8
@@ -78,6 +88,19 @@ func TestRandomOperationsWithTinyDeadlinesKeepEveryInvariant(t *testing.T) {
 
 	var calls atomic.Uint64
 	var wg sync.WaitGroup
+	closeErr := make(chan error, 1)
+	if closeEarly {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for calls.Load() < workers*ops/3 && violation.Load() == nil {
+				runtime.Gosched()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			closeErr <- p.Close(ctx)
+		}()
+	}
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -112,6 +135,9 @@ func TestRandomOperationsWithTinyDeadlinesKeepEveryInvariant(t *testing.T) {
 					cancel()
 				}
 				if err != nil {
+					if closeEarly && errors.Is(err, pool.ErrClosed) {
+						return
+					}
 					if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
 						!errors.Is(err, errDial) && !errors.Is(err, pool.ErrUnavailable) {
 						fail("unexpected error: " + err.Error())
@@ -142,6 +168,9 @@ func TestRandomOperationsWithTinyDeadlinesKeepEveryInvariant(t *testing.T) {
 		t.Fatal(*v)
 	}
 	require.NoError(t, p.CheckInvariants())
+	if closeEarly {
+		require.NoError(t, <-closeErr, "Close under load")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
