@@ -437,12 +437,14 @@ func (p *Pool[T]) abandon(ctx context.Context, w *waiter[T]) (Resource[T], error
 		p.wfree.Put(w)
 		return Resource[T]{}, ctx.Err()
 	}
-	p.st.waits-- // counted by handLocked, but this Get fails
 	p.mu.Unlock()
 	// Served at the same time as ctx ended: pass the resource on.
 	d := <-w.ch
 	p.wfree.Put(w)
 	if d.err == nil {
+		p.mu.Lock()
+		p.st.waits-- // counted by handLocked, but this Get fails
+		p.mu.Unlock()
 		p.release(Resource[T]{r: d.r, seq: d.r.seq})
 	}
 	return Resource[T]{}, ctx.Err()

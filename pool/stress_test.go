@@ -86,7 +86,7 @@ func stress(t *testing.T, closeEarly bool) {
 		pool.HealthCheck(0, check), pool.DialBackoff(100*time.Microsecond, time.Millisecond))
 	require.NoError(t, err)
 
-	var calls atomic.Uint64
+	var calls, successes atomic.Uint64
 	var wg sync.WaitGroup
 	closeErr := make(chan error, 1)
 	if closeEarly {
@@ -144,6 +144,7 @@ func stress(t *testing.T, closeEarly bool) {
 					}
 					continue
 				}
+				successes.Add(1)
 				v := r.Value()
 				if !v.held.CompareAndSwap(0, 1) {
 					fail("handed out while held by another caller")
@@ -193,6 +194,7 @@ func stress(t *testing.T, closeEarly bool) {
 	assert.Equal(t, s.Dials-s.DialErrors, uint64(n), "dials conserved: %+v", s)
 	assert.Equal(t, calls.Load(), s.Gets, "every Get and TryGet counted")
 	assert.LessOrEqual(t, s.Hits+s.Misses, s.Gets)
+	assert.Equal(t, successes.Load(), s.Hits+s.Waits, "every resource handed out was a hit or a wait: %+v", s)
 	assert.Zero(t, s.InUse+s.Idle+s.Dialing+s.Waiting, "nothing left: %+v", s)
 	t.Logf("%d resources; stats %+v", n, s)
 }
