@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// tiny keeps every run quick: a handful of samples per measurement.
+var tiny = []string{"-n", "30", "-tls-n", "5", "-nagle-n", "2", "-warmup", "1"}
+
+func runProbe(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err = run(ctx, args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// rowPattern matches a table row: a title, samples, failures and five
+// durations (p50, p95, p99, p99.9, max).
+var rowPattern = regexp.MustCompile(`^  (\S.*?)\s+(\d+)\s+(\d+)((?:\s+\S+){5})$`)
+
+// tableRows returns the durations of each table row, by title.
+func tableRows(t *testing.T, out string) map[string][]time.Duration {
+	t.Helper()
+	rows := map[string][]time.Duration{}
+	for line := range strings.SplitSeq(out, "\n") {
+		m := rowPattern.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		var ds []time.Duration
+		for _, f := range strings.Fields(m[4]) {
+			d, err := time.ParseDuration(f)
+			if !assert.NoError(t, err, "row %q: %q is not a duration", m[1], f) {
+				return rows
+			}
+			ds = append(ds, d)
+		}
+		rows[m[1]] = ds
+	}
+	return rows
+}
+
+func TestTheComparisonRunPrintsEveryTechniqueWithPercentilesThatParse(t *testing.T) {
+	out, stderr, err := runProbe(t, tiny...)
+	require.NoError(t, err, "stderr: %s", stderr)
+
+	for _, section := range []string{
+		"== Connection reuse", "== TLS reuse", "== Nagle's algorithm", "== Name resolution", "== Summary",
+		"speed-up:", "DNS queries sent:",
+	} {
+		assert.Contains(t, out, section, "the output should have the section %q", section)
+	}
+	rows := tableRows(t, out)
+	for _, title := range []string{
+		"fresh TCP connection per request", "pooled TCP connection",
+		"fresh TLS connection per request", "pooled TLS connection",
+		"Nagle on (TCP_NODELAY=false)", "Nagle off (TCP_NODELAY=true, Go's default)",
+		"DNS lookup on every dial", "DNS cache (dnscache)",
+	} {
+		ds, ok := rows[title]
+		if !assert.True(t, ok, "the output should have a table row for %q", title) {
+			continue
+		}
+		for i := 1; i < len(ds); i++ {
+			assert.LessOrEqual(t, ds[i-1], ds[i], "%q: percentiles and max should not decrease: %v", title, ds)
+		}
+		assert.Positive(t, ds[0], "%q: p50 should be positive", title)
+	}
+	assert.Contains(t, out, "count=30 ", "the histograms should be printed with their counts")
+	assert.Contains(t, stderr, "[1/8] fresh TCP connection per request", "progress should go to stderr")
+	assert.NotContains(t, out, "[1/8]", "progress should never go to stdout")
+}
+
+func TestTheComparisonRunWithJSONPrintsOnlyValidJSONWithTheStableFields(t *testing.T) {
+	out, stderr, err := runProbe(t, append([]string{"-json"}, tiny...)...)
+	require.NoError(t, err, "stderr: %s", stderr)
+
+	var rep jsonReport
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&rep), "stdout should be one JSON document:\n%s", out)
+	assert.False(t, dec.More(), "stdout should hold nothing after the JSON document")
+
+	assert.Equal(t, "compare", rep.Mode)
+	assert.Equal(t, "closed", rep.Loop)
+	var names []string
+	for _, s := range rep.Series {
+		names = append(names, s.Name)
+		assert.Positive(t, s.Samples, "%s should have samples", s.Name)
+		assert.Positive(t, s.P50NS, "%s should have a p50", s.Name)
+		assert.LessOrEqual(t, s.P50NS, s.P99NS, "%s: p50 <= p99", s.Name)
+		assert.LessOrEqual(t, s.P999NS, s.MaxNS, "%s: p99.9 <= max", s.Name)
+	}
+	assert.Equal(t, []string{"tcp_fresh", "tcp_pooled", "tls_fresh", "tls_pooled", "nagle_on", "nagle_off", "dns_lookup", "dns_cached"}, names)
+	require.Len(t, rep.Comparisons, 4)
+	for _, c := range rep.Comparisons {
+		assert.Positive(t, c.SpeedupP50, "%s should have a speed-up", c.Name)
+	}
+	dns := rep.Comparisons[3]
+	require.Equal(t, "dns", dns.Name)
+	require.NotNil(t, dns.DNSQueriesBaseline)
+	require.NotNil(t, dns.DNSQueriesImproved)
+	assert.Less(t, *dns.DNSQueriesImproved, *dns.DNSQueriesBaseline, "the cache should send fewer DNS queries than a lookup per dial")
+
+	// The raw field names are the contract: check a few by name.
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &raw))
+	for _, key := range []string{"mode", "series", "comparisons", "go_version", "timeout_ns", "elapsed_ns"} {
+		assert.Contains(t, raw, key)
+	}
+	first := raw["series"].([]any)[0].(map[string]any)
+	for _, key := range []string{"name", "samples", "failures", "p50_ns", "p95_ns", "p99_ns", "p999_ns", "max_ns"} {
+		assert.Contains(t, first, key)
+	}
+}
+
+func TestPlotWritesAWellFormedSVGWithOneLinePerMeasurement(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plot.svg")
+	_, stderr, err := runProbe(t, append([]string{"-plot", path, "-json"}, tiny...)...)
+	require.NoError(t, err, "stderr: %s", stderr)
+
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	dec := xml.NewDecoder(f)
+	var root string
+	lines := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err, "the SVG should be well-formed XML")
+		if se, ok := tok.(xml.StartElement); ok {
+			if root == "" {
+				root = se.Name.Local
+				assert.Equal(t, "http://www.w3.org/2000/svg", se.Name.Space)
+			}
+			if se.Name.Local == "polyline" {
+				lines++
+			}
+		}
+	}
+	assert.Equal(t, "svg", root)
+	assert.Equal(t, 8, lines, "one line per measured technique")
+}
+
+func TestBadFlagsFailWithExitStatusTwoAndNothingOnStdout(t *testing.T) {
+	for _, args := range [][]string{
+		{"-n", "0"},
+		{"-no-such-flag"},
+		{"-sockopt", "TCP_NO_SUCH_OPTION=1"},
+		{"-sockopt", "TCP_USER_TIMEOUT=-1s"},
+		{"-tls"},
+		{"-rcvbuf", "1024"},
+		{"-target", "no-port"},
+		{"-target", "127.0.0.1:0"},
+		{"-target", "127.0.0.1:70000"},
+		{"-target", "127.0.0.1:9", "-rcvbuf", "-5"},
+		{"-target", "127.0.0.1:9", "-sockopt", "TCP_DEFER_ACCEPT=1s"}, // a listening-socket option
+		{"-target", "127.0.0.1:9", "-nagle-n", "3"},
+		{"-target", "127.0.0.1:9", "-insecure"},
+		{"-rate", "-1"},
+		{"-timeout", "0s"},
+		{"-size", "1"},
+		{"extra"},
+	} {
+		out, stderr, err := runProbe(t, args...)
+		var ue *usageError
+		assert.ErrorAs(t, err, &ue, "%v should be refused as bad usage", args)
+		assert.Equal(t, 2, exitCode(err), "%v: exit status", args)
+		assert.Empty(t, out, "%v: nothing on stdout", args)
+		assert.NotContains(t, stderr, "goroutine ", "%v: no stack trace", args)
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	_, stderr, err := runProbe(t, "-h")
+	assert.ErrorIs(t, err, flag.ErrHelp)
+	assert.Equal(t, 0, exitCode(err))
+	assert.Contains(t, stderr, "-target", "help should list the flags")
+}
+
+func TestAnUnreachableTargetFailsWithExitStatusOneAndSaysWhy(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there now
+
+	out, _, err := runProbe(t, "-target", addr, "-n", "3", "-warmup", "1", "-quiet")
+	require.Error(t, err)
+	assert.Equal(t, 1, exitCode(err))
+	if runtime.GOOS != "windows" {
+		assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	}
+	assert.Empty(t, out)
+}
+
+func startTestEcho(t *testing.T, tlsOn bool) string {
+	t.Helper()
+	var cfg *tls.Config
+	if tlsOn {
+		var err error
+		cfg, _, err = selfSigned()
+		require.NoError(t, err)
+	}
+	s, err := startEcho(context.Background(), 64, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s.Addr()
+}
+
+func TestTargetModeMeasuresAnEchoServerAndShowsWhatTheKernelApplied(t *testing.T) {
+	addr := startTestEcho(t, false)
+	out, stderr, err := runProbe(t, "-target", addr, "-n", "20", "-warmup", "1",
+		"-sockopt", "SO_KEEPALIVE=true", "-rcvbuf", "65536", "-nodelay", "true")
+	require.NoError(t, err, "stderr: %s", stderr)
+	for _, section := range []string{"== System preflight", "== Read-back", "== Latency", "== Kernel view"} {
+		assert.Contains(t, out, section)
+	}
+	assert.Contains(t, out, "SO_RCVBUF", "the read-back should list the options")
+	rows := tableRows(t, out)
+	assert.Contains(t, rows, "connect (dial + close)")
+	assert.Contains(t, rows, "request/response round trip")
+
+	out, stderr, err = runProbe(t, "-target", addr, "-n", "20", "-warmup", "1", "-json", "-rcvbuf", "65536", "-sockopt", "TCP_USER_TIMEOUT=3s")
+	require.NoError(t, err, "stderr: %s", stderr)
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	assert.Equal(t, "target", rep.Mode)
+	require.NotNil(t, rep.Target)
+	assert.Equal(t, addr, rep.Target.Address)
+	// -sockopt flags first, in order, then the convenience flags.
+	assert.Equal(t, []string{"TCP_USER_TIMEOUT=3s", "SO_RCVBUF=65536"}, rep.Target.Options)
+	require.Len(t, rep.Target.Verify, 2)
+	if runtime.GOOS == "linux" {
+		assert.Equal(t, "TCP_USER_TIMEOUT=3s", rep.Target.Verify[0].Got)
+		// Linux doubles SO_RCVBUF: the read-back says so rather than hide it.
+		rcv := rep.Target.Verify[1]
+		assert.Equal(t, "SO_RCVBUF=131072", rcv.Got)
+		assert.True(t, rcv.OK, "a doubled SO_RCVBUF is applied as documented: %+v", rcv)
+		assert.NotEmpty(t, rcv.Reason, "the read-back should say why the value differs")
+		require.NotNil(t, rep.Target.TCPInfo)
+		assert.Positive(t, rep.Target.TCPInfo.RTTNS, "TCP_INFO should report an RTT")
+	}
+	var names []string
+	for _, s := range rep.Series {
+		names = append(names, s.Name)
+	}
+	assert.Subset(t, names, []string{"connect", "rtt"})
+}
+
+func TestTargetModeSpeaksTLSAndRunsOpenLoop(t *testing.T) {
+	addr := startTestEcho(t, true)
+	out, stderr, err := runProbe(t, "-target", addr, "-tls", "-insecure", "-n", "10", "-warmup", "1", "-rate", "2000", "-json")
+	require.NoError(t, err, "stderr: %s", stderr)
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	assert.Equal(t, "open", rep.Loop)
+	assert.Equal(t, 2000.0, rep.RatePerSec)
+	var names []string
+	for _, s := range rep.Series {
+		names = append(names, s.Name)
+	}
+	assert.Subset(t, names, []string{"connect", "tls_handshake", "rtt"})
+
+	// Without -insecure the self-signed certificate is refused.
+	_, _, err = runProbe(t, "-target", addr, "-tls", "-n", "2", "-warmup", "0", "-quiet")
+	assert.Error(t, err)
+	assert.Equal(t, 1, exitCode(err))
+}
+
+// silentServer accepts connections and reads from them without answering.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+func TestATargetThatDoesNotEchoGetsAClearErrorUnlessConnectOnly(t *testing.T) {
+	addr := silentServer(t)
+	_, _, err := runProbe(t, "-target", addr, "-n", "3", "-warmup", "0", "-timeout", "300ms", "-quiet")
+	assert.ErrorIs(t, err, errNoEcho)
+	assert.Equal(t, 1, exitCode(err))
+
+	out, stderr, err := runProbe(t, "-target", addr, "-n", "3", "-warmup", "0", "-connect-only", "-quiet")
+	require.NoError(t, err, "stderr: %s", stderr)
+	rows := tableRows(t, out)
+	assert.Contains(t, rows, "connect (dial + close)")
+	assert.NotContains(t, rows, "request/response round trip")
+}

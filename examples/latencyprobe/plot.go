@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"time"
+)
+
+// The plot: latency (log scale, y) against percentile (x, on the scale
+// HdrHistogram's plots use: the distance to 100% shrinks tenfold per tick,
+// so 90%, 99%, 99.9% are evenly spaced), one line per series. Plain SVG,
+// written by hand: no dependencies.
+const (
+	plotW, plotH             = 960, 560
+	marginL, marginR         = 80, 300
+	marginT, marginB         = 50, 60
+	innerW                   = plotW - marginL - marginR
+	innerH                   = plotH - marginT - marginB
+	plotPoints               = 240
+	plotMaxNines             = 4 // up to p99.99
+	plotMinCount     float64 = 1
+)
+
+var palette = []string{"#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"}
+
+func writePlotFile(path string, ss []*series) error {
+	var buf bytes.Buffer
+	if err := writePlot(&buf, ss); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("-plot: %w", err)
+	}
+	return nil
+}
+
+// writePlot writes the SVG for the series that have samples.
+func writePlot(w io.Writer, all []*series) error {
+	var ss []*series
+	for _, s := range all {
+		if s.snap.Count() > 0 {
+			ss = append(ss, s)
+		}
+	}
+	if len(ss) == 0 {
+		return fmt.Errorf("no samples to plot")
+	}
+	// x spans 0 .. nines decades of 1/(1-q); enough samples must back
+	// the last one.
+	var maxCount uint64
+	lo, hi := time.Duration(math.MaxInt64), time.Duration(0)
+	for _, s := range ss {
+		maxCount = max(maxCount, s.snap.Count())
+		lo = min(lo, max(s.snap.Min(), time.Nanosecond))
+		hi = max(hi, s.snap.Max())
+	}
+	nines := math.Min(plotMaxNines, math.Max(1, math.Floor(math.Log10(float64(maxCount)))))
+	ylo := math.Floor(math.Log10(float64(lo)))
+	yhi := math.Ceil(math.Log10(float64(hi)))
+	if yhi <= ylo {
+		yhi = ylo + 1
+	}
+	xpos := func(decades float64) float64 { return marginL + decades/nines*innerW }
+	ypos := func(d time.Duration) float64 {
+		v := math.Log10(math.Max(float64(d), 1))
+		return marginT + (1-(v-ylo)/(yhi-ylo))*innerH
+	}
+
+	e := &errWriter{w: w}
+	fmt.Fprintf(e, `<?xml version="1.0" encoding="UTF-8"?>`+"\n")
+	fmt.Fprintf(e, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", plotW, plotH, plotW, plotH)
+	fmt.Fprintf(e, `<rect x="0" y="0" width="%d" height="%d" fill="white"/>`+"\n", plotW, plotH)
+	fmt.Fprintf(e, `<text x="%d" y="28" font-size="16" font-weight="bold">%s</text>`+"\n", marginL, esc("latencyprobe: latency by percentile (log scales)"))
+
+	// Grid and y labels: every decade, with 2 and 5 in between.
+	for dec := ylo; dec <= yhi; dec++ {
+		for _, m := range []float64{1, 2, 5} {
+			v := m * math.Pow(10, dec)
+			if math.Log10(v) > yhi+1e-9 {
+				break
+			}
+			y := ypos(time.Duration(v))
+			stroke, width := "#e0e0e0", 1
+			if m == 1 {
+				stroke = "#b0b0b0"
+			}
+			fmt.Fprintf(e, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="%d"/>`+"\n", marginL, y, marginL+innerW, y, stroke, width)
+			fmt.Fprintf(e, `<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", marginL-6, y, esc(axisDur(time.Duration(v))))
+		}
+	}
+	// x grid and labels: 0%, 90%, 99%, …
+	for k := 0.0; k <= nines; k++ {
+		x := xpos(k)
+		fmt.Fprintf(e, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#b0b0b0"/>`+"\n", x, marginT, x, marginT+innerH)
+		fmt.Fprintf(e, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, marginT+innerH+18, esc(percentLabel(k)))
+	}
+	fmt.Fprintf(e, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="black"/>`+"\n", marginL, marginT, innerW, innerH)
+	fmt.Fprintf(e, `<text x="%d" y="%d" text-anchor="middle">percentile</text>`+"\n", marginL+innerW/2, plotH-14)
+	fmt.Fprintf(e, `<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">latency</text>`+"\n", marginT+innerH/2, marginT+innerH/2)
+
+	for i, s := range ss {
+		color := palette[i%len(palette)]
+		// A series with few samples stops where its samples stop.
+		top := math.Min(nines, math.Max(1, math.Log10(float64(s.snap.Count()))))
+		var pts bytes.Buffer
+		for k := 0; k <= plotPoints; k++ {
+			dec := top * float64(k) / plotPoints
+			q := 1 - math.Pow(10, -dec)
+			if k == plotPoints && top == math.Log10(float64(s.snap.Count())) {
+				q = 1
+			}
+			fmt.Fprintf(&pts, "%.1f,%.1f ", xpos(dec), ypos(s.snap.Quantile(q)))
+		}
+		fmt.Fprintf(e, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>`+"\n",
+			color, bytes.TrimSpace(pts.Bytes()), esc(s.title))
+		ly := marginT + 10 + i*36
+		lx := marginL + innerW + 16
+		fmt.Fprintf(e, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", lx, ly, lx+24, ly, color)
+		fmt.Fprintf(e, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", lx+30, ly, esc(s.title))
+		fmt.Fprintf(e, `<text x="%d" y="%d" dominant-baseline="middle" fill="#555" font-size="11">%s</text>`+"\n", lx+30, ly+15,
+			esc(fmt.Sprintf("p50 %s  p99 %s  n=%d", fmtDur(s.snap.Quantile(0.5)), fmtDur(s.snap.Quantile(0.99)), s.snap.Count())))
+	}
+	fmt.Fprintln(e, `</svg>`)
+	return e.err
+}
+
+// percentLabel names the tick k decades along: 0%, 90%, 99%, 99.9%, …
+func percentLabel(k float64) string {
+	if k == 0 {
+		return "0%"
+	}
+	return strconv.FormatFloat(100*(1-math.Pow(10, -k)), 'f', int(k)-2+boolInt(k < 2), 64) + "%"
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// axisDur labels a y tick: 1µs, 20µs, 5ms.
+func axisDur(d time.Duration) string {
+	switch {
+	case d < time.Microsecond:
+		return fmt.Sprintf("%dns", d)
+	case d < time.Millisecond:
+		return fmt.Sprintf("%gµs", float64(d)/1e3)
+	case d < time.Second:
+		return fmt.Sprintf("%gms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%gs", float64(d)/1e9)
+	}
+}
+
+func esc(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
