@@ -87,3 +87,31 @@ func checkConsistent(t *testing.T, s *Snapshot) {
 	var back Snapshot
 	require.NoErrorf(t, back.UnmarshalBinary(b), "interval of %d values is self-consistent", s.Count())
 }
+
+func TestSnapshotsTakenDuringWritesAreConsistentAndNeverGoBack(t *testing.T) {
+	h := mustNew(t)
+	const writers, per = 4, 20000
+	var wg sync.WaitGroup
+	var done atomic.Int32
+	for w := range writers {
+		vs := latencyLike(rand.New(rand.NewPCG(uint64(w), 5)), per)
+		wg.Go(func() {
+			defer done.Add(1)
+			for _, v := range vs {
+				h.RecordValue(v)
+			}
+		})
+	}
+	var prev uint64
+	for done.Load() < writers {
+		s := h.Snapshot()
+		assert.GreaterOrEqual(t, s.Count(), prev, "counts only grow")
+		prev = s.Count()
+		if s.Count() > 0 {
+			p50, p99 := s.Quantile(0.5), s.Quantile(0.99)
+			assert.True(t, s.Min() <= p50 && p50 <= p99 && p99 <= s.Max(), "min <= p50 <= p99 <= max")
+		}
+	}
+	wg.Wait()
+	assert.Equal(t, uint64(writers*per), h.Snapshot().Count())
+}

@@ -80,7 +80,7 @@ func (s *Snapshot) writeChart(w io.Writer, rows, width int) {
 	}
 	for _, r := range rs {
 		bar := int(math.Ceil(float64(r.n) / float64(peak) * float64(width)))
-		fmt.Fprintf(w, "  %12v .. %-12v %9d |%s\n", r.lo, r.hi, r.n, strings.Repeat("#", bar))
+		fmt.Fprintf(w, "  %10v .. %-10v %9d |%s\n", round4(r.lo), round4(r.hi), r.n, strings.Repeat("#", bar))
 	}
 }
 
