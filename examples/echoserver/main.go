@@ -1,0 +1,269 @@
+// Command echoserver is a TCP echo server built on nettune's listener: a
+// reuse-port group of listeners, one accept loop each, per-connection socket
+// options set on every accepted connection, and a graceful shutdown on
+// SIGINT or SIGTERM that drains the accept queues instead of resetting them.
+//
+//	go run ./examples/echoserver -addr 127.0.0.1:7007 -listeners 4
+//	go run ./examples/latencyprobe -target 127.0.0.1:7007
+//
+// Every byte a client sends is written back. On shutdown the server stops
+// accepting (each listener is drained: connections already queued in the
+// kernel are taken out and served, not reset), waits up to -grace for
+// clients to hang up, then closes what is left and prints how many
+// connections each listener accepted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nettune/nettune/listener"
+	"github.com/nettune/nettune/sockopt"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "echoserver:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// usageError is an error in the flags: exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// optsFlag collects repeated NAME=value socket options.
+type optsFlag []sockopt.Option
+
+func (f *optsFlag) String() string {
+	s := make([]string, len(*f))
+	for i, o := range *f {
+		s[i] = o.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *optsFlag) Set(v string) error {
+	o, err := sockopt.Parse(v)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, o)
+	return nil
+}
+
+type config struct {
+	addr      string
+	listeners int
+	backlog   int
+	grace     time.Duration
+	lopts     optsFlag
+	copts     optsFlag
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("echoserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:7007", "listen on this `host:port` (port 0 picks a free one)")
+	fs.IntVar(&cfg.listeners, "listeners", runtime.NumCPU(), "listeners in the reuse-port group, one accept loop each")
+	fs.IntVar(&cfg.backlog, "backlog", 0, "accept queue length per listener, read back from the kernel (0: Go's choice, net.core.somaxconn)")
+	fs.DurationVar(&cfg.grace, "grace", 5*time.Second, "on shutdown, how long to wait for clients to hang up")
+	fs.Var(&cfg.lopts, "sockopt", "socket option for the listening sockets, `NAME=value` (repeatable)")
+	fs.Var(&cfg.copts, "conn-sockopt", "socket option for every accepted connection, `NAME=value` (repeatable); replaces the defaults")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &usageError{err}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, &usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	case cfg.listeners < 1 || cfg.listeners > 1024:
+		return nil, &usageError{fmt.Errorf("-listeners %d: must be from 1 to 1024", cfg.listeners)}
+	case cfg.backlog < 0:
+		return nil, &usageError{fmt.Errorf("-backlog %d: must not be negative", cfg.backlog)}
+	case cfg.grace < 0:
+		return nil, &usageError{fmt.Errorf("-grace %v: must not be negative", cfg.grace)}
+	}
+	if len(cfg.copts) == 0 {
+		// Tuned defaults for a request/response server: no Nagle delay,
+		// and a dead peer found within about a minute even while data is
+		// unacknowledged (keepalive alone waits while data is in flight).
+		cfg.copts = optsFlag{
+			sockopt.NoDelay(true),
+			sockopt.KeepAlive(true),
+			sockopt.KeepAliveIdle(30 * time.Second),
+			sockopt.KeepAliveInterval(10 * time.Second),
+			sockopt.KeepAliveCount(3),
+			sockopt.UserTimeout(60 * time.Second),
+		}
+	}
+	return cfg, nil
+}
+
+// server is the echo service: it tracks its connections so that shutdown
+// can wait for them, then close the ones left.
+type server struct {
+	wg       sync.WaitGroup // accept loops and connection handlers
+	mu       sync.Mutex     // guards conns
+	conns    map[net.Conn]struct{}
+	echoed   atomic.Int64
+	accepted []atomic.Int64 // per listener
+	errs     io.Writer
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	opts := []listener.Option{}
+	for _, o := range cfg.lopts {
+		opts = append(opts, listener.Sockopt(o))
+	}
+	for _, o := range cfg.copts {
+		opts = append(opts, listener.ConnSockopt(o))
+	}
+	if cfg.backlog > 0 {
+		opts = append(opts, listener.Backlog(cfg.backlog))
+	}
+	lc, err := listener.New(opts...)
+	if err != nil {
+		return &usageError{err}
+	}
+	g, err := lc.ListenGroup(ctx, "tcp", cfg.addr, cfg.listeners)
+	if err != nil {
+		return err
+	}
+	ls := g.Listeners()
+	s := &server{conns: map[net.Conn]struct{}{}, accepted: make([]atomic.Int64, len(ls)), errs: stderr}
+	fmt.Fprintf(stdout, "echoserver: listening on %s with %d listeners (reuse-port group)\n", g.Addr(), len(ls))
+	fmt.Fprintf(stdout, "echoserver: %s\n", lc)
+	if got, asked := ls[0].Backlog(); got > 0 {
+		fmt.Fprintf(stdout, "echoserver: accept queue %d per listener (asked %d)\n", got, asked)
+	}
+	if migrate, err := listener.MigrateRequests(); err == nil {
+		fmt.Fprintf(stdout, "echoserver: net.ipv4.tcp_migrate_req=%t (shutdown drains the queues either way)\n", migrate)
+	}
+	for i, l := range ls {
+		s.wg.Add(1)
+		go s.acceptLoop(i, l)
+	}
+
+	<-ctx.Done()
+	fmt.Fprintf(stdout, "echoserver: shutting down: draining %d listeners\n", len(ls))
+	drained := 0
+	for i, l := range ls {
+		conns, err := l.Drain()
+		if errors.Is(err, errors.ErrUnsupported) {
+			_ = l.Close()
+		} else if err != nil {
+			fmt.Fprintf(stderr, "echoserver: drain listener %d: %v\n", i, err)
+		}
+		for _, c := range conns {
+			drained++
+			s.accepted[i].Add(1)
+			s.serve(c)
+		}
+	}
+	_ = g.Close()
+	left := s.wait(cfg.grace)
+	fmt.Fprintf(stdout, "echoserver: %d queued connections drained and served, %d closed after the %v grace period\n", drained, left, cfg.grace)
+	for i := range s.accepted {
+		fmt.Fprintf(stdout, "echoserver: listener %d accepted %d connections\n", i, s.accepted[i].Load())
+	}
+	fmt.Fprintf(stdout, "echoserver: %d bytes echoed\n", s.echoed.Load())
+	return nil
+}
+
+func (s *server) acceptLoop(i int, l *listener.Listener) {
+	defer s.wg.Done()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ce *listener.ConnOptionError
+			if errors.As(err, &ce) {
+				// The connection was closed; the listener goes on.
+				fmt.Fprintf(s.errs, "echoserver: %v\n", err)
+				continue
+			}
+			fmt.Fprintf(s.errs, "echoserver: accept on listener %d: %v\n", i, err)
+			return
+		}
+		s.accepted[i].Add(1)
+		s.serve(c)
+	}
+}
+
+// serve echoes c in its own goroutine.
+func (s *server) serve(c net.Conn) {
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		n, _ := io.Copy(c, c)
+		s.echoed.Add(n)
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		_ = c.Close()
+	}()
+}
+
+// wait waits up to grace for every connection to end, then closes the
+// ones left, waits for their handlers, and returns how many it closed.
+func (s *server) wait(grace time.Duration) int {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return 0
+	case <-t.C:
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	return n
+}
