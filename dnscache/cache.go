@@ -200,9 +200,10 @@ func (c *Cache) LookupNetIP(ctx context.Context, network, host string) ([]netip.
 // returns the extended slice. When the answer is cached and fresh and dst has
 // room, it allocates nothing and reads no wall clock: this is the hot path.
 //
-// The addresses come rotated by a random offset on every call, so that
-// connections opened one after the other spread over all of a service's
-// addresses; the order is otherwise the order of the answer.
+// The addresses come rotated, starting at a different one from call to call
+// (evenly over successive calls), so that connections opened one after the
+// other spread over all of a service's addresses; the order is otherwise
+// the order of the answer.
 func (c *Cache) AppendNetIP(ctx context.Context, dst []netip.Addr, network, host string) ([]netip.Addr, error) {
 	e, r, err := c.get(ctx, network, host)
 	if err != nil {

@@ -8,8 +8,9 @@
 // [*Cache] drops in wherever a resolver with that method is accepted (the
 // nettune dialer takes one); [Cache.LookupHost] is the string form. Both
 // return copies. [Cache.AppendNetIP] appends into a caller's buffer and is the
-// allocation-free hot path. Addresses come rotated by a random offset on each
-// call, so that connections spread over all of a service's addresses.
+// allocation-free hot path. Addresses come rotated, starting at a different
+// one from call to call, so that connections spread over all of a service's
+// addresses.
 //
 // Concurrent lookups of the same host and network share one query per record
 // type, per cache: there is no process-wide state, so two caches with
@@ -41,7 +42,9 @@
 // A hit in the last 10–20% of an entry's TTL refreshes it in the background
 // ([Prefetch]), so a name in use never expires; names nobody looks up age out
 // and a sweeper drops them. [MaxEntries] bounds the cache, evicting the least
-// recently used entries. The hit path reads a coarse clock the cache advances
+// recently used entries. The tables are copy-on-write: a refresh swaps one
+// entry, but adding or dropping a host copies its table, which suits a
+// service's steady set of upstreams rather than millions of distinct names. The hit path reads a coarse clock the cache advances
 // every 10 ms instead of calling time.Now; tests inject a [Clock].
 // [Cache.Close] stops every goroutine the cache started.
 //
