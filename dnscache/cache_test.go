@@ -709,3 +709,34 @@ func TestHitsFromManyGoroutinesAreAllCounted(t *testing.T) {
 	assert.Equal(t, uint64(8000), st.Hits, "no hit lost across the counter shards")
 	assert.Equal(t, uint64(1), st.Misses)
 }
+
+func TestStubMovesToTheNextNameserverOnSERVFAIL(t *testing.T) {
+	bad, good := startServer(t), startServer(t)
+	bad.SetRCode("", dnsmessage.RCodeServerFailure)
+	good.SetAddrs("svc.test", time.Minute, addrs("127.0.0.2")...)
+	p := filepath.Join(t.TempDir(), "resolv.conf")
+	conf := "nameserver " + bad.Addr().String() + "\nnameserver " + good.Addr().String() + "\noptions timeout:1 attempts:1\n"
+	require.NoError(t, os.WriteFile(p, []byte(conf), 0o644))
+	c := newCache(t, ResolvConf(p))
+	got, err := c.LookupNetIP(testCtx(t), "ip4", "svc.test")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.2"), got)
+	assert.Equal(t, 1, bad.Queries("svc.test", dnsmessage.TypeA), "the first server was asked")
+	assert.Equal(t, 1, good.Queries("svc.test", dnsmessage.TypeA), "then the second")
+}
+
+func TestALookupInFlightDuringInvalidateIsNotStored(t *testing.T) {
+	srv := startServer(t)
+	srv.SetAddrs("svc.test", time.Minute, addrs("127.0.0.2")...)
+	srv.SetDelay("svc.test", 200*time.Millisecond)
+	c := stubCache(t, srv, newFakeClock())
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.LookupNetIP(testCtx(t), "ip4", "svc.test")
+		got <- err
+	}()
+	require.Eventually(t, func() bool { return c.Stats().InFlight == 1 }, 10*time.Second, time.Millisecond)
+	c.Invalidate("svc.test")
+	assert.NoError(t, <-got, "the caller still gets its answer")
+	assert.Zero(t, c.Stats().Entries, "an answer asked for before Invalidate is not cached after it")
+}
