@@ -1,0 +1,370 @@
+// Command poolclient puts nettune's connection pool in front of a real
+// request/response protocol, an echo server, and measures what it buys:
+// the same requests sent over a fresh connection each, then through
+// pool.ConnPool, from several goroutines at once.
+//
+//	go run ./examples/poolclient                      # against an embedded echo server
+//	go run ./examples/poolclient -addr 127.0.0.1:7007 # against examples/echoserver
+//
+// With the embedded server it then closes every server-side connection,
+// as a restarting server or an idle timeout would, lets the pool sit idle
+// for -liveness (at least 10ms), and shows the pool's liveness check
+// finding the dead idle connections before they are used.
+// A request is sent again, once, on a new connection when it fails on a
+// pooled one (safe here: an echo is idempotent).
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nettune/nettune/dialer"
+	"github.com/nettune/nettune/latency"
+	"github.com/nettune/nettune/listener"
+	"github.com/nettune/nettune/pool"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "poolclient:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}
+
+type config struct {
+	addr     string
+	n        int
+	workers  int
+	size     int
+	maxSize  int
+	liveness time.Duration
+	timeout  time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("poolclient", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "", "echo server `host:port` (default: start one on loopback)")
+	fs.IntVar(&cfg.n, "n", 4000, "requests per run")
+	fs.IntVar(&cfg.workers, "workers", 4, "goroutines sending requests at once")
+	fs.IntVar(&cfg.size, "size", 64, "request size in `bytes`; the server echoes them back")
+	fs.IntVar(&cfg.maxSize, "max-size", 0, "pool.MaxSize (0: as many as -workers)")
+	fs.DurationVar(&cfg.liveness, "liveness", time.Millisecond, "pool.LivenessCheck: peek at connections idle this long before handing them out")
+	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "limit for each request")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &usageError{err}
+	}
+	bad := func(format string, a ...any) (*config, error) { return nil, &usageError{fmt.Errorf(format, a...)} }
+	switch {
+	case fs.NArg() > 0:
+		return bad("unexpected argument %q", fs.Arg(0))
+	case cfg.n < 1:
+		return bad("-n %d: need at least 1 request", cfg.n)
+	case cfg.workers < 1 || cfg.workers > 1024:
+		return bad("-workers %d: must be from 1 to 1024", cfg.workers)
+	case cfg.size < 1 || cfg.size > 1<<20:
+		return bad("-size %d: must be from 1 to %d bytes", cfg.size, 1<<20)
+	case cfg.maxSize < 0:
+		return bad("-max-size %d: must not be negative", cfg.maxSize)
+	case cfg.timeout <= 0:
+		return bad("-timeout %v: must be positive", cfg.timeout)
+	}
+	if cfg.addr != "" {
+		if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
+			return bad("-addr %q: want host:port: %w", cfg.addr, err)
+		}
+	}
+	if cfg.maxSize == 0 {
+		cfg.maxSize = cfg.workers
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	addr, where := cfg.addr, "given server"
+	var srv *echoServer
+	if addr == "" {
+		if srv, err = startEcho(ctx); err != nil {
+			return fmt.Errorf("start loopback echo server: %w", err)
+		}
+		defer srv.Close()
+		addr, where = srv.Addr(), "embedded echo server"
+	}
+	d, err := dialer.New(dialer.Timeout(cfg.timeout))
+	if err != nil {
+		return err
+	}
+	cp, err := pool.NewConnPool(d.DialContext, "tcp", addr,
+		pool.MaxSize(cfg.maxSize), pool.DialTimeout(cfg.timeout), pool.LivenessCheck(cfg.liveness))
+	if err != nil {
+		return &usageError{err}
+	}
+	defer cp.Close(context.WithoutCancel(ctx))
+
+	fmt.Fprintf(stdout, "poolclient: %d requests of %d bytes to %s (%s), %d goroutines at once\n", cfg.n, cfg.size, addr, where, cfg.workers)
+	fresh, err := load(ctx, cfg, cfg.n, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, false)
+	if err != nil {
+		return fmt.Errorf("fresh connections to %s: %w", addr, err)
+	}
+	pooled, err := load(ctx, cfg, cfg.n, func(ctx context.Context) (net.Conn, error) { return cp.Get(ctx) }, true)
+	if err != nil {
+		return fmt.Errorf("pooled connections to %s: %w", addr, err)
+	}
+	fmt.Fprintln(stdout)
+	writeTable(stdout, []row{{"fresh connection per request", fresh}, {fmt.Sprintf("pooled (pool.ConnPool, MaxSize %d)", cfg.maxSize), pooled}})
+	fmt.Fprintf(stdout, "  speed-up: %s at p50, %s at p99, %s at p99.9\n",
+		speedup(fresh, pooled, 0.5), speedup(fresh, pooled, 0.99), speedup(fresh, pooled, 0.999))
+	st := cp.Stats()
+	fmt.Fprintf(stdout, "  pool: %d gets, %d served from idle, %d waited (%v in all), %d dials\n",
+		st.Gets, st.Hits, st.Waits, st.WaitTime.Round(time.Microsecond), st.Dials)
+
+	if srv != nil {
+		// The server drops every connection, as a restart would, and the
+		// pool sits idle while it restarts: longer than the liveness
+		// threshold, so every idle connection is checked before reuse.
+		closed := srv.CloseConns()
+		idle := max(cfg.liveness, 10*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(idle):
+		}
+		before := cp.Stats().Closed.Health
+		n := max(cfg.n/10, cfg.workers)
+		after, err := load(ctx, cfg, n, func(ctx context.Context) (net.Conn, error) { return cp.Get(ctx) }, true)
+		if err != nil {
+			return fmt.Errorf("after the server closed its connections: %w", err)
+		}
+		fmt.Fprintf(stdout, "\nafter the server closed all %d of its connections and the pool sat idle for %v:\n", closed, idle)
+		writeTable(stdout, []row{{"pooled, the first requests after", after}})
+		fmt.Fprintf(stdout, "  %d requests failed, %d sent again on a new connection; the liveness check discarded %d dead idle connections\n",
+			after.failed, after.retried, cp.Stats().Closed.Health-before)
+	}
+	return nil
+}
+
+// result is the outcome of one load run.
+type result struct {
+	snap    *latency.Snapshot
+	failed  int64
+	retried int64
+	lastErr error
+}
+
+// load sends n requests from cfg.workers goroutines, each on a connection
+// from get, and records their latency. A request that fails on a pooled
+// connection is sent again once (the echo is idempotent).
+func load(ctx context.Context, cfg *config, n int, get func(context.Context) (net.Conn, error), pooled bool) (*result, error) {
+	h, err := latency.New()
+	if err != nil {
+		return nil, err
+	}
+	res := &result{}
+	var failed, retried atomic.Int64
+	var errMu sync.Mutex
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range cfg.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, resp := bytes.Repeat([]byte{'e'}, cfg.size), make([]byte, cfg.size)
+			for next.Add(1) <= int64(n) && ctx.Err() == nil {
+				start := time.Now()
+				err := request(ctx, cfg.timeout, get, req, resp)
+				if err != nil && pooled {
+					retried.Add(1)
+					err = request(ctx, cfg.timeout, get, req, resp)
+				}
+				if err != nil {
+					failed.Add(1)
+					errMu.Lock()
+					res.lastErr = err
+					errMu.Unlock()
+					continue
+				}
+				h.Record(time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res.snap, res.failed, res.retried = h.Snapshot(), failed.Load(), retried.Load()
+	if res.snap.Count() == 0 {
+		return nil, fmt.Errorf("all %d requests failed: %w", n, res.lastErr)
+	}
+	return res, nil
+}
+
+// request sends one echo request on a connection from get and closes it
+// (for a pooled connection: returns it to the pool, or discards it after
+// an error).
+func request(ctx context.Context, timeout time.Duration, get func(context.Context) (net.Conn, error), req, resp []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := get(ctx)
+	if err != nil {
+		return err
+	}
+	dl, _ := ctx.Deadline()
+	err = c.SetDeadline(dl)
+	if err == nil {
+		_, err = c.Write(req)
+	}
+	if err == nil {
+		_, err = io.ReadFull(c, resp)
+	}
+	if err == nil && !bytes.Equal(req, resp) {
+		err = errors.New("the server answered with other bytes than it was sent")
+		if pc, ok := c.(*pool.Conn); ok {
+			pc.MarkUnusable()
+		}
+	}
+	return errors.Join(err, c.Close())
+}
+
+type row struct {
+	title string
+	r     *result
+}
+
+func writeTable(w io.Writer, rows []row) {
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(r.title))
+	}
+	fmt.Fprintf(w, "  %-*s  %7s  %6s  %8s  %8s  %8s  %8s  %8s\n", width, "", "samples", "failed", "p50", "p95", "p99", "p99.9", "max")
+	for _, r := range rows {
+		s := r.r.snap
+		fmt.Fprintf(w, "  %-*s  %7d  %6d  %8v  %8v  %8v  %8v  %8v\n", width, r.title, s.Count(), r.r.failed,
+			round(s.Quantile(0.5)), round(s.Quantile(0.95)), round(s.Quantile(0.99)), round(s.Quantile(0.999)), round(s.Max()))
+	}
+}
+
+// round keeps three or four significant digits.
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	case d >= time.Microsecond:
+		return d.Round(100 * time.Nanosecond)
+	}
+	return d
+}
+
+func speedup(base, with *result, q float64) string {
+	b, w := base.snap.Quantile(q), with.snap.Quantile(q)
+	if w <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(b)/float64(w), 'f', 1, 64) + "×"
+}
+
+// echoServer is a plain loopback echo server whose connections can be
+// closed all at once, as a restarting server would.
+type echoServer struct {
+	ln    *listener.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex // guards conns
+	conns map[net.Conn]struct{}
+}
+
+func startEcho(ctx context.Context) (*echoServer, error) {
+	lc, err := listener.New()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &echoServer{ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue // a temporary per-connection failure
+			}
+			s.mu.Lock()
+			s.conns[c] = struct{}{}
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				_, _ = io.Copy(c, c)
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				_ = c.Close()
+			}()
+		}
+	}()
+	return s, nil
+}
+
+func (s *echoServer) Addr() string { return s.ln.Addr().String() }
+
+// CloseConns closes every open server-side connection and reports how many.
+func (s *echoServer) CloseConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	return len(s.conns)
+}
+
+func (s *echoServer) Close() {
+	_ = s.ln.Close()
+	s.CloseConns()
+	s.wg.Wait()
+}
