@@ -191,9 +191,11 @@ func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []b
 	}
 	// The context and Timeout reach the blocked Read or Write through the
 	// conn's deadline: deadlines are wall-clock, whatever the Clock says.
+	// Deferred calls run last-in first-out: stop the AfterFunc before
+	// clearing the deadline, so that it cannot set one after the clear.
+	defer func() { _ = conn.SetDeadline(time.Time{}) }()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	defer func() { _ = conn.SetDeadline(time.Time{}) }()
 	resp := make([]byte, responseLen)
 	clk := p.clock()
 	for range n {

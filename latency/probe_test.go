@@ -265,3 +265,30 @@ func TestProbesRejectBadArguments(t *testing.T) {
 	_, err = p.RoundTrip(ctx, 1, nil, nil, 0)
 	assert.Error(t, err, "nil conn")
 }
+
+func TestRoundTripReturnsWhenTheContextEnds(t *testing.T) {
+	ln := listen(t)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { // accepts, reads, never answers
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	p := Probe{Sink: mustNew(t)} // no per-sample Timeout: only the context ends it
+	_, err = p.RoundTrip(ctx, 5, c, []byte("ping"), 4)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(time.Millisecond)))
+	_, err = c.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, "the conn still takes deadlines after RoundTrip")
+	require.NoError(t, c.Close())
+	require.NoError(t, ln.Close())
+}
