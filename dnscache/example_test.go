@@ -140,3 +140,21 @@ func mustPort(s string) uint16 {
 	}
 	return p
 }
+
+// The default source is a net.Resolver, with a TTL chosen by the caller
+// since net does not report the records' TTLs.
+func ExampleSystem() {
+	srv, _, cleanup := loopbackDNS()
+	defer cleanup()
+	c, err := dnscache.New(dnscache.System(srv.Resolver()), dnscache.TTL(10*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	hosts, err := c.LookupHost(context.Background(), "api.test")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(hosts)
+	// Output: [127.0.0.1]
+}
