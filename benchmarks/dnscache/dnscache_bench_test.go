@@ -60,16 +60,38 @@ func warm(b *testing.B, lookup func() (int, error)) {
 	}
 }
 
+// warmNettune is a nettune cache over the stub resolver, host cached.
+func warmNettune(b *testing.B) *dnscache.Cache {
+	b.Helper()
+	_, conf := upstream(b)
+	c := nettuneCache(b, dnscache.ResolvConf(conf))
+	warm(b, func() (int, error) {
+		a, err := c.LookupNetIP(context.Background(), "ip4", host)
+		return len(a), err
+	})
+	return c
+}
+
+// warmRS is an rs/dnscache resolver over the loopback server, host cached.
+func warmRS(b *testing.B) *rsdnscache.Resolver {
+	b.Helper()
+	srv, _ := upstream(b)
+	r := &rsdnscache.Resolver{Resolver: srv.Resolver()}
+	warm(b, func() (int, error) {
+		a, err := r.LookupHost(context.Background(), host)
+		return len(a), err
+	})
+	return r
+}
+
 // BenchmarkHit: the hot path, serial. nettune appends into a reused buffer
 // (AppendNetIP); rs/dnscache has only LookupHost, which returns its
 // internal slice of strings.
 func BenchmarkHit(b *testing.B) {
 	ctx := context.Background()
 	b.Run("impl=nettune", func(b *testing.B) {
-		_, conf := upstream(b)
-		c := nettuneCache(b, dnscache.ResolvConf(conf))
+		c := warmNettune(b)
 		buf := make([]netip.Addr, 0, 8)
-		warm(b, func() (int, error) { a, err := c.LookupNetIP(ctx, "ip4", host); return len(a), err })
 		b.ReportAllocs()
 		for b.Loop() {
 			buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", host)
@@ -79,9 +101,7 @@ func BenchmarkHit(b *testing.B) {
 		}
 	})
 	b.Run("impl=rsdnscache", func(b *testing.B) {
-		srv, _ := upstream(b)
-		r := &rsdnscache.Resolver{Resolver: srv.Resolver()}
-		warm(b, func() (int, error) { a, err := r.LookupHost(ctx, host); return len(a), err })
+		r := warmRS(b)
 		var got []string
 		b.ReportAllocs()
 		for b.Loop() {
@@ -97,9 +117,7 @@ func BenchmarkHit(b *testing.B) {
 func BenchmarkHitParallel(b *testing.B) {
 	ctx := context.Background()
 	b.Run("impl=nettune", func(b *testing.B) {
-		_, conf := upstream(b)
-		c := nettuneCache(b, dnscache.ResolvConf(conf))
-		warm(b, func() (int, error) { a, err := c.LookupNetIP(ctx, "ip4", host); return len(a), err })
+		c := warmNettune(b)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			buf := make([]netip.Addr, 0, 8)
@@ -114,9 +132,7 @@ func BenchmarkHitParallel(b *testing.B) {
 		})
 	})
 	b.Run("impl=rsdnscache", func(b *testing.B) {
-		srv, _ := upstream(b)
-		r := &rsdnscache.Resolver{Resolver: srv.Resolver()}
-		warm(b, func() (int, error) { a, err := r.LookupHost(ctx, host); return len(a), err })
+		r := warmRS(b)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			var got []string
@@ -139,17 +155,14 @@ func BenchmarkHitParallel(b *testing.B) {
 func BenchmarkHitLookupNetIP(b *testing.B) {
 	ctx := context.Background()
 	b.Run("impl=nettune", func(b *testing.B) {
-		_, conf := upstream(b)
-		c := nettuneCache(b, dnscache.ResolvConf(conf))
-		warm(b, func() (int, error) { a, err := c.LookupNetIP(ctx, "ip4", host); return len(a), err })
+		c := warmNettune(b)
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = c.LookupNetIP(ctx, "ip4", host)
 		}
 	})
 	b.Run("impl=rsdnscache", func(b *testing.B) {
-		srv, _ := upstream(b)
-		r := &rsdnscache.Resolver{Resolver: srv.Resolver()}
+		r := warmRS(b)
 		lookup := func() ([]netip.Addr, error) {
 			hosts, err := r.LookupHost(ctx, host)
 			if err != nil {
@@ -165,7 +178,6 @@ func BenchmarkHitLookupNetIP(b *testing.B) {
 			}
 			return out, nil
 		}
-		warm(b, func() (int, error) { a, err := lookup(); return len(a), err })
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = lookup()
@@ -179,8 +191,7 @@ func BenchmarkHitLookupNetIP(b *testing.B) {
 func BenchmarkHitLookupHost(b *testing.B) {
 	ctx := context.Background()
 	b.Run("impl=nettune", func(b *testing.B) {
-		_, conf := upstream(b)
-		c := nettuneCache(b, dnscache.ResolvConf(conf))
+		c := warmNettune(b) // "ip4" cached; LookupHost asks for "ip"
 		warm(b, func() (int, error) { a, err := c.LookupHost(ctx, host); return len(a), err })
 		b.ReportAllocs()
 		for b.Loop() {
@@ -188,9 +199,7 @@ func BenchmarkHitLookupHost(b *testing.B) {
 		}
 	})
 	b.Run("impl=rsdnscache", func(b *testing.B) {
-		srv, _ := upstream(b)
-		r := &rsdnscache.Resolver{Resolver: srv.Resolver()}
-		warm(b, func() (int, error) { a, err := r.LookupHost(ctx, host); return len(a), err })
+		r := warmRS(b)
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = r.LookupHost(ctx, host)
