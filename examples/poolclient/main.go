@@ -134,8 +134,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cp, err := pool.NewConnPool(d.DialContext, "tcp", addr,
-		pool.MaxSize(cfg.maxSize), pool.DialTimeout(cfg.timeout), pool.LivenessCheck(cfg.liveness))
+	popts := []pool.Option{pool.MaxSize(cfg.maxSize), pool.DialTimeout(cfg.timeout), pool.LivenessCheck(cfg.liveness)}
+	cp, err := pool.NewConnPool(d.DialContext, "tcp", addr, popts...)
+	if errors.Is(err, errors.ErrUnsupported) {
+		// No liveness check on this platform (it needs unix).
+		fmt.Fprintf(stderr, "poolclient: %v: going on without it\n", err)
+		cp, err = pool.NewConnPool(d.DialContext, "tcp", addr, popts[:2]...)
+	}
 	if err != nil {
 		return &usageError{err}
 	}

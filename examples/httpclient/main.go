@@ -1,0 +1,314 @@
+// Command httpclient builds an http.Transport on nettune: the dialer's
+// DialContext with the DNS cache as its resolver and a latency histogram
+// recording every connect, and prints request and connect-time percentiles
+// with the cache's statistics.
+//
+//	go run ./examples/httpclient                             # embedded server and DNS
+//	go run ./examples/httpclient -url http://127.0.0.1:8080/ # a server of yours
+//
+// By default it starts a loopback HTTP server and a loopback DNS server that
+// answers for its name, then sends the requests twice: with keep-alive off
+// (every request dials, so every request pays a connect and a cache lookup)
+// and on (connections are reused).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nettune/nettune/dialer"
+	"github.com/nettune/nettune/dnscache"
+	"github.com/nettune/nettune/internal/dnstest"
+	"github.com/nettune/nettune/latency"
+	"github.com/nettune/nettune/listener"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "httpclient:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}
+
+type config struct {
+	url     string
+	n       int
+	workers int
+	timeout time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("httpclient", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.url, "url", "", "GET this http:// or https:// `URL` (default: an embedded loopback server, by a name the embedded DNS server answers)")
+	fs.IntVar(&cfg.n, "n", 1000, "requests per run")
+	fs.IntVar(&cfg.workers, "workers", 4, "requests in flight at once")
+	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "limit for each request")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &usageError{err}
+	}
+	bad := func(format string, a ...any) (*config, error) { return nil, &usageError{fmt.Errorf(format, a...)} }
+	switch {
+	case fs.NArg() > 0:
+		return bad("unexpected argument %q", fs.Arg(0))
+	case cfg.n < 1:
+		return bad("-n %d: need at least 1 request", cfg.n)
+	case cfg.workers < 1 || cfg.workers > 1024:
+		return bad("-workers %d: must be from 1 to 1024", cfg.workers)
+	case cfg.timeout <= 0:
+		return bad("-timeout %v: must be positive", cfg.timeout)
+	}
+	if cfg.url != "" {
+		u, err := url.Parse(cfg.url)
+		if err != nil {
+			return bad("-url: %w", err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("-url %q: want http://host[:port]/path or https://…", cfg.url)
+		}
+	}
+	return cfg, nil
+}
+
+// embeddedName is the host name the embedded DNS server answers for.
+const embeddedName = "api.httpclient.test"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	target, where := cfg.url, "given server, system resolver behind the cache"
+	cacheOpts := []dnscache.Option{dnscache.TTL(time.Minute)}
+	var dns *dnstest.Server
+	if target == "" {
+		stopHTTP, port, err := startHTTP(ctx)
+		if err != nil {
+			return fmt.Errorf("start loopback HTTP server: %w", err)
+		}
+		defer stopHTTP()
+		if dns, err = dnstest.Start(); err != nil {
+			return fmt.Errorf("start loopback DNS server: %w", err)
+		}
+		defer dns.Close()
+		dns.SetAddrs(embeddedName, time.Minute, netip.MustParseAddr("127.0.0.1"))
+		cacheOpts = append(cacheOpts, dnscache.System(dns.Resolver()))
+		target = "http://" + net.JoinHostPort(embeddedName, strconv.Itoa(port)) + "/hello"
+		where = "embedded HTTP server, name served by an embedded DNS server on " + dns.Addr().String()
+	}
+	cache, err := dnscache.New(cacheOpts...)
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
+
+	fmt.Fprintf(stdout, "httpclient: %d GET requests to %s (%s), %d at once\n", cfg.n, target, where, cfg.workers)
+	var rows []row
+	for _, keepAlive := range []bool{false, true} {
+		connects, err := latency.New()
+		if err != nil {
+			return err
+		}
+		d, err := dialer.New(
+			dialer.Timeout(cfg.timeout),
+			dialer.WithResolver(cache),
+			dialer.RecordConnectTime(connects),
+		)
+		if err != nil {
+			return err
+		}
+		tr := &http.Transport{
+			DialContext:         d.DialContext,
+			DisableKeepAlives:   !keepAlive,
+			MaxIdleConnsPerHost: cfg.workers,
+			ForceAttemptHTTP2:   true,
+		}
+		label := "keep-alive off"
+		if keepAlive {
+			label = "keep-alive on"
+		}
+		res, err := load(ctx, cfg, &http.Client{Transport: tr, Timeout: cfg.timeout}, target)
+		tr.CloseIdleConnections()
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		rows = append(rows,
+			row{"request, " + label, res.snap, res.failed},
+			row{"connect (dialer.RecordConnectTime), " + label, connects.Snapshot(), 0})
+	}
+	fmt.Fprintln(stdout)
+	writeTable(stdout, rows)
+	st := cache.Stats()
+	fmt.Fprintf(stdout, "\ndnscache: %d hits, %d misses, %d lookups at the source, %d stale answers served, %d entries\n",
+		st.Hits, st.Misses, st.Lookups, st.StaleServed, st.Entries)
+	if dns != nil {
+		fmt.Fprintf(stdout, "DNS server: %d queries received for %d connections dialed\n", dns.TotalQueries(), rows[1].snap.Count()+rows[3].snap.Count())
+	}
+	return nil
+}
+
+type result struct {
+	snap   *latency.Snapshot
+	failed int64
+}
+
+// load sends cfg.n GET requests from cfg.workers goroutines.
+func load(ctx context.Context, cfg *config, client *http.Client, target string) (*result, error) {
+	h, err := latency.New()
+	if err != nil {
+		return nil, err
+	}
+	var next, failed atomic.Int64
+	var mu sync.Mutex
+	var lastErr error
+	var wg sync.WaitGroup
+	for range cfg.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(cfg.n) && ctx.Err() == nil {
+				start := time.Now()
+				if err := get(ctx, client, target); err != nil {
+					failed.Add(1)
+					mu.Lock()
+					lastErr = err
+					mu.Unlock()
+					continue
+				}
+				h.Record(time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := h.Snapshot()
+	if s.Count() == 0 {
+		return nil, fmt.Errorf("all %d requests failed: %w", cfg.n, lastErr)
+	}
+	return &result{snap: s, failed: failed.Load()}, nil
+}
+
+// errStatus is wrapped by the error of a response that is not 200 OK.
+var errStatus = errors.New("unexpected HTTP status")
+
+func get(ctx context.Context, client *http.Client, target string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	err = errors.Join(err, resp.Body.Close())
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%w: %s", errStatus, resp.Status)
+	}
+	return err
+}
+
+// startHTTP serves a small fixed response on 127.0.0.1:0 and returns a
+// function that shuts the server down, and its port.
+func startHTTP(ctx context.Context) (stop func(), port int, err error) {
+	lc, err := listener.New()
+	if err != nil {
+		return nil, 0, err
+	}
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, 0, err
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, "hello from the embedded server\n")
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	stop = func() {
+		_ = srv.Close()
+		<-done
+	}
+	return stop, ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+type row struct {
+	title  string
+	snap   *latency.Snapshot
+	failed int64
+}
+
+func writeTable(w io.Writer, rows []row) {
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(r.title))
+	}
+	fmt.Fprintf(w, "  %-*s  %7s  %6s  %8s  %8s  %8s  %8s  %8s\n", width, "", "samples", "failed", "p50", "p95", "p99", "p99.9", "max")
+	for _, r := range rows {
+		s := r.snap
+		if s.Count() == 0 {
+			fmt.Fprintf(w, "  %-*s  %7d  %6d  %8s  %8s  %8s  %8s  %8s\n", width, r.title, 0, r.failed, "-", "-", "-", "-", "-")
+			continue
+		}
+		fmt.Fprintf(w, "  %-*s  %7d  %6d  %8v  %8v  %8v  %8v  %8v\n", width, r.title, s.Count(), r.failed,
+			round(s.Quantile(0.5)), round(s.Quantile(0.95)), round(s.Quantile(0.99)), round(s.Quantile(0.999)), round(s.Max()))
+	}
+}
+
+// round keeps three or four significant digits.
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	case d >= time.Microsecond:
+		return d.Round(100 * time.Nanosecond)
+	}
+	return d
+}
