@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -471,6 +472,9 @@ func (c *Cache) positive(addrs []netip.Addr, ttl time.Duration, now int64) *entr
 		jitter = rand.Int64N(window)
 	}
 	e.prefetchAt = max(e.expires-window-jitter, now+int64(c.cfg.minRefresh))
+	if !c.cfg.prefetch {
+		e.prefetchAt = math.MaxInt64 // keeps the hit path from even asking
+	}
 	e.lastUsed.Store(now)
 	return e
 }
