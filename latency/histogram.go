@@ -132,16 +132,25 @@ type Histogram struct {
 // New returns an empty Histogram. Without options it records at
 // [DefaultScale] (quantiles within 0.55%) from 0 to [MaxValue] nanoseconds.
 func New(opts ...Option) (*Histogram, error) {
+	c, err := buildConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newHistogram(c), nil
+}
+
+// buildConfig applies opts over the defaults.
+func buildConfig(opts []Option) (config, error) {
 	c := defaultConfig()
 	for _, o := range opts {
 		if o == nil {
-			return nil, errors.New("latency: nil Option")
+			return c, errors.New("latency: nil Option")
 		}
 		if err := o.apply(&c); err != nil {
-			return nil, err
+			return c, err
 		}
 	}
-	return newHistogram(c), nil
+	return c, nil
 }
 
 func newHistogram(c config) *Histogram {

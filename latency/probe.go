@@ -74,6 +74,22 @@ func (s *Stats) count(err error) {
 	}
 }
 
+// outcome books one sample: a latency recorded on success, a failure or
+// timeout counted otherwise. It reports the run's context error, which
+// ends the run, when the sample failed because the run was cancelled.
+func (p *Probe) outcome(ctx context.Context, st *Stats, d time.Duration, err error) error {
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		st.count(err)
+		return nil
+	}
+	st.Samples++
+	p.Sink.Record(d)
+	return nil
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
@@ -127,15 +143,9 @@ func (p *Probe) Time(ctx context.Context, n int, f func(ctx context.Context) err
 		err := f(sctx)
 		end := clk.Now()
 		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return st, ctx.Err()
-			}
-			st.count(err)
-			continue
+		if err := p.outcome(ctx, &st, end.Sub(start), err); err != nil {
+			return st, err
 		}
-		st.Samples++
-		p.Sink.Record(end.Sub(start))
 	}
 	return st, nil
 }
@@ -163,16 +173,12 @@ func (p *Probe) Connect(ctx context.Context, n int, dial DialFunc, network, addr
 		c, err := dial(sctx, network, address)
 		end := clk.Now()
 		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return st, ctx.Err()
-			}
-			st.count(err)
-			continue
+		if err == nil {
+			_ = c.Close()
 		}
-		_ = c.Close()
-		st.Samples++
-		p.Sink.Record(end.Sub(start))
+		if err := p.outcome(ctx, &st, end.Sub(start), err); err != nil {
+			return st, err
+		}
 	}
 	return st, nil
 }
@@ -256,15 +262,9 @@ func (p *Probe) OpenLoop(ctx context.Context, n int, interval time.Duration, f f
 		err := f(sctx)
 		now = clk.Now()
 		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return st, ctx.Err()
-			}
-			st.count(err)
-			continue
+		if err := p.outcome(ctx, &st, now.Sub(intended), err); err != nil {
+			return st, err
 		}
-		st.Samples++
-		p.Sink.Record(now.Sub(intended))
 	}
 	return st, nil
 }

@@ -74,6 +74,21 @@ func serve(t *testing.T, ln net.Listener) {
 	})
 }
 
+// silent accepts one connection, reads it and never answers.
+func silent(t *testing.T, ln net.Listener) {
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { _ = ln.Close() })
+	wg.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	})
+}
+
 func TestTimeRecordsEachCallWithOneClockPair(t *testing.T) {
 	clk := newFakeClock()
 	h := mustNew(t)
@@ -201,16 +216,7 @@ func TestRoundTripMeasuresEachExchangeOverOneConn(t *testing.T) {
 
 func TestRoundTripStopsOnATimeout(t *testing.T) {
 	ln := listen(t)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { // accepts, reads, never answers
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = io.Copy(io.Discard, c)
-	})
+	silent(t, ln)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
@@ -268,16 +274,7 @@ func TestProbesRejectBadArguments(t *testing.T) {
 
 func TestRoundTripReturnsWhenTheContextEnds(t *testing.T) {
 	ln := listen(t)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { // accepts, reads, never answers
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = io.Copy(io.Discard, c)
-	})
+	silent(t, ln)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()

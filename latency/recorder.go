@@ -1,7 +1,6 @@
 package latency
 
 import (
-	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -35,14 +34,9 @@ const phaseBit = 1 << 63
 // NewRecorder returns a Recorder whose intervals are histograms configured
 // by opts (see [New]).
 func NewRecorder(opts ...Option) (*Recorder, error) {
-	c := defaultConfig()
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("latency: nil Option")
-		}
-		if err := o.apply(&c); err != nil {
-			return nil, err
-		}
+	c, err := buildConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	return &Recorder{
 		hist:   [2]*Histogram{newHistogram(c), newHistogram(c)},
