@@ -104,7 +104,10 @@ type resolvConfOption string
 // [New]; its nameserver, search, domain and options ndots, timeout, attempts
 // and rotate lines are honoured. A nameserver may carry a port
 // ("nameserver 127.0.0.1:5353" or "[::1]:5353"), an extension of the usual
-// format. The hosts file is not consulted.
+// format. Option values past the resolver library's limits (ndots 15,
+// timeout 30 s, attempts 5, six search domains) are capped as the library
+// caps them, so that the file means the same to both; a malformed value is an
+// error naming the file and line. The hosts file is not consulted.
 //
 // On Windows there is no default resolv.conf: ResolvConf("") makes [New]
 // return an error wrapping [errors.ErrUnsupported].

@@ -38,8 +38,9 @@ func (s systemSource) lookup(ctx context.Context, network, host string) ([]netip
 		}
 		return nil, 0, err
 	}
-	// net hands out IPv4 answers as IPv4-mapped IPv6 addresses; the cache
-	// stores the plain form so that callers compare them easily.
+	// Older Go versions handed out IPv4 answers as IPv4-mapped IPv6
+	// addresses (Go 1.26 does not); the cache stores the plain form either
+	// way, so that callers compare addresses easily.
 	for i, a := range addrs {
 		addrs[i] = a.Unmap()
 	}
