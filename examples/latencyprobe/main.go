@@ -143,7 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.tls, "tls", false, "with -target: speak TLS (the handshake is measured apart)")
 	fs.BoolVar(&cfg.insecure, "insecure", false, "with -tls: do not verify the server's certificate")
 	fs.BoolVar(&cfg.connectOnly, "connect-only", false, "with -target: measure connect time only (for servers that do not echo)")
-	fs.IntVar(&cfg.n, "n", 3000, "samples per measurement")
+	fs.IntVar(&cfg.n, "n", 5000, "samples per measurement")
 	fs.IntVar(&cfg.tlsN, "tls-n", 1000, "samples of the fresh-TLS-connection measurement (each is a full handshake)")
 	fs.IntVar(&cfg.nagleN, "nagle-n", 40, "samples of the Nagle-on measurement (each costs a delayed-ACK timeout, ~40ms)")
 	fs.IntVar(&cfg.warmup, "warmup", 20, "unrecorded calls before each measurement")

@@ -60,15 +60,15 @@ func (p *progress) start(title string, n int) *task {
 }
 
 // tick counts one sample; on a terminal it redraws the counter at most
-// every 100ms.
+// every 100ms. The probe calls it outside the measured time.
 func (t *task) tick() {
 	t.count++
-	if t.p == nil || t.p.quiet || !t.p.tty || t.count&15 != 0 {
+	if t.p == nil || t.p.quiet || !t.p.tty {
 		return
 	}
 	if now := time.Now(); now.Sub(t.last) >= 100*time.Millisecond {
 		t.last = now
-		fmt.Fprintf(t.p.w, "\rlatencyprobe: [%d/%d] %s: %d/%d samples", t.p.step, t.p.steps, t.title, t.count, t.n)
+		fmt.Fprintf(t.p.w, "\rlatencyprobe: [%d/%d] %s: %d/%d samples\x1b[K", t.p.step, t.p.steps, t.title, t.count, t.n)
 	}
 }
 
@@ -78,7 +78,7 @@ func (t *task) done(st latency.Stats) {
 		return
 	}
 	if p.tty {
-		fmt.Fprintf(p.w, "\rlatencyprobe: [%d/%d] %s: %d samples", p.step, p.steps, t.title, st.Samples)
+		fmt.Fprintf(p.w, "\rlatencyprobe: [%d/%d] %s: %d samples\x1b[K", p.step, p.steps, t.title, st.Samples)
 	} else {
 		fmt.Fprintf(p.w, "latencyprobe: [%d/%d] %s: %d samples", p.step, p.steps, t.title, st.Samples)
 	}
