@@ -1,6 +1,7 @@
 // Package dnscache is a DNS cache to put in front of a dialer: answers kept
-// for their real TTLs, hits served without locks, allocations or clock reads,
-// and a cache that keeps a service connecting while its DNS servers fail.
+// for their real TTLs, hits served without locks or clock reads (and, through
+// [Cache.AppendNetIP], without allocations), and a cache that keeps a service
+// connecting while its DNS servers fail.
 //
 // # Lookups
 //
