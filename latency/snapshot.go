@@ -47,8 +47,7 @@ func (h *Histogram) Snapshot() *Snapshot {
 	// sum, minimum and maximum written before, so they are seen below.
 	var buf [1 << MaxScale]uint64
 	octave := buf[:1<<h.scale]
-	var index []int
-	var counts []uint64
+	var dense []uint64 // counts of the buckets from s.offset on
 	var sumHi, sumLo, carry uint64 // what the buckets hold, mod 2^128
 	for ci := range numChunks {
 		clear(octave)
@@ -70,8 +69,13 @@ func (h *Histogram) Snapshot() *Snapshot {
 		for j, n := range octave {
 			if n != 0 {
 				i := ci<<h.scale + j
-				index = append(index, i)
-				counts = append(counts, n)
+				if dense == nil {
+					s.offset = i
+				}
+				for len(dense) < i-s.offset {
+					dense = append(dense, 0)
+				}
+				dense = append(dense, n)
 				bHi, bLo := bits.Mul64(n, uint64(bucketBase(h.table, h.scale, i)))
 				sumLo, carry = bits.Add64(sumLo, bLo, 0)
 				sumHi += bHi + carry
@@ -91,7 +95,12 @@ func (h *Histogram) Snapshot() *Snapshot {
 		s.min = min(s.min, sh.min.Load())
 		s.max = max(s.max, sh.max.Load())
 	}
-	s.setBuckets(index, counts)
+	run := s.zero
+	for k, n := range dense {
+		run += n
+		dense[k] = run
+	}
+	s.cum = dense
 	return s
 }
 

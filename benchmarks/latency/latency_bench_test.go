@@ -53,6 +53,18 @@ type nettune struct{ h *latency.Histogram }
 
 func (r nettune) record(v int64) { r.h.Record(time.Duration(v)) }
 
+type nettuneRecorder struct{ r *latency.Recorder }
+
+func (r nettuneRecorder) record(v int64) { r.r.Record(time.Duration(v)) }
+
+func newNettuneRecorder(tb testing.TB) *latency.Recorder {
+	r, err := latency.NewRecorder()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
 type hdr struct{ h *hdrhistogram.Histogram }
 
 func (r hdr) record(v int64) { _ = r.h.RecordValue(v) }
@@ -117,6 +129,9 @@ type impl struct {
 
 var impls = []impl{
 	{"nettune", func(tb testing.TB) recorder { return nettune{newNettune(tb)} }, func(tb testing.TB) recorder { return nettune{newNettune(tb)} }},
+	// The interval Recorder: one more atomic add per value, to register in
+	// the current phase.
+	{"nettune-recorder", func(tb testing.TB) recorder { return nettuneRecorder{newNettuneRecorder(tb)} }, func(tb testing.TB) recorder { return nettuneRecorder{newNettuneRecorder(tb)} }},
 	{"hdrhistogram", func(testing.TB) recorder { return hdr{newHdr()} }, func(testing.TB) recorder { return &lockedHdr{h: newHdr()} }},
 	{"ddsketch", func(tb testing.TB) recorder { return dd{newDD(tb)} }, func(tb testing.TB) recorder { return &lockedDD{s: newDD(tb)} }},
 	{"prometheus", func(testing.TB) recorder { return prom{newProm()} }, func(testing.TB) recorder { return prom{newProm()} }},
