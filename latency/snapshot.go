@@ -47,7 +47,7 @@ func (h *Histogram) Snapshot() *Snapshot {
 	// sum, minimum and maximum written before, so they are seen below.
 	var buf [1 << MaxScale]uint64
 	octave := buf[:1<<h.scale]
-	var dense []uint64 // counts of the buckets from s.offset on
+	var dense []uint64             // counts of the buckets from s.offset on
 	var sumHi, sumLo, carry uint64 // what the buckets hold, mod 2^128
 	for ci := range numChunks {
 		clear(octave)
