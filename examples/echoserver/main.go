@@ -20,74 +20,25 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/nettune/nettune/listener"
 	"github.com/nettune/nettune/sockopt"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "echoserver:", err)
-	}
-	os.Exit(exitCode(err))
-}
-
-// usageError is an error in the flags: exit status 2.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	var ue *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		return 2
-	default:
-		return 1
-	}
-}
-
-// optsFlag collects repeated NAME=value socket options.
-type optsFlag []sockopt.Option
-
-func (f *optsFlag) String() string {
-	s := make([]string, len(*f))
-	for i, o := range *f {
-		s[i] = o.String()
-	}
-	return strings.Join(s, ",")
-}
-
-func (f *optsFlag) Set(v string) error {
-	o, err := sockopt.Parse(v)
-	if err != nil {
-		return err
-	}
-	*f = append(*f, o)
-	return nil
-}
+func main() { cli.Main("echoserver", run) }
 
 type config struct {
 	addr      string
 	listeners int
 	backlog   int
 	grace     time.Duration
-	lopts     optsFlag
-	copts     optsFlag
+	lopts     cli.Sockopts
+	copts     cli.Sockopts
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -100,27 +51,22 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.grace, "grace", 5*time.Second, "on shutdown, how long to wait for clients to hang up")
 	fs.Var(&cfg.lopts, "sockopt", "socket option for the listening sockets, `NAME=value` (repeatable)")
 	fs.Var(&cfg.copts, "conn-sockopt", "socket option for every accepted connection, `NAME=value` (repeatable); replaces the defaults")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, &usageError{err}
+	if err := cli.Parse(fs, args); err != nil {
+		return nil, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return nil, &usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	case cfg.listeners < 1 || cfg.listeners > 1024:
-		return nil, &usageError{fmt.Errorf("-listeners %d: must be from 1 to 1024", cfg.listeners)}
+		return nil, cli.Usagef("-listeners %d: must be from 1 to 1024", cfg.listeners)
 	case cfg.backlog < 0:
-		return nil, &usageError{fmt.Errorf("-backlog %d: must not be negative", cfg.backlog)}
+		return nil, cli.Usagef("-backlog %d: must not be negative", cfg.backlog)
 	case cfg.grace < 0:
-		return nil, &usageError{fmt.Errorf("-grace %v: must not be negative", cfg.grace)}
+		return nil, cli.Usagef("-grace %v: must not be negative", cfg.grace)
 	}
 	if len(cfg.copts) == 0 {
 		// Tuned defaults for a request/response server: no Nagle delay,
 		// and a dead peer found within about a minute even while data is
 		// unacknowledged (keepalive alone waits while data is in flight).
-		cfg.copts = optsFlag{
+		cfg.copts = cli.Sockopts{
 			sockopt.NoDelay(true),
 			sockopt.KeepAlive(true),
 			sockopt.KeepAliveIdle(30 * time.Second),
@@ -160,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	lc, err := listener.New(opts...)
 	if err != nil {
-		return &usageError{err}
+		return &cli.UsageError{Err: err}
 	}
 	g, err := lc.ListenGroup(ctx, "tcp", cfg.addr, cfg.listeners)
 	if err != nil {

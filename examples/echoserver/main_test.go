@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -126,7 +127,7 @@ func TestAnAddressInUseIsAClearErrorWithExitStatusOne(t *testing.T) {
 	defer l.Close()
 	err = run(context.Background(), []string{"-addr", l.Addr().String(), "-listeners", "2"}, io.Discard, io.Discard)
 	assert.ErrorIs(t, err, syscall.EADDRINUSE)
-	assert.Equal(t, 1, exitCode(err))
+	assert.Equal(t, 1, cli.ExitCode(err))
 }
 
 func TestBadFlagsFailWithExitStatusTwo(t *testing.T) {
@@ -140,9 +141,9 @@ func TestBadFlagsFailWithExitStatusTwo(t *testing.T) {
 	} {
 		var stdout bytes.Buffer
 		err := run(context.Background(), args, &stdout, io.Discard)
-		var ue *usageError
+		var ue *cli.UsageError
 		assert.ErrorAs(t, err, &ue, "%v should be refused as bad usage", args)
-		assert.Equal(t, 2, exitCode(err), "%v", args)
+		assert.Equal(t, 2, cli.ExitCode(err), "%v", args)
 		assert.Empty(t, stdout.String(), "%v: nothing on stdout", args)
 	}
 }

@@ -22,47 +22,20 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
-	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nettune/nettune/dialer"
 	"github.com/nettune/nettune/dnscache"
+	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/nettune/nettune/internal/dnstest"
 	"github.com/nettune/nettune/latency"
 	"github.com/nettune/nettune/listener"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "httpclient:", err)
-	}
-	os.Exit(exitCode(err))
-}
-
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	var ue *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		return 2
-	default:
-		return 1
-	}
-}
+func main() { cli.Main("httpclient", run) }
 
 type config struct {
 	url     string
@@ -79,16 +52,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.n, "n", 1000, "requests per run")
 	fs.IntVar(&cfg.workers, "workers", 4, "requests in flight at once")
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "limit for each request")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, &usageError{err}
+	if err := cli.Parse(fs, args); err != nil {
+		return nil, err
 	}
-	bad := func(format string, a ...any) (*config, error) { return nil, &usageError{fmt.Errorf(format, a...)} }
+	bad := func(format string, a ...any) (*config, error) { return nil, cli.Usagef(format, a...) }
 	switch {
-	case fs.NArg() > 0:
-		return bad("unexpected argument %q", fs.Arg(0))
 	case cfg.n < 1:
 		return bad("-n %d: need at least 1 request", cfg.n)
 	case cfg.workers < 1 || cfg.workers > 1024:
@@ -141,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cache.Close()
 
 	fmt.Fprintf(stdout, "httpclient: %d GET requests to %s (%s), %d at once\n", cfg.n, target, where, cfg.workers)
-	var rows []row
+	var rows []cli.LatencyRow
 	for _, keepAlive := range []bool{false, true} {
 		connects, err := latency.New()
 		if err != nil {
@@ -171,16 +139,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", label, err)
 		}
 		rows = append(rows,
-			row{"request, " + label, res.snap, res.failed},
-			row{"connect (dialer.RecordConnectTime), " + label, connects.Snapshot(), 0})
+			cli.LatencyRow{Title: "request, " + label, Snap: res.snap, Failed: int(res.failed)},
+			cli.LatencyRow{Title: "connect (dialer.RecordConnectTime), " + label, Snap: connects.Snapshot()})
 	}
 	fmt.Fprintln(stdout)
-	writeTable(stdout, rows)
+	cli.WriteLatencyTable(stdout, rows)
 	st := cache.Stats()
 	fmt.Fprintf(stdout, "\ndnscache: %d hits, %d misses, %d lookups at the source, %d stale answers served, %d entries\n",
 		st.Hits, st.Misses, st.Lookups, st.StaleServed, st.Entries)
 	if dns != nil {
-		fmt.Fprintf(stdout, "DNS server: %d queries received for %d connections dialed\n", dns.TotalQueries(), rows[1].snap.Count()+rows[3].snap.Count())
+		fmt.Fprintf(stdout, "DNS server: %d queries received for %d connections dialed\n", dns.TotalQueries(), rows[1].Snap.Count()+rows[3].Snap.Count())
 	}
 	return nil
 }
@@ -275,40 +243,4 @@ func startHTTP(ctx context.Context) (stop func(), port int, err error) {
 		<-done
 	}
 	return stop, ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-type row struct {
-	title  string
-	snap   *latency.Snapshot
-	failed int64
-}
-
-func writeTable(w io.Writer, rows []row) {
-	width := 0
-	for _, r := range rows {
-		width = max(width, len(r.title))
-	}
-	fmt.Fprintf(w, "  %-*s  %7s  %6s  %8s  %8s  %8s  %8s  %8s\n", width, "", "samples", "failed", "p50", "p95", "p99", "p99.9", "max")
-	for _, r := range rows {
-		s := r.snap
-		if s.Count() == 0 {
-			fmt.Fprintf(w, "  %-*s  %7d  %6d  %8s  %8s  %8s  %8s  %8s\n", width, r.title, 0, r.failed, "-", "-", "-", "-", "-")
-			continue
-		}
-		fmt.Fprintf(w, "  %-*s  %7d  %6d  %8v  %8v  %8v  %8v  %8v\n", width, r.title, s.Count(), r.failed,
-			round(s.Quantile(0.5)), round(s.Quantile(0.95)), round(s.Quantile(0.99)), round(s.Quantile(0.999)), round(s.Max()))
-	}
-}
-
-// round keeps three or four significant digits.
-func round(d time.Duration) time.Duration {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond)
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	case d >= time.Microsecond:
-		return d.Round(100 * time.Nanosecond)
-	}
-	return d
 }

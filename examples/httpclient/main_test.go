@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -89,7 +90,7 @@ func TestAServerThatAnswersWithAnErrorStatusFails(t *testing.T) {
 	defer srv.Close()
 	_, err := runClient(t, "-url", srv.URL, "-n", "3", "-workers", "1")
 	assert.ErrorIs(t, err, errStatus)
-	assert.Equal(t, 1, exitCode(err))
+	assert.Equal(t, 1, cli.ExitCode(err))
 }
 
 func TestAnUnreachableURLFailsWithExitStatusOne(t *testing.T) {
@@ -99,7 +100,7 @@ func TestAnUnreachableURLFailsWithExitStatusOne(t *testing.T) {
 	require.NoError(t, l.Close())
 	_, err = runClient(t, "-url", "http://"+addr+"/", "-n", "2", "-workers", "1")
 	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
-	assert.Equal(t, 1, exitCode(err))
+	assert.Equal(t, 1, cli.ExitCode(err))
 }
 
 func TestBadFlagsFailWithExitStatusTwo(t *testing.T) {
@@ -108,9 +109,9 @@ func TestBadFlagsFailWithExitStatusTwo(t *testing.T) {
 		{"-url", "http://[::1"}, {"-bogus"}, {"extra"},
 	} {
 		out, err := runClient(t, args...)
-		var ue *usageError
+		var ue *cli.UsageError
 		assert.ErrorAs(t, err, &ue, "%v", args)
-		assert.Equal(t, 2, exitCode(err), "%v", args)
+		assert.Equal(t, 2, cli.ExitCode(err), "%v", args)
 		assert.Empty(t, out, "%v: nothing on stdout", args)
 	}
 }

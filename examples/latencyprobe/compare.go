@@ -11,6 +11,8 @@ import (
 
 	"github.com/nettune/nettune/dialer"
 	"github.com/nettune/nettune/dnscache"
+	"github.com/nettune/nettune/examples/internal/cli"
+	"github.com/nettune/nettune/examples/internal/echo"
 	"github.com/nettune/nettune/internal/dnstest"
 	"github.com/nettune/nettune/pool"
 	"github.com/nettune/nettune/sockopt"
@@ -29,11 +31,7 @@ type comparison struct {
 
 // speedup is baseline/improved at quantile q (0 when improved is 0).
 func (c *comparison) speedup(q float64) float64 {
-	b, i := c.baseline.snap.Quantile(q), c.improved.snap.Quantile(q)
-	if i <= 0 {
-		return 0
-	}
-	return float64(b) / float64(i)
+	return cli.Speedup(c.baseline.snap, c.improved.snap, q)
 }
 
 // dnsName is the name the embedded DNS server answers for.
@@ -49,12 +47,12 @@ func runCompare(ctx context.Context, cfg *config, p *prober) ([]*comparison, err
 	if err != nil {
 		return nil, fmt.Errorf("self-signed certificate: %w", err)
 	}
-	plain, err := startEcho(ctx, cfg.size, nil)
+	plain, err := echo.Start(ctx, cfg.size, nil)
 	if err != nil {
 		return nil, fmt.Errorf("start loopback echo server: %w", err)
 	}
 	defer plain.Close()
-	secure, err := startEcho(ctx, cfg.size, srvTLS)
+	secure, err := echo.Start(ctx, cfg.size, srvTLS)
 	if err != nil {
 		return nil, fmt.Errorf("start loopback TLS echo server: %w", err)
 	}

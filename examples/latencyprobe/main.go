@@ -28,54 +28,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/nettune/nettune/sockopt"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "latencyprobe:", err)
-		}
-	}
-	os.Exit(exitCode(err))
-}
+func main() { cli.Main("latencyprobe", run) }
 
-// usageError is an error in the flags or option values: exit status 2.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
-
-// exitCode maps run's error to the process's exit status.
-func exitCode(err error) int {
-	var ue *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		return 2
-	default:
-		return 1
-	}
-}
+func usagef(format string, args ...any) error { return cli.Usagef(format, args...) }
 
 // config is the parsed command line.
 type config struct {
@@ -96,29 +63,6 @@ type config struct {
 	hist        bool
 	sockopts    []sockopt.Option
 	mptcp       *bool
-}
-
-// sockoptFlags collects repeated -sockopt NAME=value flags.
-type sockoptFlags struct{ opts *[]sockopt.Option }
-
-func (f sockoptFlags) String() string {
-	if f.opts == nil {
-		return ""
-	}
-	s := make([]string, len(*f.opts))
-	for i, o := range *f.opts {
-		s[i] = o.String()
-	}
-	return strings.Join(s, ",")
-}
-
-func (f sockoptFlags) Set(v string) error {
-	o, err := sockopt.Parse(v)
-	if err != nil {
-		return err
-	}
-	*f.opts = append(*f.opts, o)
-	return nil
 }
 
 // convenience flags: flag name, the socket option it sets, and its help.
@@ -154,7 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.plot, "plot", "", "write a percentile plot (latency vs percentile, log scales) to this SVG `file`")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress on stderr")
 	fs.BoolVar(&cfg.hist, "hist", true, "print a text histogram of each measurement")
-	fs.Var(sockoptFlags{&cfg.sockopts}, "sockopt", "with -target: set a socket option, `NAME=value` as sockopt prints it (TCP_USER_TIMEOUT=5s, SO_RCVBUF=262144, IP_TOS=0xb8); repeatable")
+	fs.Var((*cli.Sockopts)(&cfg.sockopts), "sockopt", "with -target: set a socket option, `NAME=value` as sockopt prints it (TCP_USER_TIMEOUT=5s, SO_RCVBUF=262144, IP_TOS=0xb8); repeatable")
 	shortVals := make(map[string]*string, len(shortcuts))
 	for _, s := range shortcuts {
 		shortVals[s.flag] = fs.String(s.flag, "", "with -target: "+s.help)
@@ -165,14 +109,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			"       latencyprobe -target host:port [flags]   measure a server\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, &usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q (flags start with -)", fs.Arg(0))
+	if err := cli.Parse(fs, args); err != nil {
+		return nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/examples/internal/cli"
+	"github.com/nettune/nettune/examples/internal/echo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -191,9 +193,9 @@ func TestBadFlagsFailWithExitStatusTwoAndNothingOnStdout(t *testing.T) {
 		{"extra"},
 	} {
 		out, stderr, err := runProbe(t, args...)
-		var ue *usageError
+		var ue *cli.UsageError
 		assert.ErrorAs(t, err, &ue, "%v should be refused as bad usage", args)
-		assert.Equal(t, 2, exitCode(err), "%v: exit status", args)
+		assert.Equal(t, 2, cli.ExitCode(err), "%v: exit status", args)
 		assert.Empty(t, out, "%v: nothing on stdout", args)
 		assert.NotContains(t, stderr, "goroutine ", "%v: no stack trace", args)
 	}
@@ -202,7 +204,7 @@ func TestBadFlagsFailWithExitStatusTwoAndNothingOnStdout(t *testing.T) {
 func TestHelpExitsZero(t *testing.T) {
 	_, stderr, err := runProbe(t, "-h")
 	assert.ErrorIs(t, err, flag.ErrHelp)
-	assert.Equal(t, 0, exitCode(err))
+	assert.Equal(t, 0, cli.ExitCode(err))
 	assert.Contains(t, stderr, "-target", "help should list the flags")
 }
 
@@ -214,7 +216,7 @@ func TestAnUnreachableTargetFailsWithExitStatusOneAndSaysWhy(t *testing.T) {
 
 	out, _, err := runProbe(t, "-target", addr, "-n", "3", "-warmup", "1", "-quiet")
 	require.Error(t, err)
-	assert.Equal(t, 1, exitCode(err))
+	assert.Equal(t, 1, cli.ExitCode(err))
 	if runtime.GOOS != "windows" {
 		assert.ErrorIs(t, err, syscall.ECONNREFUSED)
 	}
@@ -229,7 +231,7 @@ func startTestEcho(t *testing.T, tlsOn bool) string {
 		cfg, _, err = selfSigned()
 		require.NoError(t, err)
 	}
-	s, err := startEcho(context.Background(), 64, cfg)
+	s, err := echo.Start(context.Background(), 64, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s.Addr()
@@ -292,7 +294,7 @@ func TestTargetModeSpeaksTLSAndRunsOpenLoop(t *testing.T) {
 	// Without -insecure the self-signed certificate is refused.
 	_, _, err = runProbe(t, "-target", addr, "-tls", "-n", "2", "-warmup", "0", "-quiet")
 	assert.Error(t, err)
-	assert.Equal(t, 1, exitCode(err))
+	assert.Equal(t, 1, cli.ExitCode(err))
 }
 
 // silentServer accepts connections and reads from them without answering.
@@ -334,7 +336,7 @@ func TestATargetThatDoesNotEchoGetsAClearErrorUnlessConnectOnly(t *testing.T) {
 	addr := silentServer(t)
 	_, _, err := runProbe(t, "-target", addr, "-n", "3", "-warmup", "0", "-timeout", "300ms", "-quiet")
 	assert.ErrorIs(t, err, errNoEcho)
-	assert.Equal(t, 1, exitCode(err))
+	assert.Equal(t, 1, cli.ExitCode(err))
 
 	out, stderr, err := runProbe(t, "-target", addr, "-n", "3", "-warmup", "0", "-connect-only", "-quiet")
 	require.NoError(t, err, "stderr: %s", stderr)

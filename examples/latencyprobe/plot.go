@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/nettune/nettune/examples/internal/cli"
 )
 
 // The plot: latency (log scale, y) against percentile (x, on the scale
@@ -123,7 +125,7 @@ func writePlot(w io.Writer, all []*series) error {
 		fmt.Fprintf(e, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", lx, ly, lx+24, ly, color)
 		fmt.Fprintf(e, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", lx+30, ly, esc(s.title))
 		fmt.Fprintf(e, `<text x="%d" y="%d" dominant-baseline="middle" fill="#555" font-size="11">%s</text>`+"\n", lx+30, ly+15,
-			esc(fmt.Sprintf("p50 %s  p99 %s  n=%d", fmtDur(s.snap.Quantile(0.5)), fmtDur(s.snap.Quantile(0.99)), s.snap.Count())))
+			esc(fmt.Sprintf("p50 %s  p99 %s  n=%d", cli.Duration(s.snap.Quantile(0.5)), cli.Duration(s.snap.Quantile(0.99)), s.snap.Count())))
 	}
 	fmt.Fprintln(e, `</svg>`)
 	return e.err

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nettune/nettune/examples/internal/cli"
 )
 
 // report is everything one run measured.
@@ -36,36 +37,6 @@ func (r *report) allSeries() []*series {
 	return out
 }
 
-// quantiles are the columns of every table, in -json too.
-var quantiles = []struct {
-	label string
-	q     float64
-}{{"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}, {"p99.9", 0.999}}
-
-// fmtDur prints a duration with three significant digits.
-func fmtDur(d time.Duration) string {
-	var v float64
-	var unit string
-	switch {
-	case d < time.Microsecond:
-		return strconv.FormatInt(int64(d), 10) + "ns"
-	case d < time.Millisecond:
-		v, unit = float64(d)/1e3, "µs"
-	case d < time.Second:
-		v, unit = float64(d)/1e6, "ms"
-	default:
-		v, unit = float64(d)/1e9, "s"
-	}
-	switch {
-	case v < 10:
-		return strconv.FormatFloat(v, 'f', 2, 64) + unit
-	case v < 100:
-		return strconv.FormatFloat(v, 'f', 1, 64) + unit
-	default:
-		return strconv.FormatFloat(v, 'f', 0, 64) + unit
-	}
-}
-
 func (r *report) loop() string {
 	if r.cfg.rate > 0 {
 		return fmt.Sprintf("open loop at %g requests/s (latency from each request's intended start)", r.cfg.rate)
@@ -88,10 +59,10 @@ func (r *report) writeText(w io.Writer) error {
 		rows := [][]string{{"technique", "p50 without", "p50 with", "speed-up p50", "p99", "p99.9"}}
 		for _, c := range r.comparisons {
 			rows = append(rows, []string{c.name + ": " + c.improved.title,
-				fmtDur(c.baseline.snap.Quantile(0.5)), fmtDur(c.improved.snap.Quantile(0.5)),
-				ratio(c.speedup(0.5)), ratio(c.speedup(0.99)), ratio(c.speedup(0.999))})
+				cli.Duration(c.baseline.snap.Quantile(0.5)), cli.Duration(c.improved.snap.Quantile(0.5)),
+				cli.Ratio(c.speedup(0.5)), cli.Ratio(c.speedup(0.99)), cli.Ratio(c.speedup(0.999))})
 		}
-		writeRows(ew, rows)
+		cli.WriteTable(ew, rows)
 	} else {
 		r.writeTarget(ew)
 	}
@@ -99,55 +70,13 @@ func (r *report) writeText(w io.Writer) error {
 	return ew.err
 }
 
-func ratio(x float64) string {
-	if x == 0 {
-		return "-"
-	}
-	return strconv.FormatFloat(x, 'f', 1, 64) + "×"
-}
-
 // writeTable prints one row per series: samples, failures, quantiles, max.
 func writeTable(w io.Writer, ss []*series) {
-	head := []string{"", "samples", "failed"}
-	for _, q := range quantiles {
-		head = append(head, q.label)
+	rows := make([]cli.LatencyRow, len(ss))
+	for i, s := range ss {
+		rows[i] = cli.LatencyRow{Title: s.title, Snap: s.snap, Failed: s.stats.Failures + s.stats.Timeouts}
 	}
-	rows := [][]string{append(head, "max")}
-	for _, s := range ss {
-		row := []string{s.title, strconv.FormatUint(s.snap.Count(), 10), strconv.Itoa(s.stats.Failures + s.stats.Timeouts)}
-		for _, q := range quantiles {
-			row = append(row, fmtDur(s.snap.Quantile(q.q)))
-		}
-		rows = append(rows, append(row, fmtDur(s.snap.Max())))
-	}
-	writeRows(w, rows)
-}
-
-// writeRows prints an aligned table, indented by two spaces: the first
-// column left-aligned, the others right-aligned.
-func writeRows(w io.Writer, rows [][]string) {
-	var width []int
-	for _, row := range rows {
-		for i, cell := range row {
-			if i >= len(width) {
-				width = append(width, 0)
-			}
-			width[i] = max(width[i], utf8.RuneCountInString(cell))
-		}
-	}
-	for _, row := range rows {
-		var b strings.Builder
-		b.WriteString("  ")
-		for i, cell := range row {
-			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell))
-			if i == 0 {
-				b.WriteString(cell + pad)
-			} else {
-				b.WriteString("  " + pad + cell)
-			}
-		}
-		fmt.Fprintln(w, b.String())
-	}
+	cli.WriteLatencyTable(w, rows)
 }
 
 func (r *report) writeComparison(w io.Writer, c *comparison) {
@@ -155,7 +84,7 @@ func (r *report) writeComparison(w io.Writer, c *comparison) {
 	indent(w, wrap(c.note, 76))
 	writeTable(w, []*series{c.baseline, c.improved})
 	fmt.Fprintf(w, "  speed-up: %s at p50, %s at p95, %s at p99, %s at p99.9\n",
-		ratio(c.speedup(0.5)), ratio(c.speedup(0.95)), ratio(c.speedup(0.99)), ratio(c.speedup(0.999)))
+		cli.Ratio(c.speedup(0.5)), cli.Ratio(c.speedup(0.95)), cli.Ratio(c.speedup(0.99)), cli.Ratio(c.speedup(0.999)))
 	if c.name == "dns" {
 		fmt.Fprintf(w, "  DNS queries sent: %d without the cache, %d with it\n", c.dnsDirect, c.dnsCached)
 	}
@@ -227,7 +156,7 @@ func (r *report) writeTarget(w io.Writer) {
 		ti.SendMSS, ti.RecvMSS, ti.PathMTU, ti.SendCwnd, ti.Options, ti.TotalRetrans)
 	if t.rtt != nil && ti.RTT > 0 {
 		fmt.Fprintf(w, "  measured p50 round trip %s vs kernel smoothed RTT %s: the difference is the time spent in both processes and the Go runtime\n",
-			fmtDur(t.rtt.snap.Quantile(0.5)), fmtDur(ti.RTT))
+			cli.Duration(t.rtt.snap.Quantile(0.5)), cli.Duration(ti.RTT))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/nettune/nettune/dialer"
+	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/nettune/nettune/latency"
 	"github.com/nettune/nettune/sockopt"
 )
@@ -56,7 +57,7 @@ func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, erro
 	}
 	d, err := dialer.New(dopts...)
 	if err != nil {
-		return nil, &usageError{err}
+		return nil, &cli.UsageError{Err: err}
 	}
 	res := &targetResult{addr: cfg.target, dialer: d.String(), opts: cfg.sockopts}
 	if sys, err := sockopt.ReadSystem(); err != nil {

@@ -22,46 +22,18 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nettune/nettune/dialer"
+	"github.com/nettune/nettune/examples/internal/cli"
+	"github.com/nettune/nettune/examples/internal/echo"
 	"github.com/nettune/nettune/latency"
-	"github.com/nettune/nettune/listener"
 	"github.com/nettune/nettune/pool"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "poolclient:", err)
-	}
-	os.Exit(exitCode(err))
-}
-
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	var ue *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		return 2
-	default:
-		return 1
-	}
-}
+func main() { cli.Main("poolclient", run) }
 
 type config struct {
 	addr     string
@@ -84,16 +56,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.maxSize, "max-size", 0, "pool.MaxSize (0: as many as -workers)")
 	fs.DurationVar(&cfg.liveness, "liveness", time.Millisecond, "pool.LivenessCheck: peek at connections idle this long before handing them out")
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "limit for each request")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, &usageError{err}
+	if err := cli.Parse(fs, args); err != nil {
+		return nil, err
 	}
-	bad := func(format string, a ...any) (*config, error) { return nil, &usageError{fmt.Errorf(format, a...)} }
+	bad := func(format string, a ...any) (*config, error) { return nil, cli.Usagef(format, a...) }
 	switch {
-	case fs.NArg() > 0:
-		return bad("unexpected argument %q", fs.Arg(0))
 	case cfg.n < 1:
 		return bad("-n %d: need at least 1 request", cfg.n)
 	case cfg.workers < 1 || cfg.workers > 1024:
@@ -122,9 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	addr, where := cfg.addr, "given server"
-	var srv *echoServer
+	var srv *echo.Server
 	if addr == "" {
-		if srv, err = startEcho(ctx); err != nil {
+		if srv, err = echo.Start(ctx, 0, nil); err != nil {
 			return fmt.Errorf("start loopback echo server: %w", err)
 		}
 		defer srv.Close()
@@ -142,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cp, err = pool.NewConnPool(d.DialContext, "tcp", addr, popts[:2]...)
 	}
 	if err != nil {
-		return &usageError{err}
+		return &cli.UsageError{Err: err}
 	}
 	defer cp.Close(context.WithoutCancel(ctx))
 
@@ -156,9 +123,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("pooled connections to %s: %w", addr, err)
 	}
 	fmt.Fprintln(stdout)
-	writeTable(stdout, []row{{"fresh connection per request", fresh}, {fmt.Sprintf("pooled (pool.ConnPool, MaxSize %d)", cfg.maxSize), pooled}})
+	cli.WriteLatencyTable(stdout, []cli.LatencyRow{
+		fresh.row("fresh connection per request"),
+		pooled.row(fmt.Sprintf("pooled (pool.ConnPool, MaxSize %d)", cfg.maxSize)),
+	})
 	fmt.Fprintf(stdout, "  speed-up: %s at p50, %s at p99, %s at p99.9\n",
-		speedup(fresh, pooled, 0.5), speedup(fresh, pooled, 0.99), speedup(fresh, pooled, 0.999))
+		cli.Ratio(cli.Speedup(fresh.snap, pooled.snap, 0.5)),
+		cli.Ratio(cli.Speedup(fresh.snap, pooled.snap, 0.99)),
+		cli.Ratio(cli.Speedup(fresh.snap, pooled.snap, 0.999)))
 	st := cp.Stats()
 	fmt.Fprintf(stdout, "  pool: %d gets, %d served from idle, %d waited (%v in all), %d dials\n",
 		st.Gets, st.Hits, st.Waits, st.WaitTime.Round(time.Microsecond), st.Dials)
@@ -181,7 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("after the server closed its connections: %w", err)
 		}
 		fmt.Fprintf(stdout, "\nafter the server closed all %d of its connections and the pool sat idle for %v:\n", closed, idle)
-		writeTable(stdout, []row{{"pooled, the first requests after", after}})
+		cli.WriteLatencyTable(stdout, []cli.LatencyRow{after.row("pooled, the first requests after")})
 		fmt.Fprintf(stdout, "  %d requests failed, %d sent again on a new connection; the liveness check discarded %d dead idle connections\n",
 			after.failed, after.retried, cp.Stats().Closed.Health-before)
 	}
@@ -194,6 +166,10 @@ type result struct {
 	failed  int64
 	retried int64
 	lastErr error
+}
+
+func (r *result) row(title string) cli.LatencyRow {
+	return cli.LatencyRow{Title: title, Snap: r.snap, Failed: int(r.failed)}
 }
 
 // load sends n requests from cfg.workers goroutines, each on a connection
@@ -268,108 +244,4 @@ func request(ctx context.Context, timeout time.Duration, get func(context.Contex
 		}
 	}
 	return errors.Join(err, c.Close())
-}
-
-type row struct {
-	title string
-	r     *result
-}
-
-func writeTable(w io.Writer, rows []row) {
-	width := 0
-	for _, r := range rows {
-		width = max(width, len(r.title))
-	}
-	fmt.Fprintf(w, "  %-*s  %7s  %6s  %8s  %8s  %8s  %8s  %8s\n", width, "", "samples", "failed", "p50", "p95", "p99", "p99.9", "max")
-	for _, r := range rows {
-		s := r.r.snap
-		fmt.Fprintf(w, "  %-*s  %7d  %6d  %8v  %8v  %8v  %8v  %8v\n", width, r.title, s.Count(), r.r.failed,
-			round(s.Quantile(0.5)), round(s.Quantile(0.95)), round(s.Quantile(0.99)), round(s.Quantile(0.999)), round(s.Max()))
-	}
-}
-
-// round keeps three or four significant digits.
-func round(d time.Duration) time.Duration {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond)
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	case d >= time.Microsecond:
-		return d.Round(100 * time.Nanosecond)
-	}
-	return d
-}
-
-func speedup(base, with *result, q float64) string {
-	b, w := base.snap.Quantile(q), with.snap.Quantile(q)
-	if w <= 0 {
-		return "-"
-	}
-	return strconv.FormatFloat(float64(b)/float64(w), 'f', 1, 64) + "×"
-}
-
-// echoServer is a plain loopback echo server whose connections can be
-// closed all at once, as a restarting server would.
-type echoServer struct {
-	ln    *listener.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex // guards conns
-	conns map[net.Conn]struct{}
-}
-
-func startEcho(ctx context.Context) (*echoServer, error) {
-	lc, err := listener.New()
-	if err != nil {
-		return nil, err
-	}
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &echoServer{ln: ln, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				continue // a temporary per-connection failure
-			}
-			s.mu.Lock()
-			s.conns[c] = struct{}{}
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				_, _ = io.Copy(c, c)
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-				_ = c.Close()
-			}()
-		}
-	}()
-	return s, nil
-}
-
-func (s *echoServer) Addr() string { return s.ln.Addr().String() }
-
-// CloseConns closes every open server-side connection and reports how many.
-func (s *echoServer) CloseConns() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		_ = c.Close()
-	}
-	return len(s.conns)
-}
-
-func (s *echoServer) Close() {
-	_ = s.ln.Close()
-	s.CloseConns()
-	s.wg.Wait()
 }

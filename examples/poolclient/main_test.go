@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/examples/internal/cli"
+	"github.com/nettune/nettune/examples/internal/echo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -66,7 +68,7 @@ func TestPooledAndFreshRequestsArePrintedSideBySideAndTheLivenessCheckFindsDeadC
 }
 
 func TestAGivenServerIsUsedInsteadOfTheEmbeddedOne(t *testing.T) {
-	srv, err := startEcho(context.Background())
+	srv, err := echo.Start(context.Background(), 0, nil)
 	require.NoError(t, err)
 	defer srv.Close()
 	out, err := runClient(t, "-addr", srv.Addr(), "-n", "20", "-workers", "2")
@@ -83,7 +85,7 @@ func TestAnUnreachableServerFailsWithExitStatusOne(t *testing.T) {
 	_, err = runClient(t, "-addr", addr, "-n", "3", "-workers", "1")
 	require.Error(t, err)
 	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
-	assert.Equal(t, 1, exitCode(err))
+	assert.Equal(t, 1, cli.ExitCode(err))
 }
 
 func TestBadFlagsFailWithExitStatusTwo(t *testing.T) {
@@ -92,9 +94,9 @@ func TestBadFlagsFailWithExitStatusTwo(t *testing.T) {
 		{"-addr", "no-port"}, {"-liveness", "1ms", "-max-size", "1", "-workers", "1", "-bogus"}, {"extra"},
 	} {
 		out, err := runClient(t, args...)
-		var ue *usageError
+		var ue *cli.UsageError
 		assert.ErrorAs(t, err, &ue, "%v", args)
-		assert.Equal(t, 2, exitCode(err), "%v", args)
+		assert.Equal(t, 2, cli.ExitCode(err), "%v", args)
 		assert.Empty(t, out, "%v: nothing on stdout", args)
 	}
 }
