@@ -72,14 +72,7 @@ func runCompare(ctx context.Context, cfg *config, p *prober) ([]*comparison, err
 	var out []*comparison
 
 	// 1. A fresh TCP connection per request versus a pooled one.
-	fresh, err := p.measure(ctx, "tcp_fresh", "fresh TCP connection per request", cfg.n, func(ctx context.Context) error {
-		c, err := d.DialContext(ctx, "tcp", plain.Addr())
-		if err != nil {
-			return err
-		}
-		err = exchange(ctx, c, req, resp)
-		return errors.Join(err, c.Close())
-	})
+	fresh, err := p.measure(ctx, "tcp_fresh", "fresh TCP connection per request", cfg.n, freshExchange(d.DialContext, plain.Addr(), req, resp))
 	if err != nil {
 		return nil, err
 	}
@@ -104,14 +97,7 @@ func runCompare(ctx context.Context, cfg *config, p *prober) ([]*comparison, err
 		}
 		return tc, nil
 	}
-	freshTLS, err := p.measure(ctx, "tls_fresh", "fresh TLS connection per request", cfg.tlsN, func(ctx context.Context) error {
-		c, err := tlsDial(ctx, "tcp", secure.Addr())
-		if err != nil {
-			return err
-		}
-		err = exchange(ctx, c, req, resp)
-		return errors.Join(err, c.Close())
-	})
+	freshTLS, err := p.measure(ctx, "tls_fresh", "fresh TLS connection per request", cfg.tlsN, freshExchange(tlsDial, secure.Addr(), req, resp))
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +152,18 @@ func runCompare(ctx context.Context, cfg *config, p *prober) ([]*comparison, err
 		baseline: lookup, improved: hit, dnsDirect: queriesDirect, dnsCached: dns.TotalQueries(),
 		note: fmt.Sprintf("each sample: dial %s (resolve + connect) and close, against an embedded DNS server on %v", target, dns.Addr())})
 	return out, nil
+}
+
+// freshExchange dials addr, makes one exchange and closes the connection.
+func freshExchange(dial pool.DialFunc, addr string, req, resp []byte) func(context.Context) error {
+	return func(ctx context.Context) error {
+		c, err := dial(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		err = exchange(ctx, c, req, resp)
+		return errors.Join(err, c.Close())
+	}
 }
 
 func measurePooled(ctx context.Context, p *prober, name, title string, cfg *config, dial pool.DialFunc, addr string, req, resp []byte) (*series, error) {
