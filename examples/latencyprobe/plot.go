@@ -18,14 +18,13 @@ import (
 // so 90%, 99%, 99.9% are evenly spaced), one line per series. Plain SVG,
 // written by hand: no dependencies.
 const (
-	plotW, plotH             = 960, 560
-	marginL, marginR         = 80, 300
-	marginT, marginB         = 50, 60
-	innerW                   = plotW - marginL - marginR
-	innerH                   = plotH - marginT - marginB
-	plotPoints               = 240
-	plotMaxNines             = 4 // up to p99.99
-	plotMinCount     float64 = 1
+	plotW, plotH     = 1060, 560
+	marginL, marginR = 80, 380 // the legend goes on the right
+	marginT, marginB = 50, 60
+	innerW           = plotW - marginL - marginR
+	innerH           = plotH - marginT - marginB
+	plotPoints       = 240 // per line
+	plotMaxNines     = 4   // the x axis goes up to p99.99 at most
 )
 
 var palette = []string{"#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"}
