@@ -141,6 +141,20 @@ func TestTheComparisonRunWithJSONPrintsOnlyValidJSONWithTheStableFields(t *testi
 	}
 }
 
+func TestTheComparisonRunsOpenLoopWithRate(t *testing.T) {
+	out, stderr, err := runProbe(t, append([]string{"-json", "-rate", "5000", "-quiet"}, tiny...)...)
+	require.NoError(t, err, "stderr: %s", stderr)
+	assert.Empty(t, stderr, "-quiet prints no progress")
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	assert.Equal(t, "open", rep.Loop)
+	assert.Equal(t, 5000.0, rep.RatePerSec)
+	require.Len(t, rep.Series, 8)
+	for _, s := range rep.Series {
+		assert.Positive(t, s.Samples, "%s should have samples in open loop too", s.Name)
+	}
+}
+
 func TestPlotWritesAWellFormedSVGWithOneLinePerMeasurement(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plot.svg")
 	_, stderr, err := runProbe(t, append([]string{"-plot", path, "-json"}, tiny...)...)

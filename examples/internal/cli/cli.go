@@ -25,7 +25,10 @@ import (
 // Programs exit with status 2 for it.
 type UsageError struct{ Err error }
 
+// Error returns the message of the underlying error.
 func (e *UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error, such as a *sockopt.Error.
 func (e *UsageError) Unwrap() error { return e.Err }
 
 // Usagef returns a *UsageError with a formatted message.
