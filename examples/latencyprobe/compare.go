@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nettune/nettune/dialer"
@@ -193,6 +194,16 @@ func measureSplit(ctx context.Context, p *prober, name, title string, n int, cfg
 		return nil, err
 	}
 	defer c.Close()
+	// Make sure the kernel holds the setting being compared.
+	if sc, ok := c.(syscall.Conn); ok {
+		rep, err := sockopt.Verify(sc, sockopt.NoDelay(noDelay))
+		if err != nil {
+			return nil, err
+		}
+		if !rep.OK() {
+			return nil, fmt.Errorf("%s: the kernel does not hold the setting:\n%v", title, rep)
+		}
+	}
 	hdr := splitHeader(len(req))
 	if !noDelay {
 		// Every Nagle-on exchange costs a delayed-ACK timeout: warm up less.
