@@ -23,8 +23,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nettune/nettune/dialer"
@@ -133,13 +131,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if keepAlive {
 			label = "keep-alive on"
 		}
-		res, err := load(ctx, cfg, &http.Client{Transport: tr, Timeout: cfg.timeout}, target)
+		client := &http.Client{Transport: tr, Timeout: cfg.timeout}
+		res, err := cli.Load(ctx, cfg.n, cfg.workers, func() func(context.Context) error {
+			return func(ctx context.Context) error { return get(ctx, client, target) }
+		})
 		tr.CloseIdleConnections()
 		if err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
 		rows = append(rows,
-			cli.LatencyRow{Title: "request, " + label, Snap: res.snap, Failed: int(res.failed)},
+			res.Row("request, "+label),
 			cli.LatencyRow{Title: "connect (dialer.RecordConnectTime), " + label, Snap: connects.Snapshot()})
 	}
 	fmt.Fprintln(stdout)
@@ -151,49 +152,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "DNS server: %d queries received for %d connections dialed\n", dns.TotalQueries(), rows[1].Snap.Count()+rows[3].Snap.Count())
 	}
 	return nil
-}
-
-type result struct {
-	snap   *latency.Snapshot
-	failed int64
-}
-
-// load sends cfg.n GET requests from cfg.workers goroutines.
-func load(ctx context.Context, cfg *config, client *http.Client, target string) (*result, error) {
-	h, err := latency.New()
-	if err != nil {
-		return nil, err
-	}
-	var next, failed atomic.Int64
-	var mu sync.Mutex
-	var lastErr error
-	var wg sync.WaitGroup
-	for range cfg.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(cfg.n) && ctx.Err() == nil {
-				start := time.Now()
-				if err := get(ctx, client, target); err != nil {
-					failed.Add(1)
-					mu.Lock()
-					lastErr = err
-					mu.Unlock()
-					continue
-				}
-				h.Record(time.Since(start))
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s := h.Snapshot()
-	if s.Count() == 0 {
-		return nil, fmt.Errorf("all %d requests failed: %w", cfg.n, lastErr)
-	}
-	return &result{snap: s, failed: failed.Load()}, nil
 }
 
 // errStatus is wrapped by the error of a response that is not 200 OK.

@@ -22,14 +22,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nettune/nettune/dialer"
 	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/nettune/nettune/examples/internal/echo"
-	"github.com/nettune/nettune/latency"
 	"github.com/nettune/nettune/pool"
 )
 
@@ -114,23 +112,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cp.Close(context.WithoutCancel(ctx))
 
 	fmt.Fprintf(stdout, "poolclient: %d requests of %d bytes to %s (%s), %d goroutines at once\n", cfg.n, cfg.size, addr, where, cfg.workers)
-	fresh, err := load(ctx, cfg, cfg.n, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, false)
+	fresh, _, err := load(ctx, cfg, cfg.n, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, false)
 	if err != nil {
 		return fmt.Errorf("fresh connections to %s: %w", addr, err)
 	}
-	pooled, err := load(ctx, cfg, cfg.n, func(ctx context.Context) (net.Conn, error) { return cp.Get(ctx) }, true)
+	pooled, _, err := load(ctx, cfg, cfg.n, func(ctx context.Context) (net.Conn, error) { return cp.Get(ctx) }, true)
 	if err != nil {
 		return fmt.Errorf("pooled connections to %s: %w", addr, err)
 	}
 	fmt.Fprintln(stdout)
 	cli.WriteLatencyTable(stdout, []cli.LatencyRow{
-		fresh.row("fresh connection per request"),
-		pooled.row(fmt.Sprintf("pooled (pool.ConnPool, MaxSize %d)", cfg.maxSize)),
+		fresh.Row("fresh connection per request"),
+		pooled.Row(fmt.Sprintf("pooled (pool.ConnPool, MaxSize %d)", cfg.maxSize)),
 	})
 	fmt.Fprintf(stdout, "  speed-up: %s at p50, %s at p99, %s at p99.9\n",
-		cli.Ratio(cli.Speedup(fresh.snap, pooled.snap, 0.5)),
-		cli.Ratio(cli.Speedup(fresh.snap, pooled.snap, 0.99)),
-		cli.Ratio(cli.Speedup(fresh.snap, pooled.snap, 0.999)))
+		cli.Ratio(cli.Speedup(fresh.Snap, pooled.Snap, 0.5)),
+		cli.Ratio(cli.Speedup(fresh.Snap, pooled.Snap, 0.99)),
+		cli.Ratio(cli.Speedup(fresh.Snap, pooled.Snap, 0.999)))
 	st := cp.Stats()
 	fmt.Fprintf(stdout, "  pool: %d gets, %d served from idle, %d waited (%v in all), %d dials\n",
 		st.Gets, st.Hits, st.Waits, st.WaitTime.Round(time.Microsecond), st.Dials)
@@ -148,75 +146,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		before := cp.Stats().Closed.Health
 		n := max(cfg.n/10, cfg.workers)
-		after, err := load(ctx, cfg, n, func(ctx context.Context) (net.Conn, error) { return cp.Get(ctx) }, true)
+		after, retried, err := load(ctx, cfg, n, func(ctx context.Context) (net.Conn, error) { return cp.Get(ctx) }, true)
 		if err != nil {
 			return fmt.Errorf("after the server closed its connections: %w", err)
 		}
 		fmt.Fprintf(stdout, "\nafter the server closed all %d of its connections and the pool sat idle for %v:\n", closed, idle)
-		cli.WriteLatencyTable(stdout, []cli.LatencyRow{after.row("pooled, the first requests after")})
+		cli.WriteLatencyTable(stdout, []cli.LatencyRow{after.Row("pooled, the first requests after")})
 		fmt.Fprintf(stdout, "  %d requests failed, %d sent again on a new connection; the liveness check discarded %d dead idle connections\n",
-			after.failed, after.retried, cp.Stats().Closed.Health-before)
+			after.Failed, retried, cp.Stats().Closed.Health-before)
 	}
 	return nil
 }
 
-// result is the outcome of one load run.
-type result struct {
-	snap    *latency.Snapshot
-	failed  int64
-	retried int64
-	lastErr error
-}
-
-func (r *result) row(title string) cli.LatencyRow {
-	return cli.LatencyRow{Title: title, Snap: r.snap, Failed: int(r.failed)}
-}
-
 // load sends n requests from cfg.workers goroutines, each on a connection
-// from get, and records their latency. A request that fails on a pooled
-// connection is sent again once (the echo is idempotent).
-func load(ctx context.Context, cfg *config, n int, get func(context.Context) (net.Conn, error), pooled bool) (*result, error) {
-	h, err := latency.New()
-	if err != nil {
-		return nil, err
-	}
-	res := &result{}
-	var failed, retried atomic.Int64
-	var errMu sync.Mutex
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range cfg.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, resp := bytes.Repeat([]byte{'e'}, cfg.size), make([]byte, cfg.size)
-			for next.Add(1) <= int64(n) && ctx.Err() == nil {
-				start := time.Now()
-				err := request(ctx, cfg.timeout, get, req, resp)
-				if err != nil && pooled {
-					retried.Add(1)
-					err = request(ctx, cfg.timeout, get, req, resp)
-				}
-				if err != nil {
-					failed.Add(1)
-					errMu.Lock()
-					res.lastErr = err
-					errMu.Unlock()
-					continue
-				}
-				h.Record(time.Since(start))
+// from get. A request that fails on a pooled connection is sent again once
+// (the echo is idempotent); the second return value counts those.
+func load(ctx context.Context, cfg *config, n int, get func(context.Context) (net.Conn, error), pooled bool) (*cli.LoadResult, int64, error) {
+	var retried atomic.Int64
+	res, err := cli.Load(ctx, n, cfg.workers, func() func(context.Context) error {
+		req, resp := bytes.Repeat([]byte{'e'}, cfg.size), make([]byte, cfg.size)
+		return func(ctx context.Context) error {
+			err := request(ctx, cfg.timeout, get, req, resp)
+			if err != nil && pooled {
+				retried.Add(1)
+				err = request(ctx, cfg.timeout, get, req, resp)
 			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	res.snap, res.failed, res.retried = h.Snapshot(), failed.Load(), retried.Load()
-	if res.snap.Count() == 0 {
-		return nil, fmt.Errorf("all %d requests failed: %w", n, res.lastErr)
-	}
-	return res, nil
+			return err
+		}
+	})
+	return res, retried.Load(), err
 }
 
 // request sends one echo request on a connection from get and closes it
