@@ -33,6 +33,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -193,6 +194,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var plot *os.File
+	if cfg.plot != "" {
+		if plot, err = os.Create(cfg.plot); err != nil {
+			return usagef("-plot: %w", err)
+		}
+		defer plot.Close() // a second Close after writePlotFile's is harmless
+	}
 	var steps int
 	if cfg.target == "" {
 		steps = compareSteps
@@ -213,8 +221,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep.elapsed = time.Since(rep.started)
-	if cfg.plot != "" {
-		if err := writePlotFile(cfg.plot, rep.allSeries()); err != nil {
+	if plot != nil {
+		if err := writePlotFile(plot, rep.allSeries()); err != nil {
 			return err
 		}
 	}

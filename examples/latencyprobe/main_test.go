@@ -204,6 +204,7 @@ func TestBadFlagsFailWithExitStatusTwoAndNothingOnStdout(t *testing.T) {
 		{"-rate", "-1"},
 		{"-timeout", "0s"},
 		{"-size", "1"},
+		{"-plot", filepath.Join(t.TempDir(), "no-such-dir", "plot.svg")}, // refused before measuring
 		{"extra"},
 	} {
 		out, stderr, err := runProbe(t, args...)

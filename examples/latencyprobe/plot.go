@@ -29,12 +29,17 @@ const (
 
 var palette = []string{"#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"}
 
-func writePlotFile(path string, ss []*series) error {
+// writePlotFile writes the plot to f, which run created before measuring
+// so that a path that cannot be written fails at once, not after the run.
+func writePlotFile(f *os.File, ss []*series) error {
 	var buf bytes.Buffer
 	if err := writePlot(&buf, ss); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("-plot: %w", err)
+	}
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("-plot: %w", err)
 	}
 	return nil
