@@ -215,6 +215,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.target, err = runTarget(ctx, cfg, p)
 	}
 	if err != nil {
+		if plot != nil { // leave no empty plot behind
+			_ = plot.Close()
+			_ = os.Remove(cfg.plot)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: %w", err)
 		}

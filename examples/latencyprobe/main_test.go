@@ -229,8 +229,10 @@ func TestAnUnreachableTargetFailsWithExitStatusOneAndSaysWhy(t *testing.T) {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close()) // nothing listens there now
 
-	out, _, err := runProbe(t, "-target", addr, "-n", "3", "-warmup", "1", "-quiet")
+	plot := filepath.Join(t.TempDir(), "plot.svg")
+	out, _, err := runProbe(t, "-target", addr, "-n", "3", "-warmup", "1", "-quiet", "-plot", plot)
 	require.Error(t, err)
+	assert.NoFileExists(t, plot, "a failed run leaves no empty plot behind")
 	assert.Equal(t, 1, cli.ExitCode(err))
 	if runtime.GOOS != "windows" {
 		assert.ErrorIs(t, err, syscall.ECONNREFUSED)
