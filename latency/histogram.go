@@ -173,7 +173,10 @@ func (h *Histogram) RelativeError() float64 { return ErrorAtScale(h.scale) }
 // distinct shards, at the cost of a shift and a mask.
 func shardIndex(mask uintptr) uintptr {
 	var x byte
-	return uintptr(unsafe.Pointer(&x)) >> 11 & mask
+	a := uintptr(unsafe.Pointer(&x)) >> 11
+	// Stacks are aligned to their power-of-two size, so two goroutines'
+	// addresses may differ only in a high bit: fold high bits down.
+	return (a ^ a>>3 ^ a>>6 ^ a>>9) & mask
 }
 
 func (h *Histogram) shard(k uintptr) *shard {
