@@ -68,8 +68,8 @@ type config struct {
 
 // convenience flags: flag name, the socket option it sets, and its help.
 var shortcuts = []struct{ flag, option, help string }{
-	{"nodelay", "TCP_NODELAY", "`bool`: TCP_NODELAY (false turns Nagle's algorithm on)"},
-	{"quickack", "TCP_QUICKACK", "`bool`: TCP_QUICKACK"},
+	{"nodelay", "TCP_NODELAY", "set TCP_NODELAY to this `bool` (false turns Nagle's algorithm on)"},
+	{"quickack", "TCP_QUICKACK", "set TCP_QUICKACK to this `bool`"},
 	{"rcvbuf", "SO_RCVBUF", "SO_RCVBUF in `bytes` (the kernel doubles it and clamps at 2*rmem_max)"},
 	{"sndbuf", "SO_SNDBUF", "SO_SNDBUF in `bytes`"},
 	{"congestion", "TCP_CONGESTION", "TCP_CONGESTION `name`, such as cubic or bbr"},
@@ -77,7 +77,7 @@ var shortcuts = []struct{ flag, option, help string }{
 	{"tos", "IP_TOS", "IP_TOS / IPV6_TCLASS `byte` (decimal or 0x hex)"},
 	{"mss", "TCP_MAXSEG", "TCP_MAXSEG in `bytes`"},
 	{"notsent-lowat", "TCP_NOTSENT_LOWAT", "TCP_NOTSENT_LOWAT in `bytes`"},
-	{"fastopen", "TCP_FASTOPEN_CONNECT", "`bool`: TCP Fast Open on the client side (TCP_FASTOPEN_CONNECT)"},
+	{"fastopen", "TCP_FASTOPEN_CONNECT", "TCP Fast Open on the client side (TCP_FASTOPEN_CONNECT): `bool`"},
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {

@@ -64,17 +64,22 @@ func Main(name string, run func(ctx context.Context, args []string, stdout, stde
 }
 
 // Parse parses args with fs (which must use flag.ContinueOnError) and
-// refuses positional arguments. Errors other than flag.ErrHelp are
-// *UsageError.
+// refuses positional arguments. A bad flag is a *UsageError whose message
+// ends with a pointer to -h, instead of the whole usage text; -h prints the
+// usage to fs.Output() and returns flag.ErrHelp.
 func Parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &UsageError{err}
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected argument %q (flags start with -)", fs.Arg(0))
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	case err != nil:
+		return Usagef("%w (see -h)", err)
+	case fs.NArg() > 0:
+		return Usagef("unexpected argument %q (flags start with -; see -h)", fs.Arg(0))
 	}
 	return nil
 }
