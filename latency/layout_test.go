@@ -88,3 +88,24 @@ func TestDownIndexMatchesRecordingAtTheCoarserScale(t *testing.T) {
 		require.Equalf(t, coarse, downIndex(fine, d), "v=%d s=%d d=%d", v, s, d)
 	}
 }
+
+func TestBucketAndBaseAgreesWithItsParts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for s := MinScale; s <= MaxScale; s++ {
+		check := func(v int64) {
+			i, base := bucketAndBase(&tables[s], uint(s), v)
+			require.Equalf(t, bucketIndex(&tables[s], uint(s), v), i, "scale %d value %d", s, v)
+			require.Equalf(t, bucketBase(&tables[s], s, i), base, "scale %d value %d", s, v)
+		}
+		for v := int64(1); v < 5000; v++ {
+			check(v)
+		}
+		for e := range 53 {
+			check(int64(1) << e)
+			check(int64(1)<<e + 1)
+		}
+		for range 20000 {
+			check(1 + rng.Int64N(MaxValue))
+		}
+	}
+}

@@ -70,8 +70,7 @@ func (e *extraCounts) add(n, rHi, rLo uint64) {
 
 // bucketOf returns the bucket of v (1 <= v <= MaxValue) and its base.
 func (h *Histogram) bucketOf(v int64) (i int, base int64) {
-	i = bucketIndex(h.table, uint(h.scale), v)
-	return i, bucketBase(h.table, h.scale, i)
+	return bucketAndBase(h.table, uint(h.scale), v)
 }
 
 // bucketBase is floor(2^((i-1)/2^s)) as the mantissa table computes it: an
