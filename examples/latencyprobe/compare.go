@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nettune/nettune/internal/tlstest"
+
 	"github.com/nettune/nettune/dialer"
 	"github.com/nettune/nettune/dnscache"
 	"github.com/nettune/nettune/examples/internal/cli"
@@ -44,7 +46,7 @@ const compareSteps = 8
 // runCompare starts the embedded servers and measures, on loopback, what
 // each technique buys.
 func runCompare(ctx context.Context, cfg *config, p *prober) ([]*comparison, error) {
-	srvTLS, cliTLS, err := selfSigned()
+	srvTLS, cliTLS, err := tlstest.Configs()
 	if err != nil {
 		return nil, fmt.Errorf("self-signed certificate: %w", err)
 	}

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/internal/tlstest"
+
 	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/nettune/nettune/examples/internal/echo"
 	"github.com/stretchr/testify/assert"
@@ -245,7 +247,7 @@ func startTestEcho(t *testing.T, tlsOn bool) string {
 	var cfg *tls.Config
 	if tlsOn {
 		var err error
-		cfg, _, err = selfSigned()
+		cfg, _, err = tlstest.Configs()
 		require.NoError(t, err)
 	}
 	s, err := echo.Start(context.Background(), 64, cfg)
