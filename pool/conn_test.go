@@ -4,15 +4,9 @@ package pool_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"runtime"
@@ -20,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nettune/nettune/internal/tlstest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -276,29 +272,22 @@ func TestTheLivenessCheckCostsNoSyscallBeforeTheIdleThreshold(t *testing.T) {
 	assert.Equal(t, uint64(1), cp.Stats().Closed.Discarded)
 }
 
-// selfSigned returns a server and a client TLS config for 127.0.0.1.
+// selfSigned returns a server and a client TLS config for 127.0.0.1 with
+// which the server's TLS 1.3 session tickets are always left unread in the
+// client's socket after the handshake: the client keeps a session cache
+// (without one the server sends no tickets), and the server asks for a
+// client certificate, which makes it send the tickets only after it has
+// read the client's Finished, that is after the client's handshake has
+// returned. Without that request Go sends them in its first flight, and
+// whether the client's handshake reads them into its buffer depends on
+// timing.
 func selfSigned(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	server, client, err := tlstest.Configs()
 	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "pool test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS13}
-	client = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13,
-		ClientSessionCache: tls.NewLRUClientSessionCache(8)} // so the server sends session tickets
+	server.ClientAuth = tls.RequestClientCert
+	client.ServerName = "127.0.0.1"
+	client.ClientSessionCache = tls.NewLRUClientSessionCache(8)
 	return server, client
 }
 
