@@ -15,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nettune/nettune/internal/tlstest"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nettune/nettune/internal/tlstest"
 	"github.com/nettune/nettune/pool"
 )
 
