@@ -32,7 +32,7 @@ var (
 func fmtDur(d time.Duration) string { return d.String() }
 
 // wholeSeconds validates a duration the kernel counts in seconds.
-func wholeSeconds(o Option, d, lo, hi time.Duration) error {
+func wholeSeconds[T Option](o T, d, lo, hi time.Duration) error {
 	switch {
 	case d < lo:
 		return invalid(o, "must be at least %v", lo)
@@ -44,7 +44,7 @@ func wholeSeconds(o Option, d, lo, hi time.Duration) error {
 	return nil
 }
 
-func intRange(o Option, v, lo, hi int, unit string) error {
+func intRange[T Option](o T, v, lo, hi int, unit string) error {
 	if v < lo || v > hi {
 		return invalid(o, "must be between %d and %d%s", lo, hi, unit)
 	}
@@ -132,7 +132,7 @@ func (o UserTimeout) Validate() error {
 }
 func (UserTimeout) info() info { return info{roles: anyRole, mptcp: mptcpRefused} }
 
-func validBuffer(o Option, v int) error {
+func validBuffer[T Option](o T, v int) error {
 	return intRange(o, v, 1, maxBuffer, " bytes")
 }
 

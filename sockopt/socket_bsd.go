@@ -36,15 +36,15 @@ func (s socket) family() (domain int, dual bool, err error) {
 	return domain, v6only == 0, err
 }
 
-func (s socket) set(o Option) error {
-	if done, err := s.setCommon(o); done {
+func (s socket) set(opt Option) error {
+	if done, err := s.setCommon(opt); done {
 		return err
 	}
-	if o, ok := o.(FastOpen); ok {
+	if o, ok := opt.(FastOpen); ok {
 		// The BSDs take an on/off switch; the queue is the listen backlog.
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, boolInt(o > 0))
+		return s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, boolInt(o > 0))
 	}
-	return s.setOS(o)
+	return s.setOS(opt)
 }
 
 func (s socket) get(o Option) (Option, error) {

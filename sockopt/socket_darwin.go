@@ -8,11 +8,11 @@ const (
 	reusePortOpt = unix.SO_REUSEPORT
 )
 
-func (s socket) setOS(o Option) error {
-	if o, ok := o.(NotSentLowat); ok {
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, int(o))
+func (s socket) setOS(opt Option) error {
+	if o, ok := opt.(NotSentLowat); ok {
+		return s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, int(o))
 	}
-	return unsupported(o, "setsockopt")
+	return unsupported(opt, "setsockopt")
 }
 
 func (s socket) getOS(o Option) (Option, error) {

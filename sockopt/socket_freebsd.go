@@ -10,14 +10,14 @@ const (
 	reusePortOpt = unix.SO_REUSEPORT_LB
 )
 
-func (s socket) setOS(o Option) error {
-	if o, ok := o.(Congestion); ok {
+func (s socket) setOS(opt Option) error {
+	if o, ok := opt.(Congestion); ok {
 		if err := unix.SetsockoptString(int(s.fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, string(o)); err != nil {
-			return s.sysErr(o, "setsockopt", err)
+			return s.sysErr(opt, "setsockopt", err)
 		}
 		return nil
 	}
-	return unsupported(o, "setsockopt")
+	return unsupported(opt, "setsockopt")
 }
 
 func (s socket) getOS(o Option) (Option, error) {

@@ -76,27 +76,27 @@ func (s socket) checkMPTCP(opts []Option, forbid mptcpQuirk) (int, error) {
 	return p, nil
 }
 
-func (s socket) set(o Option) error {
-	if done, err := s.setCommon(o); done {
+func (s socket) set(opt Option) error {
+	if done, err := s.setCommon(opt); done {
 		return err
 	}
 	fd := int(s.fd)
-	switch o := o.(type) {
+	switch o := opt.(type) {
 	case UserTimeout:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(time.Duration(o)/time.Millisecond))
+		return s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(time.Duration(o)/time.Millisecond))
 	case ReceiveBufferForce:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, int(o))
+		return s.setInt(opt, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, int(o))
 	case SendBufferForce:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, int(o))
+		return s.setInt(opt, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, int(o))
 	case FastOpen:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, int(o))
+		return s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, int(o))
 	case FastOpenConnect:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, boolInt(bool(o)))
+		return s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, boolInt(bool(o)))
 	case DeferAccept:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, int(time.Duration(o)/time.Second))
+		return s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, int(time.Duration(o)/time.Second))
 	case Congestion:
 		if err := unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, string(o)); err != nil {
-			return s.sysErr(o, "setsockopt", err)
+			return s.sysErr(opt, "setsockopt", err)
 		}
 		// A Multipath TCP dialing socket returns nil for names it does
 		// not know: there, read the value back so that success means
@@ -105,7 +105,7 @@ func (s socket) set(o Option) error {
 		if p == 0 {
 			var err error
 			if p, err = s.protocol(); err != nil {
-				return s.sysErr(o, "getsockopt", err)
+				return s.sysErr(opt, "getsockopt", err)
 			}
 		}
 		if p != ipprotoMPTCP {
@@ -113,37 +113,37 @@ func (s socket) set(o Option) error {
 		}
 		got, err := unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
 		if err != nil {
-			return s.sysErr(o, "getsockopt", err)
+			return s.sysErr(opt, "getsockopt", err)
 		}
 		if got != string(o) {
-			return &Error{Option: o, Op: "setsockopt",
+			return &Error{Option: opt, Op: "setsockopt",
 				Err:  fmt.Errorf("the kernel kept %q: a Multipath TCP socket accepts unknown names without error: %w", got, ErrMPTCP),
 				Hint: congestionHint(o, unix.ENOENT)}
 		}
 		return nil
 	case NotSentLowat:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, int(o))
+		return s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, int(o))
 	case QuickAck:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_QUICKACK, boolInt(bool(o)))
+		return s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_QUICKACK, boolInt(bool(o)))
 	case WindowClamp:
-		return s.setInt(o, unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP, int(o))
+		return s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP, int(o))
 	case Mark:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_MARK, int(o))
+		return s.setInt(opt, unix.SOL_SOCKET, unix.SO_MARK, int(o))
 	case Priority:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_PRIORITY, int(o))
+		return s.setInt(opt, unix.SOL_SOCKET, unix.SO_PRIORITY, int(o))
 	case BindToDevice:
 		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, string(o)); err != nil {
-			return s.sysErr(o, "setsockopt", err)
+			return s.sysErr(opt, "setsockopt", err)
 		}
 		return nil
 	case BusyPoll:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_BUSY_POLL, int(time.Duration(o)/time.Microsecond))
+		return s.setInt(opt, unix.SOL_SOCKET, unix.SO_BUSY_POLL, int(time.Duration(o)/time.Microsecond))
 	case IncomingCPU:
-		return s.setInt(o, unix.SOL_SOCKET, unix.SO_INCOMING_CPU, int(o))
+		return s.setInt(opt, unix.SOL_SOCKET, unix.SO_INCOMING_CPU, int(o))
 	case BindAddressNoPort:
-		return s.setInt(o, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, boolInt(bool(o)))
+		return s.setInt(opt, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, boolInt(bool(o)))
 	}
-	return unsupported(o, "setsockopt")
+	return unsupported(opt, "setsockopt")
 }
 
 func (s socket) get(o Option) (Option, error) {

@@ -41,49 +41,49 @@ func (s socket) getInt(o Option, level, opt int) (int, error) {
 
 // setCommon sets the options that every unix spells alike. done is false
 // for the others.
-func (s socket) setCommon(o Option) (done bool, err error) {
-	switch o := o.(type) {
+func (s socket) setCommon(opt Option) (done bool, err error) {
+	switch o := opt.(type) {
 	case NoDelay:
-		return true, s.setInt(o, unix.IPPROTO_TCP, unix.TCP_NODELAY, boolInt(bool(o)))
+		return true, s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_NODELAY, boolInt(bool(o)))
 	case KeepAlive:
-		return true, s.setInt(o, unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(bool(o)))
+		return true, s.setInt(opt, unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(bool(o)))
 	case KeepAliveIdle:
-		return true, s.setInt(o, unix.IPPROTO_TCP, keepIdleOpt, int(time.Duration(o)/time.Second))
+		return true, s.setInt(opt, unix.IPPROTO_TCP, keepIdleOpt, int(time.Duration(o)/time.Second))
 	case KeepAliveInterval:
-		return true, s.setInt(o, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(time.Duration(o)/time.Second))
+		return true, s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(time.Duration(o)/time.Second))
 	case KeepAliveCount:
-		return true, s.setInt(o, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o))
+		return true, s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o))
 	case ReceiveBuffer:
-		return true, s.setInt(o, unix.SOL_SOCKET, unix.SO_RCVBUF, int(o))
+		return true, s.setInt(opt, unix.SOL_SOCKET, unix.SO_RCVBUF, int(o))
 	case SendBuffer:
-		return true, s.setInt(o, unix.SOL_SOCKET, unix.SO_SNDBUF, int(o))
+		return true, s.setInt(opt, unix.SOL_SOCKET, unix.SO_SNDBUF, int(o))
 	case ReuseAddr:
-		return true, s.setInt(o, unix.SOL_SOCKET, unix.SO_REUSEADDR, boolInt(bool(o)))
+		return true, s.setInt(opt, unix.SOL_SOCKET, unix.SO_REUSEADDR, boolInt(bool(o)))
 	case ReusePort:
-		return true, s.setInt(o, unix.SOL_SOCKET, reusePortOpt, boolInt(bool(o)))
+		return true, s.setInt(opt, unix.SOL_SOCKET, reusePortOpt, boolInt(bool(o)))
 	case MaxSegment:
-		return true, s.setInt(o, unix.IPPROTO_TCP, unix.TCP_MAXSEG, int(o))
+		return true, s.setInt(opt, unix.IPPROTO_TCP, unix.TCP_MAXSEG, int(o))
 	case Linger:
 		l := unix.Linger{}
 		if o >= 0 {
 			l = unix.Linger{Onoff: 1, Linger: int32(time.Duration(o) / time.Second)}
 		}
 		if err := unix.SetsockoptLinger(int(s.fd), unix.SOL_SOCKET, lingerOpt, &l); err != nil {
-			return true, s.sysErr(o, "setsockopt", err)
+			return true, s.sysErr(opt, "setsockopt", err)
 		}
 		return true, nil
 	case TOS:
 		domain, dual, err := s.family()
 		if err != nil {
-			return true, s.sysErr(o, "getsockopt", err)
+			return true, s.sysErr(opt, "getsockopt", err)
 		}
 		if domain != unix.AF_INET6 || dual {
-			if err := s.setInt(o, unix.IPPROTO_IP, unix.IP_TOS, int(o)); err != nil {
+			if err := s.setInt(opt, unix.IPPROTO_IP, unix.IP_TOS, int(o)); err != nil {
 				return true, err
 			}
 		}
 		if domain == unix.AF_INET6 {
-			return true, s.setInt(o, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, int(o))
+			return true, s.setInt(opt, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, int(o))
 		}
 		return true, nil
 	}

@@ -32,24 +32,24 @@ func (s socket) getInt(o Option, level, opt int) (int, error) {
 	return v, nil
 }
 
-func (s socket) set(o Option) error {
-	switch o := o.(type) {
+func (s socket) set(opt Option) error {
+	switch o := opt.(type) {
 	case NoDelay:
-		return s.setInt(o, windows.IPPROTO_TCP, windows.TCP_NODELAY, boolInt(bool(o)))
+		return s.setInt(opt, windows.IPPROTO_TCP, windows.TCP_NODELAY, boolInt(bool(o)))
 	case KeepAlive:
-		return s.setInt(o, windows.SOL_SOCKET, windows.SO_KEEPALIVE, boolInt(bool(o)))
+		return s.setInt(opt, windows.SOL_SOCKET, windows.SO_KEEPALIVE, boolInt(bool(o)))
 	case KeepAliveIdle:
-		return s.setInt(o, windows.IPPROTO_TCP, windows.TCP_KEEPIDLE, int(time.Duration(o)/time.Second))
+		return s.setInt(opt, windows.IPPROTO_TCP, windows.TCP_KEEPIDLE, int(time.Duration(o)/time.Second))
 	case KeepAliveInterval:
-		return s.setInt(o, windows.IPPROTO_TCP, windows.TCP_KEEPINTVL, int(time.Duration(o)/time.Second))
+		return s.setInt(opt, windows.IPPROTO_TCP, windows.TCP_KEEPINTVL, int(time.Duration(o)/time.Second))
 	case KeepAliveCount:
-		return s.setInt(o, windows.IPPROTO_TCP, windows.TCP_KEEPCNT, int(o))
+		return s.setInt(opt, windows.IPPROTO_TCP, windows.TCP_KEEPCNT, int(o))
 	case ReceiveBuffer:
-		return s.setInt(o, windows.SOL_SOCKET, windows.SO_RCVBUF, int(o))
+		return s.setInt(opt, windows.SOL_SOCKET, windows.SO_RCVBUF, int(o))
 	case SendBuffer:
-		return s.setInt(o, windows.SOL_SOCKET, windows.SO_SNDBUF, int(o))
+		return s.setInt(opt, windows.SOL_SOCKET, windows.SO_SNDBUF, int(o))
 	case ReuseAddr:
-		return s.setInt(o, windows.SOL_SOCKET, windows.SO_REUSEADDR, boolInt(bool(o)))
+		return s.setInt(opt, windows.SOL_SOCKET, windows.SO_REUSEADDR, boolInt(bool(o)))
 	case Linger:
 		l := windows.Linger{}
 		if o >= 0 {
@@ -60,11 +60,11 @@ func (s socket) set(o Option) error {
 			l = windows.Linger{Onoff: 1, Linger: secs}
 		}
 		if err := windows.SetsockoptLinger(s.h(), windows.SOL_SOCKET, windows.SO_LINGER, &l); err != nil {
-			return &Error{Option: o, Op: "setsockopt", Err: os.NewSyscallError("setsockopt", err)}
+			return &Error{Option: opt, Op: "setsockopt", Err: os.NewSyscallError("setsockopt", err)}
 		}
 		return nil
 	}
-	return unsupported(o, "setsockopt")
+	return unsupported(opt, "setsockopt")
 }
 
 func (s socket) get(o Option) (Option, error) {

@@ -124,7 +124,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // invalid returns the validation error of o.
-func invalid(o Option, format string, args ...any) error {
+func invalid[T Option](o T, format string, args ...any) error {
 	return &Error{Option: o, Op: "validate", Err: fmt.Errorf(format, args...)}
 }
 
