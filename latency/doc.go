@@ -22,9 +22,14 @@
 // (base^(i-1), base^i] with base = 2^(2^-scale). [Scale] or [RelativeError]
 // picks the scale; quantiles are within [ErrorAtScale] of the exact value
 // (0.54% at the default scale 6, 0.135% at scale 8), plus at most half a
-// nanosecond of rounding. Writers spread over cache-line-separated shards
-// chosen by their stack address, and each value costs one atomic add: the
-// bucket word holds the count and the sum of offsets from the bucket's base.
+// nanosecond of rounding. Each bucket is a 32-bit counter (a wrap past 2^32
+// is carried into a 64-bit slot, never lost), allocated an octave at a time
+// when first used. [Histogram.Record] is the fast path: built with the gc
+// compiler it pins the goroutine to its P and adds to that P's own shard
+// with plain writes, no locked instruction; under -race, with other
+// compilers or with -tags nettune_atomic it uses atomic adds into shards
+// chosen by stack address. Count, sum, minimum and maximum are exact once
+// writers stop; a [Recorder] is the exact-interval path while they run.
 //
 // # Reading
 //

@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -72,10 +71,14 @@ func (o relErrOption) apply(c *config) error {
 
 type shardsOption int
 
-// Shards sets how many independent counter sets writers spread over, a
-// power of two from 1 to 64. The default is 4×GOMAXPROCS rounded up to a
-// power of two (at most 64). Shards are allocated when first written, so
-// unused ones cost 8 bytes each.
+// Shards sets how many independent counter sets writers on the atomic path
+// spread over (picked by stack address), a power of two from 1 to 64. The
+// default is 4×GOMAXPROCS rounded up to a power of two (at most 64).
+// The atomic path serves a [Recorder], RecordN, RecordCorrected, Merge and
+// every Record in builds without the pinned path (-race, compilers other
+// than gc, -tags nettune_atomic); there, Record in a gc build uses one
+// shard per P instead (GOMAXPROCS at New). Shards are allocated when first
+// written, so unused ones cost 8 bytes each.
 func Shards(n int) Option { return shardsOption(n) }
 
 func (o shardsOption) String() string { return fmt.Sprintf("latency.Shards(%d)", int(o)) }
@@ -87,46 +90,26 @@ func (o shardsOption) apply(c *config) error {
 	return nil
 }
 
-// shard is one independent set of counters. Writers pick a shard from the
-// address of their stack, so goroutines on different CPUs rarely share one.
-type shard struct {
-	_ [64]byte // keeps these words off the cache lines of the object before
-	// The buckets hold most of the sum (see chunk); sumLo and sumHi hold the
-	// rest, 128 bits mod 2^128: values above MaxValue and merge adjustments.
-	sumLo    atomic.Uint64
-	sumHi    atomic.Uint64
-	min      atomic.Int64  // math.MaxInt64 while empty; read by every record
-	max      atomic.Int64  // -1 while empty; read by every record
-	zero     atomic.Uint64 // values equal to 0
-	overflow atomic.Uint64 // values above MaxValue
-	invalid  atomic.Uint64 // negative values: counted, never in any statistic
-	_        [8]byte
-	chunks   [numChunks]atomic.Pointer[chunk]
-	mu       sync.Mutex // serializes chunk allocation
-	_        [64]byte
-}
-
-func newShard() *shard {
-	sh := new(shard)
-	sh.min.Store(math.MaxInt64)
-	sh.max.Store(-1)
-	return sh
-}
-
 // Histogram records non-negative durations or integers into base-2
 // exponential buckets with a bounded relative error, and keeps the exact
 // count, sum, minimum and maximum.
 //
 // A Histogram is safe for concurrent use: Record never blocks and never
 // allocates once the shard and octave it writes to exist (the first value
-// in an octave allocates it under a short lock). Reading (Snapshot)
-// runs alongside writers without stopping them; use a [Recorder] when each
-// value must land in exactly one interval.
+// in an octave allocates its 2^scale counters). Record is the fast path;
+// reading (Snapshot) runs alongside writers without stopping them, so a
+// snapshot of a live histogram is consistent per counter but not
+// instantaneous. Use a [Recorder], the exact-interval path, when each value
+// must land in exactly one interval.
 type Histogram struct {
-	scale  int
-	table  *scaleTable
-	mask   uintptr
+	scale int
+	table *scaleTable
+	mask  uintptr
+	// shards take the atomic path, picked by stack address (see shard).
 	shards []atomic.Pointer[shard]
+	// pinned holds one shard per P (GOMAXPROCS at New) for the pinned
+	// path; nil where that path is not built or for a Recorder's histograms.
+	pinned []atomic.Pointer[shard]
 }
 
 // New returns an empty Histogram. Without options it records at
@@ -154,12 +137,24 @@ func buildConfig(opts []Option) (config, error) {
 }
 
 func newHistogram(c config) *Histogram {
-	return &Histogram{
+	h := &Histogram{
 		scale:  c.scale,
 		table:  &tables[c.scale],
 		mask:   uintptr(c.shards - 1),
 		shards: make([]atomic.Pointer[shard], c.shards),
 	}
+	if pinnedPath {
+		h.pinned = make([]atomic.Pointer[shard], runtime.GOMAXPROCS(0))
+	}
+	return h
+}
+
+// newAtomicHistogram returns a histogram whose every write takes the atomic
+// path, as a Recorder needs.
+func newAtomicHistogram(c config) *Histogram {
+	h := newHistogram(c)
+	h.pinned = nil
+	return h
 }
 
 // Scale reports the scale the histogram records at (see [Scale]).
@@ -188,35 +183,27 @@ func (h *Histogram) shard(k uintptr) *shard {
 }
 
 // Record records a duration. Negative durations are counted by Invalid and
-// kept out of every statistic. Safe for concurrent use; 0 allocations.
-func (h *Histogram) Record(d time.Duration) { h.recordIn(h.shard(shardIndex(h.mask)), int64(d)) }
+// kept out of every statistic. Safe for concurrent use; 0 allocations once
+// the octave it lands in exists. This is the fast path: in builds with the
+// gc compiler (without -race or the nettune_atomic tag) it pins the
+// goroutine to its P and adds to that P's own counters with plain writes,
+// no locked instruction (see record_pinned.go).
+func (h *Histogram) Record(d time.Duration) { h.record(int64(d)) }
 
 // RecordValue records a non-negative integer, such as a byte count or a
-// queue depth; negative values are counted by Invalid.
-func (h *Histogram) RecordValue(v int64) { h.recordIn(h.shard(shardIndex(h.mask)), v) }
+// queue depth; negative values are counted by Invalid. Like Record.
+func (h *Histogram) RecordValue(v int64) { h.record(v) }
 
-// RecordN records the value v n times, as n calls to RecordValue would.
+// recordShared records v on the atomic path.
+func (h *Histogram) recordShared(v int64) { h.recordAtomic(h.shard(shardIndex(h.mask)), v) }
+
+// RecordN records the value v n times, as n calls to RecordValue would,
+// with a few atomic adds.
 func (h *Histogram) RecordN(v int64, n uint64) {
 	if n == 0 {
 		return
 	}
-	h.recordNIn(h.shard(shardIndex(h.mask)), v, n)
-}
-
-func casMin(p *atomic.Int64, v int64) {
-	for old := p.Load(); v < old; old = p.Load() {
-		if p.CompareAndSwap(old, v) {
-			return
-		}
-	}
-}
-
-func casMax(p *atomic.Int64, v int64) {
-	for old := p.Load(); v > old; old = p.Load() {
-		if p.CompareAndSwap(old, v) {
-			return
-		}
-	}
+	h.recordNAtomic(h.shard(shardIndex(h.mask)), v, n)
 }
 
 // RecordCorrected records d and, when d exceeds expectedInterval > 0, the
@@ -229,9 +216,9 @@ func (h *Histogram) RecordCorrected(d, expectedInterval time.Duration) {
 	sh := h.shard(shardIndex(h.mask))
 	v, iv := int64(d), int64(expectedInterval)
 	if v < 0 || iv <= 0 || v-iv < iv {
-		h.recordIn(sh, v)
+		h.recordAtomic(sh, v)
 		return
 	}
-	h.recordIn(sh, v)
+	h.recordAtomic(sh, v)
 	h.recordArithmetic(sh, v-iv, iv, uint64((v-iv)/iv))
 }

@@ -40,17 +40,14 @@ type scaleTable struct {
 	// between boundaries, so a cell holds at most one boundary).
 	cell []uint16
 	// entry[j] packs, for mantissa cell j, what the hot path needs in one
-	// load: the candidate count, the boundary that may raise it, and the
-	// base mantissas of both outcomes (see bucketAndBase).
+	// load: the candidate count and the boundary that may raise it (see
+	// Histogram.bucketOf).
 	entry []cellEntry
 }
 
 type cellEntry struct {
-	c       int64  // cell[j]
-	bound   uint64 // bound[c]: a mantissa above it is in bucket c+1
-	baseHi  uint64 // base mantissa when the count is c+1: bound[c]
-	baseLo  uint64 // base mantissa when it stays c: bound[c-1], or bound[2^s-1] of the octave below when c is 0
-	octLoAd int64  // 1 when c is 0: that base belongs to the octave below
+	c     int64  // cell[j]
+	bound uint64 // bound[c]: a mantissa above it is in bucket c+1
 }
 
 var tables = func() (t [MaxScale + 1]scaleTable) {
@@ -74,13 +71,7 @@ var tables = func() (t [MaxScale + 1]scaleTable) {
 		}
 		entry := make([]cellEntry, cells)
 		for j, c := range cell {
-			e := cellEntry{c: int64(c), bound: bound[c], baseHi: bound[c]}
-			if c > 0 {
-				e.baseLo = bound[c-1]
-			} else {
-				e.baseLo, e.octLoAd = bound[n-1], 1
-			}
-			entry[j] = e
+			entry[j] = cellEntry{c: int64(c), bound: bound[c]}
 		}
 		t[s] = scaleTable{bound: bound, cell: cell, entry: entry}
 	}
@@ -99,20 +90,6 @@ func bucketIndex(t *scaleTable, s uint, v int64) int {
 		c++
 	}
 	return e<<s + c
-}
-
-// bucketAndBase returns bucketIndex(t, s, v) and bucketBase(t, s, i)
-// with one table load, for the hot path.
-func bucketAndBase(t *scaleTable, s uint, v int64) (i int, base int64) {
-	bits := math.Float64bits(float64(v))
-	e := int(bits>>mantBits) - 1023
-	m := bits & mantMask
-	x := &t.entry[m>>(mantBits-1-s)]
-	c, bm, o := int(x.c), x.baseLo, e-int(x.octLoAd)
-	if m > x.bound {
-		c, bm, o = c+1, x.baseHi, e
-	}
-	return e<<s + c, int64((1<<mantBits | bm) >> uint(mantBits-o))
 }
 
 // maxIndex is the highest bucket index a value <= MaxValue maps to at scale s.

@@ -89,13 +89,16 @@ func TestDownIndexMatchesRecordingAtTheCoarserScale(t *testing.T) {
 	}
 }
 
-func TestBucketAndBaseAgreesWithItsParts(t *testing.T) {
+func TestTheHotPathBucketAgreesWithBucketIndex(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for s := MinScale; s <= MaxScale; s++ {
+		h := mustNew(t, Scale(s))
 		check := func(v int64) {
-			i, base := bucketAndBase(&tables[s], uint(s), v)
-			require.Equalf(t, bucketIndex(&tables[s], uint(s), v), i, "scale %d value %d", s, v)
-			require.Equalf(t, bucketBase(&tables[s], s, i), base, "scale %d value %d", s, v)
+			i := bucketIndex(&tables[s], uint(s), v)
+			require.Equalf(t, i, h.bucketOf(v), "scale %d value %d", s, v)
+			k, j := h.octaveOf(v)
+			require.Equalf(t, i, int(k)<<s+j, "scale %d value %d", s, v)
+			require.Lessf(t, k, uint(numChunks), "scale %d value %d", s, v)
 		}
 		for v := int64(1); v < 5000; v++ {
 			check(v)
@@ -103,6 +106,7 @@ func TestBucketAndBaseAgreesWithItsParts(t *testing.T) {
 		for e := range 53 {
 			check(int64(1) << e)
 			check(int64(1)<<e + 1)
+			check(int64(1)<<(e+1) - 1)
 		}
 		for range 20000 {
 			check(1 + rng.Int64N(MaxValue))

@@ -1,253 +1,264 @@
 package latency
 
 import (
+	"math"
 	"math/bits"
-	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
-// chunk holds one octave of buckets (2^scale of them), allocated on first
-// use. Each bucket is one word: the count in the top 24 bits and, in the
-// low 40, the sum of the recorded values' offsets from the bucket's base
-// (see bucketBase), so one atomic add records both the count and the exact
-// sum. Before a field can overflow, a writer moves the word into extra.
-type chunk struct {
-	words []atomic.Uint64
-	extra atomic.Pointer[[]extraCounts] // allocated on the first flush
-	mu    sync.Mutex                    // serializes allocating extra
+// shard is one independent set of counters. Two kinds of writer use
+// shards, never both the same one:
+//
+//   - the pinned path (record_pinned.go): one shard per P, written with
+//     plain stores by the only goroutine that can run on that P while it
+//     is pinned, so a Record costs no locked instruction;
+//   - the atomic path (this file): shards picked from the writer's stack
+//     address and written with atomic adds and CAS, by any number of
+//     writers at once. The Recorder, RecordN, RecordCorrected, Merge and
+//     builds without the pinned path (race, gccgo, nettune_atomic) use it.
+//
+// Readers load every field with atomic loads whichever path wrote it.
+//
+// Each shard is its own allocation whose size is a multiple of 64 bytes,
+// so two shards never share a cache line.
+type shard struct {
+	// sumLo and sumHi hold the exact sum of the values, 128 bits mod 2^128.
+	sumLo    uint64
+	sumHi    uint64
+	min      int64  // math.MaxInt64 while empty
+	max      int64  // -1 while empty
+	zero     uint64 // values equal to 0
+	overflow uint64 // values above MaxValue
+	invalid  uint64 // negative values: counted, never in any statistic
+	// wraps[i] counts how many times bucket i's 32-bit counter wrapped:
+	// the bucket holds wraps[i]<<32 + counter. Allocated on the first wrap.
+	wraps atomic.Pointer[[]uint64]
+	// chunks[k] points at the first of the 2^scale 32-bit counters of
+	// octave k (buckets k<<scale to k<<scale + 2^scale - 1), allocated on
+	// first use.
+	chunks [numChunks]atomic.Pointer[uint32]
 }
 
-// extraCounts holds what flushes and slow-path records add to a bucket:
-// a count and a 128-bit (two's complement) sum of offsets from the base.
-type extraCounts struct {
-	n, rLo, rHi atomic.Uint64
+func newShard() *shard { return &shard{min: math.MaxInt64, max: -1} }
+
+// counter returns the address of bucket j's counter in chunk c.
+func counter(c *uint32, j int) *uint32 {
+	return (*uint32)(unsafe.Add(unsafe.Pointer(c), uintptr(j)*4))
 }
 
-const (
-	countShift = 40
-	offsetMask = 1<<countShift - 1
-	// An add may carry an offset below maxFastOffset; larger ones (values
-	// over about 1.5 s at scale 6) take the slow path. A word is flushed
-	// before a field passes half its range, so it can overflow only if
-	// some 2^15 writers are all suspended between their check and add.
-	maxFastOffset = 1 << 24
-	flushCount    = 1 << 23
-	flushOffset   = 1 << 39
-)
+// newChunk allocates the counters of one octave at scale s.
+func newChunk(scale int) *uint32 { return &make([]uint32, 1<<scale)[0] }
 
-func (c *chunk) extras() []extraCounts {
-	if e := c.extra.Load(); e != nil {
-		return *e
+// bucketOf returns the bucket of v (1 <= v <= MaxValue) with one table load.
+func (h *Histogram) bucketOf(v int64) int {
+	s := uint(h.scale)
+	b := math.Float64bits(float64(v))
+	e := int(b>>mantBits) - 1023
+	m := b & mantMask
+	x := &h.table.entry[m>>(mantBits-1-s)]
+	c := int(x.c)
+	if m > x.bound {
+		c++
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := c.extra.Load(); e != nil {
-		return *e
+	return e<<s + c
+}
+
+// octaveOf returns the chunk k and position j of v's bucket (1 <= v <=
+// MaxValue): bucket k<<scale + j. It is bucketOf for the hot path, which
+// the bounds of the table make safe without bounds checks: m < 2^52, so
+// the cell index is below 2^(scale+1), the table's length; k is at most
+// 53, below numChunks.
+func (h *Histogram) octaveOf(v int64) (k uint, j int) {
+	s := uint(h.scale) & 15
+	b := math.Float64bits(float64(v))
+	m := b & mantMask
+	x := (*cellEntry)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(h.table.entry)), (m>>((mantBits-1-s)&63))*uint64(unsafe.Sizeof(cellEntry{}))))
+	c := int(x.c)
+	if m > x.bound {
+		c++
 	}
-	e := make([]extraCounts, len(c.words))
-	c.extra.Store(&e)
-	return e
+	return uint(int(b>>mantBits) - 1023 + c>>s), c & (1<<s - 1)
 }
 
-// flush moves bucket j's word into its extra counters. Writers flush
-// before their own add, while a Recorder still waits for them.
-func (c *chunk) flush(j int) {
-	w := c.words[j].Swap(0)
-	c.extras()[j].add(w>>countShift, 0, w&offsetMask)
-}
-
-// add adds n values whose offsets sum to the 128-bit (rHi, rLo). The count
-// comes last: a reader that sees it sees the offsets too.
-func (e *extraCounts) add(n, rHi, rLo uint64) {
-	if got := e.rLo.Add(rLo); got < rLo {
-		rHi++
+// wrapsOf returns the shard's wrap counters, allocating them (atomically,
+// so that any writer may call it) on first use.
+func (sh *shard) wrapsOf(scale int) []uint64 {
+	if w := sh.wraps.Load(); w != nil {
+		return *w
 	}
-	if rHi != 0 {
-		e.rHi.Add(rHi)
+	w := make([]uint64, numChunks<<scale)
+	sh.wraps.CompareAndSwap(nil, &w)
+	return *sh.wraps.Load()
+}
+
+// chunkAtomic returns octave k's counters, allocating them if needed.
+func (sh *shard) chunkAtomic(k, scale int) *uint32 {
+	if c := sh.chunks[k].Load(); c != nil {
+		return c
 	}
-	e.n.Add(n)
+	sh.chunks[k].CompareAndSwap(nil, newChunk(scale))
+	return sh.chunks[k].Load()
 }
 
-// bucketOf returns the bucket of v (1 <= v <= MaxValue) and its base.
-func (h *Histogram) bucketOf(v int64) (i int, base int64) {
-	return bucketAndBase(h.table, uint(h.scale), v)
+func casMin(p *int64, v int64) {
+	for old := atomic.LoadInt64(p); v < old; old = atomic.LoadInt64(p) {
+		if atomic.CompareAndSwapInt64(p, old, v) {
+			return
+		}
+	}
 }
 
-// bucketBase is floor(2^((i-1)/2^s)) as the mantissa table computes it: an
-// integer at or below every value of bucket i (which holds
-// (2^((i-1)/2^s), 2^(i/2^s)]), and a function of the bucket alone, so that
-// count×base plus the offsets gives back the exact sum. A test checks it
-// never exceeds a bucket's smallest value; offsets are summed in two's
-// complement anyway, so a negative one would still add up.
-func bucketBase(t *scaleTable, s, i int) int64 {
-	j := i - 1
-	o := j >> s
-	return int64((1<<mantBits | t.bound[j&(1<<s-1)]) >> uint(mantBits-o))
+func casMax(p *int64, v int64) {
+	for old := atomic.LoadInt64(p); v > old; old = atomic.LoadInt64(p) {
+		if atomic.CompareAndSwapInt64(p, old, v) {
+			return
+		}
+	}
 }
 
-// recordIn is the hot path: one atomic add in the common case. The
-// bucket's count lands last: a reader that sees it also sees the value's
-// minimum, maximum and sum.
-func (h *Histogram) recordIn(sh *shard, v int64) {
+// addSum adds the 128-bit (two's complement) (hi, lo) to the shard's sum
+// atomically.
+func (sh *shard) addSum(hi, lo uint64) {
+	if got := atomic.AddUint64(&sh.sumLo, lo); got < lo {
+		hi++
+	}
+	if hi != 0 {
+		atomic.AddUint64(&sh.sumHi, hi)
+	}
+}
+
+// recordAtomic records v on the atomic path. The sum, minimum and maximum
+// land before the bucket count: a reader (the Recorder waiting for its
+// writers) that sees the count sees them too.
+func (h *Histogram) recordAtomic(sh *shard, v int64) {
 	if v <= 0 || v > MaxValue {
-		h.recordNIn(sh, v, 1)
+		h.recordNAtomic(sh, v, 1)
 		return
 	}
-	if v < sh.min.Load() {
+	if v < atomic.LoadInt64(&sh.min) {
 		casMin(&sh.min, v)
 	}
-	if v > sh.max.Load() {
+	if v > atomic.LoadInt64(&sh.max) {
 		casMax(&sh.max, v)
 	}
-	i, base := h.bucketOf(v)
-	r := uint64(v - base)
+	sh.addSum(0, uint64(v))
+	i := h.bucketOf(v)
 	c := sh.chunks[i>>h.scale].Load()
 	if c == nil {
-		c = sh.grow(i>>h.scale, h.scale)
+		c = sh.chunkAtomic(i>>h.scale, h.scale)
 	}
-	j := i & (1<<h.scale - 1)
-	if r >= maxFastOffset {
-		c.extras()[j].add(1, -(r >> 63), r) // sign-extend a negative offset
-		return
+	if atomic.AddUint32(counter(c, i&(1<<h.scale-1)), 1) == 0 {
+		atomic.AddUint64(&sh.wrapsOf(h.scale)[i], 1)
 	}
-	if w := c.words[j].Load(); w >= flushCount<<countShift || w&offsetMask >= flushOffset {
-		c.flush(j)
-	}
-	c.words[j].Add(1<<countShift | r)
 }
 
-func (h *Histogram) recordNIn(sh *shard, v int64, n uint64) {
+// recordNAtomic records v n times on the atomic path.
+func (h *Histogram) recordNAtomic(sh *shard, v int64, n uint64) {
 	if v < 0 {
-		sh.invalid.Add(n)
+		atomic.AddUint64(&sh.invalid, n)
 		return
 	}
-	if v < sh.min.Load() {
+	if v < atomic.LoadInt64(&sh.min) {
 		casMin(&sh.min, v)
 	}
-	if v > sh.max.Load() {
+	if v > atomic.LoadInt64(&sh.max) {
 		casMax(&sh.max, v)
 	}
 	switch {
 	case v == 0:
-		sh.zero.Add(n)
+		atomic.AddUint64(&sh.zero, n)
 	case v > MaxValue:
-		hi, lo := bits.Mul64(uint64(v), n)
-		sh.addSum(hi, lo)
-		sh.overflow.Add(n)
+		sh.addSum(bits.Mul64(uint64(v), n))
+		atomic.AddUint64(&sh.overflow, n)
 	default:
-		i, base := h.bucketOf(v)
-		hi, lo := mulSigned(v-base, n)
-		h.chunk(sh, i).extras()[i&(1<<h.scale-1)].add(n, hi, lo)
+		sh.addSum(bits.Mul64(uint64(v), n))
+		h.addCount(sh, h.bucketOf(v), n)
 	}
 }
 
-// mulSigned is the 128-bit two's complement product of r and n.
-func mulSigned(r int64, n uint64) (hi, lo uint64) {
-	hi, lo = bits.Mul64(uint64(r), n)
-	if r < 0 {
-		hi -= n // uint64(r) = r + 2^64: take n·2^64 back out
-	}
-	return hi, lo
-}
-
-// addSum adds the 128-bit (two's complement) (hi, lo) to the shard's sum.
-func (sh *shard) addSum(hi, lo uint64) {
-	if got := sh.sumLo.Add(lo); got < lo {
-		hi++
+// addCount adds n to bucket i of sh atomically: the low 32 bits to the
+// counter, the rest (and the carry out of it) to the wrap counter.
+func (h *Histogram) addCount(sh *shard, i int, n uint64) {
+	c := sh.chunkAtomic(i>>h.scale, h.scale)
+	lo := uint32(n)
+	hi := n >> 32
+	if lo != 0 && atomic.AddUint32(counter(c, i&(1<<h.scale-1)), lo) < lo {
+		hi++ // the counter wrapped
 	}
 	if hi != 0 {
-		sh.sumHi.Add(hi)
+		atomic.AddUint64(&sh.wrapsOf(h.scale)[i], hi)
 	}
 }
 
-func (h *Histogram) chunk(sh *shard, i int) *chunk {
-	c := sh.chunks[i>>h.scale].Load()
-	if c == nil {
-		c = sh.grow(i>>h.scale, h.scale)
-	}
-	return c
-}
-
-func (sh *shard) grow(k, scale int) *chunk {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if c := sh.chunks[k].Load(); c != nil {
-		return c
-	}
-	c := &chunk{words: make([]atomic.Uint64, 1<<scale)}
-	sh.chunks[k].Store(c)
-	return c
-}
-
-// recordArithmetic records first, first-step, …, n values in all (all >= 1).
+// recordArithmetic records first, first-step, …, n values in all (all >= 1),
+// on the atomic path.
 func (h *Histogram) recordArithmetic(sh *shard, first, step int64, n uint64) {
 	last := first - int64(n-1)*step
-	if last < sh.min.Load() {
+	if last < atomic.LoadInt64(&sh.min) {
 		casMin(&sh.min, last)
 	}
-	if first > sh.max.Load() {
+	if first > atomic.LoadInt64(&sh.max) {
 		casMax(&sh.max, first)
 	}
+	sh.addSum(runSum(first, step, n))
 	// Walk buckets from the top value down; the values of a bucket form a
-	// run of the sequence, recorded with one count and one offset sum.
+	// run of the sequence, recorded with one count.
 	x, left := first, n
 	if x > MaxValue {
 		k := min(uint64((x-MaxValue-1)/step)+1, left) // how many are above MaxValue
-		sh.addSum(runSum(x, step, k, 0))
-		sh.overflow.Add(k)
+		atomic.AddUint64(&sh.overflow, k)
 		left -= k
 		x -= int64(k) * step
 	}
 	for left > 0 {
-		i, base := h.bucketOf(x)
+		i := h.bucketOf(x)
 		lo, _ := intRange(h.scale, i)
 		k := min(uint64((x-lo)/step)+1, left) // members of the sequence in [lo, x]
-		rHi, rLo := runSum(x, step, k, base)
-		h.chunk(sh, i).extras()[i&(1<<h.scale-1)].add(k, rHi, rLo)
+		h.addCount(sh, i, k)
 		left -= k
 		x -= int64(k) * step
 	}
 }
 
-// runSum is the 128-bit two's complement sum of (x - j·step - base) for j
-// in [0, k): k·(x+last)/2 - k·base, where k·(x+last) is always even.
-func runSum(x, step int64, k uint64, base int64) (hi, lo uint64) {
+// runSum is the 128-bit sum of x - j·step for j in [0, k): k·(x+last)/2,
+// where k·(x+last) is always even.
+func runSum(x, step int64, k uint64) (hi, lo uint64) {
 	last := x - int64(k-1)*step
 	hi, lo = bits.Mul64(k, uint64(x)+uint64(last))
-	lo = lo>>1 | hi<<63
-	hi >>= 1
-	bh, bl := bits.Mul64(k, uint64(base))
-	var borrow uint64
-	lo, borrow = bits.Sub64(lo, bl, 0)
-	hi, _ = bits.Sub64(hi, bh, borrow)
-	return hi, lo
+	return hi >> 1, lo>>1 | hi<<63
 }
 
-// read returns bucket j's count and 128-bit offset sum. It reads the extra
-// counters before the word, so a concurrent flush can make it miss values
-// for a moment but never count one twice.
-func (c *chunk) read(j int) (n, rHi, rLo uint64) {
-	if e := c.extra.Load(); e != nil {
-		x := &(*e)[j]
-		n, rHi, rLo = x.n.Load(), x.rHi.Load(), x.rLo.Load()
+// bucketCount reads bucket i's count from chunk c (which holds it at j).
+// It reads the wrap counter first: a concurrent wrap can make it miss 2^32
+// values for a moment, never count them twice.
+func bucketCount(wraps *[]uint64, c *uint32, i, j int) uint64 {
+	var n uint64
+	if wraps != nil {
+		n = atomic.LoadUint64(&(*wraps)[i]) << 32
 	}
-	w := c.words[j].Load()
-	var carry uint64
-	rLo, carry = bits.Add64(rLo, w&offsetMask, 0)
-	return n + w>>countShift, rHi + carry, rLo
+	return n + uint64(atomic.LoadUint32(counter(c, j)))
 }
 
-// reset zeroes a chunk no writer is using.
-func (c *chunk) reset() {
-	for j := range c.words {
-		c.words[j].Store(0)
+// reset zeroes a shard no writer is using, keeping its allocations.
+func (sh *shard) reset(scale int) {
+	atomic.StoreUint64(&sh.sumLo, 0)
+	atomic.StoreUint64(&sh.sumHi, 0)
+	atomic.StoreInt64(&sh.min, math.MaxInt64)
+	atomic.StoreInt64(&sh.max, -1)
+	atomic.StoreUint64(&sh.zero, 0)
+	atomic.StoreUint64(&sh.overflow, 0)
+	atomic.StoreUint64(&sh.invalid, 0)
+	if w := sh.wraps.Load(); w != nil {
+		for i := range *w {
+			atomic.StoreUint64(&(*w)[i], 0)
+		}
 	}
-	if e := c.extra.Load(); e != nil {
-		for j := range *e {
-			x := &(*e)[j]
-			x.n.Store(0)
-			x.rLo.Store(0)
-			x.rHi.Store(0)
+	for k := range sh.chunks {
+		if c := sh.chunks[k].Load(); c != nil {
+			for j := range 1 << scale {
+				atomic.StoreUint32(counter(c, j), 0)
+			}
 		}
 	}
 }

@@ -1,7 +1,10 @@
 package latency
 
 import (
-	"math/big"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,55 +12,91 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestBucketBaseIsAtOrBelowEveryValueOfItsBucket(t *testing.T) {
-	for s := MinScale; s <= MaxScale; s++ {
-		for i := 0; i <= maxIndex(s); i++ {
-			lo, hi := intRange(s, i)
-			if lo > hi {
-				continue
-			}
-			base := bucketBase(&tables[s], s, i)
-			require.LessOrEqualf(t, base, lo, "scale %d bucket %d", s, i)
-			require.GreaterOrEqualf(t, base, lo/2, "scale %d bucket %d: the base is near the bucket", s, i)
+// allShards allocates every shard of h (pinned and atomic) and returns them.
+func allShards(h *Histogram) []*shard {
+	var out []*shard
+	for _, set := range [2][]atomic.Pointer[shard]{h.pinned, h.shards} {
+		for k := range set {
+			set[k].CompareAndSwap(nil, newShard())
+			out = append(out, set[k].Load())
 		}
 	}
+	return out
 }
 
-func TestLargeOffsetsFlushIntoExtraCountersExactly(t *testing.T) {
-	h := mustNew(t, Shards(1))
-	i := bucketIndex(h.table, uint(h.scale), 1_500_000_000)
-	_, hi := intRange(h.scale, i)
-	base := bucketBase(h.table, h.scale, i)
-	v := min(hi, base+maxFastOffset-1) // the largest offset the fast path takes
-	require.Less(t, uint64(v-base), uint64(maxFastOffset))
-	const n = 3*flushOffset/maxFastOffset + 17 // several offset flushes
-	for range n {
-		h.RecordValue(v)
+func TestWrappingBucketCountersLoseNoCount(t *testing.T) {
+	h := mustNew(t, Shards(2))
+	v := int64(time.Millisecond)
+	i := h.bucketOf(v)
+	shards := allShards(h)
+	const start = math.MaxUint32 - 10
+	for _, sh := range shards {
+		c := sh.chunkAtomic(i>>h.scale, h.scale)
+		*counter(c, i&(1<<h.scale-1)) = start
 	}
-	h.RecordValue(hi) // and one on the slow path, if hi is past the fast range
+	const n = 100 // at least one counter wraps, whichever shards they hit
+	for range n {
+		h.Record(time.Duration(v))
+	}
+	h.RecordN(v, 3<<32+5) // and a count wider than a counter
+	want := uint64(len(shards))*start + n + 3<<32 + 5
 	s := h.Snapshot()
-	assert.Equal(t, uint64(n+1), s.Count())
-	want := new(big.Int).Mul(big.NewInt(v), big.NewInt(n))
-	want.Add(want, big.NewInt(hi))
-	got := new(big.Int).Lsh(new(big.Int).SetUint64(s.sumHi), 64)
-	got.Add(got, new(big.Int).SetUint64(s.sumLo))
-	assert.Equal(t, want.String(), got.String(), "the sum survives the flushes")
-	c := h.shards[0].Load().chunks[i>>h.scale].Load()
-	require.NotNil(t, c.extra.Load(), "the flush path ran")
+	got := uint64(0)
+	s.Buckets(func(j int, c uint64) bool {
+		if j == i {
+			got = c
+		}
+		return true
+	})
+	assert.Equal(t, want, got, "the bucket holds every count, across wraps of its 32-bit counters")
+	wrapped := 0
+	for _, sh := range shards {
+		if w := sh.wraps.Load(); w != nil && (*w)[i] > 0 {
+			wrapped++
+		}
+	}
+	assert.NotZero(t, wrapped, "the wrap path ran")
 }
 
-func TestHotBucketCountsFlushBeforeTheirFieldFills(t *testing.T) {
-	if testing.Short() {
-		t.Skip("records 2^23 values")
+func TestRecordTakesThePathTheBuildPromises(t *testing.T) {
+	h := mustNew(t)
+	h.Record(time.Millisecond)
+	pinned := 0
+	for k := range h.pinned {
+		if h.pinned[k].Load() != nil {
+			pinned++
+		}
 	}
-	h := mustNew(t, Shards(1))
-	const n = flushCount + 1000
-	for range n {
-		h.Record(time.Microsecond)
+	if pinnedPath {
+		assert.Len(t, h.pinned, runtime.GOMAXPROCS(0), "one pinned shard per P")
+		assert.Equal(t, 1, pinned, "the value went to its P's shard, with plain writes")
+	} else {
+		assert.Nil(t, h.pinned, "race, gccgo and nettune_atomic builds only use atomic adds")
 	}
+	r, err := NewRecorder()
+	require.NoError(t, err)
+	assert.Nil(t, r.hist[0].pinned, "a Recorder's intervals only use atomic adds, which its phase flip relies on")
+}
+
+func TestRaisingGOMAXPROCSAfterNewLosesNoCount(t *testing.T) {
+	old := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(old)
+	h := mustNew(t)
+	runtime.GOMAXPROCS(4) // Ps 1 to 3 have no pinned shard
+	const writers, per = 8, 20000
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range per {
+				h.RecordValue(int64(w*per + i + 1))
+			}
+		})
+	}
+	wg.Wait()
 	s := h.Snapshot()
-	assert.Equal(t, uint64(n), s.Count())
-	sum, ok := s.Sum()
-	require.True(t, ok)
-	assert.Equal(t, n*time.Microsecond, sum)
+	n := uint64(writers * per)
+	assert.Equal(t, n, s.Count(), "values from Ps without a pinned shard take the atomic path")
+	sum, _ := s.Sum()
+	assert.Equal(t, int64(n*(n+1)/2), int64(sum), "sum of 1..n")
+	assert.Equal(t, time.Duration(n), s.Max())
 }

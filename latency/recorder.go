@@ -39,7 +39,7 @@ func NewRecorder(opts ...Option) (*Recorder, error) {
 		return nil, err
 	}
 	return &Recorder{
-		hist:   [2]*Histogram{newHistogram(c), newHistogram(c)},
+		hist:   [2]*Histogram{newAtomicHistogram(c), newAtomicHistogram(c)},
 		epochs: make([]epoch, c.shards),
 	}, nil
 }
@@ -55,7 +55,7 @@ func (r *Recorder) Record(d time.Duration) { r.RecordValue(int64(d)) }
 func (r *Recorder) RecordValue(v int64) {
 	k := shardIndex(r.hist[0].mask)
 	h := r.hist[r.epochs[k].Add(1)>>63]
-	h.recordIn(h.shard(k), v)
+	h.recordAtomic(h.shard(k), v)
 }
 
 // RecordCorrected records d with the coordinated-omission correction of
@@ -69,7 +69,7 @@ func (r *Recorder) RecordCorrected(d, expectedInterval time.Duration) {
 	}
 	h := r.hist[r.epochs[k].Add(1+extra)>>63]
 	sh := h.shard(k)
-	h.recordIn(sh, v)
+	h.recordAtomic(sh, v)
 	if extra > 0 {
 		h.recordArithmetic(sh, v-iv, iv, extra)
 	}
@@ -107,12 +107,12 @@ func (h *Histogram) committed() uint64 {
 		if sh == nil {
 			continue
 		}
-		n += sh.zero.Load() + sh.overflow.Load() + sh.invalid.Load()
+		n += atomic.LoadUint64(&sh.zero) + atomic.LoadUint64(&sh.overflow) + atomic.LoadUint64(&sh.invalid)
+		w := sh.wraps.Load()
 		for ci := range sh.chunks {
 			if c := sh.chunks[ci].Load(); c != nil {
-				for j := range c.words {
-					k, _, _ := c.read(j)
-					n += k
+				for j := range 1 << h.scale {
+					n += bucketCount(w, c, ci<<h.scale+j, j)
 				}
 			}
 		}
@@ -123,21 +123,8 @@ func (h *Histogram) committed() uint64 {
 // reset zeroes a histogram no writer is using, keeping its allocations.
 func (h *Histogram) reset() {
 	for k := range h.shards {
-		sh := h.shards[k].Load()
-		if sh == nil {
-			continue
-		}
-		sh.sumLo.Store(0)
-		sh.sumHi.Store(0)
-		sh.min.Store(1<<63 - 1)
-		sh.max.Store(-1)
-		sh.zero.Store(0)
-		sh.overflow.Store(0)
-		sh.invalid.Store(0)
-		for ci := range sh.chunks {
-			if c := sh.chunks[ci].Load(); c != nil {
-				c.reset()
-			}
+		if sh := h.shards[k].Load(); sh != nil {
+			sh.reset(h.scale)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"math/bits"
 	"sort"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,36 +31,37 @@ type Snapshot struct {
 }
 
 // Snapshot copies the histogram's current contents. Writers are never
-// stopped, so a value recorded while it runs may or may not be in it, and
-// its minimum or maximum may show before its count does; a bucket that a
-// writer is flushing at that moment (once per 2^23 values in it) can be
-// missed until the next Snapshot. Every counted value lies within the
-// reported minimum and maximum. A [Recorder] gives exact intervals.
+// stopped, so on a live histogram the snapshot is a view that is
+// consistent per counter but not instantaneous: a value recorded while it
+// runs may or may not be in it, and may show in its bucket before its sum
+// does. Every counted value lies within the reported minimum and maximum.
+// Once writers have stopped, a Snapshot is exact. A [Recorder] gives exact
+// intervals while writers run.
 func (h *Histogram) Snapshot() *Snapshot {
 	s := &Snapshot{scale: h.scale, min: math.MaxInt64, max: -1}
-	live := make([]*shard, 0, len(h.shards))
-	for k := range h.shards {
-		if sh := h.shards[k].Load(); sh != nil {
-			live = append(live, sh)
+	live := make([]*shard, 0, len(h.shards)+len(h.pinned))
+	for _, set := range [2][]atomic.Pointer[shard]{h.pinned, h.shards} {
+		for k := range set {
+			if sh := set[k].Load(); sh != nil {
+				live = append(live, sh)
+			}
 		}
 	}
-	// Buckets first: a value whose bucket increment is seen here had its
-	// sum, minimum and maximum written before, so they are seen below.
+	// Buckets first: on the atomic path, a value whose count is seen here
+	// had its sum, minimum and maximum written before, so they are seen
+	// below.
 	var buf [1 << MaxScale]uint64
 	octave := buf[:1<<h.scale]
-	var dense []uint64             // counts of the buckets from s.offset on
-	var sumHi, sumLo, carry uint64 // what the buckets hold, mod 2^128
+	var dense []uint64 // counts of the buckets from s.offset on
 	for ci := range numChunks {
 		clear(octave)
 		seen := false
 		for _, sh := range live {
 			if c := sh.chunks[ci].Load(); c != nil {
 				seen = true
-				for j := range c.words {
-					n, rHi, rLo := c.read(j)
-					octave[j] += n
-					sumLo, carry = bits.Add64(sumLo, rLo, 0)
-					sumHi += rHi + carry
+				w := sh.wraps.Load()
+				for j := range octave {
+					octave[j] += bucketCount(w, c, ci<<h.scale+j, j)
 				}
 			}
 		}
@@ -76,24 +78,18 @@ func (h *Histogram) Snapshot() *Snapshot {
 					dense = append(dense, 0)
 				}
 				dense = append(dense, n)
-				bHi, bLo := bits.Mul64(n, uint64(bucketBase(h.table, h.scale, i)))
-				sumLo, carry = bits.Add64(sumLo, bLo, 0)
-				sumHi += bHi + carry
 			}
 		}
 	}
-	s.sumHi, s.sumLo = sumHi, sumLo
 	for _, sh := range live {
-		s.zero += sh.zero.Load()
-		s.overflow += sh.overflow.Load()
-		s.invalid += sh.invalid.Load()
-	}
-	for _, sh := range live {
+		s.zero += atomic.LoadUint64(&sh.zero)
+		s.overflow += atomic.LoadUint64(&sh.overflow)
+		s.invalid += atomic.LoadUint64(&sh.invalid)
 		var c uint64
-		s.sumLo, c = bits.Add64(s.sumLo, sh.sumLo.Load(), 0)
-		s.sumHi += sh.sumHi.Load() + c
-		s.min = min(s.min, sh.min.Load())
-		s.max = max(s.max, sh.max.Load())
+		s.sumLo, c = bits.Add64(s.sumLo, atomic.LoadUint64(&sh.sumLo), 0)
+		s.sumHi += atomic.LoadUint64(&sh.sumHi) + c
+		s.min = min(s.min, atomic.LoadInt64(&sh.min))
+		s.max = max(s.max, atomic.LoadInt64(&sh.max))
 	}
 	run := s.zero
 	for k, n := range dense {
@@ -101,7 +97,33 @@ func (h *Histogram) Snapshot() *Snapshot {
 		dense[k] = run
 	}
 	s.cum = dense
+	s.coverBuckets()
 	return s
+}
+
+// coverBuckets widens min and max, if needed, to cover the values the
+// counts show. Plain writes on the pinned path may reach a reader on
+// another CPU out of order (not on amd64, but on arm64), so a count can be
+// seen before the minimum or maximum its value set; the extreme value is
+// then known only to its bucket. Once writers stop, nothing changes here.
+func (s *Snapshot) coverBuckets() {
+	if s.zero > 0 {
+		s.min = min(s.min, 0)
+	}
+	if len(s.cum) > 0 {
+		if lo, hi := intRange(s.scale, s.offset); s.min > hi {
+			s.min = lo
+		}
+		if lo, hi := intRange(s.scale, s.offset+len(s.cum)-1); s.max < lo {
+			s.max = hi
+		}
+	}
+	if s.overflow > 0 {
+		s.max = max(s.max, MaxValue+1)
+	}
+	if s.Count() == 0 {
+		s.min, s.max = math.MaxInt64, -1
+	}
 }
 
 // setBuckets sets offset and cum from ascending bucket indexes and their
@@ -472,41 +494,28 @@ func (h *Histogram) Merge(s *Snapshot) error {
 	if s.scale < h.scale && !s.empty() {
 		return fmt.Errorf("latency: merge: snapshot scale %d is coarser than the histogram's %d", s.scale, h.scale)
 	}
+	sh := h.shard(shardIndex(h.mask))
+	if s.invalid > 0 {
+		atomic.AddUint64(&sh.invalid, s.invalid)
+	}
 	if s.empty() {
-		if s.invalid > 0 {
-			h.shard(shardIndex(h.mask)).invalid.Add(s.invalid)
-		}
 		return nil
 	}
 	s, err := s.Downscale(h.scale)
 	if err != nil {
 		return err
 	}
-	sh := h.shard(shardIndex(h.mask))
-	if s.invalid > 0 {
-		sh.invalid.Add(s.invalid)
-	}
 	casMin(&sh.min, s.min)
 	casMax(&sh.max, s.max)
-	// The buckets get counts without offsets, so their bases would add
-	// count×base to the sum: the shard's sum takes the rest, mod 2^128.
-	adjHi, adjLo := s.sumHi, s.sumLo
-	s.Buckets(func(i int, n uint64) bool {
-		bHi, bLo := bits.Mul64(n, uint64(bucketBase(h.table, h.scale, i)))
-		var borrow uint64
-		adjLo, borrow = bits.Sub64(adjLo, bLo, 0)
-		adjHi, _ = bits.Sub64(adjHi, bHi, borrow)
-		return true
-	})
-	sh.addSum(adjHi, adjLo)
+	sh.addSum(s.sumHi, s.sumLo)
 	if s.zero > 0 {
-		sh.zero.Add(s.zero)
+		atomic.AddUint64(&sh.zero, s.zero)
 	}
 	if s.overflow > 0 {
-		sh.overflow.Add(s.overflow)
+		atomic.AddUint64(&sh.overflow, s.overflow)
 	}
 	s.Buckets(func(i int, n uint64) bool {
-		h.chunk(sh, i).extras()[i&(1<<h.scale-1)].add(n, 0, 0)
+		h.addCount(sh, i, n)
 		return true
 	})
 	return nil
