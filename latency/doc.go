@@ -33,14 +33,15 @@
 //
 // # Reading
 //
-// [Histogram.Snapshot] copies the histogram into an immutable [Snapshot]
+// [Histogram.Snapshot] copies the histogram into a [Snapshot]
 // that answers [Snapshot.Quantile], [Snapshot.Summary] (p50 … p99.9, max),
 // [Snapshot.Mean], [Snapshot.StdDev] and [Snapshot.CountAtOrBelow] for SLOs.
 // A [Recorder] hands out intervals instead: [Recorder.Interval] returns what
 // was recorded since the last call while writers keep going, each value in
 // exactly one interval (the job of HdrHistogram's Recorder).
 //
-// Snapshots merge index to index ([Snapshot.Merge]); at different scales the
+// Snapshots merge index to index ([Snapshot.Merge], or in place into an
+// accumulator with [Snapshot.Add]); at different scales the
 // finer one is downscaled first, which is exactly what recording at the
 // coarser scale would have given. [Snapshot.MarshalBinary] encodes a
 // snapshot compactly (about 1.3 KB for a million latency-like values) and

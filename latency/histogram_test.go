@@ -306,3 +306,42 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 	allocs = testing.AllocsPerRun(1000, func() { r.Record(time.Millisecond + 3) })
 	assert.Zero(t, allocs)
 }
+
+func TestAddInPlaceEqualsMergeAndDoesNotAllocateWithinRange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	wide, narrow, coarse := mustNew(t), mustNew(t), mustNew(t, Scale(4))
+	for _, v := range latencyLike(rng, 20000) {
+		wide.RecordValue(v)
+	}
+	wide.RecordValue(1)                // widen the range past everything below
+	wide.RecordValue(int64(time.Hour)) // and above
+	wide.RecordValue(-3)
+	for i := range 5000 {
+		v := int64(300e3 + rng.IntN(200e3))
+		if i%1000 == 0 {
+			v = 0
+		}
+		narrow.RecordValue(v)
+		coarse.RecordValue(v)
+	}
+	narrow.RecordValue(MaxValue + 7)
+	for _, pair := range [][2]*Histogram{{wide, narrow}, {narrow, wide}, {wide, coarse}, {coarse, wide}} {
+		a, b := pair[0].Snapshot(), pair[1].Snapshot()
+		want, err := a.Merge(b)
+		require.NoError(t, err)
+		require.NoError(t, a.Add(b))
+		assert.Equal(t, want, a, "Add leaves in s what Merge returns")
+	}
+	acc, b := wide.Snapshot(), narrow.Snapshot()
+	allocs := testing.AllocsPerRun(100, func() { require.NoError(t, acc.Add(b)) })
+	assert.Zero(t, allocs, "adding a snapshot within the accumulator's range allocates nothing")
+	assert.Equal(t, wide.Snapshot().Count()+101*b.Count(), acc.Count())
+
+	var zero Snapshot
+	require.NoError(t, zero.Add(b))
+	assert.Equal(t, b, &zero, "adding into the zero Snapshot keeps the resolution")
+	huge := &Snapshot{scale: DefaultScale, zero: math.MaxUint64, min: 0, max: 0}
+	before := *b
+	assert.Error(t, b.Add(huge), "a count past 2^64 is an error")
+	assert.Equal(t, before, *b, "and leaves s unchanged")
+}

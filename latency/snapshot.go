@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// Snapshot is an immutable copy of a histogram's contents: the non-empty
-// buckets plus the exact count, sum, minimum and maximum. Its methods answer
-// quantiles in O(log buckets) without allocating. A Snapshot is safe for
-// concurrent use; the zero value is an empty snapshot at scale 0.
+// Snapshot is a copy of a histogram's contents: the non-empty buckets plus
+// the exact count, sum, minimum and maximum. Its methods answer quantiles
+// in O(log buckets) without allocating. Only [Snapshot.Add] (and
+// UnmarshalBinary) change a Snapshot; all other methods only read, and are
+// safe for concurrent use. The zero value is an empty snapshot at scale 0.
 type Snapshot struct {
 	scale int
 	// Bucket offset+k has count cum[k]-cum[k-1] (cum[-1] being the zero
@@ -459,6 +460,55 @@ func (s *Snapshot) Merge(o *Snapshot) (*Snapshot, error) {
 		addExtended(out.cum, b, out.offset)
 	}
 	return out, nil
+}
+
+// Add adds o's values to s in place: afterwards s holds what s.Merge(o)
+// would have returned. When both have the same scale and o's buckets lie
+// within the range of s's, it adds index to index into s's own storage
+// without allocating (the accumulator case: one snapshot that many others
+// are added to); otherwise it builds the merged buckets once. Add modifies
+// s, so it must not run concurrently with any other use of s (the other
+// methods of Snapshot only read). On error s is unchanged.
+func (s *Snapshot) Add(o *Snapshot) error {
+	if s.scale != o.scale || s.cum == nil || o.cum == nil ||
+		o.offset < s.offset || o.offset+len(o.cum) > s.offset+len(s.cum) {
+		m, err := s.Merge(o)
+		if err != nil {
+			return err
+		}
+		*s = *m
+		return nil
+	}
+	if _, c := bits.Add64(s.Count(), o.Count(), 0); c != 0 {
+		return fmt.Errorf("latency: merge: count exceeds 2^64")
+	}
+	if _, c := bits.Add64(s.invalid, o.invalid, 0); c != 0 {
+		return fmt.Errorf("latency: merge: invalid count exceeds 2^64")
+	}
+	// o's running total, extended past its ends (its zero count before,
+	// its bucketed total after), added to s's.
+	lo := o.offset - s.offset
+	hi := lo + len(o.cum)
+	dst := s.cum
+	for k := range dst[:lo] {
+		dst[k] += o.zero
+	}
+	mid := dst[lo:hi]
+	for k, v := range o.cum[:len(mid)] {
+		mid[k] += v
+	}
+	last := o.cum[len(o.cum)-1]
+	for k := range dst[hi:] {
+		dst[hi+k] += last
+	}
+	s.zero += o.zero
+	s.overflow += o.overflow
+	s.invalid += o.invalid
+	var c uint64
+	s.sumLo, c = bits.Add64(s.sumLo, o.sumLo, 0)
+	s.sumHi += o.sumHi + c
+	s.min, s.max = min(s.min, o.min), max(s.max, o.max)
+	return nil
 }
 
 func addConst(cum []uint64, c uint64) []uint64 {

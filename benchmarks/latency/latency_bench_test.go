@@ -258,9 +258,25 @@ func BenchmarkMax(b *testing.B) {
 	})
 }
 
+// BenchmarkMerge adds one filled histogram into an accumulator, as
+// HdrHistogram's Merge and DDSketch's MergeWith do in place; for nettune
+// that is Snapshot.Add. "nettune-new" is Snapshot.Merge, which returns a
+// new snapshot and leaves both inputs alone.
 func BenchmarkMerge(b *testing.B) {
 	x, y := filledPair(b)
 	b.Run("impl=nettune", func(b *testing.B) {
+		acc, err := (&latency.Snapshot{}).Merge(x.nettune)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := acc.Add(y.nettune); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=nettune-new", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := x.nettune.Merge(y.nettune); err != nil {
