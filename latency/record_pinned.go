@@ -49,7 +49,7 @@ func (h *Histogram) record(v int64) {
 	p := procPin()
 	if uint(p) < uint(len(h.pinned)) {
 		if sh := h.pinned[p].Load(); sh != nil && k < numChunks {
-			if c := sh.chunks[k].Load(); c != nil {
+			if c := sh.chunk(k); c != nil {
 				// The sum, minimum and maximum are written before the count.
 				lo := sh.sumLo + uint64(v)
 				if lo < uint64(v) {
@@ -91,9 +91,9 @@ func (h *Histogram) recordSlow(v int64, i int) {
 		sh = newShard()
 		h.pinned[p].Store(sh)
 	}
-	k := i >> h.scale
-	if sh.chunks[k].Load() == nil {
-		sh.chunks[k].Store(newChunk(h.scale))
+	k := uint(i >> h.scale)
+	if sh.chunk(k) == nil {
+		sh.setChunkPinned(k, h.scale)
 	}
 	procUnpin()
 	h.record(v) // now on the fast path, on whichever P the goroutine is

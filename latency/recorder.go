@@ -109,8 +109,8 @@ func (h *Histogram) committed() uint64 {
 		}
 		n += atomic.LoadUint64(&sh.zero) + atomic.LoadUint64(&sh.overflow) + atomic.LoadUint64(&sh.invalid)
 		w := sh.wraps.Load()
-		for ci := range sh.chunks {
-			if c := sh.chunks[ci].Load(); c != nil {
+		for ci := range numChunks {
+			if c := sh.chunk(uint(ci)); c != nil {
 				for j := range 1 << h.scale {
 					n += bucketCount(w, c, ci<<h.scale+j, j)
 				}

@@ -58,7 +58,7 @@ func (h *Histogram) Snapshot() *Snapshot {
 		clear(octave)
 		seen := false
 		for _, sh := range live {
-			if c := sh.chunks[ci].Load(); c != nil {
+			if c := sh.chunk(uint(ci)); c != nil {
 				seen = true
 				w := sh.wraps.Load()
 				for j := range octave {

@@ -340,12 +340,33 @@ func BenchmarkMarshal(b *testing.B) {
 	})
 }
 
+// typical draws n values spread log-uniformly over 10µs-100ms: a typical
+// span of network latencies, every bucket in it used.
+func typical(seed uint64, n int) []int64 {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	vs := make([]int64, n)
+	for i := range vs {
+		vs[i] = int64(10e3 * math.Pow(1e4, rng.Float64()))
+	}
+	return vs
+}
+
 // BenchmarkFootprint reports the heap a histogram holding a million
-// latency-like values occupies ("heap-bytes"). For nettune, "one-writer"
-// fills it from one goroutine (one shard in use) and "many-writers" from 64
-// goroutines (every shard in use, the busy-server case).
+// values occupies ("heap-bytes"): "typical" spans 10µs-100ms, "wide" is
+// the latency-like set of the other benchmarks (about 20µs to seconds).
+// For nettune, "one-writer" fills it from one goroutine (one shard in use)
+// and "many-writers" from 64 goroutines (every shard in use, the
+// busy-server case).
 func BenchmarkFootprint(b *testing.B) {
-	vs := latencyLike(4, filled)
+	for _, set := range []struct {
+		name string
+		vs   []int64
+	}{{"typical", typical(4, filled)}, {"wide", latencyLike(4, filled)}} {
+		b.Run("set="+set.name, func(b *testing.B) { footprint(b, set.vs) })
+	}
+}
+
+func footprint(b *testing.B, vs []int64) {
 	measure := func(b *testing.B, build func() any) {
 		var held any
 		var n uint64
