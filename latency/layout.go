@@ -47,7 +47,7 @@ type scaleTable struct {
 
 type cellEntry struct {
 	c     int64  // cell[j]
-	bound uint64 // bound[c]: a mantissa above it is in bucket c+1
+	bound uint64 // bound[c] (at most mantMask): a mantissa above it is in bucket c+1
 }
 
 var tables = func() (t [MaxScale + 1]scaleTable) {
@@ -71,7 +71,9 @@ var tables = func() (t [MaxScale + 1]scaleTable) {
 		}
 		entry := make([]cellEntry, cells)
 		for j, c := range cell {
-			entry[j] = cellEntry{c: int64(c), bound: bound[c]}
+			// No mantissa exceeds mantMask: it stands in for the
+			// sentinel so that bound-m is negative exactly when m > bound.
+			entry[j] = cellEntry{c: int64(c), bound: min(bound[c], mantMask)}
 		}
 		t[s] = scaleTable{bound: bound, cell: cell, entry: entry}
 	}

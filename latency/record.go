@@ -42,7 +42,9 @@ type shard struct {
 	groups [numGroups]atomic.Pointer[chunkGroup]
 }
 
-const numGroups = (numChunks + 7) / 8
+// numGroups is a power of two (56 octave slots would do) so that indexing
+// masks instead of dividing.
+const numGroups = 8
 
 type chunkGroup [8]atomic.Pointer[uint32]
 
@@ -82,10 +84,7 @@ func (h *Histogram) bucketOf(v int64) int {
 	e := int(b>>mantBits) - 1023
 	m := b & mantMask
 	x := &h.table.entry[m>>(mantBits-1-s)]
-	c := int(x.c)
-	if m > x.bound {
-		c++
-	}
+	c := int(x.c) + int((x.bound-m)>>63) // +1 when m > bound, without a branch
 	return e<<s + c
 }
 
@@ -99,10 +98,7 @@ func (h *Histogram) octaveOf(v int64) (k uint, j int) {
 	b := math.Float64bits(float64(v))
 	m := b & mantMask
 	x := (*cellEntry)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(h.table.entry)), (m>>((mantBits-1-s)&63))*uint64(unsafe.Sizeof(cellEntry{}))))
-	c := int(x.c)
-	if m > x.bound {
-		c++
-	}
+	c := int(x.c) + int((x.bound-m)>>63) // +1 when m > bound, without a branch
 	return uint(int(b>>mantBits) - 1023 + c>>s), c & (1<<s - 1)
 }
 

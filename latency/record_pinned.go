@@ -48,7 +48,7 @@ func (h *Histogram) record(v int64) {
 	k, j := h.octaveOf(v)
 	p := procPin()
 	if uint(p) < uint(len(h.pinned)) {
-		if sh := h.pinned[p].Load(); sh != nil && k < numChunks {
+		if sh := h.pinned[p].Load(); sh != nil {
 			if c := sh.chunk(k); c != nil {
 				// The sum, minimum and maximum are written before the count.
 				lo := sh.sumLo + uint64(v)
