@@ -108,6 +108,7 @@ func TestSnapshotsTakenDuringWritesAreConsistentAndNeverGoBack(t *testing.T) {
 	var prev uint64
 	for done.Load() < writers {
 		s := h.Snapshot()
+		checkConsistent(t, s)
 		assert.GreaterOrEqual(t, s.Count(), prev, "counts only grow")
 		prev = s.Count()
 		if s.Count() > 0 {

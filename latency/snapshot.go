@@ -34,8 +34,10 @@ type Snapshot struct {
 // Snapshot copies the histogram's current contents. Writers are never
 // stopped, so on a live histogram the snapshot is a view that is
 // consistent per counter but not instantaneous: a value recorded while it
-// runs may or may not be in it, and may show in its bucket before its sum
-// does. Every counted value lies within the reported minimum and maximum.
+// runs may or may not be in it, and its minimum, maximum or sum may show
+// before or after its count; the snapshot then reports the minimum and
+// maximum of the buckets it saw, and a sum between count×min and
+// count×max, so that it is always self-consistent (it encodes and decodes).
 // Once writers have stopped, a Snapshot is exact. A [Recorder] gives exact
 // intervals while writers run.
 func (h *Histogram) Snapshot() *Snapshot {
@@ -98,32 +100,54 @@ func (h *Histogram) Snapshot() *Snapshot {
 		dense[k] = run
 	}
 	s.cum = dense
-	s.coverBuckets()
+	s.settle()
 	return s
 }
 
-// coverBuckets widens min and max, if needed, to cover the values the
-// counts show. Plain writes on the pinned path may reach a reader on
-// another CPU out of order (not on amd64, but on arm64), so a count can be
-// seen before the minimum or maximum its value set; the extreme value is
-// then known only to its bucket. Once writers stop, nothing changes here.
-func (s *Snapshot) coverBuckets() {
-	if s.zero > 0 {
-		s.min = min(s.min, 0)
+// settle makes a snapshot of a live histogram self-consistent: writers
+// set a value's minimum, maximum and sum before its count, but a reader
+// reads the counts first, and plain writes on the pinned path may reach
+// another CPU out of order (not on amd64, but on arm64). So the minimum
+// and maximum are brought into the lowest and highest occupied places and
+// the sum into count×min..count×max, which is what UnmarshalBinary
+// accepts. Once writers have stopped, every value is already in place and
+// nothing changes here.
+func (s *Snapshot) settle() {
+	n := s.Count()
+	if n == 0 {
+		s.min, s.max = math.MaxInt64, -1
+		s.sumHi, s.sumLo = 0, 0
+		return
 	}
-	if len(s.cum) > 0 {
-		if lo, hi := intRange(s.scale, s.offset); s.min > hi {
+	switch {
+	case s.zero > 0:
+		s.min = 0
+	case len(s.cum) > 0:
+		lo, hi := intRange(s.scale, s.offset)
+		if s.min < lo || s.min > hi {
 			s.min = lo
 		}
-		if lo, hi := intRange(s.scale, s.offset+len(s.cum)-1); s.max < lo {
+	default: // only overflow
+		s.min = max(s.min, MaxValue+1)
+	}
+	switch {
+	case s.overflow > 0:
+		s.max = max(s.max, MaxValue+1)
+	case len(s.cum) > 0:
+		lo, hi := intRange(s.scale, s.offset+len(s.cum)-1)
+		if s.max < lo || s.max > hi {
 			s.max = hi
 		}
+	default: // only zeros
+		s.max = 0
 	}
-	if s.overflow > 0 {
-		s.max = max(s.max, MaxValue+1)
-	}
-	if s.Count() == 0 {
-		s.min, s.max = math.MaxInt64, -1
+	loHi, loLo := bits.Mul64(n, uint64(s.min))
+	hiHi, hiLo := bits.Mul64(n, uint64(s.max))
+	switch {
+	case less128(s.sumHi, s.sumLo, loHi, loLo):
+		s.sumHi, s.sumLo = loHi, loLo
+	case less128(hiHi, hiLo, s.sumHi, s.sumLo):
+		s.sumHi, s.sumLo = hiHi, hiLo
 	}
 }
 
