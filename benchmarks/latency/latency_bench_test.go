@@ -129,8 +129,8 @@ type impl struct {
 
 var impls = []impl{
 	{"nettune", func(tb testing.TB) recorder { return nettune{newNettune(tb)} }, func(tb testing.TB) recorder { return nettune{newNettune(tb)} }},
-	// The interval Recorder: one more atomic add per value, to register in
-	// the current phase.
+	// The interval Recorder, the exact-interval path: atomic adds to register in
+	// the current phase and to record (the sum, then the count).
 	{"nettune-recorder", func(tb testing.TB) recorder { return nettuneRecorder{newNettuneRecorder(tb)} }, func(tb testing.TB) recorder { return nettuneRecorder{newNettuneRecorder(tb)} }},
 	{"hdrhistogram", func(testing.TB) recorder { return hdr{newHdr()} }, func(testing.TB) recorder { return &lockedHdr{h: newHdr()} }},
 	{"ddsketch", func(tb testing.TB) recorder { return dd{newDD(tb)} }, func(tb testing.TB) recorder { return &lockedDD{s: newDD(tb)} }},
