@@ -205,8 +205,13 @@ func TestRecordCorrectedMatchesTheSampleBySampleModel(t *testing.T) {
 }
 
 func TestConcurrentWritersLoseNothing(t *testing.T) {
-	h := mustNew(t)
-	const writers, per = 8, 20000
+	recordFromWriters(t, mustNew(t), 8, 20000)
+}
+
+// recordFromWriters records 1 to writers×per from that many goroutines at
+// once and checks that count, sum, min and max are exact once they stop.
+func recordFromWriters(t *testing.T, h *Histogram, writers, per int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
@@ -218,7 +223,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	wg.Wait()
 	s := h.Snapshot()
 	n := uint64(writers * per)
-	assert.Equal(t, n, s.Count())
+	assert.Equal(t, n, s.Count(), "every value is counted")
 	sum, _ := s.Sum()
 	assert.Equal(t, int64(n*(n+1)/2), int64(sum), "sum of 1..n")
 	assert.Equal(t, time.Duration(1), s.Min())
