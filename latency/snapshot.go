@@ -55,7 +55,21 @@ func (h *Histogram) Snapshot() *Snapshot {
 	// below.
 	var buf [1 << MaxScale]uint64
 	octave := buf[:1<<h.scale]
+	// Size the running totals once: from the lowest to the highest octave
+	// any shard has allocated.
+	loC, hiC := numChunks, -1
+	for ci := range numChunks {
+		for _, sh := range live {
+			if sh.chunk(uint(ci)) != nil {
+				loC, hiC = min(loC, ci), max(hiC, ci)
+				break
+			}
+		}
+	}
 	var dense []uint64 // counts of the buckets from s.offset on
+	if hiC >= 0 {
+		dense = make([]uint64, 0, (hiC-loC+1)<<h.scale)
+	}
 	for ci := range numChunks {
 		clear(octave)
 		seen := false
@@ -74,7 +88,7 @@ func (h *Histogram) Snapshot() *Snapshot {
 		for j, n := range octave {
 			if n != 0 {
 				i := ci<<h.scale + j
-				if dense == nil {
+				if len(dense) == 0 {
 					s.offset = i
 				}
 				for len(dense) < i-s.offset {
@@ -93,6 +107,9 @@ func (h *Histogram) Snapshot() *Snapshot {
 		s.sumHi += atomic.LoadUint64(&sh.sumHi) + c
 		s.min = min(s.min, atomic.LoadInt64(&sh.min))
 		s.max = max(s.max, atomic.LoadInt64(&sh.max))
+	}
+	if len(dense) == 0 {
+		dense = nil // allocated octaves, but no count in them
 	}
 	run := s.zero
 	for k, n := range dense {
