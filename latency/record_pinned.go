@@ -17,15 +17,18 @@ import (
 // Between procPin and procUnpin the goroutine cannot be preempted and no
 // other goroutine runs on its P, so the P's shard has exactly one writer
 // and plain read-modify-writes cannot lose a count to another writer.
-// Readers (Snapshot) load the words atomically, which on amd64 and arm64
-// is a plain load of an aligned word: never torn, at worst a little stale.
+// Readers (Snapshot) load the words atomically (on amd64 a plain load of
+// an aligned word): never torn, at worst a little stale, and possibly out
+// of order with each other off amd64, which Snapshot allows for.
 //
-// runtime.procPin and runtime.procUnpin are what sync.Pool and sync/atomic
-// use; runtime/proc.go keeps them for packages outside the standard library
-// that reach them with go:linkname ("Do not remove or change the type
-// signature. See go.dev/issue/67401"), and the linker's list of allowed
-// pull linknames includes them. Should that ever change, build with
-// -tags nettune_atomic (or -race) to get the atomic path instead.
+// sync.Pool pins its P the same way, through runtime-provided twins of
+// these two functions. runtime.procPin and runtime.procUnpin themselves are
+// kept for packages outside the standard library that reach them with
+// go:linkname: runtime/proc.go marks both with a bare //go:linkname
+// directive (which lets the linker accept the pull) and says "Do not remove
+// or change the type signature. See go.dev/issue/67401". Should that ever
+// change, build with -tags nettune_atomic (or -race) to get the atomic
+// path instead.
 
 //go:linkname procPin runtime.procPin
 func procPin() int
