@@ -330,7 +330,7 @@ func (s *System) Explain(opts ...Option) Findings {
 			}
 		}
 		if TCPOnly(o) && s.MPTCPEnabled {
-			add(o, Caveat, "net.mptcp.enabled is 1 and Multipath TCP %s; on an MPTCP socket sockopt fails with ErrMPTCP and Go retries with plain TCP", mptcpWhat(o.info().mptcp))
+			add(o, Caveat, "Multipath TCP (enabled here, and Go's default for listeners, not dialers) %s: on an MPTCP socket sockopt fails with ErrMPTCP and Go retries with plain TCP; SetMultipathTCP(false) avoids the retry", mptcpWhat(o.info().mptcp))
 		}
 	}
 	return append(out, s.explainKeepAlive(opts)...)
