@@ -85,9 +85,14 @@ func Verify(c syscall.Conn, opts ...Option) (Report, error) {
 	}
 	rep := make(Report, len(opts))
 	var mptcp bool
+	var perr error
 	cerr := rc.Control(func(fd uintptr) {
 		s := socket{fd: fd}
-		mptcp, _ = s.isMPTCP()
+		// Without the protocol, a TCP-only option that a Multipath TCP
+		// socket ignored could be judged applied: fail instead.
+		if mptcp, perr = s.isMPTCP(); perr != nil {
+			return
+		}
 		for i, o := range opts {
 			got, err := s.get(o)
 			rep[i] = Result{Asked: o, Got: got, Err: err}
@@ -98,6 +103,9 @@ func Verify(c syscall.Conn, opts ...Option) (Report, error) {
 	})
 	if cerr != nil {
 		return nil, fmt.Errorf("sockopt: %w", cerr)
+	}
+	if perr != nil {
+		return nil, perr
 	}
 	env := verifyEnv{mptcp: mptcp}
 	for i := range rep {
