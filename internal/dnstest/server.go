@@ -2,7 +2,8 @@
 // and examples: UDP and TCP on one 127.0.0.1 port, a zone set from code (A,
 // AAAA and CNAME records with chosen TTLs), and faults switched on and off at
 // run time: delays, forced response codes (SERVFAIL, REFUSED, NXDOMAIN),
-// truncation that forces a TCP retry, forged replies, and a full outage. It
+// truncation that forces a TCP retry, forged replies, junk datagrams sent
+// before the answer, raw bytes in place of a TCP answer, and a full outage. It
 // counts the queries it receives per name and type.
 //
 // A Server is safe for concurrent use. Close stops every goroutine it started.
@@ -45,6 +46,8 @@ type Server struct {
 	rcodes     map[string]dnsmessage.RCode
 	truncate   map[string]bool
 	spoof      map[string]bool
+	junk       map[string]JunkFunc
+	tcpReply   map[string]ReplyFunc
 	outage     bool
 	queries    map[queryKey]int
 	tcpQueries int
@@ -92,6 +95,8 @@ func Start() (*Server, error) {
 			rcodes:   make(map[string]dnsmessage.RCode),
 			truncate: make(map[string]bool),
 			spoof:    make(map[string]bool),
+			junk:     make(map[string]JunkFunc),
+			tcpReply: make(map[string]ReplyFunc),
 			queries:  make(map[queryKey]int),
 			conns:    make(map[net.Conn]struct{}),
 			clients:  make(map[net.Conn]struct{}),
@@ -235,6 +240,55 @@ func (s *Server) SetSpoof(name string, on bool) {
 	s.spoof[Canonical(name)] = on
 }
 
+// A JunkFunc returns the datagrams to send before the real UDP answer to
+// query (both as sent on the wire), for [Server.SetJunk]. It may build them
+// from the query or the answer, for example to copy the query's ID, and must
+// not keep or change either slice. It runs on the server's goroutines.
+type JunkFunc func(query, answer []byte) [][]byte
+
+// SetJunk makes the server send, before each real UDP answer about name (""
+// means every name), the datagrams junk returns: empty or short datagrams,
+// garbage, answers cut short, anything a hostile sender could slip in ahead of
+// the answer. The real answer follows them on the same socket, so a client
+// reads them first. A nil junk removes the hook. Datagrams longer than 65,507
+// bytes cannot be sent and are dropped.
+func (s *Server) SetJunk(name string, junk JunkFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name != "" {
+		name = Canonical(name)
+	}
+	if junk == nil {
+		delete(s.junk, name)
+		return
+	}
+	s.junk[name] = junk
+}
+
+// A ReplyFunc returns the bytes to write on a TCP connection in place of the
+// framed answer to query (query and answer as DNS messages, without the
+// two-byte length prefix), for [Server.SetTCPReply]. It must not keep or
+// change either slice. It runs on the server's goroutines.
+type ReplyFunc func(query, answer []byte) []byte
+
+// SetTCPReply makes the server answer each TCP query about name ("" means
+// every name) by writing the bytes reply returns exactly as they are (frame
+// a message with its two-byte length to send it whole) and then closing the
+// connection, so that a client reading a short or malformed stream sees the
+// end of it rather than a stall. A nil reply removes the hook.
+func (s *Server) SetTCPReply(name string, reply ReplyFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name != "" {
+		name = Canonical(name)
+	}
+	if reply == nil {
+		delete(s.tcpReply, name)
+		return
+	}
+	s.tcpReply[name] = reply
+}
+
 // SpoofedAddr is the address forged answers point at (see [Server.SetSpoof]).
 var SpoofedAddr = netip.AddrFrom4([4]byte{192, 0, 2, 66})
 
@@ -366,8 +420,9 @@ func (s *Server) serveUDP() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			for _, out := range s.handle(msg, false) {
-				s.udp.WriteToUDPAddrPort(out, from)
+			out, _ := s.handle(msg, false)
+			for _, b := range out {
+				s.udp.WriteToUDPAddrPort(b, from)
 			}
 		}()
 	}
@@ -413,7 +468,12 @@ func (s *Server) serveConn(c net.Conn) {
 		if _, err := io.ReadFull(c, msg); err != nil {
 			return
 		}
-		for _, out := range s.handle(msg, true) {
+		out, raw := s.handle(msg, true)
+		if raw != nil {
+			c.Write(raw.b)
+			return // closes the conn
+		}
+		for _, out := range out {
 			framed := binary.BigEndian.AppendUint16(nil, uint16(len(out)))
 			if _, err := c.Write(append(framed, out...)); err != nil {
 				return
@@ -422,17 +482,22 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 }
 
+// rawReply is what a ReplyFunc returned: written as is, then the TCP
+// connection is closed.
+type rawReply struct{ b []byte }
+
 // handle answers one query; it returns the messages to send (none when the
-// query is dropped), after any configured delay.
-func (s *Server) handle(msg []byte, overTCP bool) [][]byte {
+// query is dropped), after any configured delay, or over TCP the raw bytes a
+// ReplyFunc chose instead.
+func (s *Server) handle(msg []byte, overTCP bool) ([][]byte, *rawReply) {
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
 	if err != nil || h.Response {
-		return nil
+		return nil, nil
 	}
 	q, err := p.Question()
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	name := strings.ToLower(q.Name.String())
 
@@ -449,12 +514,21 @@ func (s *Server) handle(msg []byte, overTCP bool) [][]byte {
 	}
 	trunc := !overTCP && (s.truncate[name] || s.truncate[""])
 	spoof := !overTCP && s.spoof[name]
+	var junk JunkFunc
+	var reply ReplyFunc
+	if overTCP {
+		if reply = s.tcpReply[name]; reply == nil {
+			reply = s.tcpReply[""]
+		}
+	} else if junk = s.junk[name]; junk == nil {
+		junk = s.junk[""]
+	}
 	answer, rcode := s.resolveLocked(name, q.Type)
 	negTTL := s.negTTL
 	s.mu.Unlock()
 
 	if outage {
-		return nil
+		return nil, nil
 	}
 	if delay > 0 {
 		t := time.NewTimer(delay)
@@ -462,7 +536,7 @@ func (s *Server) handle(msg []byte, overTCP bool) [][]byte {
 		case <-t.C:
 		case <-s.done:
 			t.Stop()
-			return nil
+			return nil, nil
 		}
 	}
 	if forced {
@@ -503,15 +577,21 @@ func (s *Server) handle(msg []byte, overTCP bool) [][]byte {
 	}
 	b, err := build(hdr, q, answer, authority)
 	if err != nil {
-		return out
+		return out, nil
 	}
 	if trunc || (!overTCP && len(b) > maxUDPPayload) {
 		hdr.Truncated = true
 		if b, err = build(hdr, q, nil, nil); err != nil {
-			return out
+			return out, nil
 		}
 	}
-	return append(out, b)
+	if reply != nil {
+		return nil, &rawReply{reply(msg, b)}
+	}
+	if junk != nil {
+		out = append(out, junk(msg, b)...)
+	}
+	return append(out, b), nil
 }
 
 // resolveLocked builds the answer section for (name, type) from the zone,

@@ -3,6 +3,7 @@ package dnstest
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -187,4 +188,71 @@ func TestCloseStopsAServerWithAnswersStillDelayed(t *testing.T) {
 	_, _ = s.Resolver().LookupNetIP(c2, "ip4", "slow.test")
 	require.NoError(t, s.Close(), "goleak in TestMain checks that nothing is left")
 	assert.NoError(t, s.Close(), "a second Close is a no-op")
+}
+
+// query packs an A query for name with the given ID.
+func query(t testing.TB, id uint16, name string) []byte {
+	t.Helper()
+	q := dnsmessage.Message{
+		Header:    dnsmessage.Header{ID: id, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}},
+	}
+	b, err := q.Pack()
+	require.NoError(t, err)
+	return b
+}
+
+func TestServerSendsJunkDatagramsBeforeTheRealAnswer(t *testing.T) {
+	s := start(t)
+	s.SetAddrs("svc.test", time.Minute, netip.MustParseAddr("127.0.0.2"))
+	s.SetJunk("svc.test", func(query, answer []byte) [][]byte {
+		return [][]byte{{}, query[:2], answer[:len(answer)-1]}
+	})
+	c, err := net.Dial("udp", s.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = c.Write(query(t, 7, "svc.test."))
+	require.NoError(t, err)
+	var got [][]byte
+	buf := make([]byte, 512)
+	for range 4 {
+		n, err := c.Read(buf)
+		require.NoError(t, err)
+		got = append(got, append([]byte(nil), buf[:n]...))
+	}
+	assert.Empty(t, got[0], "an empty datagram first")
+	assert.Equal(t, []byte{0, 7}, got[1], "then the query's ID alone")
+	var m dnsmessage.Message
+	require.NoError(t, m.Unpack(got[3]), "the real answer comes last")
+	assert.Equal(t, got[3][:len(got[3])-1], got[2], "the answer cut short came before it")
+	require.Len(t, m.Answers, 1)
+
+	s.SetJunk("svc.test", nil)
+	_, err = c.Write(query(t, 8, "svc.test."))
+	require.NoError(t, err)
+	n, err := c.Read(buf)
+	require.NoError(t, err)
+	require.NoError(t, m.Unpack(buf[:n]), "without the hook only the answer comes")
+	assert.Equal(t, uint16(8), m.Header.ID)
+}
+
+func TestServerTCPReplyWritesTheChosenBytesAndCloses(t *testing.T) {
+	s := start(t)
+	s.SetAddrs("svc.test", time.Minute, netip.MustParseAddr("127.0.0.2"))
+	s.SetTCPReply("", func(query, answer []byte) []byte {
+		return append([]byte{0xff, 0xff}, answer[:5]...) // a length the stream never delivers
+	})
+	c, err := net.Dial("tcp", s.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	q := query(t, 9, "svc.test.")
+	_, err = c.Write(append([]byte{0, byte(len(q))}, q...))
+	require.NoError(t, err)
+	b, err := io.ReadAll(c)
+	require.NoError(t, err, "the server closed the stream after the bytes")
+	assert.Equal(t, []byte{0xff, 0xff, 0, 9}, b[:4], "the chosen bytes, the answer's ID among them")
+	assert.Len(t, b, 7)
+	assert.Equal(t, 1, s.TCPQueries())
 }
