@@ -326,28 +326,42 @@ func (o WindowClamp) Validate() error {
 }
 func (WindowClamp) info() info { return info{roles: anyRole, mptcp: mptcpRefused} }
 
-// Linger sets SO_LINGER: what Close does with unsent data. Negative turns
-// lingering off (the default: Close returns at once and the kernel sends
-// the data in the background); zero discards the data and resets the
+// Linger sets SO_LINGER: what Close does with unsent data. [LingerOff]
+// turns lingering off (the default: Close returns at once and the kernel
+// sends the data in the background); zero discards the data and resets the
 // connection on Close; a positive value makes Close wait up to that long,
 // in whole seconds, for the data to be sent.
+//
+// Because zero already means something (an abortive close), Linger does
+// not follow the "negative means off" convention of durations elsewhere:
+// LingerOff is the one value for off, and Validate refuses every other
+// negative value, so that a setting has one value and one printed form
+// (Parse("SO_LINGER=-1s") is an error naming LingerOff).
 type Linger time.Duration
 
-// LingerOff is the Linger value that turns lingering off.
+// LingerOff is the Linger value that turns lingering off. It prints, and
+// parses, as SO_LINGER=off.
 const LingerOff = Linger(-1)
 
 func (Linger) Name() string { return "SO_LINGER" }
 
-// String prints SO_LINGER=off for negative values.
+// String prints SO_LINGER=off for LingerOff, and the duration otherwise.
 func (o Linger) String() string {
-	if o < 0 {
+	if o == LingerOff {
 		return o.Name() + "=off"
 	}
 	return o.Name() + "=" + fmtDur(time.Duration(o))
 }
+
+// Validate refuses negative values other than LingerOff, fractions of a
+// second, and values beyond what the kernel's int holds in seconds.
 func (o Linger) Validate() error {
-	if o < 0 {
+	switch {
+	case o == LingerOff:
 		return nil
+	case o < 0:
+		return invalid(o, "must not be negative: use LingerOff (SO_LINGER=off) to turn lingering off, "+
+			"or Linger(0) to reset the connection on Close")
 	}
 	return wholeSeconds(o, time.Duration(o), 0, maxLingerSecs*time.Second)
 }

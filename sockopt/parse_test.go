@@ -2,6 +2,7 @@ package sockopt
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,13 +42,16 @@ func TestParseRejectsMalformedAndInvalidInput(t *testing.T) {
 }
 
 // FuzzStringParseRoundTrip checks that for any value of any option type,
-// valid or not, String prints something parse reads back to the same
-// option (negative Linger durations all mean off), and that Parse never
-// panics and accepts only what Validate accepts.
+// valid or not, String prints something parse reads back to the very same
+// option, and that Parse never panics and accepts only what Validate
+// accepts. Since parse is a function, the exact round trip also proves that
+// String is one-to-one: two options that print the same are equal, so a
+// setting has one printed form and one value.
 func FuzzStringParseRoundTrip(f *testing.F) {
 	for i, o := range every {
 		f.Add(uint8(i), int64(len(o.String())), o.String())
 	}
+	f.Add(uint8(indexOf(LingerOff)), int64(-time.Second), "SO_LINGER=-1s")
 	f.Fuzz(func(t *testing.T, kind uint8, n int64, s string) {
 		if o, err := Parse(s); err == nil && o.Validate() != nil {
 			t.Fatalf("Parse(%q) accepted %v that Validate refuses", s, o)
@@ -114,20 +118,95 @@ func FuzzStringParseRoundTrip(f *testing.F) {
 		default:
 			t.Fatalf("no case for %T", proto)
 		}
-		want := o
-		if l, ok := o.(Linger); ok && l < 0 {
-			want = LingerOff
-		}
 		got, err := parse(o.String())
 		if err != nil {
 			t.Fatalf("parse(%q) of %#v: %v", o.String(), o, err)
 		}
-		if got != want {
-			t.Fatalf("parse(%q) = %#v, want %#v", o.String(), got, want)
+		if got != o {
+			t.Fatalf("parse(%q) = %#v, want %#v", o.String(), got, o)
 		}
-		// Validation agrees with itself across the round trip.
-		if (o.Validate() == nil) != (got.Validate() == nil) {
-			t.Fatalf("Validate differs for %#v and %#v", o, got)
+		if o.Validate() == nil {
+			checkValid(t, o)
 		}
 	})
+}
+
+// FuzzParse checks every option Parse accepts: it is valid, it prints as
+// something Parse reads back to an equal option, and Validate never calls
+// it a conflict with itself or with its round trip.
+func FuzzParse(f *testing.F) {
+	for _, o := range every {
+		f.Add(o.String())
+	}
+	for _, s := range []string{"SO_LINGER=-1s", "SO_LINGER=-1ns", "SO_LINGER=0", "SO_LINGER=off",
+		"IP_TOS=0x-1", "IP_TOS=010", "SO_MARK=0x10", "TCP_USER_TIMEOUT=1000000us", "TCP_NODELAY=T",
+		"TCP_CONGESTION=a=b", "SO_BINDTODEVICE=="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		o, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if o == nil {
+			t.Fatalf("Parse(%q) returned a nil Option and no error", s)
+		}
+		checkValid(t, o)
+	})
+}
+
+// checkValid checks the promises every valid option keeps.
+func checkValid(t *testing.T, o Option) {
+	t.Helper()
+	if err := o.Validate(); err != nil {
+		t.Fatalf("%#v: Validate: %v", o, err)
+	}
+	p, err := Parse(o.String())
+	if err != nil {
+		t.Fatalf("Parse(%q) of valid %#v: %v", o.String(), o, err)
+	}
+	if p != o {
+		t.Fatalf("Parse(%q) = %#v, want %#v", o.String(), p, o)
+	}
+	if p.String() != o.String() {
+		t.Fatalf("%#v prints %q, its round trip %q", o, o.String(), p.String())
+	}
+	if err := Validate(o, o); err != nil {
+		t.Fatalf("Validate(%v, %v): %v", o, o, err)
+	}
+	if err := Validate(o, p); err != nil {
+		t.Fatalf("Validate(%v, Parse(%q)): %v", o, o.String(), err)
+	}
+}
+
+func indexOf(o Option) int {
+	for i, p := range every {
+		if p == o {
+			return i
+		}
+	}
+	panic("not in every: " + o.String())
+}
+
+func TestANegativeLingerOtherThanLingerOffIsRefusedNotASecondOff(t *testing.T) {
+	for _, s := range []string{"SO_LINGER=-1s", "SO_LINGER=-2ns", "SO_LINGER=-1h"} {
+		o, err := Parse(s)
+		var se *Error
+		require.ErrorAs(t, err, &se, "Parse(%q) = %v", s, o)
+		assert.Contains(t, err.Error(), "LingerOff", "the message says what to write instead")
+		assert.Contains(t, err.Error(), strings.TrimPrefix(s, "SO_LINGER="), "the message shows the value as given")
+	}
+	assert.Error(t, Linger(-time.Second).Validate())
+	assert.NotEqual(t, LingerOff.String(), Linger(-time.Second).String(), "only LingerOff prints as off")
+	o, err := Parse("SO_LINGER=off")
+	require.NoError(t, err)
+	assert.Equal(t, LingerOff, o)
+	assert.NoError(t, Validate(o, LingerOff))
+}
+
+func TestValidateNeverCallsAnOptionAConflictWithItself(t *testing.T) {
+	for _, o := range every {
+		assert.NoError(t, Validate(o, o), "%v", o)
+		checkValid(t, o)
+	}
 }
