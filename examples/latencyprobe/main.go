@@ -21,7 +21,11 @@
 //	go run ./examples/latencyprobe -target 127.0.0.1:7 -sockopt TCP_USER_TIMEOUT=5s -rcvbuf 262144
 //
 // -json prints the results as JSON on stdout, -plot FILE.svg writes a
-// percentile plot. Progress goes to stderr. Exit status: 0 on success,
+// percentile plot. The plot is written beside FILE.svg under a temporary
+// name and renamed to it only when the run succeeds: a failed or interrupted
+// run leaves FILE.svg as it was. FILE.svg must be a regular file or not
+// exist yet; a device such as /dev/null, a fifo or a directory is refused
+// before measuring. Progress goes to stderr. Exit status: 0 on success,
 // 2 for bad flags or options, 1 when the measurement fails (such as an
 // unreachable target).
 package main
@@ -33,7 +37,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"os"
 	"strconv"
 	"time"
 
@@ -194,12 +197,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var plot *os.File
+	var plot *plotFile
 	if cfg.plot != "" {
-		if plot, err = os.Create(cfg.plot); err != nil {
+		if plot, err = createPlot(cfg.plot); err != nil {
 			return usagef("-plot: %w", err)
 		}
-		defer plot.Close() // a second Close after writePlotFile's is harmless
+		defer plot.discard() // a failed or interrupted run leaves the destination as it was
 	}
 	var steps int
 	if cfg.target == "" {
@@ -215,10 +218,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.target, err = runTarget(ctx, cfg, p)
 	}
 	if err != nil {
-		if plot != nil { // leave no empty plot behind
-			_ = plot.Close()
-			_ = os.Remove(cfg.plot)
-		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: %w", err)
 		}
@@ -226,7 +225,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep.elapsed = time.Since(rep.started)
 	if plot != nil {
-		if err := writePlotFile(plot, rep.allSeries()); err != nil {
+		if err := plot.commit(rep.allSeries()); err != nil {
 			return err
 		}
 	}

@@ -242,6 +242,69 @@ func TestAnUnreachableTargetFailsWithExitStatusOneAndSaysWhy(t *testing.T) {
 	assert.Empty(t, out)
 }
 
+// unreachable returns an address where nothing listens.
+func unreachable(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// entries lists the names in dir, to see that a run leaves nothing behind.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+func TestAFailedOrInterruptedRunLeavesAnExistingPlotUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	plot := filepath.Join(dir, "plot.svg")
+	old := []byte("<svg>the plot of an earlier run</svg>\n")
+	require.NoError(t, os.WriteFile(plot, old, 0o640))
+
+	_, _, err := runProbe(t, "-target", unreachable(t), "-n", "3", "-warmup", "1", "-quiet", "-plot", plot)
+	require.Error(t, err)
+	assert.Equal(t, 1, cli.ExitCode(err))
+	got, rerr := os.ReadFile(plot)
+	require.NoError(t, rerr, "a failed run must not remove a plot that was there before")
+	assert.Equal(t, old, got, "a failed run must not change a plot that was there before")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // interrupted before the first sample
+	err = run(ctx, append([]string{"-plot", plot, "-quiet"}, tiny...), io.Discard, io.Discard)
+	require.Error(t, err)
+	got, rerr = os.ReadFile(plot)
+	require.NoError(t, rerr, "an interrupted run must not remove a plot that was there before")
+	assert.Equal(t, old, got, "an interrupted run must not change a plot that was there before")
+	assert.Equal(t, []string{"plot.svg"}, entries(t, dir), "no temporary file is left behind")
+}
+
+func TestASuccessfulRunReplacesAnExistingPlotKeepingItsModeAndLeavesNoTemporaryFile(t *testing.T) {
+	dir := t.TempDir()
+	plot := filepath.Join(dir, "plot.svg")
+	require.NoError(t, os.WriteFile(plot, []byte("old"), 0o640))
+	require.NoError(t, os.Chmod(plot, 0o640)) // whatever the umask
+	_, stderr, err := runProbe(t, append([]string{"-plot", plot, "-quiet"}, tiny...)...)
+	require.NoError(t, err, "stderr: %s", stderr)
+	got, err := os.ReadFile(plot)
+	require.NoError(t, err)
+	assert.Contains(t, string(got), "<svg", "the new plot replaced the old one")
+	if runtime.GOOS != "windows" {
+		fi, err := os.Stat(plot)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm(), "the plot keeps the mode of the file it replaces")
+	}
+	assert.Equal(t, []string{"plot.svg"}, entries(t, dir), "no temporary file is left behind")
+}
+
 func startTestEcho(t *testing.T, tlsOn bool) string {
 	t.Helper()
 	var cfg *tls.Config

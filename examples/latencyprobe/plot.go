@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -29,20 +32,101 @@ const (
 
 var palette = []string{"#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"}
 
-// writePlotFile writes the plot to f, which run created before measuring
-// so that a path that cannot be written fails at once, not after the run.
-func writePlotFile(f *os.File, ss []*series) error {
+// plotFile is where -plot goes. run makes it before measuring, so that a
+// path that cannot be written fails at once, not after the run. The plot is
+// written to a temporary file beside the destination and renamed over it
+// only once complete: a failed or interrupted run removes its temporary
+// file and nothing else, so a file that was there before stays as it was.
+type plotFile struct {
+	path string   // the destination, symlinks resolved
+	tmp  *os.File // in path's directory; nil once committed or discarded
+}
+
+// createPlot checks path and creates the temporary file. path must name a
+// regular file, or nothing yet in a directory that exists: anything else
+// (a device such as /dev/null, a fifo, a directory) is refused, since
+// renaming over it would replace it and writing into a fifo may block.
+// A plot that replaces a file keeps that file's permissions; a new one is
+// made with 0644.
+func createPlot(path string) (*plotFile, error) {
+	mode := os.FileMode(0o644)
+	fi, err := os.Stat(path) // through symlinks: a link to a plot keeps pointing at it
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if lfi, lerr := os.Lstat(path); lerr == nil && lfi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%s is a symbolic link to a file that does not exist", path)
+		}
+	case err != nil:
+		return nil, err
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file (%s): give the path of an .svg file to create or replace", path, kind(fi.Mode()))
+	default:
+		mode = fi.Mode().Perm()
+		if path, err = filepath.EvalSymlinks(path); err != nil {
+			return nil, err
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	p := &plotFile{path: path, tmp: tmp}
+	if err := tmp.Chmod(mode); err != nil {
+		p.discard()
+		return nil, err
+	}
+	return p, nil
+}
+
+// kind names a file type for an error message.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a fifo"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "type " + m.Type().String()
+}
+
+// commit writes the plot of ss to the temporary file and renames it to the
+// destination. On error the destination is left as it was.
+func (p *plotFile) commit(ss []*series) error {
 	var buf bytes.Buffer
 	if err := writePlot(&buf, ss); err != nil {
+		p.discard()
 		return fmt.Errorf("plot: %w", err)
 	}
-	if _, err := f.Write(buf.Bytes()); err != nil {
+	_, err := p.tmp.Write(buf.Bytes())
+	if cerr := p.tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(p.tmp.Name(), p.path)
+	}
+	if err != nil {
+		p.discard()
 		return fmt.Errorf("-plot: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("-plot: %w", err)
-	}
+	p.tmp = nil
 	return nil
+}
+
+// discard removes the temporary file, the only file createPlot made. It
+// does nothing after commit or a first discard.
+func (p *plotFile) discard() {
+	if p == nil || p.tmp == nil {
+		return
+	}
+	_ = p.tmp.Close()
+	_ = os.Remove(p.tmp.Name())
+	p.tmp = nil
 }
 
 // writePlot writes the SVG for the series that have samples.
