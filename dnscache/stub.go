@@ -224,9 +224,6 @@ func (s *stubSource) exchange(ctx context.Context, srv netip.AddrPort, q dnsmess
 	p, err := s.roundTrip(ctx, "udp", srv, q)
 	if err == nil && p.truncated {
 		p, err = s.roundTrip(ctx, "tcp", srv, q)
-		if err == nil && p.truncated {
-			return parsed{}, errors.New("truncated answer over TCP")
-		}
 	}
 	return p, err
 }
@@ -259,9 +256,15 @@ func buildQuery(id uint16, q dnsmessage.Question) ([]byte, error) {
 	return b.Finish() // with two leading bytes reserved for the TCP length
 }
 
-// roundTrip sends q with a fresh random ID and returns the first answer whose
-// ID and question match; over UDP, answers that do not match (late, forged or
-// misdirected) are skipped and reading goes on until the deadline.
+// roundTrip sends q with a fresh random ID and returns the answer.
+//
+// Over UDP anyone who knows the port can send a datagram, so every datagram
+// that is not a well-formed answer to this query (empty, short, garbage, cut
+// short, larger than udpBufSize, another ID or question, not a response,
+// another opcode) is skipped and reading goes on until the deadline, as net
+// does (go.dev/issue/13281); a timeout then says how many were skipped. A TCP
+// stream comes from the server alone and carries one answer: anything else
+// in its place is an error naming what was wrong.
 func (s *stubSource) roundTrip(ctx context.Context, network string, srv netip.AddrPort, q dnsmessage.Question) (parsed, error) {
 	id := newID()
 	msg, err := buildQuery(id, q)
@@ -282,21 +285,9 @@ func (s *stubSource) roundTrip(ctx context.Context, network string, srv netip.Ad
 	defer stop()
 
 	if network == "tcp" {
-		binary.BigEndian.PutUint16(msg, uint16(len(msg)-2))
-		if _, err := c.Write(msg); err != nil {
-			return parsed{}, ctxErr(ctx, err)
-		}
-		var l [2]byte
-		if _, err := io.ReadFull(c, l[:]); err != nil {
-			return parsed{}, ctxErr(ctx, err)
-		}
-		buf := make([]byte, binary.BigEndian.Uint16(l[:]))
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return parsed{}, ctxErr(ctx, err)
-		}
-		p, err := parseAnswer(buf, id, q)
+		p, err := tcpRoundTrip(c, msg, id, q)
 		if err != nil {
-			return parsed{}, err
+			return parsed{}, ctxErr(ctx, fmt.Errorf("TCP answer: %w", err))
 		}
 		return p, nil
 	}
@@ -304,20 +295,56 @@ func (s *stubSource) roundTrip(ctx context.Context, network string, srv netip.Ad
 		return parsed{}, ctxErr(ctx, err)
 	}
 	buf := make([]byte, udpBufSize)
+	skipped := 0
+	var lastSkipped error
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
+			if skipped > 0 {
+				err = fmt.Errorf("%w; skipped %d datagrams that did not answer the query, the last: %v", err, skipped, lastSkipped)
+			}
 			return parsed{}, ctxErr(ctx, err)
 		}
 		p, err := parseAnswer(buf[:n], id, q)
-		if errors.Is(err, errMismatch) {
-			continue
-		}
 		if err != nil {
-			return parsed{}, err
+			skipped, lastSkipped = skipped+1, err
+			continue
 		}
 		return p, nil
 	}
+}
+
+// tcpRoundTrip writes msg (a query built with two leading bytes reserved for
+// its length) on the stream c and reads the one answer to query id and
+// question q.
+func tcpRoundTrip(c net.Conn, msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
+	binary.BigEndian.PutUint16(msg, uint16(len(msg)-2))
+	if _, err := c.Write(msg); err != nil {
+		return parsed{}, err
+	}
+	var l [2]byte
+	if _, err := io.ReadFull(c, l[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return parsed{}, fmt.Errorf("the server closed the connection before the answer's length: %w", err)
+		}
+		return parsed{}, err
+	}
+	want := binary.BigEndian.Uint16(l[:])
+	buf := make([]byte, want)
+	if n, err := io.ReadFull(c, buf); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return parsed{}, fmt.Errorf("the server closed the connection after %d of the %d bytes it announced: %w", n, want, err)
+		}
+		return parsed{}, err
+	}
+	p, err := parseAnswer(buf, id, q)
+	if err != nil {
+		return parsed{}, err
+	}
+	if p.truncated {
+		return parsed{}, errors.New("truncated (TC bit set) over TCP too")
+	}
+	return p, nil
 }
 
 // ctxErr prefers the context's reason when the deadline it set fired.
@@ -329,9 +356,11 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 // errMismatch marks an answer to some other query.
-var errMismatch = errors.New("dnscache: answer does not match the query")
+var errMismatch = errors.New("answer does not match the query")
 
-// parseAnswer checks that msg answers query id for question q and extracts
+// parseAnswer checks that msg answers query id for question q (a response,
+// opcode QUERY, the same ID, exactly the one question; errMismatch if not,
+// another error if msg is malformed anywhere it is read) and extracts
 // the addresses of type q.Type reached from q.Name through the CNAME chain in
 // the answer section, with the smallest TTL along the way. A negative answer
 // takes its TTL from the SOA in the authority section (RFC 2308: the smaller
@@ -340,14 +369,14 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
 	if err != nil {
-		return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+		return parsed{}, fmt.Errorf("malformed answer: %w", err)
 	}
-	if !h.Response || h.ID != id {
+	if !h.Response || h.ID != id || h.OpCode != 0 { // 0 is QUERY, what the stub asks
 		return parsed{}, errMismatch
 	}
 	qs, err := p.AllQuestions()
 	if err != nil {
-		return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+		return parsed{}, fmt.Errorf("malformed answer: %w", err)
 	}
 	if len(qs) != 1 || qs[0].Type != q.Type || qs[0].Class != q.Class || !equalNames(qs[0].Name, q.Name) {
 		return parsed{}, errMismatch
@@ -381,11 +410,11 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 			break
 		}
 		if err != nil {
-			return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+			return parsed{}, fmt.Errorf("malformed answer: %w", err)
 		}
 		if rh.Class != dnsmessage.ClassINET {
 			if err := p.SkipAnswer(); err != nil {
-				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+				return parsed{}, fmt.Errorf("malformed answer: %w", err)
 			}
 			continue
 		}
@@ -393,7 +422,7 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 		case rh.Type == dnsmessage.TypeCNAME:
 			r, err := p.CNAMEResource()
 			if err != nil {
-				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+				return parsed{}, fmt.Errorf("malformed answer: %w", err)
 			}
 			cnames = append(cnames, struct {
 				owner dnsmessage.Name
@@ -402,18 +431,18 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 		case rh.Type == dnsmessage.TypeA && q.Type == dnsmessage.TypeA:
 			r, err := p.AResource()
 			if err != nil {
-				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+				return parsed{}, fmt.Errorf("malformed answer: %w", err)
 			}
 			rrs = append(rrs, rr{rh.Name, netip.AddrFrom4(r.A), rh.TTL})
 		case rh.Type == dnsmessage.TypeAAAA && q.Type == dnsmessage.TypeAAAA:
 			r, err := p.AAAAResource()
 			if err != nil {
-				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+				return parsed{}, fmt.Errorf("malformed answer: %w", err)
 			}
 			rrs = append(rrs, rr{rh.Name, netip.AddrFrom16(r.AAAA), rh.TTL})
 		default:
 			if err := p.SkipAnswer(); err != nil {
-				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+				return parsed{}, fmt.Errorf("malformed answer: %w", err)
 			}
 		}
 	}
@@ -452,7 +481,7 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 	// NXDOMAIN, or NOERROR without records of the type: negative.
 	neg := parsed{outcome: outcomeNotFound, ttl: noTTL, rcode: h.RCode}
 	if err := p.SkipAllAnswers(); err != nil {
-		return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+		return parsed{}, fmt.Errorf("malformed answer: %w", err)
 	}
 	for {
 		rh, err := p.AuthorityHeader()
@@ -460,17 +489,17 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 			break
 		}
 		if err != nil {
-			return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+			return parsed{}, fmt.Errorf("malformed answer: %w", err)
 		}
 		if rh.Type != dnsmessage.TypeSOA {
 			if err := p.SkipAuthority(); err != nil {
-				return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+				return parsed{}, fmt.Errorf("malformed answer: %w", err)
 			}
 			continue
 		}
 		soa, err := p.SOAResource()
 		if err != nil {
-			return parsed{}, fmt.Errorf("dnscache: malformed answer: %w", err)
+			return parsed{}, fmt.Errorf("malformed answer: %w", err)
 		}
 		neg.ttl = minTTL(neg.ttl, min(ttlDuration(rh.TTL), ttlDuration(soa.MinTTL)))
 	}
