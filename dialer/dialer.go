@@ -35,6 +35,9 @@ type Dialer struct {
 	// dial dials one literal address. It is attempts.DialContext, or a
 	// test's instrumented replacement.
 	dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// onSocket, set only by tests, is called by control for every socket
+	// an attempt makes, before its options are set.
+	onSocket func(network, address string, c syscall.RawConn)
 }
 
 // defaultFallbackDelay is net.Dialer's default Happy Eyeballs delay, and the
@@ -122,10 +125,9 @@ func New(opts ...Option) (*Dialer, error) {
 
 	a := d.template // copies the MPTCP setting too
 	a.Timeout = 0   // DialContext puts the whole dial's deadline in the context
-	if d.recorder != nil {
-		// Stamp the start of connect after the options are set.
-		a.Control, a.ControlContext = nil, d.control
-	}
+	// control sets the options, notes that the attempt made a socket and
+	// stamps the start of connect.
+	a.Control, a.ControlContext = nil, d.control
 	if c.keepAliveSet {
 		// net ignores the errors of the keepalive options it sets; set
 		// them here, where a failure fails the dial.
@@ -225,20 +227,35 @@ func list(opts []Option) string {
 	return strings.Join(s, ", ")
 }
 
-// startKey keys the *time.Time in an attempt's context that control stamps
-// just before connect.
-type startKey struct{}
+// attemptKey keys the *attemptState in an attempt's context.
+type attemptKey struct{}
 
-// control is the ControlContext of an attempt: it sets the socket options
-// and then notes the time, so that the connect time excludes them.
+// attemptState is what control notes about one attempt. It is written by
+// control, which net calls from the goroutine that dials, and read by that
+// goroutine after the dial returns.
+type attemptState struct {
+	socket bool      // a socket was made: net connects it after control
+	start  time.Time // the options were set: connect starts now
+}
+
+// control is the ControlContext of an attempt: it notes that a socket was
+// made, sets the socket options and then notes the time, so that the
+// connect time excludes them.
 func (d *Dialer) control(ctx context.Context, network, address string, c syscall.RawConn) error {
+	st, _ := ctx.Value(attemptKey{}).(*attemptState)
+	if st != nil {
+		st.socket = true
+	}
+	if d.onSocket != nil {
+		d.onSocket(network, address, c)
+	}
 	if d.template.Control != nil {
 		if err := d.template.Control(network, address, c); err != nil {
 			return err
 		}
 	}
-	if p, ok := ctx.Value(startKey{}).(*time.Time); ok {
-		*p = time.Now()
+	if st != nil {
+		st.start = time.Now()
 	}
 	return nil
 }
@@ -271,8 +288,10 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 // RFC 8305 says: families interleaved, a new attempt after the fallback
 // delay or as soon as the previous one fails, the first connection to
 // succeed kept and the others cancelled or closed. Each attempt gets its
-// share of the time left, as net.Dialer does. When every attempt fails, the
-// error is an [*Error] listing them all.
+// share of the time left, as net.Dialer does; no attempt starts once the
+// context is done or the deadline has passed. When no address could be
+// connected to, the error is an [*Error] holding each address once, as the
+// error of its attempt or as not tried.
 //
 // The context bounds the dial, together with [Timeout]; once connected,
 // its expiry does not affect the connection. Errors are *net.OpError (or
@@ -295,7 +314,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	if _, err := netip.ParseAddr(host); host == "" || err == nil {
-		c, took, err := d.attempt(ctx, network, address)
+		c, took, _, err := d.attempt(ctx, network, address)
 		if err != nil {
 			return nil, err
 		}
@@ -321,34 +340,33 @@ func (d *Dialer) record(took time.Duration) {
 }
 
 // attempt dials one literal address and sets the after-connect options. It
-// returns how long the connect took.
-func (d *Dialer) attempt(ctx context.Context, network, address string) (net.Conn, time.Duration, error) {
-	var start *time.Time
-	if d.recorder != nil {
-		start = new(time.Time)
-		ctx = context.WithValue(ctx, startKey{}, start)
-	}
-	c, err := d.dial(ctx, network, address)
+// returns how long the connect took, and whether the attempt was tried:
+// false when it failed because its context ended before a socket was made
+// (nothing reached the network), true otherwise.
+func (d *Dialer) attempt(ctx context.Context, network, address string) (c net.Conn, took time.Duration, tried bool, err error) {
+	st := new(attemptState)
+	ctx = context.WithValue(ctx, attemptKey{}, st)
+	c, err = d.dial(ctx, network, address)
 	if err != nil {
-		return nil, 0, err
+		cerr := ctx.Err()
+		return nil, 0, st.socket || cerr == nil || !errors.Is(err, cerr), err
 	}
-	var took time.Duration
-	if start != nil && !start.IsZero() {
-		took = time.Since(*start)
+	if d.recorder != nil && !st.start.IsZero() {
+		took = time.Since(st.start)
 	}
 	if len(d.after) > 0 {
 		sc, ok := c.(syscall.Conn)
 		if !ok {
 			c.Close()
-			return nil, 0, fmt.Errorf("dialer: %T has no socket to set %s on", c, d.after[0])
+			return nil, 0, true, fmt.Errorf("dialer: %T has no socket to set %s on", c, d.after[0])
 		}
 		err := sockopt.Apply(sc, d.after...)
 		if err != nil {
 			c.Close()
-			return nil, 0, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+			return nil, 0, true, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 		}
 	}
-	return c, took, nil
+	return c, took, true, nil
 }
 
 // portLookuper is the part of *net.Resolver that maps service names to

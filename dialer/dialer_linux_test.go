@@ -4,11 +4,14 @@ package dialer_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -390,5 +393,125 @@ func TestWithoutNetworkCapabilitiesPrivilegedOptionsFailWithEPERM(t *testing.T) 
 			assert.Equal(t, o, se.Option)
 			assert.ErrorIs(t, err, unix.EPERM)
 		})
+	}
+}
+
+func TestAnAddressTheDeadlineLeftNoTimeForIsListedAsNotTried(t *testing.T) {
+	// Serial dialing, 100 ms for two addresses: the first is black-holed
+	// and keeps its attempt until the dial's deadline (an attempt gets at
+	// least min(time left, MinAttemptTime)), so no time is left for the
+	// second one, which must be reported as not tried, never as a failed
+	// attempt with a deadline that had already passed.
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	hole := netip.AddrPortFrom(netip.IPv6Loopback(), port)
+	blackHole(t, hole)
+	second := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+
+	d, err := dialer.New(dialer.WithResolver(resolverFor("::1", "127.0.0.1")), dialer.FallbackDelay(-1))
+	require.NoError(t, err)
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		c, err := d.DialContext(ctx, "tcp", hostAddr(port))
+		cancel()
+		if c != nil {
+			c.Close()
+		}
+		var de *dialer.Error
+		require.ErrorAs(t, err, &de, "dial %d", i)
+		require.Len(t, de.Errs, 1, "dial %d: only the black hole was tried: %v", i, err)
+		var oe *net.OpError
+		require.ErrorAs(t, de.Errs[0], &oe)
+		assert.Equal(t, hole.String(), oe.Addr.String(), "dial %d", i)
+		assert.Equal(t, []netip.AddrPort{second}, de.NotTried, "dial %d: %v", i, err)
+		assert.Equal(t, context.DeadlineExceeded, de.Stopped, "dial %d: why the second was not tried", i)
+		assert.True(t, de.Timeout(), "dial %d", i)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "dial %d", i)
+	}
+}
+
+// sockets notes the addresses for which a dial made a socket.
+type sockets struct {
+	mu   sync.Mutex // guards seen
+	seen map[string]bool
+}
+
+func (s *sockets) hook(network, address string, c syscall.RawConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen[address] = true
+}
+
+func (s *sockets) take() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := s.seen
+	s.seen = map[string]bool{}
+	return seen
+}
+
+// holesAndRefusal returns four addresses on one port: three black holes
+// ([::1], 127.0.0.2, 127.0.0.3) and 127.0.0.1, where nothing listens.
+func holesAndRefusal(t *testing.T) (addrs []string, port uint16) {
+	t.Helper()
+	port = unusedPort(t)
+	for _, ip := range []string{"::1", "127.0.0.2", "127.0.0.3"} {
+		blackHole(t, netip.AddrPortFrom(netip.MustParseAddr(ip), port))
+	}
+	return []string{"::1", "127.0.0.2", "127.0.0.1", "127.0.0.3"}, port
+}
+
+func TestEveryAddressIsEitherAFailedAttemptWithASocketOrNotTried(t *testing.T) {
+	// The bookkeeping of a failed dial, across fallback delays and
+	// deadlines: every address appears exactly once, among the errors or
+	// among the addresses not tried, and the errors are exactly the
+	// addresses for which a socket was made (connect follows Control).
+	ips, port := holesAndRefusal(t)
+	var s sockets
+	s.take()
+	for _, delay := range []time.Duration{-1, time.Millisecond, 20 * time.Millisecond, 0} {
+		d, err := dialer.NewWithSocketHook(s.hook, dialer.WithResolver(resolverFor(ips...)), dialer.FallbackDelay(delay))
+		require.NoError(t, err)
+		for _, timeout := range []time.Duration{-1, time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond} {
+			for rep := range 3 {
+				name := fmt.Sprintf("FallbackDelay(%v), timeout %v, dial %d", delay, timeout, rep)
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				c, err := d.DialContext(ctx, "tcp", hostAddr(port))
+				cancel()
+				if c != nil {
+					c.Close()
+				}
+				made := s.take()
+				var de *dialer.Error
+				require.ErrorAs(t, err, &de, name)
+				seen := map[string]int{}
+				for _, e := range de.Errs {
+					var oe *net.OpError
+					if assert.ErrorAs(t, e, &oe, "%s: an attempt's error names its address", name) && assert.NotNil(t, oe.Addr, name) {
+						seen[oe.Addr.String()]++
+						assert.True(t, made[oe.Addr.String()], "%s: %s is a failed attempt but no socket was made for it: %v", name, oe.Addr, err)
+					}
+				}
+				for _, a := range de.NotTried {
+					seen[a.String()]++
+					assert.False(t, made[a.String()], "%s: %s is listed as not tried but a socket was made for it: %v", name, a, err)
+				}
+				for _, ip := range ips {
+					a := netip.AddrPortFrom(netip.MustParseAddr(ip), port).String()
+					assert.Equal(t, 1, seen[a], "%s: %s appears once, as an error or not tried: %v", name, a, err)
+				}
+				assert.Len(t, seen, len(ips), "%s: no other address: %v", name, err)
+				if len(de.NotTried) > 0 {
+					assert.Equal(t, context.DeadlineExceeded, de.Stopped, "%s: why addresses were not tried", name)
+				} else {
+					assert.NoError(t, de.Stopped, name)
+				}
+				if timeout < 0 {
+					assert.Empty(t, de.Errs, "%s: a dial whose deadline has passed tries nothing", name)
+				}
+				assert.True(t, de.Timeout(), "%s: the dial ran out of time: %v", name, err)
+				assert.ErrorIs(t, err, context.DeadlineExceeded, name)
+			}
+		}
 	}
 }

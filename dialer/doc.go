@@ -46,8 +46,11 @@
 // connection kept and the other attempts cancelled (a connection that
 // completes too late is closed). When the dial has a deadline, each
 // attempt gets an equal share of the time left, at least two seconds, as
-// net.Dialer does. When all attempts fail the error is an [*Error] that
-// holds every attempt's error. Unlike net.Dialer, which races two serial
+// net.Dialer does. No attempt starts once the context is done or the
+// deadline has passed. When no address could be connected to, the error is
+// an [*Error] that holds every address exactly once: as the error of its
+// attempt if a socket was made for it, or among the addresses not tried,
+// with the reason (the context's error). Unlike net.Dialer, which races two serial
 // lists (one per family), every address gets the fallback delay, so a
 // black-holed address never holds up the next one for more than it.
 //

@@ -12,30 +12,49 @@ import (
 )
 
 // Error is the error of a dial to a host name when no address could be
-// connected to. It holds the failure of every attempt, in the order the
-// attempts started; errors.Is and errors.As reach each of them (each is
-// usually a *net.OpError naming its address). A Dialer returns it as the
-// error of DialContext, not wrapped.
+// connected to. Every address the name resolved to (of the network's
+// family) is in exactly one of Errs and NotTried. errors.Is and errors.As
+// reach each error in Errs (each usually a *net.OpError naming its address)
+// and Stopped. A Dialer returns it as the error of DialContext, not
+// wrapped.
 type Error struct {
 	// Network and Address are DialContext's arguments.
 	Network, Address string
-	// Errs are the failed attempts, one per address tried.
+	// Errs are the failures of the addresses tried, one per address, in the
+	// order the attempts started. An address was tried when a socket was
+	// made for it (net then connects it), or when its attempt failed for
+	// another reason than the end of its context, such as a socket that
+	// could not be made.
 	Errs []error
-	// NotTried are the addresses not attempted because the dial's deadline
-	// passed or its context was cancelled first.
+	// NotTried are the addresses for which no socket was made because the
+	// deadline (the dial's, or the attempt's share of it) passed or the
+	// context was cancelled first, in the order they would have been tried.
 	NotTried []netip.AddrPort
+	// Stopped is why the addresses in NotTried were not tried:
+	// context.DeadlineExceeded or context.Canceled (the context's error).
+	// It is nil when NotTried is empty.
+	Stopped error
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("dialer: dial " + e.Network + " " + e.Address + ": ")
-	b.WriteString(strconv.Itoa(len(e.Errs)) + " of " + strconv.Itoa(len(e.Errs)+len(e.NotTried)) + " addresses failed")
+	n := strconv.Itoa(len(e.Errs) + len(e.NotTried))
+	if len(e.Errs) == 0 {
+		b.WriteString("none of " + n + " addresses tried")
+	} else {
+		b.WriteString(strconv.Itoa(len(e.Errs)) + " of " + n + " addresses failed")
+	}
 	for _, err := range e.Errs {
 		b.WriteString("; ")
 		b.WriteString(err.Error())
 	}
 	if len(e.NotTried) > 0 {
-		b.WriteString("; not tried:")
+		b.WriteString("; not tried")
+		if e.Stopped != nil {
+			b.WriteString(" (" + e.Stopped.Error() + ")")
+		}
+		b.WriteString(":")
 		for _, a := range e.NotTried {
 			b.WriteString(" " + a.String())
 		}
@@ -43,12 +62,23 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the errors of the attempts.
-func (e *Error) Unwrap() []error { return append([]error(nil), e.Errs...) }
+// Unwrap returns the errors of the attempts, followed by Stopped when it
+// is set.
+func (e *Error) Unwrap() []error {
+	errs := append([]error(nil), e.Errs...)
+	if e.Stopped != nil {
+		errs = append(errs, e.Stopped)
+	}
+	return errs
+}
 
-// Timeout reports whether an attempt timed out, so that callers that test
-// for net.Error's Timeout see a dial that ran out of time as one.
+// Timeout reports whether an attempt timed out or the deadline left
+// addresses untried, so that callers that test for net.Error's Timeout see
+// a dial that ran out of time as one.
 func (e *Error) Timeout() bool {
+	if errors.Is(e.Stopped, context.DeadlineExceeded) {
+		return true
+	}
 	for _, err := range e.Errs {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
@@ -114,14 +144,17 @@ func attemptDeadline(now, deadline time.Time, remaining int) time.Time {
 
 // outcome is the end of one attempt.
 type outcome struct {
-	i    int // index into the address order
-	c    net.Conn
-	took time.Duration
-	err  error
+	i     int // index into the address order
+	c     net.Conn
+	took  time.Duration
+	tried bool // see Dialer.attempt
+	err   error
 }
 
 // race dials addrs as RFC 8305 section 5 says and returns the first
-// connection made, with its connect time.
+// connection made, with its connect time. No attempt starts once the
+// context is done or its deadline has passed (the context's timer may fire
+// late); the addresses left are reported as not tried.
 func (d *Dialer) race(ctx context.Context, network, address string, addrs []netip.AddrPort) (net.Conn, time.Duration, error) {
 	order := addrs
 	if d.delay >= 0 {
@@ -136,14 +169,17 @@ func (d *Dialer) race(ctx context.Context, network, address string, addrs []neti
 		done bool       // a winner was taken: later connections are closed
 	)
 	results := make(chan outcome, len(order))
-	launch := func(i int) {
+	launch := func(i int, now time.Time) {
 		actx, acancel := ctx, context.CancelFunc(func() {})
-		if dl := attemptDeadline(time.Now(), deadline, len(order)-i); !dl.IsZero() {
+		if dl := attemptDeadline(now, deadline, len(order)-i); !dl.IsZero() {
 			actx, acancel = context.WithDeadline(ctx, dl)
 		}
 		go func() {
 			defer acancel()
-			c, took, err := d.attempt(actx, network, order[i].String())
+			c, took, tried, err := d.attempt(actx, network, order[i].String())
+			if !tried {
+				err = actx.Err() // why: the attempt's deadline or the dial's end
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if done {
@@ -152,8 +188,36 @@ func (d *Dialer) race(ctx context.Context, network, address string, addrs []neti
 				}
 				return
 			}
-			results <- outcome{i: i, c: c, took: took, err: err}
+			results <- outcome{i: i, c: c, took: took, tried: tried, err: err}
 		}()
+	}
+
+	var (
+		errs    = make([]error, len(order))
+		tried   = make([]bool, len(order))
+		stopped error // why start refused to launch the next attempt
+		next    int   // the next address to try
+		running int   // attempts started and not ended
+	)
+	// start launches the next attempt, unless none is left or the dial
+	// may not start one any more.
+	start := func() bool {
+		if next == len(order) || stopped != nil {
+			return false
+		}
+		now := time.Now()
+		if err := ctx.Err(); err != nil {
+			stopped = err
+			return false
+		}
+		if !deadline.IsZero() && !now.Before(deadline) {
+			stopped = context.DeadlineExceeded
+			return false
+		}
+		launch(next, now)
+		next++
+		running++
+		return true
 	}
 
 	var timer *time.Timer
@@ -161,12 +225,10 @@ func (d *Dialer) race(ctx context.Context, network, address string, addrs []neti
 		timer = time.NewTimer(d.delay)
 		defer timer.Stop()
 	}
-	errs := make([]error, len(order))
-	next, running := 1, 1
-	launch(0)
-	for {
+	start()
+	for running > 0 {
 		var tick <-chan time.Time
-		if timer != nil && next < len(order) {
+		if timer != nil && next < len(order) && stopped == nil {
 			tick = timer.C
 		}
 		select {
@@ -183,25 +245,33 @@ func (d *Dialer) race(ctx context.Context, network, address string, addrs []neti
 				mu.Unlock()
 				return r.c, r.took, nil
 			}
-			errs[r.i] = r.err
-			if next < len(order) && ctx.Err() == nil {
-				launch(next)
-				next++
-				running++
-				if timer != nil {
-					timer.Reset(d.delay)
-				}
-				continue
+			errs[r.i], tried[r.i] = r.err, r.tried
+			if start() && timer != nil {
+				timer.Reset(d.delay)
 			}
-			if running > 0 {
-				continue
-			}
-			return nil, 0, &Error{Network: network, Address: address, Errs: errs[:next], NotTried: order[next:]}
 		case <-tick:
-			launch(next)
-			next++
-			running++
-			timer.Reset(d.delay)
+			if start() {
+				timer.Reset(d.delay)
+			}
 		}
 	}
+
+	e := &Error{Network: network, Address: address}
+	for i, a := range order {
+		switch {
+		case tried[i]:
+			e.Errs = append(e.Errs, errs[i])
+		case i < next: // launched, but its context ended before a socket was made
+			e.NotTried = append(e.NotTried, a)
+			if e.Stopped == nil {
+				e.Stopped = errs[i]
+			}
+		default:
+			e.NotTried = append(e.NotTried, a)
+			if e.Stopped == nil {
+				e.Stopped = stopped
+			}
+		}
+	}
+	return nil, 0, e
 }

@@ -297,7 +297,43 @@ func TestCancellingTheDialStopsItAndListsTheAddressesNotTried(t *testing.T) {
 	require.ErrorAs(t, err, &de)
 	assert.Len(t, de.Errs, 1)
 	assert.Equal(t, []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:80")}, de.NotTried)
+	assert.Equal(t, context.Canceled, de.Stopped, "why the second address was not tried")
 	assert.False(t, de.Timeout(), "a cancelled dial is not a timeout")
+}
+
+func TestADialWhoseContextEndedBeforeTheFirstAttemptTriesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want error
+	}{
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}, context.Canceled},
+		{"deadline passed", func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		}, context.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var a attempts
+			// The fake resolver answers whatever the context says.
+			d, err := dialer.NewWithDial(a.refuseAll, dialer.WithResolver(resolverFor(v6a, v4a)))
+			require.NoError(t, err)
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			_, err = d.DialContext(ctx, "tcp", "dual.example:80")
+			var de *dialer.Error
+			require.ErrorAs(t, err, &de)
+			assert.Empty(t, a.list(), "no attempt started")
+			assert.Empty(t, de.Errs)
+			assert.Equal(t, []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::a]:80"), netip.MustParseAddrPort("192.0.2.1:80")}, de.NotTried)
+			assert.Equal(t, tc.want, de.Stopped)
+			assert.ErrorIs(t, err, tc.want, "errors.Is reaches why nothing was tried")
+			assert.Equal(t, tc.want == context.DeadlineExceeded, de.Timeout())
+		})
+	}
 }
 
 func TestEachAttemptGetsAShareOfTheTimeLeft(t *testing.T) {

@@ -239,8 +239,8 @@ func (o mptcpOption) apply(c *config) error {
 
 // WithResolver makes the Dialer look host names up with r and dial the
 // addresses itself, the way net does: Happy Eyeballs across IPv6 and IPv4,
-// a deadline for each attempt, and an [*Error] listing every failure when all
-// fail. Without it the Dialer does the same with a zero net.Resolver (Go's
+// a deadline for each attempt, and an [*Error] listing every failure and
+// every address not tried when all fail. Without it the Dialer does the same with a zero net.Resolver (Go's
 // default resolver).
 func WithResolver(r Resolver) Option { return resolverOption{r} }
 
