@@ -515,3 +515,54 @@ func TestEveryAddressIsEitherAFailedAttemptWithASocketOrNotTried(t *testing.T) {
 		}
 	}
 }
+
+// protocols notes the SO_PROTOCOL of every socket a dial made.
+type protocols struct {
+	mu  sync.Mutex // guards got
+	got []int
+}
+
+func (p *protocols) hook(network, address string, c syscall.RawConn) {
+	proto := -1
+	_ = c.Control(func(fd uintptr) {
+		if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL); err == nil {
+			proto = v
+		}
+	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.got = append(p.got, proto)
+}
+
+func (p *protocols) take() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	got := p.got
+	p.got = nil
+	return got
+}
+
+func TestATCPOnlyOptionMakesOnePlainTCPSocketPerDialNotAWastedMPTCPOne(t *testing.T) {
+	// Go falls back to plain TCP when Control fails on an MPTCP socket, so
+	// the connection looks the same whether or not the Dialer turned
+	// MPTCP off: count the sockets each dial makes and their protocol.
+	ln := mptcpListener(t)
+	t.Setenv("GODEBUG", "multipathtcp=1") // dialers default to MPTCP
+	var p protocols
+
+	plain, err := dialer.NewWithSocketHook(p.hook, dialer.SocketOption(sockopt.ReceiveBuffer(1<<16)))
+	require.NoError(t, err)
+	dialTCP(t, plain, ln)
+	if got := p.take(); len(got) != 1 || got[0] != unix.IPPROTO_MPTCP {
+		t.Skipf("GODEBUG=multipathtcp=1 set at run time did not make an MPTCP dial (sockets: %v)", got)
+	}
+
+	for _, o := range []sockopt.Option{sockopt.UserTimeout(2500 * time.Millisecond), sockopt.WindowClamp(20000), sockopt.NotSentLowat(16384)} {
+		require.True(t, sockopt.TCPOnly(o), "precondition: %v is TCP-only", o)
+		d, err := dialer.NewWithSocketHook(p.hook, dialer.SocketOption(o))
+		require.NoError(t, err)
+		c := dialTCP(t, d, ln)
+		assert.Equal(t, []int{unix.IPPROTO_TCP}, p.take(), "%v: one socket per dial, plain TCP (%d), no MPTCP (%d) socket first", o, unix.IPPROTO_TCP, unix.IPPROTO_MPTCP)
+		requireVerified(t, c, o)
+	}
+}
