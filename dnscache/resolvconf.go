@@ -146,15 +146,16 @@ func fqdn(s string) string {
 // names lists the fully qualified names to try for host, in order, the way
 // the resolver library does: an absolute name only as is; a name with at
 // least ndots dots as is first, then with each search domain; otherwise the
-// search domains first.
+// search domains first. Like net, it leaves out names longer than 254 bytes
+// and names under .onion (RFC 7686).
 func (rc *resolvConf) names(host string) []string {
 	if strings.HasSuffix(host, ".") {
 		return []string{host}
 	}
 	withSearch := make([]string, 0, len(rc.search)+1)
 	for _, d := range rc.search {
-		if len(host)+1+len(d) <= 254 {
-			withSearch = append(withSearch, host+"."+d)
+		if n := host + "." + d; len(n) <= 254 && !isOnion(n) {
+			withSearch = append(withSearch, n)
 		}
 	}
 	if strings.Count(host, ".") >= rc.ndots {

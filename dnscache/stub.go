@@ -20,6 +20,17 @@ import (
 
 // stubSource sends its own queries to the nameservers of a resolv.conf file
 // and reads the TTLs of the answers.
+//
+// It sends only names net's pure-Go resolver would send: a host that is not
+// a domain name as net's isDomainName defines it (letters, digits, '_' and
+// inner '-' in labels of 1 to 63 bytes, at most 253 bytes or 254 with the
+// final dot, not all digits), or that ends in .onion (RFC 7686), is "no such
+// host" without a query, as net says. localhost and names under .localhost
+// are answered from loopback (127.0.0.1 for A, ::1 for AAAA) without a query
+// (RFC 6761 §6.3), whatever the server or a hosts file would say. An absolute
+// name (with the final dot) is asked as it is, once per record type, without
+// the search list. A name goes out in the case the caller wrote it; answers
+// match it in any case (RFC 4343).
 type stubSource struct {
 	conf *resolvConf
 	next atomic.Uint32 // first server to try, with options rotate
@@ -62,9 +73,18 @@ func (s *stubSource) lookup(ctx context.Context, network, host string) ([]netip.
 	default:
 		return nil, 0, net.UnknownNetworkError(network)
 	}
+	if !sendable(host) {
+		return nil, noTTL, &net.DNSError{Err: "dnscache: no such host (not a domain name the stub sends)", Name: host, IsNotFound: true}
+	}
+	if isLocalhost(host) {
+		return loopback(network), localhostTTL, nil
+	}
 	negTTL := time.Duration(-1)
 	var server string
 	for _, name := range s.conf.names(host) {
+		if isLocalhost(name) { // a search domain made it one
+			return loopback(network), localhostTTL, nil
+		}
 		addrs, ttl, srv, err := s.lookupName(ctx, name, types)
 		server = srv
 		if err != nil {
@@ -517,6 +537,85 @@ func ttlDuration(ttl uint32) time.Duration {
 
 func equalNames(a, b dnsmessage.Name) bool {
 	return a.Length == b.Length && strings.EqualFold(string(a.Data[:a.Length]), string(b.Data[:b.Length]))
+}
+
+// isDomainName reports whether s is a name net's resolver sends, with the
+// rules of isDomainName in GOROOT/src/net/dnsclient.go (RFC 1035 and 3696):
+// the root ".", or labels of 1 to 63 letters, digits, '_' and '-' (not first
+// or last in a label), separated by dots, at most 253 bytes long (254 with
+// the final dot), with at least one byte that is not a digit.
+func isDomainName(s string) bool {
+	if s == "." {
+		return true
+	}
+	l := len(s)
+	if l == 0 || l > 254 || l == 254 && s[l-1] != '.' {
+		return false
+	}
+	last := byte('.')
+	nonNumeric := false
+	label := 0
+	for i := range l {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_':
+			nonNumeric = true
+			label++
+		case '0' <= c && c <= '9':
+			label++
+		case c == '-':
+			if last == '.' {
+				return false
+			}
+			nonNumeric = true
+			label++
+		case c == '.':
+			if last == '.' || last == '-' || label > 63 {
+				return false
+			}
+			label = 0
+		default:
+			return false
+		}
+		last = c
+	}
+	return last != '-' && label <= 63 && nonNumeric
+}
+
+// sendable reports whether the stub may send a query for host: what net
+// sends.
+func sendable(host string) bool { return isDomainName(host) && !isOnion(host) }
+
+// isOnion reports whether name is under .onion, which net never sends to DNS
+// (RFC 7686).
+func isOnion(name string) bool {
+	return hasSuffixFold(strings.TrimSuffix(name, "."), ".onion")
+}
+
+// isLocalhost reports whether name is localhost or under .localhost (RFC
+// 6761 §6.3), in any case, with or without the final dot.
+func isLocalhost(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	return strings.EqualFold(name, "localhost") || hasSuffixFold(name, ".localhost")
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
+// localhostTTL is how long a localhost answer may be kept: the largest TTL a
+// record can carry (RFC 2181), since the answer never changes; MaxTTL caps it.
+const localhostTTL = math.MaxInt32 * time.Second
+
+// loopback is the answer to a localhost name for network "ip", "ip4" or "ip6".
+func loopback(network string) []netip.Addr {
+	switch network {
+	case "ip4":
+		return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}
+	case "ip6":
+		return []netip.Addr{netip.IPv6Loopback()}
+	}
+	return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}
 }
 
 // validLabels reports whether every label of the fully qualified name is 1
