@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/nettune/nettune/dialer"
@@ -62,6 +63,18 @@ func ExampleNew_multipathConflict() {
 	// because of: [SocketOption(TCP_USER_TIMEOUT=30s)]
 }
 
+// hosts is a Resolver that answers from a fixed table, like a hosts
+// file; a DNS cache with a LookupNetIP method plugs in the same way.
+type hosts map[string][]netip.Addr
+
+func (h hosts) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	addrs, ok := h[host]
+	if !ok {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return addrs, nil
+}
+
 // A resolver makes the Dialer race the addresses of a name itself (Happy
 // Eyeballs); any type with a LookupNetIP method fits, such as a DNS cache.
 func ExampleWithResolver() {
@@ -72,16 +85,24 @@ func ExampleWithResolver() {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 
-	d, err := dialer.New(dialer.WithResolver(&net.Resolver{}), dialer.FallbackDelay(100*time.Millisecond))
+	r := hosts{"db.internal": {netip.MustParseAddr("127.0.0.1")}}
+	d, err := dialer.New(dialer.WithResolver(r), dialer.FallbackDelay(100*time.Millisecond))
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := d.DialContext(context.Background(), "tcp4", net.JoinHostPort("localhost", port))
+	c, err := d.DialContext(context.Background(), "tcp", net.JoinHostPort("db.internal", port))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Println(c.RemoteAddr())
+	fmt.Println("connected to", c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr())
+
+	_, err = d.DialContext(context.Background(), "tcp", net.JoinHostPort("cache.internal", port))
+	var dnsErr *net.DNSError
+	fmt.Println("unknown name:", errors.As(err, &dnsErr) && dnsErr.IsNotFound)
+	// Output:
+	// connected to 127.0.0.1
+	// unknown name: true
 }
 
 // NetDialer hands the configuration to code that insists on a
