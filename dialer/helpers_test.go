@@ -30,16 +30,6 @@ func listen(t testing.TB, network, addr string) *net.TCPListener {
 	return ln.(*net.TCPListener)
 }
 
-// accept returns the next connection on ln, closed when the test ends.
-func accept(t testing.TB, ln *net.TCPListener) *net.TCPConn {
-	t.Helper()
-	require.NoError(t, ln.SetDeadline(time.Now().Add(wait)))
-	c, err := ln.AcceptTCP()
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // listenBoth listens on 127.0.0.1 and [::1] on one port, the way a server
 // reachable by a dual-stack name does.
 func listenBoth(t testing.TB) (v4, v6 *net.TCPListener, port uint16) {

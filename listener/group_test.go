@@ -105,11 +105,9 @@ func TestListenGroupClosesWhatItOpenedWhenOneListenFails(t *testing.T) {
 func TestDrainHandsBackQueuedConnsWithTheirOptions(t *testing.T) {
 	l := listen(t, listener.ConnSockopt(sockopt.NoDelay(false)),
 		listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 4 * time.Second, Count: 2}))
-	var clients []net.Conn
 	for range 5 {
 		c, err := net.Dial("tcp", l.Addr().String())
 		require.NoError(t, err)
-		clients = append(clients, c)
 		defer c.Close()
 	}
 	waitFor(t, "5 queued connections", func() bool {
