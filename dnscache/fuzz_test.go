@@ -3,6 +3,7 @@ package dnscache
 import (
 	"errors"
 	"math"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -55,8 +56,10 @@ func answerFor(id uint16, n uint8, ttlA, ttlC uint32, viaCNAME, upper bool, rcod
 	return b, want
 }
 
-// FuzzParseAnswer feeds arbitrary bytes to the answer parser: it must never
-// panic, and what it accepts must obey the parser's invariants.
+// FuzzParseAnswer feeds arbitrary bytes to the answer parser, as an answer
+// to an A and to an AAAA question: it must never panic, what it accepts must
+// obey the parser's invariants, and every reader of the result (the stub's
+// rcode and merge steps, and the error it builds) must cope with it.
 func FuzzParseAnswer(f *testing.F) {
 	for _, seed := range []struct {
 		n        uint8
@@ -69,36 +72,116 @@ func FuzzParseAnswer(f *testing.F) {
 	}
 	f.Add([]byte{}, uint16(0))
 	f.Fuzz(func(t *testing.T, msg []byte, id uint16) {
-		p, err := parseAnswer(msg, id, fuzzQ)
-		if err != nil {
-			if p.outcome != outcomeAddrs || p.addrs != nil {
-				t.Fatalf("error %v with a result %+v", err, p)
-			}
-			return
-		}
-		switch p.outcome {
-		case outcomeAddrs:
-			if len(p.addrs) == 0 && !p.truncated {
-				t.Fatal("a positive answer without addresses")
-			}
-			if p.ttl < 0 || p.ttl > math.MaxInt32*time.Second {
-				t.Fatalf("TTL %v out of range", p.ttl)
-			}
-			for _, a := range p.addrs {
-				if !a.Is4() {
-					t.Fatalf("%v answered an A question", a)
+		for _, q := range []dnsmessage.Question{fuzzQ, fuzzQ6} {
+			p, err := parseAnswer(msg, id, q)
+			if err != nil {
+				if p.outcome != outcomeAddrs || p.addrs != nil {
+					t.Fatalf("error %v with a result %+v", err, p)
 				}
+				if err.Error() == "" {
+					t.Fatal("an empty error")
+				}
+				continue
 			}
-		case outcomeNotFound:
-			if len(p.addrs) != 0 {
-				t.Fatal("a negative answer with addresses")
-			}
-		case outcomeFailed:
-			if p.rcode == dnsmessage.RCodeSuccess || p.rcode == dnsmessage.RCodeNameError {
-				t.Fatalf("rcode %v classed as a failure", p.rcode)
-			}
+			checkParsed(t, p, q)
+			checkReaders(t, p)
 		}
 	})
+}
+
+var fuzzQ6 = dnsmessage.Question{Name: fuzzQ.Name, Type: dnsmessage.TypeAAAA, Class: dnsmessage.ClassINET}
+
+// checkParsed checks the invariants of an accepted answer to q.
+func checkParsed(t *testing.T, p parsed, q dnsmessage.Question) {
+	t.Helper()
+	if p.truncated {
+		if p.outcome != outcomeAddrs || p.addrs != nil {
+			t.Fatalf("a truncated answer with a result %+v", p)
+		}
+		return
+	}
+	switch p.outcome {
+	case outcomeAddrs:
+		if len(p.addrs) == 0 {
+			t.Fatal("a positive answer without addresses")
+		}
+		if p.ttl < 0 || p.ttl > math.MaxInt32*time.Second {
+			t.Fatalf("TTL %v out of range", p.ttl)
+		}
+		for _, a := range p.addrs {
+			if a.Is4() != (q.Type == dnsmessage.TypeA) || !a.IsValid() {
+				t.Fatalf("%v answered a %v question", a, q.Type)
+			}
+		}
+	case outcomeNotFound:
+		if len(p.addrs) != 0 {
+			t.Fatal("a negative answer with addresses")
+		}
+		if p.ttl != noTTL && (p.ttl < 0 || p.ttl > math.MaxInt32*time.Second) {
+			t.Fatalf("negative TTL %v out of range", p.ttl)
+		}
+		if p.rcode != dnsmessage.RCodeSuccess && p.rcode != dnsmessage.RCodeNameError {
+			t.Fatalf("rcode %v classed as not found", p.rcode)
+		}
+	case outcomeFailed:
+		if p.rcode == dnsmessage.RCodeSuccess || p.rcode == dnsmessage.RCodeNameError {
+			t.Fatalf("rcode %v classed as a failure", p.rcode)
+		}
+	default:
+		t.Fatalf("outcome %v", p.outcome)
+	}
+}
+
+// checkReaders runs what the stub does with an accepted answer: a failure
+// code becomes a transient error, and the answer is merged with another
+// type's (positive, negative or failed), as lookupName and lookup do.
+func checkReaders(t *testing.T, p parsed) {
+	t.Helper()
+	if p.truncated {
+		return // exchange retries over TCP, and fails on a truncated TCP answer
+	}
+	var err error
+	if p.outcome == outcomeFailed {
+		err = rcodeError(p.rcode)
+		var de *net.DNSError
+		if !errors.As(err, &de) || !de.IsTemporary || de.IsNotFound || de.Err == "" {
+			t.Fatalf("rcode %v: %#v", p.rcode, err)
+		}
+	}
+	r := queryResult{p, "127.0.0.1:53", err}
+	others := []queryResult{
+		{parsed{outcome: outcomeAddrs, addrs: []netip.Addr{netip.IPv6Loopback()}, ttl: time.Second}, "127.0.0.1:53", nil},
+		{parsed{outcome: outcomeNotFound, ttl: noTTL}, "127.0.0.1:53", nil},
+		{parsed{outcome: outcomeNotFound, ttl: time.Hour}, "127.0.0.1:53", nil},
+		{parsed{}, "127.0.0.1:53", rcodeError(dnsmessage.RCodeRefused)},
+	}
+	for _, set := range [][]queryResult{{r}, {r, others[0]}, {others[1], r}, {r, others[2]}, {others[3], r}} {
+		addrs, ttl, server, err := combine(fuzzQ.Name.String(), set)
+		switch {
+		case err == nil:
+			if len(addrs) == 0 || ttl < 0 || ttl > math.MaxInt32*time.Second {
+				t.Fatalf("%+v: combined to %v for %v", set, addrs, ttl)
+			}
+		default:
+			if addrs != nil {
+				t.Fatalf("%+v: an error %v with addresses", set, err)
+			}
+			// What lookup returns for it: not found (cacheable for ttl),
+			// or a transient failure (never cached).
+			de := dnsError("svc.example.test", server, err)
+			if de.Name != "svc.example.test" || de.Err == "" || de.IsNotFound != isNotFound(err) || de.IsNotFound == de.IsTemporary {
+				t.Fatalf("%+v: %#v", set, de)
+			}
+			if de.IsNotFound && ttl != noTTL && (ttl < 0 || ttl > math.MaxInt32*time.Second) {
+				t.Fatalf("%+v: negative TTL %v", set, ttl)
+			}
+		}
+	}
+}
+
+func isNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 // FuzzParseAnswerRoundTrip builds well-formed answers from fuzzed parts and
@@ -171,9 +254,28 @@ func FuzzParseResolvConf(f *testing.F) {
 				t.Fatalf("bad server %v", s)
 			}
 		}
-		for _, name := range rc.names("host") {
-			if !strings.HasSuffix(name, ".") {
-				t.Fatalf("name %q not fully qualified", name)
+		// Every reader of the configuration: the candidate names for
+		// relative and absolute hosts, and the server rotation.
+		long := strings.Repeat("a.", 120) + "b"
+		for _, host := range []string{"host", "a.b.c", long, "abs.test.", "x.onion"} {
+			names := rc.names(host)
+			if strings.HasSuffix(host, ".") && (len(names) != 1 || names[0] != host) {
+				t.Fatalf("absolute %q gave %q", host, names)
+			}
+			if len(names) > len(rc.search)+1 {
+				t.Fatalf("%q gave %d names from %d search domains", host, len(names), len(rc.search))
+			}
+			for _, name := range names {
+				if !strings.HasSuffix(name, ".") || len(name) > 254 || !strings.HasPrefix(name, host) || isOnion(name) {
+					t.Fatalf("%q gave the name %q", host, name)
+				}
+			}
+		}
+		s := &stubSource{conf: rc}
+		for _, next := range []uint32{0, math.MaxInt32, math.MaxUint32} {
+			s.next.Store(next)
+			if i := s.firstServer(); i < 0 || i >= len(rc.servers) || !rc.rotate && i != 0 {
+				t.Fatalf("first server %d of %d (rotate %v)", i, len(rc.servers), rc.rotate)
 			}
 		}
 	})

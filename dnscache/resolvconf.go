@@ -150,6 +150,9 @@ func fqdn(s string) string {
 // and names under .onion (RFC 7686).
 func (rc *resolvConf) names(host string) []string {
 	if strings.HasSuffix(host, ".") {
+		if isOnion(host) {
+			return nil
+		}
 		return []string{host}
 	}
 	withSearch := make([]string, 0, len(rc.search)+1)
@@ -158,8 +161,12 @@ func (rc *resolvConf) names(host string) []string {
 			withSearch = append(withSearch, n)
 		}
 	}
-	if strings.Count(host, ".") >= rc.ndots {
-		return append([]string{host + "."}, withSearch...)
+	n := host + "."
+	switch {
+	case len(n) > 254 || isOnion(n):
+		return withSearch
+	case strings.Count(host, ".") >= rc.ndots:
+		return append([]string{n}, withSearch...)
 	}
-	return append(withSearch, host+".")
+	return append(withSearch, n)
 }

@@ -113,25 +113,18 @@ func minTTL(a, b time.Duration) time.Duration {
 }
 
 // lookupName asks for every type in types for one fully qualified name, in
-// parallel. Any addresses make a positive answer (a transient failure of the
-// other type is ignored, as net does); otherwise a transient failure wins over
-// a negative answer, so that a SERVFAIL is never cached as NXDOMAIN.
+// parallel, and combines the answers.
 func (s *stubSource) lookupName(ctx context.Context, name string, types []dnsmessage.Type) ([]netip.Addr, time.Duration, string, error) {
-	type res struct {
-		p      parsed
-		server string
-		err    error
-	}
-	results := make([]res, len(types))
+	results := make([]queryResult, len(types))
 	if len(types) == 1 {
 		p, srv, err := s.query(ctx, name, types[0])
-		results[0] = res{p, srv, err}
+		results[0] = queryResult{p, srv, err}
 	} else {
 		done := make(chan struct{}, len(types))
 		for i, t := range types {
 			go func() {
 				p, srv, err := s.query(ctx, name, t)
-				results[i] = res{p, srv, err}
+				results[i] = queryResult{p, srv, err}
 				done <- struct{}{}
 			}()
 		}
@@ -139,6 +132,21 @@ func (s *stubSource) lookupName(ctx context.Context, name string, types []dnsmes
 			<-done
 		}
 	}
+	return combine(name, results)
+}
+
+// queryResult is what query returned for one record type.
+type queryResult struct {
+	p      parsed
+	server string
+	err    error
+}
+
+// combine merges the answers for the record types of one name. Any
+// addresses make a positive answer (a transient failure of the other type is
+// ignored, as net does); otherwise a transient failure wins over a negative
+// answer, so that a SERVFAIL is never cached as NXDOMAIN.
+func combine(name string, results []queryResult) ([]netip.Addr, time.Duration, string, error) {
 	var addrs []netip.Addr
 	ttl, negTTL := time.Duration(-1), time.Duration(-1)
 	var transient error
@@ -174,10 +182,7 @@ func (s *stubSource) query(ctx context.Context, name string, t dnsmessage.Type) 
 	}
 	q := dnsmessage.Question{Name: qname, Type: t, Class: dnsmessage.ClassINET}
 	servers := s.conf.servers
-	first := 0
-	if s.conf.rotate {
-		first = int(s.next.Add(1)) % len(servers)
-	}
+	first := s.firstServer()
 	var lastErr error
 	var server string
 	for range s.conf.attempts {
@@ -200,6 +205,15 @@ func (s *stubSource) query(ctx context.Context, name string, t dnsmessage.Type) 
 		}
 	}
 	return parsed{}, server, lastErr
+}
+
+// firstServer returns the index of the server to ask first: 0, or with
+// options rotate the next one round the list for every query.
+func (s *stubSource) firstServer() int {
+	if !s.conf.rotate {
+		return 0
+	}
+	return int(s.next.Add(1) % uint32(len(s.conf.servers))) // reduced as uint32: int is 32 bits on some platforms
 }
 
 // rcodeError describes a failure response code; every such code is transient.
