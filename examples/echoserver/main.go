@@ -6,11 +6,15 @@
 //	go run ./examples/echoserver -addr 127.0.0.1:7007 -listeners 4
 //	go run ./examples/latencyprobe -target 127.0.0.1:7007
 //
-// Every byte a client sends is written back. On shutdown the server stops
-// accepting (each listener is drained: connections already queued in the
-// kernel are taken out and served, not reset), waits up to -grace for
-// clients to hang up, then closes what is left and prints how many
-// connections each listener accepted.
+// Every byte a client sends is written back. An accept error that is
+// temporary, such as EMFILE when the process is out of file descriptors, is
+// printed and retried after a wait (5ms, doubling up to 1s, as net/http
+// does); connections that arrive meanwhile wait in the kernel's queue.
+//
+// On shutdown the server stops accepting (each listener is drained:
+// connections already queued in the kernel are taken out and served, not
+// reset), waits up to -grace for clients to hang up, then closes what is
+// left and prints how many connections each listener accepted.
 package main
 
 import (
@@ -124,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for i, l := range ls {
 		s.wg.Add(1)
-		go s.acceptLoop(i, l)
+		go s.acceptLoop(ctx, i, l)
 	}
 
 	<-ctx.Done()
@@ -153,25 +157,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func (s *server) acceptLoop(i int, l *listener.Listener) {
+// acceptLoop serves the connections of listener i until it is closed. A
+// temporary error, such as EMFILE when the process is out of file
+// descriptors, is reported and retried after a wait (5ms doubling to 1s,
+// as net/http does); the loop ends early only on a permanent error.
+func (s *server) acceptLoop(ctx context.Context, i int, l *listener.Listener) {
 	defer s.wg.Done()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			var ce *listener.ConnOptionError
-			if errors.As(err, &ce) {
-				// The connection was closed; the listener goes on.
-				fmt.Fprintf(s.errs, "echoserver: %v\n", err)
-				continue
-			}
-			fmt.Fprintf(s.errs, "echoserver: accept on listener %d: %v\n", i, err)
-			return
-		}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(s.errs, "echoserver: listener %d: "+format+"\n", append([]any{i}, args...)...)
+	}
+	err := cli.Serve(ctx, l, func(c net.Conn) {
 		s.accepted[i].Add(1)
 		s.serve(c)
+	}, logf)
+	if err != nil {
+		logf("accept: %v; this listener no longer accepts", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"sync"
@@ -20,7 +21,16 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// childEnv, when set, makes the test binary run the server as a child
+// process (see emfile_linux_test.go) instead of the tests.
+const childEnv = "ECHOSERVER_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childMain())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // lockedBuffer is a bytes.Buffer safe for the server goroutine and the test.
 type lockedBuffer struct {

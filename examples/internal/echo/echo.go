@@ -4,11 +4,11 @@ package echo
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"sync"
 
+	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/nettune/nettune/listener"
 )
 
@@ -18,12 +18,17 @@ import (
 // client that sends a request in two writes. With size 0 it writes back
 // whatever arrives, as it arrives.
 //
+// A temporary Accept error, such as EMFILE when the process is out of file
+// descriptors, does not stop the server: it tries again after a wait (5ms,
+// doubling up to 1s, as net/http does).
+//
 // A Server is safe for concurrent use.
 type Server struct {
 	ln   net.Listener
 	size int
 
-	wg sync.WaitGroup // the accept loop and one goroutine per connection
+	wg   sync.WaitGroup     // the accept loop and one goroutine per connection
+	stop context.CancelFunc // ends the accept loop's wait after a temporary error
 
 	mu     sync.Mutex // guards conns, closed
 	conns  map[net.Conn]struct{}
@@ -45,37 +50,37 @@ func Start(ctx context.Context, size int, cfg *tls.Config) (*Server, error) {
 	if cfg != nil {
 		ln = tls.NewListener(l, cfg)
 	}
-	s := &Server{ln: ln, size: size, conns: make(map[net.Conn]struct{})}
+	return serveOn(ln, size), nil
+}
+
+// serveOn starts a Server on ln.
+func serveOn(ln net.Listener, size int) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{ln: ln, size: size, conns: make(map[net.Conn]struct{}), stop: cancel}
 	s.wg.Add(1)
-	go s.serve()
-	return s, nil
+	go s.serve(ctx)
+	return s
 }
 
 // Addr is the address the server listens on, as host:port.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-func (s *Server) serve() {
+// serve accepts until the listener is closed. A temporary Accept error,
+// such as EMFILE when the process is out of file descriptors, is retried
+// after a wait, as net/http does (see cli.Serve).
+func (s *Server) serve(ctx context.Context) {
 	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			var ce *listener.ConnOptionError
-			if errors.As(err, &ce) {
-				continue // that connection was closed; the listener goes on
-			}
-			return // closed
-		}
+	_ = cli.Serve(ctx, s.ln, func(c net.Conn) {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.closed {
-			s.mu.Unlock()
 			_ = c.Close()
 			return
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
-		s.mu.Unlock()
 		go s.handle(c)
-	}
+	}, nil)
 }
 
 func (s *Server) handle(c net.Conn) {
@@ -118,6 +123,7 @@ func (s *Server) CloseConns() int {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	s.stop()
 	err := s.ln.Close()
 	for c := range s.conns {
 		_ = c.Close()

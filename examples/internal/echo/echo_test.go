@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,4 +70,41 @@ func TestCloseConnsDropsEveryConnectionButKeepsAccepting(t *testing.T) {
 	_, err = io.ReadFull(c2, got)
 	require.NoError(t, err)
 	assert.Equal(t, "again", string(got))
+}
+
+// flakyListener fails its first Accepts with EMFILE, as a process out of
+// file descriptors does, then accepts for real.
+type flakyListener struct {
+	net.Listener
+	mu    sync.Mutex // guards fails
+	fails int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	fail := l.fails > 0
+	if fail {
+		l.fails--
+	}
+	l.mu.Unlock()
+	if fail {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// The EMFILE is injected through a wrapping listener: the server runs
+// inside the test process, whose file limit the other tests share.
+func TestTheServerKeepsAcceptingAfterATemporaryAcceptError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := serveOn(&flakyListener{Listener: ln, fails: 3}, 0)
+	defer s.Close()
+	c := dial(t, s)
+	_, err = c.Write([]byte("ping"))
+	require.NoError(t, err)
+	got := make([]byte, 4)
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err, "the server should accept again after EMFILE")
+	assert.Equal(t, "ping", string(got))
 }
