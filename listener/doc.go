@@ -25,10 +25,18 @@
 // connection it returns, overwriting whatever the connection inherited
 // from the listening socket. Options meant for connections therefore go in
 // [ConnSockopt]: [Listener.Accept] sets them after Go's defaults, on every
-// connection. [Sockopt] refuses options that Go would overwrite. If a
-// per-connection option cannot be set, Accept closes that connection and
-// returns a temporary error ([ConnOptionError]); it never hands out a
-// connection with an option missing.
+// connection. [Sockopt] refuses options that Go would overwrite. The
+// [KeepAlive] option is set the same way, so that its errors are not
+// ignored as Go's Accept ignores them.
+//
+// [Config.Listen] sets the per-connection options once on a new socket of
+// the listener's family and protocol, so an option the kernel refuses (an
+// unknown congestion control, a missing privilege) fails Listen with an
+// error naming it. If an option still fails on an accepted connection,
+// Accept closes that connection, logs a [ConnOptionError] to the
+// [ErrorLog] and goes on to the next connection: it never hands out a
+// connection with an option missing, and never returns that error, which
+// would make net/http and gRPC sleep before accepting again.
 //
 // # Backlog
 //

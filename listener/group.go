@@ -152,24 +152,9 @@ func (l *Listener) Drain() ([]*net.TCPConn, error) {
 }
 
 // setDrained gives a connection taken by Drain what Accept would have:
-// the keepalive configuration (net.FileConn set Go's default) and the
-// per-connection options. On failure it closes c.
-func (l *Listener) setDrained(c *net.TCPConn) error {
-	if ka := l.keepAlive; ka != nil {
-		var err error
-		if ka.Enable {
-			err = c.SetKeepAliveConfig(*ka)
-		} else {
-			err = c.SetKeepAlive(false)
-		}
-		if err != nil {
-			remote := c.RemoteAddr()
-			c.Close()
-			return &net.OpError{Op: "accept", Net: l.network, Source: l.tl.Addr(), Addr: remote, Err: &ConnOptionError{Remote: remote, Err: err}}
-		}
-	}
-	return l.setConnOptions(c)
-}
+// the per-connection options, [KeepAlive]'s included (net.FileConn set
+// Go's default keepalive, as Go's Accept does). On failure it closes c.
+func (l *Listener) setDrained(c *net.TCPConn) error { return l.setConnOptions(c) }
 
 // QueueLen reports how many connections wait in l's accept queue (on
 // Linux tcpi_unacked of the listening socket's TCP_INFO). Elsewhere it

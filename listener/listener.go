@@ -1,12 +1,16 @@
 package listener
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"strings"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/nettune/nettune/sockopt"
 )
@@ -20,8 +24,10 @@ var ErrBacklogTruncated = errors.New("listener: backlog truncated by net.core.so
 var errUnsupported = errors.ErrUnsupported
 
 // OptionError is the error of [New] for an option with a bad value, one
-// that has no meaning where it was given, or two options that conflict. It
-// unwraps to the cause, such as a *sockopt.Error.
+// that has no meaning where it was given, or two options that conflict.
+// [Config.Listen] also returns one, inside its *net.OpError, for a
+// per-connection option the kernel refuses. It unwraps to the cause, such
+// as a *sockopt.Error.
 type OptionError struct {
 	Option Option // the offending option
 	Err    error
@@ -42,21 +48,27 @@ type config struct {
 	keepAlive    *net.KeepAliveConfig // nil: Go's default
 	keepAliveOpt keepAlive
 	mptcp        *bool // nil: Go decides, unless TCP-only options
+	errorLog     *log.Logger
 }
 
 // Config is a frozen listener configuration made by [New]. Its Listen and
 // ListenGroup methods may be called any number of times, and concurrently:
 // a Config never changes after New.
 type Config struct {
-	opts    []Option
-	listen  []sockopt.Option
-	conn    []sockopt.Option
-	backlog int
-	strict  bool
-	lc      net.ListenConfig // Control, KeepAlive and MPTCP set
-	tcpOnly bool             // MPTCP was turned off for TCP-only options
+	opts   []Option
+	listen []sockopt.Option
+	// conn are the options set on every accepted conn: the KeepAlive
+	// option's socket options, then the ConnSockopt ones; connFrom[i] is
+	// the Option that conn[i] comes from.
+	conn     []sockopt.Option
+	connFrom []Option
+	backlog  int
+	strict   bool
+	lc       net.ListenConfig // Control, KeepAlive and MPTCP set
+	tcpOnly  bool             // MPTCP was turned off for TCP-only options
 	// keepAlive is the KeepAlive option, or nil.
 	keepAlive *net.KeepAliveConfig
+	errorLog  *log.Logger // nil: the standard logger
 }
 
 // New returns a Config built from opts: it starts from Go's defaults,
@@ -79,11 +91,23 @@ func New(opts ...Option) (*Config, error) {
 		return nil, err
 	}
 	cfg := &Config{
-		opts:    append([]Option(nil), opts...),
-		listen:  dedupe(c.listen),
-		conn:    dedupe(c.conn),
-		backlog: c.backlog,
-		strict:  c.strict,
+		opts:     append([]Option(nil), opts...),
+		listen:   dedupe(c.listen),
+		backlog:  c.backlog,
+		strict:   c.strict,
+		errorLog: c.errorLog,
+	}
+	if c.keepAlive != nil {
+		// Go sets keepalive on accepted conns itself and ignores the
+		// errors: the Listener sets it as a per-connection option.
+		for _, o := range keepAliveOptions(*c.keepAlive) {
+			cfg.conn = append(cfg.conn, o)
+			cfg.connFrom = append(cfg.connFrom, c.keepAliveOpt)
+		}
+	}
+	for _, o := range dedupe(c.conn) {
+		cfg.conn = append(cfg.conn, o)
+		cfg.connFrom = append(cfg.connFrom, connSockopt{o})
 	}
 	if len(cfg.listen) > 0 {
 		cfg.lc.Control = sockopt.ListenControl(cfg.listen...)
@@ -186,6 +210,34 @@ func dedupe(opts []sockopt.Option) []sockopt.Option {
 	return out
 }
 
+// keepAliveOptions returns the socket options that cfg stands for, with
+// net.KeepAliveConfig's meaning: keepalive off when Enable is false,
+// otherwise Go's default for a zero field and nothing (the system's value)
+// for a negative one.
+func keepAliveOptions(cfg net.KeepAliveConfig) []sockopt.Option {
+	if !cfg.Enable {
+		return []sockopt.Option{sockopt.KeepAlive(false)}
+	}
+	opts := []sockopt.Option{sockopt.KeepAlive(true)}
+	if cfg.Idle >= 0 {
+		opts = append(opts, sockopt.KeepAliveIdle(cmp.Or(cfg.Idle, goKeepAliveIdle)))
+	}
+	if cfg.Interval >= 0 {
+		opts = append(opts, sockopt.KeepAliveInterval(cmp.Or(cfg.Interval, goKeepAliveInterval)))
+	}
+	if cfg.Count >= 0 {
+		opts = append(opts, sockopt.KeepAliveCount(cmp.Or(cfg.Count, goKeepAliveCount)))
+	}
+	return opts
+}
+
+// Go's keepalive defaults, documented at net.KeepAliveConfig.
+const (
+	goKeepAliveIdle     = 15 * time.Second
+	goKeepAliveInterval = 15 * time.Second
+	goKeepAliveCount    = 9
+)
+
 // String lists the options the Config was made with.
 func (c *Config) String() string {
 	parts := make([]string, len(c.opts))
@@ -197,18 +249,24 @@ func (c *Config) String() string {
 
 // ListenConfig returns the standard library configuration underneath c:
 // its Control sets the listening socket's options, its KeepAliveConfig is
-// the [KeepAlive] option and its Multipath TCP setting is c's. It does not
-// carry what net.ListenConfig cannot express: the [Backlog], and the
-// [ConnSockopt] options, which need the Accept of a [Listener]. Each call
-// returns a fresh copy.
+// the [KeepAlive] option (which net's Accept sets without checking errors)
+// and its Multipath TCP setting is c's. It does not carry what
+// net.ListenConfig cannot express: the [Backlog], and the [ConnSockopt]
+// options, which need the Accept of a [Listener]. Each call returns a
+// fresh copy.
 func (c *Config) ListenConfig() net.ListenConfig { return c.lc }
 
 // Listen announces on the local TCP address, like net.ListenConfig.Listen,
 // with c's options: socket options are set before bind; then the backlog
-// is set and read back, and the protocol of the socket checked. network
-// must be "tcp", "tcp4" or "tcp6". Errors are *net.OpError values whose
-// chain reaches the cause, so errors.Is(err, syscall.EPERM) and
-// errors.As(err, new(*sockopt.Error)) work.
+// is set and read back, and the protocol of the socket checked. Last, the
+// per-connection options ([ConnSockopt], and [KeepAlive]'s) are set once
+// on a new socket of the listener's family and protocol, which is then
+// closed: an option the kernel refuses (an unknown congestion control, a
+// missing privilege) fails Listen rather than every Accept. network must
+// be "tcp", "tcp4" or "tcp6". Errors are *net.OpError values whose chain
+// reaches the cause, so errors.Is(err, syscall.EPERM) and
+// errors.As(err, new(*sockopt.Error)) work; for a per-connection option
+// the chain also holds an *[OptionError] naming it.
 func (c *Config) Listen(ctx context.Context, network, address string) (*Listener, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
@@ -216,21 +274,25 @@ func (c *Config) Listen(ctx context.Context, network, address string) (*Listener
 		return nil, &net.OpError{Op: "listen", Net: network, Err: fmt.Errorf("listener: network %q is not one of tcp, tcp4, tcp6: %w", network, net.UnknownNetworkError(network))}
 	}
 	lc := c.lc
+	if c.keepAlive != nil {
+		lc.KeepAlive, lc.KeepAliveConfig = -1, net.KeepAliveConfig{} // set by Accept, in c.conn
+	}
 	ln, err := lc.Listen(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
 	tl := ln.(*net.TCPListener)
-	l := &Listener{tl: tl, network: network, conn: c.conn, asked: c.backlog, keepAlive: c.keepAlive}
-	if err := c.finishListen(l); err != nil {
+	l := &Listener{tl: tl, network: network, conn: c.conn, asked: c.backlog, errorLog: c.errorLog}
+	if err := c.finishListen(ctx, l); err != nil {
 		tl.Close()
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: tl.Addr(), Err: err}
 	}
 	return l, nil
 }
 
-// finishListen sets the backlog and reads back what the kernel kept.
-func (c *Config) finishListen(l *Listener) error {
+// finishListen sets the backlog, reads back what the kernel kept and
+// tries the per-connection options.
+func (c *Config) finishListen(ctx context.Context, l *Listener) error {
 	rc, err := l.tl.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("listener: %w", err)
@@ -246,6 +308,65 @@ func (c *Config) finishListen(l *Listener) error {
 	if c.backlog > 0 && st.backlog < c.backlog && c.strict {
 		return fmt.Errorf("%w: asked %d, the kernel kept %d", ErrBacklogTruncated, c.backlog, st.backlog)
 	}
+	ipv6 := st.ipv6
+	if !st.domainKnown {
+		a := l.tl.Addr().(*net.TCPAddr).AddrPort().Addr()
+		ipv6 = a.Is6() && !a.Is4In6()
+	}
+	return c.tryConnOptions(ctx, ipv6, st.mptcp)
+}
+
+// errTried ends the throw-away listen of tryConnOptions once its socket
+// has been tried.
+var errTried = errors.New("listener: per-connection options tried")
+
+// rawConn gives sockopt.Apply the socket of a Control function.
+type rawConn struct{ rc syscall.RawConn }
+
+func (r rawConn) SyscallConn() (syscall.RawConn, error) { return r.rc, nil }
+
+// tryConnOptions sets the per-connection options on a new socket like the
+// ones the listener will accept (IPv6 or IPv4; Multipath TCP and plain TCP
+// when mptcp, since an MPTCP listener accepts both), made through
+// net.ListenConfig's Control and closed before bind. It returns an
+// *OptionError naming the option the kernel refused.
+func (c *Config) tryConnOptions(ctx context.Context, ipv6, mptcp bool) error {
+	if len(c.conn) == 0 {
+		return nil
+	}
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(mptcp) // Go falls back to plain TCP after errTried: both are tried
+	var failed error
+	lc.Control = func(_, _ string, rc syscall.RawConn) error {
+		if err := sockopt.Apply(rawConn{rc}, c.conn...); err != nil && failed == nil {
+			failed = err
+		}
+		return errTried
+	}
+	network, address := "tcp4", "127.0.0.1:0"
+	if ipv6 {
+		network, address = "tcp6", "[::1]:0"
+	}
+	ln, err := lc.Listen(ctx, network, address)
+	if err == nil { // cannot happen: Control always fails
+		ln.Close()
+		return errors.New("listener: the socket for trying the per-connection options was not stopped before bind")
+	}
+	if failed != nil {
+		var se *sockopt.Error
+		if errors.As(failed, &se) {
+			for i, o := range c.conn {
+				if o == se.Option {
+					return &OptionError{Option: c.connFrom[i], Err: fmt.Errorf(
+						"refused on a new socket like the accepted ones, so every Accept would fail: %w", failed)}
+				}
+			}
+		}
+		return fmt.Errorf("listener: per-connection options: %w", failed)
+	}
+	if !errors.Is(err, errTried) {
+		return fmt.Errorf("listener: making a socket to try the per-connection options on: %w", err)
+	}
 	return nil
 }
 
@@ -259,21 +380,25 @@ type Listener struct {
 	backlog int // read back after listen; 0 if unknown
 	asked   int
 	mptcp   bool
-	// keepAlive is the KeepAlive option, for connections taken by Drain.
-	keepAlive *net.KeepAliveConfig
-	draining  atomic.Bool // set by Drain: Accept returns net.ErrClosed
+	// errorLog logs the conns closed because an option failed; nil: the
+	// standard logger.
+	errorLog *log.Logger
+	draining atomic.Bool // set by Drain: Accept returns net.ErrClosed
 }
 
-// Accept waits for the next connection, sets the [ConnSockopt] options on
-// it and returns it; the net.Conn is a *net.TCPConn. It implements
-// net.Listener.
+// Accept waits for the next connection, sets the per-connection options
+// ([ConnSockopt], and [KeepAlive]'s) on it and returns it; the net.Conn is
+// a *net.TCPConn. It implements net.Listener.
 //
-// If an option cannot be set, Accept closes that connection (the client
-// sees it closed) and returns a *net.OpError whose Err is a
-// *[ConnOptionError]: its Temporary method reports true, so that servers
-// that retry temporary Accept errors (net/http, gRPC) keep serving, and
-// errors.Is reaches the errno. Accept never returns a connection on which
-// an option is missing.
+// Accept never returns a connection on which an option is missing. If an
+// option cannot be set on a connection (Listen has set them all once on a
+// test socket, so this is a failure that depends on the connection or the
+// moment, such as a shortage of memory or a capability dropped since),
+// Accept closes that connection, so the client sees it closed, logs the
+// error to the [ErrorLog], and waits for the next connection. It does not
+// return that error: net/http and gRPC sleep 5 ms to 1 s after every
+// temporary Accept error, which would hold up the other clients, and many
+// accept loops stop at any error.
 func (l *Listener) Accept() (net.Conn, error) {
 	c, err := l.AcceptTCP()
 	if err != nil {
@@ -284,20 +409,32 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // AcceptTCP is [Listener.Accept] returning the concrete type.
 func (l *Listener) AcceptTCP() (*net.TCPConn, error) {
-	if l.draining.Load() {
-		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.tl.Addr(), Err: net.ErrClosed}
-	}
-	c, err := l.tl.AcceptTCP()
-	if err != nil {
+	for {
 		if l.draining.Load() {
-			err = &net.OpError{Op: "accept", Net: l.network, Addr: l.tl.Addr(), Err: net.ErrClosed}
+			return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.tl.Addr(), Err: net.ErrClosed}
 		}
-		return nil, err
+		c, err := l.tl.AcceptTCP()
+		if err != nil {
+			if l.draining.Load() {
+				err = &net.OpError{Op: "accept", Net: l.network, Addr: l.tl.Addr(), Err: net.ErrClosed}
+			}
+			return nil, err
+		}
+		if err := l.setConnOptions(c); err != nil {
+			l.log(err)
+			continue
+		}
+		return c, nil
 	}
-	if err := l.setConnOptions(c); err != nil {
-		return nil, err
+}
+
+// log writes err to the ErrorLog.
+func (l *Listener) log(err error) {
+	if l.errorLog != nil {
+		l.errorLog.Print(err)
+		return
 	}
-	return c, nil
+	log.Print(err)
 }
 
 // setConnOptions sets the per-connection options on c, or closes it and
@@ -339,9 +476,10 @@ func (l *Listener) Backlog() (got, asked int) { return l.backlog, l.asked }
 // do not speak Multipath TCP are plain TCP sockets.
 func (l *Listener) MultipathTCP() bool { return l.mptcp }
 
-// ConnOptionError is the cause of an Accept error when a [ConnSockopt]
-// option could not be set on an accepted connection. The connection was
-// closed. It is temporary: the listener keeps working.
+// ConnOptionError says that an accepted connection was closed because a
+// per-connection option ([ConnSockopt], or one of [KeepAlive]'s) could not
+// be set on it. Accept logs it, inside a *net.OpError, to the [ErrorLog]
+// and goes on to the next connection; [Listener.Drain] returns it.
 type ConnOptionError struct {
 	Remote net.Addr // the client of the closed connection
 	Err    error    // the *sockopt.Error
@@ -355,8 +493,7 @@ func (e *ConnOptionError) Error() string {
 // Unwrap returns the *sockopt.Error.
 func (e *ConnOptionError) Unwrap() error { return e.Err }
 
-// Temporary reports true: the listener keeps working, so servers that
-// back off and retry temporary Accept errors (net/http, gRPC) go on.
+// Temporary reports true: the listener keeps working.
 func (e *ConnOptionError) Temporary() bool { return true }
 
 // Timeout reports false.

@@ -2,8 +2,8 @@ package listener_test
 
 import (
 	"context"
-	"errors"
 	"io"
+	"log"
 	"math"
 	"net"
 	"syscall"
@@ -167,32 +167,6 @@ func TestDefaultBacklogIsReadBack(t *testing.T) {
 	assert.Positive(t, got, "Go's backlog (somaxconn) is read back")
 }
 
-func TestAcceptClosesTheConnAndReturnsATemporaryErrorWhenAnOptionFails(t *testing.T) {
-	l := listen(t, listener.ConnSockopt(sockopt.Congestion("nettune-none")))
-	for range 2 { // the listener keeps working after the failure
-		client, c, err := dialAccept(t, l, nil)
-		require.Error(t, err)
-		assert.Nil(t, c, "no conn is handed out without its options")
-
-		var op *net.OpError
-		require.ErrorAs(t, err, &op)
-		assert.Equal(t, "accept", op.Op)
-		assert.True(t, op.Temporary(), "a temporary error: servers keep accepting") //nolint:staticcheck // Temporary is what net/http checks
-		var ce *listener.ConnOptionError
-		require.ErrorAs(t, err, &ce)
-		assert.Equal(t, client.LocalAddr().String(), ce.Remote.String())
-		var se *sockopt.Error
-		require.ErrorAs(t, err, &se)
-		assert.Equal(t, sockopt.Option(sockopt.Congestion("nettune-none")), se.Option)
-		assert.ErrorIs(t, err, syscall.ENOENT, "the errno is reachable")
-		assert.NotErrorIs(t, err, net.ErrClosed)
-
-		require.NoError(t, client.SetReadDeadline(time.Now().Add(20*time.Second)))
-		_, rerr := client.Read(make([]byte, 1))
-		assert.True(t, errors.Is(rerr, io.EOF) || errors.Is(rerr, syscall.ECONNRESET), "the client sees its conn closed, got %v", rerr)
-	}
-}
-
 func TestNewRejectsBadValuesAndConflictingOptions(t *testing.T) {
 	ka := listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Minute})
 	cases := []struct {
@@ -295,6 +269,10 @@ func TestOptionsAreComparableValues(t *testing.T) {
 	assert.Equal(t, listener.Backlog(3), listener.Backlog(3))
 	assert.True(t, listener.FastOpen(3) == listener.Sockopt(sockopt.FastOpen(3)), "FastOpen is short for Sockopt(sockopt.FastOpen)")
 	assert.False(t, listener.ConnSockopt(sockopt.NoDelay(true)) == listener.ConnSockopt(sockopt.NoDelay(false)))
+	logger := log.New(io.Discard, "", 0)
+	assert.True(t, listener.ErrorLog(logger) == listener.ErrorLog(logger))
+	assert.Equal(t, "ErrorLog(*log.Logger)", listener.ErrorLog(logger).String())
+	assert.Equal(t, "ErrorLog(nil)", listener.ErrorLog(nil).String())
 }
 
 // errReset is what a client reads on a connection the server reset.

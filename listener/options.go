@@ -2,6 +2,7 @@ package listener
 
 import (
 	"fmt"
+	"log"
 	"math"
 	"net"
 	"time"
@@ -33,8 +34,10 @@ func Sockopt(o sockopt.Option) Option { return sockoptOption{o} }
 
 // ConnSockopt sets o on every connection the listener accepts, after Go
 // has set its own defaults (TCP_NODELAY on, keepalive every 15 s), so o
-// wins over them. If setting it fails, Accept closes the connection and
-// returns an error: see [Listener.Accept].
+// wins over them. Listen sets o once on a new socket like the accepted
+// ones and fails if the kernel refuses it. If setting it fails on an
+// accepted connection, Accept closes that connection, logs why and goes on
+// to the next: see [Listener.Accept].
 func ConnSockopt(o sockopt.Option) Option { return connSockopt{o} }
 
 // FastOpen sets the TCP Fast Open queue length of the listening socket:
@@ -71,11 +74,25 @@ func Backlog(n int) Option { return backlog(n) }
 func StrictBacklog(on bool) Option { return strictBacklog(on) }
 
 // KeepAlive sets the keepalive configuration of every accepted connection,
-// as net.ListenConfig.KeepAliveConfig does: with Enable false keepalive
-// stays off (Go's default would turn it on with 15 s), otherwise zero fields
-// take Go's defaults and negative ones leave the system's value. It
-// conflicts with keepalive options given to [ConnSockopt].
+// with the meaning net.ListenConfig.KeepAliveConfig gives it: with Enable
+// false keepalive is off (Go's default would turn it on with 15 s),
+// otherwise zero fields take Go's defaults (idle 15 s, interval 15 s, 9
+// probes) and negative ones leave the system's value. Unlike
+// net.ListenConfig, whose Accept ignores the errors of these settings, the
+// Listener sets them itself as per-connection options (SO_KEEPALIVE,
+// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT), checked at Listen and on every
+// Accept like [ConnSockopt]. Without this option Go's Accept sets its
+// default (on, 15 s) and ignores its errors, as net does. It conflicts with
+// keepalive options given to [ConnSockopt].
 func KeepAlive(cfg net.KeepAliveConfig) Option { return keepAlive(cfg) }
+
+// ErrorLog sets the logger for the connections that Accept closes because
+// a [ConnSockopt] or [KeepAlive] option could not be set on them (one line
+// each, the *net.OpError wrapping a *[ConnOptionError]). nil, the default,
+// logs through the log package's standard logger, as http.Server's
+// ErrorLog does; to send the lines elsewhere, pass a logger of your own
+// (slog.NewLogLogger adapts a *slog.Logger).
+func ErrorLog(l *log.Logger) Option { return errorLog{l} }
 
 // MultipathTCP turns Multipath TCP on or off for the listening socket.
 // Without it, Go decides (on by default for applications whose go.mod says
@@ -161,6 +178,16 @@ func (o keepAlive) apply(c *config) error {
 	c.keepAliveOpt = o
 	return nil
 }
+
+type errorLog struct{ l *log.Logger }
+
+func (o errorLog) String() string {
+	if o.l == nil {
+		return "ErrorLog(nil)"
+	}
+	return "ErrorLog(*log.Logger)"
+}
+func (o errorLog) apply(c *config) error { c.errorLog = o.l; return nil }
 
 type multipath bool
 

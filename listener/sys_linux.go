@@ -14,8 +14,10 @@ const canSetBacklog = true
 
 // listenState is what relisten reads back from a listening socket.
 type listenState struct {
-	backlog int  // sk_max_ack_backlog
-	mptcp   bool // SO_PROTOCOL is IPPROTO_MPTCP
+	backlog     int  // sk_max_ack_backlog
+	mptcp       bool // SO_PROTOCOL is IPPROTO_MPTCP
+	ipv6        bool // SO_DOMAIN is AF_INET6
+	domainKnown bool // ipv6 was read from the socket
 }
 
 // relisten calls listen(2) again with backlog n (when n > 0) on the live
@@ -45,6 +47,12 @@ func relisten(rc syscall.RawConn, n int) (listenState, error) {
 			return
 		}
 		st.mptcp = p == unix.IPPROTO_MPTCP
+		d, e := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+		if e != nil {
+			err = os.NewSyscallError("getsockopt SO_DOMAIN", e)
+			return
+		}
+		st.ipv6, st.domainKnown = d == unix.AF_INET6, true
 	})
 	if cerr != nil {
 		return st, fmt.Errorf("listener: %w", cerr)

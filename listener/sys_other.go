@@ -11,8 +11,10 @@ import (
 const canSetBacklog = false
 
 type listenState struct {
-	backlog int
-	mptcp   bool
+	backlog     int
+	mptcp       bool
+	ipv6        bool
+	domainKnown bool // always false: Listen goes by the address
 }
 
 // relisten cannot read the backlog back here; Backlog options are refused
