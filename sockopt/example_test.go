@@ -74,27 +74,6 @@ func ExampleDialControl() {
 	// Output: TCP_KEEPIDLE=30s
 }
 
-// Verify reads options back and says why the kernel holds something else.
-func ExampleVerify() {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	d := net.Dialer{Control: sockopt.DialControl(sockopt.ReceiveBuffer(64<<10), sockopt.TOS(0x13))}
-	conn, err := d.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	rep, err := sockopt.Verify(conn.(*net.TCPConn), sockopt.ReceiveBuffer(64<<10), sockopt.TOS(0x13))
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Print(rep)
-	fmt.Println("all applied:", rep.OK())
-}
-
 // System.Explain predicts, from sysctls and capabilities alone, what the
 // host will do. ReadSystem reads this host; ReadSystemFS reads any root.
 func ExampleSystem_Explain() {
