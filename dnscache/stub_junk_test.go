@@ -152,13 +152,20 @@ func TestATimeoutSaysHowManyDatagramsWereSkipped(t *testing.T) {
 	t.Log(err)
 }
 
-// tcpStub is a stub source asking srv with one attempt, and the question it
-// is tested with.
+// stubFor is a stub source asking srv alone, with one attempt and a 5 s
+// timeout, and extra resolv.conf lines.
+func stubFor(t testing.TB, srv *dnstest.Server, extra ...string) *stubSource {
+	t.Helper()
+	conf := "nameserver " + srv.Addr().String() + "\noptions timeout:5 attempts:1\n" + strings.Join(extra, "\n")
+	rc, err := parseResolvConf("test.conf", []byte(conf))
+	require.NoError(t, err)
+	return &stubSource{conf: rc}
+}
+
+// tcpStub is stubFor(srv) and the question it is tested with.
 func tcpStub(t testing.TB, srv *dnstest.Server) (*stubSource, dnsmessage.Question) {
 	t.Helper()
-	rc, err := parseResolvConf("test.conf", []byte("nameserver "+srv.Addr().String()+"\noptions timeout:5 attempts:1\n"))
-	require.NoError(t, err)
-	return &stubSource{conf: rc}, dnsmessage.Question{
+	return stubFor(t, srv), dnsmessage.Question{
 		Name: dnsmessage.MustNewName("svc.test."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET,
 	}
 }
