@@ -1,9 +1,9 @@
 package dnscache
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strconv"
@@ -29,12 +29,35 @@ const (
 	maxSearch   = 6
 )
 
+// maxResolvConfSize bounds what readResolvConf reads: a real file is a few
+// hundred bytes, and a path to something that never ends (/dev/zero) must
+// not take the process's memory.
+const maxResolvConfSize = 1 << 20
+
 func readResolvConf(path string) (*resolvConf, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileAtMost(path, maxResolvConfSize)
 	if err != nil {
 		return nil, fmt.Errorf("dnscache: ResolvConf: %w", err)
 	}
 	return parseResolvConf(path, b)
+}
+
+// readFileAtMost reads the file at path, or fails when it holds more than
+// limit bytes.
+func readFileAtMost(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d MiB", path, limit>>20)
+	}
+	return b, nil
 }
 
 // parseResolvConf reads the lines the stub needs and ignores the rest, as the
@@ -43,11 +66,10 @@ func readResolvConf(path string) (*resolvConf, error) {
 // would send queries somewhere the caller did not mean.
 func parseResolvConf(path string, b []byte) (*resolvConf, error) {
 	rc := &resolvConf{ndots: 1, timeout: 5 * time.Second, attempts: 2}
-	sc := bufio.NewScanner(bytes.NewReader(b))
 	line := 0
-	for sc.Scan() {
+	for l := range bytes.Lines(b) {
 		line++
-		text := sc.Text()
+		text := string(l)
 		if i := strings.IndexAny(text, "#;"); i >= 0 {
 			text = text[:i]
 		}
