@@ -35,6 +35,10 @@ type Dialer struct {
 	// dial dials one literal address. It is attempts.DialContext, or a
 	// test's instrumented replacement.
 	dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// untracked dials one literal address when attempt does not track it:
+	// dial, or without a recorder a net.Dialer whose Control only sets the
+	// socket options.
+	untracked func(ctx context.Context, network, address string) (net.Conn, error)
 	// onSocket, set only by tests, is called by control for every socket
 	// an attempt makes, before its options are set.
 	onSocket func(network, address string, c syscall.RawConn)
@@ -125,17 +129,25 @@ func New(opts ...Option) (*Dialer, error) {
 
 	a := d.template // copies the MPTCP setting too
 	a.Timeout = 0   // DialContext puts the whole dial's deadline in the context
-	// control sets the options, notes that the attempt made a socket and
-	// stamps the start of connect.
-	a.Control, a.ControlContext = nil, d.control
 	if c.keepAliveSet {
 		// net ignores the errors of the keepalive options it sets; set
 		// them here, where a failure fails the dial.
 		a.KeepAlive, a.KeepAliveConfig = -1, net.KeepAliveConfig{}
 		d.after = append(d.after, keepAliveOptions(c.keepAlive)...)
 	}
+	plain := a // Control, if any, sets the options only
+	// control sets the options, notes that the attempt made a socket and
+	// stamps the start of connect.
+	a.Control, a.ControlContext = nil, d.control
 	d.attempts = &a
 	d.dial = a.DialContext
+	d.untracked = d.dial
+	if d.recorder == nil {
+		// A single literal address needs neither the connect time nor
+		// whether a socket was made: save net the RawConn of a Control
+		// call when there are no socket options.
+		d.untracked = plain.DialContext
+	}
 	return d, nil
 }
 
@@ -314,7 +326,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	if _, err := netip.ParseAddr(host); host == "" || err == nil {
-		c, took, _, err := d.attempt(ctx, network, address)
+		c, took, _, err := d.attempt(ctx, network, address, d.recorder != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -342,16 +354,25 @@ func (d *Dialer) record(took time.Duration) {
 // attempt dials one literal address and sets the after-connect options. It
 // returns how long the connect took, and whether the attempt was tried:
 // false when it failed because its context ended before a socket was made
-// (nothing reached the network), true otherwise.
-func (d *Dialer) attempt(ctx context.Context, network, address string) (c net.Conn, took time.Duration, tried bool, err error) {
-	st := new(attemptState)
-	ctx = context.WithValue(ctx, attemptKey{}, st)
-	c, err = d.dial(ctx, network, address)
+// (nothing reached the network), true otherwise. Without track (a single
+// address dialed without a recorder) it notes neither, and dials through
+// untracked to save the allocations.
+func (d *Dialer) attempt(ctx context.Context, network, address string, track bool) (c net.Conn, took time.Duration, tried bool, err error) {
+	var st *attemptState
+	if track {
+		st = new(attemptState)
+		ctx = context.WithValue(ctx, attemptKey{}, st)
+	}
+	dial := d.dial
+	if !track {
+		dial = d.untracked
+	}
+	c, err = dial(ctx, network, address)
 	if err != nil {
 		cerr := ctx.Err()
-		return nil, 0, st.socket || cerr == nil || !errors.Is(err, cerr), err
+		return nil, 0, st == nil || st.socket || cerr == nil || !errors.Is(err, cerr), err
 	}
-	if d.recorder != nil && !st.start.IsZero() {
+	if d.recorder != nil && st != nil && !st.start.IsZero() {
 		took = time.Since(st.start)
 	}
 	if len(d.after) > 0 {

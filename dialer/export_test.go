@@ -25,6 +25,7 @@ func NewWithDial(dial func(real DialFunc) DialFunc, opts ...Option) (*Dialer, er
 		}
 		return hooked(ctx, network, address)
 	}
+	d.untracked = d.dial
 	return d, nil
 }
 
@@ -36,6 +37,7 @@ func NewWithSocketHook(hook func(network, address string, c syscall.RawConn), op
 		return nil, err
 	}
 	d.onSocket = hook
+	d.untracked = d.dial // every socket goes through control
 	return d, nil
 }
 

@@ -176,7 +176,7 @@ func (d *Dialer) race(ctx context.Context, network, address string, addrs []neti
 		}
 		go func() {
 			defer acancel()
-			c, took, tried, err := d.attempt(actx, network, order[i].String())
+			c, took, tried, err := d.attempt(actx, network, order[i].String(), true)
 			if !tried {
 				err = actx.Err() // why: the attempt's deadline or the dial's end
 			}
