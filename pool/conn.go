@@ -63,27 +63,28 @@ func NewConnPool(dial DialFunc, network, address string, opts ...Option) (*ConnP
 		user = fn
 	}
 	live, userAt := cfg.liveness, cfg.healthAfter
-	var check func(context.Context, net.Conn, time.Duration) error
+	var check func(context.Context, net.Conn, time.Duration, bool) error
 	checkAt := int64(-1)
 	switch {
 	case live >= 0 && user != nil:
-		check = func(ctx context.Context, c net.Conn, idle time.Duration) error {
-			if idle >= live {
+		check = func(ctx context.Context, c net.Conn, quiet time.Duration, suspect bool) error {
+			if suspect || quiet >= live {
 				if err := probe(c); err != nil {
 					return err
 				}
 			}
-			if idle >= userAt {
+			if quiet >= userAt {
 				return user(ctx, c)
 			}
 			return nil
 		}
 		checkAt = int64(min(live, userAt))
 	case live >= 0:
-		check = func(_ context.Context, c net.Conn, _ time.Duration) error { return probe(c) }
+		// Called only when due: quiet ≥ live, or suspect.
+		check = func(_ context.Context, c net.Conn, _ time.Duration, _ bool) error { return probe(c) }
 		checkAt = int64(live)
 	case user != nil:
-		check = func(ctx context.Context, c net.Conn, _ time.Duration) error { return user(ctx, c) }
+		check = func(ctx context.Context, c net.Conn, _ time.Duration, _ bool) error { return user(ctx, c) }
 		checkAt = int64(userAt)
 	}
 	dialConn := func(ctx context.Context) (net.Conn, error) { return dial(ctx, network, address) }
@@ -140,12 +141,22 @@ const (
 // broken: Close then closes the connection instead of pooling it, because
 // the protocol's state on it is unknown. Deadlines set on a Conn are
 // cleared before it is pooled again.
+//
+// The Conn also notes, for the [LivenessCheck], when a Read last returned
+// data (the peer was alive then) and whether a Write came after it (a
+// reply may still be on its way). Only I/O through the Conn counts, not
+// through [Conn.NetConn]. Read every reply before Close: a conn returned
+// with a reply unread is closed at its next checkout only if the reply has
+// arrived by then and the conn is plain, and a reply read only in part is
+// not noticed at all; call [Conn.MarkUnusable] when in doubt.
 type Conn struct {
 	h        Resource[net.Conn]
 	c        net.Conn
 	state    atomic.Int32
 	ops      atomic.Int32 // Reads and Writes in flight
 	deadline atomic.Bool  // a deadline was set
+	readAt   atomic.Int64 // pool clock of the last Read that returned data; only with a clock
+	unread   atomic.Bool  // a Write since the last Read that returned data
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -156,7 +167,8 @@ func (c *Conn) errReturned(op string) error {
 }
 
 // Read reads from the connection. After Close it returns an error wrapping
-// [net.ErrClosed].
+// [net.ErrClosed]. A Read that returns data proves the peer alive, for the
+// liveness check's quiet time.
 func (c *Conn) Read(b []byte) (int, error) {
 	c.ops.Add(1)
 	defer c.ops.Add(-1)
@@ -166,12 +178,21 @@ func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.c.Read(b)
 	if err != nil {
 		c.state.CompareAndSwap(connLive, connBroken)
+	} else if n > 0 {
+		// Data from the peer: it was alive, and has answered.
+		if p := c.h.r.pool; p.timed {
+			c.readAt.Store(p.now())
+		}
+		if c.unread.Load() {
+			c.unread.Store(false)
+		}
 	}
 	return n, err
 }
 
 // Write writes to the connection. After Close it returns an error wrapping
-// [net.ErrClosed].
+// [net.ErrClosed]. Until a Read returns data, the Conn counts as awaiting a
+// reply (see [LivenessCheck]).
 func (c *Conn) Write(b []byte) (int, error) {
 	c.ops.Add(1)
 	defer c.ops.Add(-1)
@@ -181,6 +202,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 	n, err := c.c.Write(b)
 	if err != nil {
 		c.state.CompareAndSwap(connLive, connBroken)
+	} else if n > 0 && !c.unread.Load() {
+		c.unread.Store(true)
 	}
 	return n, err
 }
@@ -190,7 +213,8 @@ func (c *Conn) MarkUnusable() { c.state.CompareAndSwap(connLive, connBroken) }
 
 // Close returns the connection to the pool, or closes it if it was marked
 // unusable, broke, or a Read or Write is still running. A second Close
-// returns an error wrapping [net.ErrClosed].
+// returns an error wrapping [net.ErrClosed]. A conn returned awaiting a
+// reply (a Write after its last Read) is peeked at before its next use.
 func (c *Conn) Close() error {
 	prev := c.state.Swap(connReturned)
 	if prev == connReturned {
@@ -204,7 +228,14 @@ func (c *Conn) Close() error {
 			return c.h.Discard()
 		}
 	}
-	c.h.Release()
+	n := returnNote{readAt: c.readAt.Load()}
+	if c.unread.Load() {
+		// A reply may be on its way. Only a plain conn's peek can tell a
+		// reply from a TLS record the server sent unasked.
+		_, isTLS := underlying(c.c)
+		n.suspect = !isTLS
+	}
+	c.h.r.pool.release(c.h, n)
 	return nil
 }
 
@@ -244,7 +275,21 @@ func (c *Conn) NetConn() net.Conn { return c.c }
 // blocking. Connections without a file descriptor (net.Pipe, wrappers
 // without NetConn) pass unchecked.
 func probe(c net.Conn) error {
-	isTLS := false
+	c, isTLS := underlying(c)
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("pool: liveness: %w", err)
+	}
+	return peek(rc, isTLS)
+}
+
+// underlying unwraps c through any *tls.Conn or other wrapper with a
+// NetConn method, and says whether there was TLS on the way.
+func underlying(c net.Conn) (_ net.Conn, isTLS bool) {
 	for {
 		switch u := c.(type) {
 		case *tls.Conn:
@@ -255,15 +300,6 @@ func probe(c net.Conn) error {
 			c = u.NetConn()
 			continue
 		}
-		break
+		return c, isTLS
 	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("pool: liveness: %w", err)
-	}
-	return peek(rc, isTLS)
 }

@@ -6,11 +6,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -477,4 +479,113 @@ func TestThePoolRecoversByItselfWhenTheServerComesBack(t *testing.T) {
 	})
 	st := cp.Stats()
 	assert.Equal(t, uint64(2), st.Closed.Health+st.Closed.Discarded, "both dead conns were closed")
+}
+
+func TestConnPoolTryGetNeverWaitsAndSkipsADeadConn(t *testing.T) {
+	s := startServer(t, "127.0.0.1:0", nil)
+	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(0))
+	_, err := cp.TryGet(context.Background())
+	assert.ErrorIs(t, err, pool.ErrUnavailable, "nothing idle yet")
+	eventually(t, "TryGet's background dial lands", func() bool { return cp.Stats().Idle == 1 })
+
+	c, err := cp.TryGet(context.Background())
+	require.NoError(t, err)
+	assert.NoError(t, roundTrip(c), "the conn TryGet returns works")
+	_, err = cp.TryGet(context.Background())
+	assert.ErrorIs(t, err, pool.ErrUnavailable, "the only conn is out")
+	first := c.NetConn()
+	require.NoError(t, c.Close())
+
+	c, err = cp.TryGet(context.Background())
+	require.NoError(t, err)
+	assert.Same(t, first, c.NetConn(), "the idle conn, reused")
+	require.NoError(t, c.Close())
+
+	_, raw := s.conn(0)
+	require.NoError(t, raw.CloseWrite())
+	eventually(t, "the client sees the FIN", func() bool { return pool.Probe(first) != nil })
+	_, err = cp.TryGet(context.Background())
+	assert.ErrorIs(t, err, pool.ErrUnavailable, "the dead conn is not handed out, and nothing else is idle")
+	assert.Equal(t, uint64(1), cp.Stats().Closed.Health)
+	// Once the dead conn's place is free, a TryGet dials a replacement
+	// and a later one gets it.
+	eventually(t, "TryGet returns a replacement", func() bool {
+		c, err = cp.TryGet(context.Background())
+		if err != nil {
+			require.ErrorIs(t, err, pool.ErrUnavailable)
+		}
+		return err == nil
+	})
+	assert.NotSame(t, first, c.NetConn())
+	assert.NoError(t, roundTrip(c))
+	require.NoError(t, c.Close())
+	st := cp.Stats()
+	assert.Equal(t, uint64(2), st.Dials, "%+v", st)
+	assert.Equal(t, st.Gets, st.Hits+st.Misses, "every TryGet is counted as a hit or a miss: %+v", st)
+}
+
+func TestConnPoolResetClosesIdleConnsNowAndConnsInUseOnClose(t *testing.T) {
+	s := startServer(t, "127.0.0.1:0", nil)
+	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(3))
+	conns := warm(t, cp, 2)
+	out, err := cp.Get(context.Background())
+	require.NoError(t, err)
+
+	cp.Reset()
+	eventually(t, "the idle conn is closed", func() bool { return cp.Stats().Closed.Reset == 1 && cp.Stats().Idle == 0 })
+	idle := conns[0]
+	if idle == out.NetConn() {
+		idle = conns[1]
+	}
+	_, err = idle.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, net.ErrClosed, "the idle conn was closed")
+	assert.NoError(t, roundTrip(out), "the conn in use stays usable until its Close")
+	require.NoError(t, out.Close())
+	_, err = out.NetConn().Read(make([]byte, 1))
+	assert.ErrorIs(t, err, net.ErrClosed, "closed when returned")
+
+	c, err := cp.Get(context.Background())
+	require.NoError(t, err)
+	assert.NotSame(t, conns[0], c.NetConn())
+	assert.NotSame(t, conns[1], c.NetConn())
+	assert.NoError(t, roundTrip(c), "a fresh conn")
+	require.NoError(t, c.Close())
+	st := cp.Stats()
+	assert.Equal(t, uint64(2), st.Closed.Reset, "%+v", st)
+	assert.Equal(t, uint64(3), st.Dials, "%+v", st)
+}
+
+func TestConnPoolStringNamesTheNetworkAndAddress(t *testing.T) {
+	cp, err := pool.NewConnPool(nil, "tcp6", "[::1]:6379")
+	require.NoError(t, err)
+	defer cp.Close(context.Background())
+	assert.Equal(t, "pool.ConnPool(tcp6 [::1]:6379)", cp.String())
+	assert.Equal(t, "pool.ConnPool(tcp6 [::1]:6379)", fmt.Sprint(cp), "fmt uses String")
+}
+
+// With LivenessCheck(0) the pool had no clock, so a HealthCheck's own
+// threshold was never reached and the check never ran.
+func TestAHealthCheckWithAThresholdRunsAlongsideAZeroLivenessThreshold(t *testing.T) {
+	s := startServer(t, "127.0.0.1:0", nil)
+	clock := newFakeClock()
+	var checks atomic.Int32
+	check := func(context.Context, net.Conn) error {
+		checks.Add(1)
+		return errors.New("no")
+	}
+	cp := newConnPool(t, nil, s.addr(), pool.LivenessCheck(0), pool.HealthCheck(time.Minute, check),
+		pool.Clock(clock.Now))
+	conns := warm(t, cp, 1)
+	c, err := cp.Get(context.Background())
+	require.NoError(t, err)
+	assert.Same(t, conns[0], c.NetConn(), "below the health check's threshold: not checked")
+	require.NoError(t, c.Close())
+	assert.Zero(t, checks.Load())
+
+	clock.Advance(2 * time.Minute)
+	c, err = cp.Get(context.Background())
+	require.NoError(t, err)
+	assert.NotSame(t, conns[0], c.NetConn(), "the health check refused the conn idle past its threshold")
+	require.NoError(t, c.Close())
+	assert.Equal(t, int32(1), checks.Load())
 }

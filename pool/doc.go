@@ -31,7 +31,9 @@
 // the pool dials for it when it has room. A released or newly dialed
 // resource is handed straight to the longest waiter, and the releasing
 // goroutine yields its processor so the waiter runs at once instead of
-// holding the resource asleep (jackc/puddle#46). A dial does not use the
+// holding the resource asleep (jackc/puddle#46). The waiter, not the
+// releaser, runs the [HealthCheck] when one is due, so a hand-off adds no
+// work under the lock. A dial does not use the
 // context of the Get that caused it: when that caller gives up, the dial
 // goes on and its resource serves the next waiter or the idle set.
 //
@@ -66,14 +68,22 @@
 // connection to the pool, unless [Conn.MarkUnusable] was called or a Read
 // or Write failed, in which case the connection is closed.
 //
-// Before handing out a connection idle for at least the [LivenessCheck]
-// threshold (1s by default), the pool peeks at its socket with a
-// non-blocking MSG_PEEK (about half a microsecond; connections used more
-// recently are handed out without a system call). The verdicts:
+// Before handing out a connection that has been quiet for at least the
+// [LivenessCheck] threshold (1s by default), the pool peeks at its socket
+// with a non-blocking MSG_PEEK (about half a microsecond). Quiet is the
+// time since the peer last proved alive: the dial, the last passed check,
+// or the last Read through the [*Conn] that returned data; a Close proves
+// nothing, since the server may have closed the connection while it was
+// held. This holds on every path to a Get: the idle set, a hand-off from a
+// Close or a dial to a waiting Get, TryGet. The peek runs in the Get that
+// receives the connection, not under the pool's lock, so a connection in
+// steady use is handed over with no system call and no extra locking. The
+// verdicts:
 //
 //   - nothing to read: alive;
 //   - end of stream (the peer closed or half-closed) or an error such as
-//     ECONNRESET: dead, so the connection is closed and the Get goes on;
+//     ECONNRESET: dead, so the connection is closed and the Get goes on
+//     (a Get that was waiting keeps its place in the queue);
 //   - bytes waiting on a plain connection: nobody asked for them, so the
 //     protocol on it is out of step: closed ([ErrUnexpectedData]);
 //   - bytes waiting under TLS ([*tls.Conn]; the peek is on the socket under
@@ -84,10 +94,31 @@
 //     side (on Linux, from the TCP state in TCP_INFO). A close_notify from
 //     a server that keeps its socket open is found on the next Read.
 //
-// The check is a point in time: a server can still close a connection
-// just after it passed. It is available on unix platforms; elsewhere it is
-// off by default and asking for it is an error wrapping
-// [errors.ErrUnsupported].
+// A connection straight from its dial that fails the check (only possible
+// with a threshold of 0) fails the Get with the check's error, since a
+// server that drops every new connection would otherwise keep it dialing.
+//
+// # What the liveness check promises
+//
+// With LivenessCheck(0) no connection is handed out whose death (end of
+// stream, reset, or unrequested bytes on a plain connection) had reached
+// the client's socket when the Get received it. With a threshold d > 0
+// the same holds for every connection quiet for d or more (measured on a
+// coarse clock, to within about d/8); one that proved alive less than d
+// ago is handed out unchecked, which is what keeps a busy pool fast. The
+// check is a point in time: a server can still close a connection just
+// after it passed, so a request must still handle a failed Read or Write.
+//
+// Unread replies: a [*Conn] closed with a Write after its last Read (such
+// as a request whose reply was never read) is peeked at on its next
+// checkout whatever the threshold, and a plain connection with bytes
+// waiting then is closed. This costs nothing to code that reads every
+// reply. It cannot catch a reply still in flight at that moment, a reply
+// read only in part, or anything under TLS: read every reply before
+// Close, or call [Conn.MarkUnusable].
+//
+// The check is available on unix platforms; elsewhere it is off by
+// default and asking for it is an error wrapping [errors.ErrUnsupported].
 //
 // # Concurrency
 //

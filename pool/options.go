@@ -76,6 +76,9 @@ func buildConfig(conn bool, opts []Option) (config, error) {
 			return config{}, fmt.Errorf("pool: %v applies to NewConnPool only", o)
 		}
 	}
+	if !conn {
+		c.liveness = -1
+	}
 	if !c.maxIdleSet {
 		c.maxIdle = c.maxSize
 	}
@@ -298,12 +301,23 @@ type healthOption[T any] struct {
 	check func(context.Context, T) error
 }
 
-// HealthCheck runs check on a resource taken from the idle set when it has
-// been idle for at least after (0: on every such checkout). A resource whose
-// check fails is closed (counted in [ClosedStats].Health) and the Get goes on
-// with the next idle resource or a dial. check gets the Get's context.
-// Resources handed straight from a release or a fresh dial are not checked.
-// T must be the pool's type, or [New] returns an error.
+// HealthCheck runs check on a resource before a Get hands it out, on
+// every way it can reach the Get (from the idle set, handed over by a
+// Release, handed over from a dial, through TryGet), when at least after
+// has passed since the resource was last known good: dialed, released with
+// [Resource.Release], or passed the check. after is 0 to check on every
+// checkout, fresh dials included. For a [ConnPool] a Close does not count
+// as known good (the conn may have died while held): a Read that returned
+// data on its [*Conn] does, as for [LivenessCheck].
+//
+// check runs in the Get that receives the resource, with that Get's
+// context and without holding the pool's lock. A resource whose check
+// fails is closed (counted in [ClosedStats].Health) and the Get goes on
+// with the next idle resource, or waits again at the head of the queue;
+// but when the resource came straight from its own dial, the Get fails
+// with an error wrapping the check's, rather than dial for ever against a
+// server that drops every new connection. T must be the pool's type, or
+// [New] returns an error.
 func HealthCheck[T any](after time.Duration, check func(ctx context.Context, v T) error) Option {
 	return healthOption[T]{after, check}
 }
@@ -325,13 +339,36 @@ func (o healthOption[T]) String() string {
 
 type livenessOption time.Duration
 
-// LivenessCheck is for [NewConnPool] only: before handing out a connection
-// that has been idle for at least d (0: on every checkout), peek at its
-// socket without blocking and discard it if the peer has closed or reset it,
-// or (plain connections only) has sent bytes nobody asked for. See the
-// package documentation for TLS. Negative: off. Default: on, with d = 1s,
-// where the platform supports it (unix); elsewhere asking for it makes
-// NewConnPool fail with an error wrapping [errors.ErrUnsupported].
+// LivenessCheck is for [NewConnPool] only: before handing out a
+// connection that has been quiet for at least d, peek at its socket
+// without blocking and close it if the peer has closed or reset it, or
+// (plain connections only) has sent bytes nobody asked for. Quiet is the
+// time since the peer last proved alive: the dial, the last passed check,
+// or the last Read on its [*Conn] that returned data, whichever is latest.
+// Returning a conn with Close proves nothing, since the peer may have
+// closed it while it was held. The check applies on every way a
+// connection reaches a Get: from the idle set, handed over by a Close or
+// a dial to a Get that was waiting, through TryGet; it runs in the Get
+// that receives the connection, off the pool's lock (see [HealthCheck]
+// for what happens when it fails). Quiet time is measured on the pool's
+// coarse clock, so to within about d/8.
+//
+// d = 0 checks on every checkout, hand-offs and fresh dials included: no
+// connection is handed out whose death (end of stream, reset, or on a
+// plain connection unrequested bytes) had reached the client's socket when
+// the Get received it. A
+// larger d saves the system call (about half a microsecond) on
+// connections in steady use, at the price of handing out one that died
+// less than d after it last proved alive.
+//
+// Whatever d is, a plain connection whose *Conn was closed with a Write
+// after its last Read (a reply may be on its way) is peeked at on its next
+// checkout, and closed if bytes are waiting then. See the package
+// documentation for what this cannot see, and for TLS.
+//
+// Negative: off. Default: on, with d = 1s, where the platform supports it
+// (unix); elsewhere asking for it makes NewConnPool fail with an error
+// wrapping [errors.ErrUnsupported].
 func LivenessCheck(d time.Duration) Option { return livenessOption(d) }
 
 func (o livenessOption) apply(c *config) error {

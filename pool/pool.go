@@ -48,13 +48,17 @@ func (e *BackoffError) Unwrap() []error { return []error{ErrBackoff, e.Err} }
 // The idle set is a stack (the most recently released resource is taken
 // first, so the rest can age out), guarded by one mutex; callers that find
 // it empty wait in a FIFO queue and are handed resources directly as they
-// are released or dialed.
+// are released or dialed. A resource due for its [HealthCheck] is checked
+// by the Get that receives it, whichever way it came.
 type Pool[T any] struct {
 	dial    func(context.Context) (T, error)
 	closeFn func(T) error
 	cfg     config
-	check   func(ctx context.Context, v T, idle time.Duration) error
-	checkAt int64 // idle nanoseconds from which check runs
+	// check is the health (and for a ConnPool, liveness) check: quiet is
+	// how long nothing has proven v good, suspect says v was returned
+	// with bytes possibly unread (see resource.suspect).
+	check   func(ctx context.Context, v T, quiet time.Duration, suspect bool) error
+	checkAt int64 // quiet nanoseconds from which check runs
 
 	timed  bool // some option needs resource timestamps
 	plain  bool // no option acts on checkout: no time limits, check or MinIdle
@@ -101,12 +105,30 @@ type counters struct {
 type resource[T any] struct {
 	value T
 	pool  *Pool[T]
-	// Fields below are guarded by pool.mu.
+	// Fields below are guarded by pool.mu, except that the Get that
+	// receives the resource sets provenAt and suspect after a passed
+	// check, while it alone holds the resource.
 	seq       uint64 // bumped on every release, so a stale handle is caught
 	out       bool   // checked out
 	gen       uint64 // Reset generation it was dialed in
-	idleSince int64  // coarse nanoseconds
+	idleSince int64  // coarse nanoseconds: released at (MaxIdleTime)
 	expires   int64  // coarse nanoseconds; 0: never
+	// provenAt is when the resource was last known good, in coarse
+	// nanoseconds: dialed, passed its check, released with Release, or
+	// (ConnPool) a Read on its *Conn returned data. The check thresholds
+	// count from it.
+	provenAt int64
+	// suspect: its *Conn was closed with a Write after its last Read, so
+	// a reply may be waiting unread; the liveness check peeks at it on
+	// its next checkout whatever its quiet time.
+	suspect bool
+}
+
+// returnNote is what a release knows about how the resource was used.
+type returnNote struct {
+	vouched bool  // Resource.Release: the caller vouches it is good now
+	readAt  int64 // coarse nanoseconds of the last Read with data (ConnPool); 0: none
+	suspect bool  // a Write since the last Read (ConnPool)
 }
 
 // Resource is a resource checked out of a [Pool]: call exactly one of
@@ -124,14 +146,16 @@ type Resource[T any] struct {
 func (h Resource[T]) Value() T { return h.r.value }
 
 // Release returns the resource to the pool: to the longest-waiting Get if
-// there is one, else to the idle set, or it is closed when it has outlived
-// MaxLifetime, the pool has been Reset or closed since it was dialed, or
-// MaxIdle resources are idle already (the close function then runs before
-// Release returns).
+// there is one (which runs the [HealthCheck] first if it is due), else to
+// the idle set, or it is closed when it has outlived MaxLifetime, the pool
+// has been Reset or closed since it was dialed, or MaxIdle resources are
+// idle already (the close function then runs before Release returns).
+// Release vouches that the resource is good: the HealthCheck's idle
+// threshold counts from it.
 //
 // Releasing or discarding the same checkout twice is a programming error:
 // Release panics with a message saying so, as it does on the zero Resource.
-func (h Resource[T]) Release() { h.r.pool.release(h) }
+func (h Resource[T]) Release() { h.r.pool.release(h, returnNote{vouched: true}) }
 
 // Discard closes the resource instead of returning it, for one found broken.
 // The close function runs before Discard returns, and its error is returned.
@@ -188,7 +212,7 @@ func New[T any](dial func(ctx context.Context) (T, error), closeFn func(T) error
 	if err != nil {
 		return nil, err
 	}
-	var check func(context.Context, T, time.Duration) error
+	var check func(context.Context, T, time.Duration, bool) error
 	var checkAt int64
 	if cfg.health != nil {
 		fn, ok := cfg.health.(func(context.Context, T) error)
@@ -196,7 +220,7 @@ func New[T any](dial func(ctx context.Context) (T, error), closeFn func(T) error
 			return nil, fmt.Errorf("pool: HealthCheck takes a %T, not a check of the pool's type %s",
 				cfg.health, typeName[T]())
 		}
-		check = func(ctx context.Context, v T, _ time.Duration) error { return fn(ctx, v) }
+		check = func(ctx context.Context, v T, _ time.Duration, _ bool) error { return fn(ctx, v) }
 		checkAt = int64(cfg.healthAfter)
 	}
 	return newPool(dial, closeFn, cfg, check, checkAt), nil
@@ -206,7 +230,7 @@ func New[T any](dial func(ctx context.Context) (T, error), closeFn func(T) error
 func typeName[T any]() string { return fmt.Sprintf("%T", (*T)(nil))[1:] }
 
 func newPool[T any](dial func(context.Context) (T, error), closeFn func(T) error, cfg config,
-	check func(context.Context, T, time.Duration) error, checkAt int64) *Pool[T] {
+	check func(context.Context, T, time.Duration, bool) error, checkAt int64) *Pool[T] {
 	p := &Pool[T]{
 		dial:    dial,
 		closeFn: closeFn,
@@ -218,8 +242,14 @@ func newPool[T any](dial func(context.Context) (T, error), closeFn func(T) error
 		done:    make(chan struct{}),
 		idle:    make([]*resource[T], 0, cfg.maxSize),
 	}
+	if cfg.clock != nil {
+		p.epoch = cfg.clock() // so that resource times are never negative
+	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.timed = cfg.maxIdleTime > 0 || cfg.maxLifetime > 0 || (check != nil && checkAt > 0)
+	// Without a clock every threshold is 0: the check runs on every
+	// checkout (see dueLocked).
+	p.timed = cfg.maxIdleTime > 0 || cfg.maxLifetime > 0 ||
+		(check != nil && (checkAt > 0 || cfg.liveness > 0 || (cfg.health != nil && cfg.healthAfter > 0)))
 	p.plain = !p.timed && check == nil && cfg.minIdle == 0
 	p.wfree.New = func() any { return &waiter[T]{ch: make(chan delivery[T], 1)} }
 	if p.timed || cfg.minIdle > 0 {
@@ -233,7 +263,14 @@ func newPool[T any](dial func(context.Context) (T, error), closeFn func(T) error
 // limit, between 1ms and 1s.
 func (p *Pool[T]) tick() time.Duration {
 	d := time.Second
-	for _, l := range []time.Duration{p.cfg.maxIdleTime, p.cfg.maxLifetime - p.cfg.lifetimeJitter, time.Duration(p.checkAt)} {
+	limits := []time.Duration{p.cfg.maxIdleTime, p.cfg.maxLifetime - p.cfg.lifetimeJitter}
+	if p.check != nil {
+		limits = append(limits, time.Duration(p.checkAt), p.cfg.liveness)
+		if p.cfg.health != nil {
+			limits = append(limits, p.cfg.healthAfter)
+		}
+	}
+	for _, l := range limits {
 		if l > 0 && l/8 < d {
 			d = l / 8
 		}
@@ -259,10 +296,14 @@ func (p *Pool[T]) preciseNow() int64 {
 }
 
 // Get returns an idle resource, or waits for one to be released or dialed
-// until ctx ends. Callers wait in FIFO order. When ctx ends first, Get
-// returns ctx.Err() (unwrapped, and without allocating when ctx was already
-// done); a dial it started goes on and serves the next caller. A dial
-// error is returned wrapped; see also [BackoffError].
+// until ctx ends. Callers wait in FIFO order. A resource due for its
+// [HealthCheck] is checked first, however it reached Get; one that fails
+// is closed, and Get goes on (keeping its place in the queue), or fails
+// with the check's error wrapped if the resource came straight from its
+// dial. When ctx ends first, Get returns ctx.Err() (unwrapped, and without
+// allocating when ctx was already done); a dial it started goes on and
+// serves the next caller. A dial error is returned wrapped; see also
+// [BackoffError].
 func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
 	if err := ctx.Err(); err != nil {
 		p.early.Add(1)
@@ -314,13 +355,13 @@ func (p *Pool[T]) takeIdle(ctx context.Context) (h Resource[T], done bool, err e
 			p.mu.Unlock()
 			return Resource[T]{}, true, ErrClosed
 		}
-		r, idleFor := p.popIdleLocked()
+		r := p.popIdleLocked()
 		if r == nil {
 			p.st.misses++
 			return Resource[T]{}, false, nil
 		}
 		p.st.hits++
-		if h, ok := p.checkOut(ctx, r, idleFor); ok {
+		if h, ok := p.checkOut(ctx, r); ok {
 			return h, true, nil
 		}
 		p.mu.Lock()
@@ -329,23 +370,22 @@ func (p *Pool[T]) takeIdle(ctx context.Context) (h Resource[T], done bool, err e
 
 // popIdleLocked takes the most recently released idle resource that is
 // still within its limits, retiring (in the background) the ones that are
-// not. It returns how long the resource was idle, or -1 when not timed.
-func (p *Pool[T]) popIdleLocked() (*resource[T], time.Duration) {
+// not.
+func (p *Pool[T]) popIdleLocked() *resource[T] {
 	for {
 		n := len(p.idle)
 		if n == 0 {
-			return nil, 0
+			return nil
 		}
 		r := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		if !p.timed {
-			return r, -1
+			return r
 		}
-		now := p.now()
-		reason := p.expiredLocked(r, now)
+		reason := p.expiredLocked(r, p.now())
 		if reason == nil {
-			return r, time.Duration(now - r.idleSince)
+			return r
 		}
 		*reason++
 		p.open--
@@ -367,41 +407,73 @@ func (p *Pool[T]) expiredLocked(r *resource[T], now int64) *uint64 {
 }
 
 // checkOut marks r (just taken from the idle set) in use, unlocks, and
-// runs the health check when due. On failure it retires r and returns
-// false, with p.mu unlocked.
-func (p *Pool[T]) checkOut(ctx context.Context, r *resource[T], idleFor time.Duration) (Resource[T], bool) {
+// runs the check when due. On failure it retires r and returns false,
+// with p.mu unlocked.
+func (p *Pool[T]) checkOut(ctx context.Context, r *resource[T]) (Resource[T], bool) {
 	r.out = true
 	p.inUse++
 	h := Resource[T]{r: r, seq: r.seq}
 	refill := len(p.idle) < p.cfg.minIdle
+	quiet, due := p.dueLocked(r)
 	p.mu.Unlock()
 	if refill {
 		p.wake()
 	}
-	if p.check == nil || (p.checkAt > 0 && int64(idleFor) < p.checkAt) {
-		return h, true
-	}
-	if idleFor < 0 {
-		idleFor = 0
-	}
-	if err := p.check(ctx, r.value, idleFor); err == nil {
+	if !due || p.runCheck(ctx, r, quiet) == nil {
 		return h, true
 	}
 	p.mu.Lock()
 	p.st.hits--
-	p.st.closed.Health++
-	r.seq++
-	r.out = false
-	p.inUse--
-	p.open--
-	p.closing++
-	p.serveLocked(nil)
+	p.retireLocked(r, &p.st.closed.Health)
+	p.serveLocked(ctx)
 	p.mu.Unlock()
 	go p.destroy(r)
 	return Resource[T]{}, false
 }
 
-// wait queues the caller (p.mu held) and waits for a hand-off.
+// dueLocked says whether r must pass the check before it is handed out,
+// and how long nothing has proven it good (0 without a clock, when every
+// threshold is 0 and so the check is always due).
+func (p *Pool[T]) dueLocked(r *resource[T]) (quiet time.Duration, due bool) {
+	if p.check == nil {
+		return 0, false
+	}
+	if !p.timed {
+		return 0, true
+	}
+	quiet = time.Duration(max(0, p.now()-r.provenAt))
+	return quiet, r.suspect || int64(quiet) >= p.checkAt
+}
+
+// runCheck runs the check on r, which the caller alone holds (checked
+// out), and records a pass: r is proven good now.
+func (p *Pool[T]) runCheck(ctx context.Context, r *resource[T], quiet time.Duration) error {
+	if err := p.check(ctx, r.value, quiet, r.suspect); err != nil {
+		return err
+	}
+	r.suspect = false
+	if p.timed {
+		r.provenAt = p.now()
+	}
+	return nil
+}
+
+// retireLocked takes r, checked out, out of the pool to be closed for
+// reason; the caller then runs destroy.
+func (p *Pool[T]) retireLocked(r *resource[T], reason *uint64) {
+	*reason++
+	r.seq++
+	r.out = false
+	p.inUse--
+	p.open--
+	p.closing++
+}
+
+// wait queues the caller (p.mu held) and waits for a hand-off. A resource
+// handed over that is due for its check is checked here, by the receiving
+// Get and off the mutex; if it fails, it is closed and the Get waits again
+// at the head of the queue (or fails, if the resource came straight from
+// its dial: see the fresh case below).
 func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 	w := p.wfree.Get().(*waiter[T])
 	p.waiters.push(w)
@@ -409,20 +481,54 @@ func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 	p.mu.Unlock()
 	start := p.preciseNow()
 	var d delivery[T]
-	done := ctx.Done()
-	if done == nil {
-		d = <-w.ch
-	} else {
-		select {
-		case d = <-w.ch:
-		case <-done:
-			return p.abandon(ctx, w)
+	for {
+		done := ctx.Done()
+		if done == nil {
+			d = <-w.ch
+		} else {
+			select {
+			case d = <-w.ch:
+			case <-done:
+				return p.abandon(ctx, w)
+			}
+		}
+		if d.err != nil {
+			p.wfree.Put(w)
+			return Resource[T]{}, d.err
+		}
+		if !d.check {
+			break
+		}
+		err := p.runCheck(ctx, d.r, d.quiet)
+		if err == nil {
+			break
+		}
+		p.mu.Lock()
+		p.st.waits-- // counted by handLocked, but not handed out
+		p.retireLocked(d.r, &p.st.closed.Health)
+		switch {
+		case d.fresh:
+			// Dead on arrival: the server accepts and drops. Dialing
+			// again for this Get could go on for ever.
+			err = fmt.Errorf("pool: new resource failed its check: %w", err)
+		case p.closed:
+			err = ErrClosed
+		case ctx.Err() != nil:
+			p.timeouts.Add(1)
+			err = ctx.Err()
+		default:
+			err = nil
+			p.waiters.pushFront(w)
+		}
+		p.serveLocked(ctx)
+		p.mu.Unlock()
+		go p.destroy(d.r)
+		if err != nil {
+			p.wfree.Put(w)
+			return Resource[T]{}, err
 		}
 	}
 	p.wfree.Put(w)
-	if d.err != nil {
-		return Resource[T]{}, d.err
-	}
 	p.waitTime.Add(p.preciseNow() - start)
 	return Resource[T]{r: d.r, seq: d.r.seq}, nil
 }
@@ -445,21 +551,22 @@ func (p *Pool[T]) abandon(ctx context.Context, w *waiter[T]) (Resource[T], error
 		p.mu.Lock()
 		p.st.waits-- // counted by handLocked, but this Get fails
 		p.mu.Unlock()
-		p.release(Resource[T]{r: d.r, seq: d.r.seq})
+		// Unused: its proof and suspicion stay as they were.
+		p.release(Resource[T]{r: d.r, seq: d.r.seq}, returnNote{})
 	}
 	return Resource[T]{}, ctx.Err()
 }
 
 // serveLocked matches waiters with idle resources and starts the dials
-// they need (with the values of ctx, if not nil), or fails them when
-// nothing can serve them while dialing is paused.
+// they need (with the values of ctx), or fails them when nothing can serve
+// them while dialing is paused.
 func (p *Pool[T]) serveLocked(ctx context.Context) {
 	for p.waiters.n > 0 {
-		r, _ := p.popIdleLocked()
+		r := p.popIdleLocked()
 		if r == nil {
 			break
 		}
-		p.handLocked(r)
+		p.handLocked(r, false)
 	}
 	if p.closed {
 		return
@@ -495,17 +602,22 @@ func (p *Pool[T]) canDialLocked(now int64) bool {
 	return now >= p.pauseTo && p.dialing == 0
 }
 
-// handLocked gives r to the longest waiter.
-func (p *Pool[T]) handLocked(r *resource[T]) {
+// handLocked gives r to the longest waiter, telling it whether r is due
+// for its check; fresh says r comes straight from its dial.
+func (p *Pool[T]) handLocked(r *resource[T], fresh bool) {
 	w := p.waiters.pop()
 	r.out = true
 	p.inUse++
 	p.st.waits++
-	w.ch <- delivery[T]{r: r}
+	d := delivery[T]{r: r, fresh: fresh}
+	if p.check != nil {
+		d.quiet, d.check = p.dueLocked(r)
+	}
+	w.ch <- d
 }
 
 // startDialLocked starts a dial in a goroutine. Its context carries the
-// values of ctx (if not nil) but ends only at DialTimeout or Close.
+// values of ctx but ends only at DialTimeout or Close.
 func (p *Pool[T]) startDialLocked(ctx context.Context) {
 	p.open++
 	p.dialing++
@@ -515,13 +627,11 @@ func (p *Pool[T]) startDialLocked(ctx context.Context) {
 }
 
 func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
-	ctx := p.ctx
-	if parent != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(context.WithoutCancel(parent))
-		stop := context.AfterFunc(p.ctx, cancel)
-		defer func() { stop(); cancel() }()
-	}
+	// The caller's values, but not its cancellation: the dial ends at
+	// Close (or DialTimeout).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(p.ctx, cancel)
+	defer func() { stop(); cancel() }()
 	if p.cfg.dialTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.cfg.dialTimeout)
@@ -544,6 +654,7 @@ func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
 	if p.timed {
 		now := p.now()
 		r.idleSince = now
+		r.provenAt = now
 		if p.cfg.maxLifetime > 0 {
 			life := p.cfg.maxLifetime
 			if p.cfg.lifetimeJitter > 0 {
@@ -558,8 +669,8 @@ func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
 	case gen != p.gen:
 		p.st.closed.Reset++
 	case p.waiters.n > 0:
-		p.handLocked(r)
-		p.serveLocked(nil)
+		p.handLocked(r, true)
+		p.serveLocked(context.Background())
 		p.mu.Unlock()
 		return
 	case len(p.idle) >= p.cfg.maxIdle:
@@ -571,7 +682,7 @@ func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
 	}
 	p.open--
 	p.closing++
-	p.serveLocked(nil)
+	p.serveLocked(context.Background())
 	p.mu.Unlock()
 	p.destroy(r)
 }
@@ -597,7 +708,7 @@ func (p *Pool[T]) failLocked(err error) {
 	if w := p.waiters.pop(); w != nil {
 		w.ch <- delivery[T]{err: fmt.Errorf("pool: dial: %w", err)}
 	}
-	p.serveLocked(nil)
+	p.serveLocked(context.Background())
 }
 
 // endPause runs when a dial pause ends: it lets waiters and MinIdle dial
@@ -611,7 +722,7 @@ func (p *Pool[T]) endPause() {
 			p.workers++
 			p.timer = time.AfterFunc(time.Duration(p.pauseTo-now), p.endPause)
 		}
-		p.serveLocked(nil)
+		p.serveLocked(context.Background())
 	}
 	p.workers--
 	p.maybeDoneLocked()
@@ -638,15 +749,25 @@ func (p *Pool[T]) checkInLocked(h Resource[T]) {
 	p.inUse--
 }
 
-func (p *Pool[T]) release(h Resource[T]) {
+// release takes back a checked-out resource; n says what its use proved.
+func (p *Pool[T]) release(h Resource[T], n returnNote) {
 	r := h.r
 	p.mu.Lock()
 	p.checkInLocked(h)
+	if p.timed {
+		now := p.now()
+		r.idleSince = now
+		if n.vouched {
+			r.provenAt = now
+		} else {
+			r.provenAt = max(r.provenAt, n.readAt)
+		}
+	}
+	if n.suspect && p.cfg.liveness >= 0 {
+		r.suspect = true
+	}
 	if p.waiters.n == 0 && r.expires == 0 && r.gen == p.gen && len(p.idle) < p.cfg.maxIdle && !p.closed {
 		// The common case: back to the idle set.
-		if p.timed {
-			r.idleSince = p.now()
-		}
 		p.idle = append(p.idle, r)
 		p.mu.Unlock()
 		return
@@ -660,7 +781,7 @@ func (p *Pool[T]) release(h Resource[T]) {
 	case r.expires != 0 && p.now() >= r.expires:
 		reason = &p.st.closed.Lifetime
 	case p.waiters.n > 0:
-		p.handLocked(r)
+		p.handLocked(r, false)
 		p.mu.Unlock()
 		// The waiter is runnable but queued behind this goroutine on its
 		// P, where it would sit holding the resource unused for as long
@@ -670,9 +791,6 @@ func (p *Pool[T]) release(h Resource[T]) {
 	case len(p.idle) >= p.cfg.maxIdle:
 		reason = &p.st.closed.Excess
 	default:
-		if p.timed {
-			r.idleSince = p.now()
-		}
 		p.idle = append(p.idle, r)
 		p.mu.Unlock()
 		return
@@ -680,7 +798,7 @@ func (p *Pool[T]) release(h Resource[T]) {
 	*reason++
 	p.open--
 	p.closing++
-	p.serveLocked(nil)
+	p.serveLocked(context.Background())
 	p.mu.Unlock()
 	p.destroy(r)
 }
@@ -691,7 +809,7 @@ func (p *Pool[T]) discard(h Resource[T]) error {
 	p.st.closed.Discarded++
 	p.open--
 	p.closing++
-	p.serveLocked(nil)
+	p.serveLocked(context.Background())
 	p.mu.Unlock()
 	return p.destroy(h.r)
 }
@@ -702,7 +820,7 @@ func (p *Pool[T]) destroy(r *resource[T]) error {
 	err := p.closeFn(r.value)
 	p.mu.Lock()
 	p.closing--
-	p.serveLocked(nil) // the place is free now
+	p.serveLocked(context.Background()) // the place is free now
 	p.maybeDoneLocked()
 	p.mu.Unlock()
 	if p.cfg.minIdle > 0 {
@@ -861,7 +979,7 @@ func (p *Pool[T]) maintain() {
 	if p.cfg.minIdle > 0 {
 		now := p.preciseNow()
 		for len(p.idle)+p.dialing-p.waiters.n < p.cfg.minIdle && p.canDialLocked(now) {
-			p.startDialLocked(nil)
+			p.startDialLocked(context.Background())
 		}
 	}
 	p.mu.Unlock()
@@ -878,8 +996,11 @@ type waiter[T any] struct {
 }
 
 type delivery[T any] struct {
-	r   *resource[T]
-	err error
+	r     *resource[T]
+	err   error
+	quiet time.Duration // how long nothing has proven r good
+	check bool          // r is due for its check
+	fresh bool          // r comes straight from its dial
 }
 
 // waitQueue is a FIFO list of waiters with O(1) removal.
@@ -898,6 +1019,21 @@ func (q *waitQueue[T]) push(w *waiter[T]) {
 		q.head = w
 	}
 	q.tail = w
+	q.n++
+}
+
+// pushFront queues w first: for a waiter that was served a resource that
+// failed its check, and keeps its place.
+func (q *waitQueue[T]) pushFront(w *waiter[T]) {
+	w.queued = true
+	w.prev = nil
+	w.next = q.head
+	if q.head != nil {
+		q.head.prev = w
+	} else {
+		q.tail = w
+	}
+	q.head = w
 	q.n++
 }
 

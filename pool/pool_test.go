@@ -677,3 +677,37 @@ func TestMaxConcurrentDialsLimitsDialsInFlight(t *testing.T) {
 	assert.NoError(t, p.Close(context.Background()))
 	f.closedOnce(t)
 }
+
+func TestAHealthCheckWithAZeroThresholdRunsOnAHandOffToo(t *testing.T) {
+	f := &factory{}
+	var bad atomic.Pointer[res]
+	var checks atomic.Int32
+	check := func(_ context.Context, r *res) error {
+		checks.Add(1)
+		if r == bad.Load() {
+			return errors.New("unhealthy")
+		}
+		return nil
+	}
+	p := newPool(t, f, pool.MaxSize(1), pool.HealthCheck(0, check))
+	ctx := context.Background()
+	held, err := p.Get(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), checks.Load(), "a fresh dial is checked too: 0 is every checkout")
+
+	got := make(chan pool.Resource[*res], 1)
+	go func() {
+		r, err := p.Get(ctx)
+		if assert.NoError(t, err) {
+			got <- r
+		}
+	}()
+	eventually(t, "the second Get waits", func() bool { return p.Stats().Waiting == 1 })
+	bad.Store(held.Value())
+	held.Release()
+	r := <-got
+	assert.NotSame(t, held.Value(), r.Value(), "the resource that failed its check was not handed over")
+	r.Release()
+	assert.Equal(t, uint64(1), p.Stats().Closed.Health)
+	assert.Equal(t, int32(3), checks.Load(), "the fresh dial, the hand-off, the replacement")
+}

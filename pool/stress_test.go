@@ -75,9 +75,10 @@ func stress(t *testing.T, closeEarly bool) {
 		live.Add(-1)
 		return nil
 	}
+	errUnhealthy := errors.New("unhealthy")
 	check := func(context.Context, *stressRes) error {
 		if rand.IntN(20) == 0 {
-			return errors.New("unhealthy")
+			return errUnhealthy
 		}
 		return nil
 	}
@@ -139,7 +140,8 @@ func stress(t *testing.T, closeEarly bool) {
 						return
 					}
 					if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
-						!errors.Is(err, errDial) && !errors.Is(err, pool.ErrUnavailable) {
+						!errors.Is(err, errDial) && !errors.Is(err, pool.ErrUnavailable) &&
+						!errors.Is(err, errUnhealthy) { // a fresh resource failed its check
 						fail("unexpected error: " + err.Error())
 					}
 					continue
