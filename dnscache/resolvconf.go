@@ -192,3 +192,84 @@ func (rc *resolvConf) names(host string) []string {
 	}
 	return append(withSearch, n)
 }
+
+// hostsFile is what the stub takes from a hosts file (hosts(5)): the
+// addresses listed for each name.
+type hostsFile struct {
+	byName map[string][]netip.Addr // keys from hostsKey; in file order
+}
+
+// maxHostsSize bounds what readHosts reads: large block-list files run to a
+// few MiB.
+const maxHostsSize = 64 << 20
+
+// readHosts reads the hosts file at path.
+func readHosts(path string) (*hostsFile, error) {
+	b, err := readFileAtMost(path, maxHostsSize)
+	if err != nil {
+		return nil, fmt.Errorf("dnscache: hosts file: %w", err)
+	}
+	return parseHosts(path, b)
+}
+
+// parseHosts reads lines of an address followed by names, with comments
+// from '#', as the C library and net do. A line with an address and no name
+// says nothing and is skipped; a line whose address does not parse is an
+// error naming the file and line (net skips it), since skipping it would
+// send its names to DNS. IPv4-mapped IPv6 addresses are kept as IPv4. Names
+// that are not domain names (see isDomainName) are left out: the stub never
+// asks for them.
+func parseHosts(path string, b []byte) (*hostsFile, error) {
+	h := &hostsFile{byName: make(map[string][]netip.Addr)}
+	line := 0
+	for l := range bytes.Lines(b) {
+		line++
+		text := string(l)
+		if i := strings.IndexByte(text, '#'); i >= 0 {
+			text = text[:i]
+		}
+		f := strings.Fields(text)
+		if len(f) < 2 {
+			continue
+		}
+		a, err := netip.ParseAddr(f[0])
+		if err != nil {
+			return nil, fmt.Errorf("dnscache: hosts file %s:%d: address %q: %v", path, line, f[0], err)
+		}
+		a = a.Unmap()
+		for _, name := range f[1:] {
+			if k, ok := hostsName(name); ok {
+				h.byName[k] = append(h.byName[k], a)
+			}
+		}
+	}
+	return h, nil
+}
+
+// hostsName returns the key a name in a hosts file is kept under, and false
+// for a name the stub never asks for (not a domain name, or the root).
+func hostsName(name string) (string, bool) {
+	k := hostsKey(name)
+	return k, k != "." && isDomainName(k)
+}
+
+// hostsKey is the form names are looked up by: ASCII lower case, without
+// the final dot.
+func hostsKey(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) }
+
+// lookup returns the addresses listed for host of the family network ("ip",
+// "ip4" or "ip6") asks for, in file order, and whether the file lists host
+// at all.
+func (h *hostsFile) lookup(network, host string) ([]netip.Addr, bool) {
+	all, ok := h.byName[hostsKey(host)]
+	if !ok {
+		return nil, false
+	}
+	var out []netip.Addr
+	for _, a := range all {
+		if network == "ip" || (network == "ip4") == a.Is4() {
+			out = append(out, a)
+		}
+	}
+	return out, true
+}

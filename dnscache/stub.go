@@ -31,9 +31,16 @@ import (
 // name (with the final dot) is asked as it is, once per record type, without
 // the search list. A name goes out in the case the caller wrote it; answers
 // match it in any case (RFC 4343).
+//
+// With a hosts file (hosts non-nil), a name the file lists is answered from
+// it alone, without a query, as net does in its default "files, then DNS"
+// order: the addresses of the asked family, or "no such host" when the file
+// lists the name with addresses of the other family only. Names are matched
+// without case and without the final dot, and not through the search list.
 type stubSource struct {
-	conf *resolvConf
-	next atomic.Uint32 // first server to try, with options rotate
+	conf  *resolvConf
+	hosts *hostsFile    // nil: no hosts file is consulted
+	next  atomic.Uint32 // first server to try, with options rotate
 }
 
 // udpBufSize is the EDNS0 payload size the stub advertises (the 2020 DNS flag
@@ -77,13 +84,21 @@ func (s *stubSource) lookup(ctx context.Context, network, host string) ([]netip.
 		return nil, noTTL, &net.DNSError{Err: "dnscache: no such host (not a domain name the stub sends)", Name: host, IsNotFound: true}
 	}
 	if isLocalhost(host) {
-		return loopback(network), localhostTTL, nil
+		return loopback(network), staticTTL, nil
+	}
+	if s.hosts != nil {
+		if addrs, ok := s.hosts.lookup(network, host); ok {
+			if len(addrs) == 0 {
+				return nil, noTTL, &net.DNSError{Err: "dnscache: no such host (the hosts file lists it for the other address family only)", Name: host, IsNotFound: true}
+			}
+			return addrs, staticTTL, nil
+		}
 	}
 	negTTL := time.Duration(-1)
 	var server string
 	for _, name := range s.conf.names(host) {
 		if isLocalhost(name) { // a search domain made it one
-			return loopback(network), localhostTTL, nil
+			return loopback(network), staticTTL, nil
 		}
 		addrs, ttl, srv, err := s.lookupName(ctx, name, types)
 		server = srv
@@ -617,9 +632,10 @@ func hasSuffixFold(s, suffix string) bool {
 	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }
 
-// localhostTTL is how long a localhost answer may be kept: the largest TTL a
-// record can carry (RFC 2181), since the answer never changes; MaxTTL caps it.
-const localhostTTL = math.MaxInt32 * time.Second
+// staticTTL is how long an answer that never changes (localhost, the hosts
+// file, read once) may be kept: the largest TTL a record can carry (RFC
+// 2181); MaxTTL caps it.
+const staticTTL = math.MaxInt32 * time.Second
 
 // loopback is the answer to a localhost name for network "ip", "ip4" or "ip6".
 func loopback(network string) []netip.Addr {
