@@ -76,6 +76,15 @@ func (s socket) checkMPTCP(opts []Option, forbid mptcpQuirk) (int, error) {
 	return p, nil
 }
 
+// mptcpHint says what to do about an option a Multipath TCP socket does
+// not honour. Multipath TCP exists only on Linux.
+const mptcpHint = "the socket is Multipath TCP (Go's default for listeners since go 1.24 in go.mod); " +
+	"call SetMultipathTCP(false) on the net.Dialer or net.ListenConfig, or set GODEBUG=multipathtcp=0"
+
+func mptcpError(o Option) error {
+	return &Error{Option: o, Op: "check", Err: ErrMPTCP, Hint: mptcpHint}
+}
+
 func (s socket) set(opt Option) error {
 	if done, err := s.setCommon(opt); done {
 		return err

@@ -203,13 +203,6 @@ func TCPOnly(o Option) bool { return o != nil && o.info().mptcp != 0 }
 // net.Dialer.SetMultipathTCP(false) or net.ListenConfig.SetMultipathTCP(false).
 var ErrMPTCP = errors.New("sockopt: not honoured on a Multipath TCP socket")
 
-const mptcpHint = "the socket is Multipath TCP (Go's default for listeners since go 1.24 in go.mod); " +
-	"call SetMultipathTCP(false) on the net.Dialer or net.ListenConfig, or set GODEBUG=multipathtcp=0"
-
-func mptcpError(o Option) error {
-	return &Error{Option: o, Op: "check", Err: ErrMPTCP, Hint: mptcpHint}
-}
-
 // Control returns a function for the Control field of net.Dialer and
 // net.ListenConfig that sets opts, in order, on the new socket. The first
 // failure aborts the dial or listen; net wraps it in a *net.OpError whose
