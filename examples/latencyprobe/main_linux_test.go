@@ -93,3 +93,26 @@ func TestPlotInADirectoryThatCannotBeWrittenFailsBeforeMeasuring(t *testing.T) {
 		assert.Equal(t, 2, cli.ExitCode(err), "-plot %s: exit status", p)
 	}
 }
+
+func TestPlotThroughASymlinkReplacesTheFileItPointsAtAndKeepsTheLink(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "real.svg")
+	link := filepath.Join(dir, "link.svg")
+	require.NoError(t, os.WriteFile(file, []byte("old"), 0o600))
+	require.NoError(t, os.Symlink("real.svg", link))
+	err := runWithDeadline(t, func() {}, append([]string{"-plot", link, "-quiet"}, tiny...)...)
+	require.NoError(t, err)
+	fi, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.NotZero(t, fi.Mode()&os.ModeSymlink, "the link is still a link")
+	got, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Contains(t, string(got), "<svg", "the file the link points at holds the new plot")
+
+	dangling := filepath.Join(dir, "dangling.svg")
+	require.NoError(t, os.Symlink("missing/plot.svg", dangling))
+	err = runWithDeadline(t, func() {}, "-target", unreachable(t), "-plot", dangling)
+	assert.Equal(t, 2, cli.ExitCode(err), "a link to a file that does not exist is refused: %v", err)
+	_, err = os.Lstat(dangling)
+	assert.NoError(t, err, "the dangling link is left alone")
+}
