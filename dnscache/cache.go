@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,15 +22,50 @@ import (
 // [Cache.Close].
 var ErrClosed = errors.New("dnscache: closed")
 
-// tick is the resolution of the coarse clock the hit path reads, and how
-// often the background goroutine wakes up.
-const tick = 10 * time.Millisecond
+// sweepEvery is how often the background goroutine drops unusable entries.
+const sweepEvery = time.Second
+
+// lastUsedGrain is the resolution of an entry's last-use stamp: a hit writes
+// the stamp only when it has aged this much, so that parallel hits on one
+// entry do not write its cache line every time.
+const lastUsedGrain = 10 * time.Millisecond
 
 // hitShardBits sets the number of hit counters (1<<hitShardBits).
 const hitShardBits = 4
 
-// sweepTicks is how many ticks pass between two sweeps of unusable entries.
-const sweepTicks = 100
+// maxNameLen is the longest name DNS can hold (253 bytes, 254 with the final
+// dot). Longer names are answered (no such host) but never cached, so that a
+// caller cannot fill the cache with huge keys.
+const maxNameLen = 254
+
+// What the cache counts for each entry against MaxBytes: a fixed part (the
+// entry, its slot, its share of the table, a negative answer's error) plus
+// the name plus the addresses, each stored once as a 24-byte netip.Addr and
+// counted as 32 to cover the allocator's rounding. Measured on linux/amd64
+// with Go 1.26: 167 bytes of heap for an entry of one address (counted
+// 364), 227 for a negative one (340), 1,934 for 64 addresses (2,388).
+const (
+	entryOverhead = 320
+	addrBytes     = 32
+)
+
+// entryBytes is what an entry for host with n addresses counts against
+// MaxBytes.
+func entryBytes(host string, n int) int64 {
+	return entryOverhead + int64(len(host)) + addrBytes*int64(n)
+}
+
+// Address families of a view into an entry: all of it, or the IPv4 or IPv6
+// part of an "ip" answer (the same numbers as the tables of ip4 and ip6).
+const (
+	famAll = 0
+	fam4   = 1
+	fam6   = 2
+)
+
+// errBusy is returned by flight when every lookup slot is taken and the
+// caller does not wait (prefetches and stale refreshes).
+var errBusy = errors.New("dnscache: MaxLookups lookups in progress")
 
 // networks are the networks a cache answers for, indexed by table.
 var networks = [...]string{"ip", "ip4", "ip6"}
@@ -57,11 +93,12 @@ type Cache struct {
 	// steady set of upstreams rarely does.
 	tables [len(networks)]atomic.Pointer[map[string]*slot]
 
-	cfg    config
-	src    source
-	start  time.Time    // the zero of the clock readings below
-	coarse atomic.Int64 // nanoseconds since start, advanced every tick
-	clock  func() int64 // the injected Clock as nanoseconds since start, or nil
+	cfg     config
+	src     source
+	start   time.Time     // the zero of the clock readings below (monotonic)
+	clock   func() int64  // the injected Clock as nanoseconds since start, or nil
+	foldDot bool          // "name." and "name" are the same name to the source
+	sem     chan struct{} // one token per lookup at the source in progress (MaxLookups)
 
 	hits [1 << hitShardBits]paddedCounter // sharded: parallel hits rarely share a line
 	misses, staleServed, negativeHits, prefetches,
@@ -71,9 +108,10 @@ type Cache struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the cache started
 
-	mu      sync.Mutex // guards flights, count, gen, closed and every write to tables
+	mu      sync.Mutex // guards flights, count, bytes, gen, closed and every write to tables
 	flights map[key]*flight
 	count   int    // entries in tables
+	bytes   int64  // what the entries count against MaxBytes (see entryBytes)
 	gen     uint64 // bumped by Invalidate and Flush: older lookups are not stored
 	closed  bool
 }
@@ -96,7 +134,8 @@ type key struct {
 // two atomics change in place. Times are clock readings (see Cache.now).
 type entry struct {
 	addrs      []netip.Addr  // never handed out: callers get copies
-	strs       []string      // addrs as strings, for LookupHost (strings are immutable: shared)
+	n4         int           // how many of addrs are IPv4
+	truncated  bool          // the answer had more than MaxAnswerAddrs addresses
 	err        *net.DNSError // non-nil for a negative answer
 	expires    int64         // fresh before this
 	staleUntil int64         // servable, when a refresh fails, before this
@@ -130,15 +169,22 @@ func New(opts ...Option) (*Cache, error) {
 	if cfg.minTTL > cfg.maxTTL {
 		return nil, fmt.Errorf("dnscache: MinTTL(%v) is above MaxTTL(%v)", cfg.minTTL, cfg.maxTTL)
 	}
+	if one := entryBytes(strings.Repeat("x", maxNameLen), cfg.maxAnswerAddrs); cfg.maxBytes < one {
+		return nil, fmt.Errorf("dnscache: MaxBytes(%d) is below one answer of MaxAnswerAddrs(%d) addresses (%d bytes)",
+			cfg.maxBytes, cfg.maxAnswerAddrs, one)
+	}
 	var src source = systemSource{r: cfg.resolver, ttl: cfg.ttl}
+	foldDot := false
 	if cfg.useStub {
 		rc, err := readResolvConf(cfg.resolvConf)
 		if err != nil {
 			return nil, err
 		}
 		src = &stubSource{conf: rc}
+		foldDot = len(rc.search) == 0
 	}
-	c := &Cache{cfg: cfg, src: src, flights: make(map[key]*flight)}
+	c := &Cache{cfg: cfg, src: src, foldDot: foldDot, flights: make(map[key]*flight),
+		sem: make(chan struct{}, cfg.maxLookups)}
 	for n := range c.tables {
 		c.tables[n].Store(&map[string]*slot{})
 	}
@@ -153,96 +199,156 @@ func New(opts ...Option) (*Cache, error) {
 	return c, nil
 }
 
-// now reads the cache's clock: nanoseconds since New, from the coarse clock
-// (one atomic load, at most one tick behind) or the injected one.
+// now reads the cache's clock: nanoseconds since New, from the monotonic
+// clock or the injected one.
+//
+// Every hit reads it. A coarse clock advanced by a background goroutine
+// would be cheaper to read (an atomic load instead of about 20 ns), but
+// after the process stalls (SIGSTOP, a paused VM, CPU throttling) it lags by
+// the length of the stall until that goroutine runs again, and nothing a hit
+// can read without a clock tells it that a stall happened: expired answers
+// would be served as fresh.
 func (c *Cache) now() int64 {
 	if c.clock != nil {
 		return c.clock()
 	}
-	return c.coarse.Load()
+	return int64(time.Since(c.start))
 }
 
 func (c *Cache) background() {
 	defer c.wg.Done()
-	t := time.NewTicker(tick)
+	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
-	for i := 1; ; i++ {
+	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
 		}
-		c.coarse.Store(int64(time.Since(c.start)))
-		if i%sweepTicks == 0 {
-			c.sweep()
-		}
+		c.sweep()
 	}
 }
 
 // LookupNetIP looks host up for network "ip", "ip4" or "ip6", like
 // [net.Resolver.LookupNetIP], and returns a new slice the caller owns, with
 // the addresses rotated (see [Cache.AppendNetIP]). IP literals are returned
-// as they are, without caching. Errors are *[net.DNSError]: IsNotFound for
-// "no such host" (fresh or cached), IsTimeout / IsTemporary for failures; a
-// cancelled ctx gives an error that unwraps to ctx.Err().
+// as they are, without caching. Errors are *[net.DNSError] naming host as
+// given: IsNotFound for "no such host" (fresh or cached), IsTimeout /
+// IsTemporary for failures; a cancelled ctx gives an error that unwraps to
+// ctx.Err().
+//
+// Names are case-insensitive: host is cached and asked for in ASCII lower
+// case (see the package documentation, Names, for the final dot). An "ip4"
+// or "ip6" lookup is answered from a fresh "ip" answer for the same name
+// when that answer holds addresses of the family.
 //
 // ctx bounds only this caller's wait: the lookup itself is shared with every
 // concurrent caller for the same host and network and runs on, bounded by
-// [LookupTimeout], when this caller gives up.
+// [LookupTimeout], when this caller gives up. When [MaxLookups] lookups are
+// already in progress, a caller that needs a new one waits for one of them
+// to end, for as long as ctx allows.
 func (c *Cache) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	e, r, err := c.get(ctx, network, host)
+	e, fam, r, err := c.get(ctx, network, host)
 	if err != nil {
 		return nil, err
 	}
-	return e.appendRotated(make([]netip.Addr, 0, len(e.addrs)), r), nil
+	return e.appendRotated(make([]netip.Addr, 0, e.count(fam)), r, fam), nil
 }
 
 // AppendNetIP is [Cache.LookupNetIP] that appends the addresses to dst and
 // returns the extended slice. When the answer is cached and fresh and dst has
-// room, it allocates nothing and reads no wall clock: this is the hot path.
+// room, it allocates nothing, takes no lock and reads only the monotonic
+// clock: this is the hot path.
 //
 // The addresses come rotated, starting at a different one from call to call
 // (evenly over successive calls), so that connections opened one after the
 // other spread over all of a service's addresses; the order is otherwise
 // the order of the answer.
 func (c *Cache) AppendNetIP(ctx context.Context, dst []netip.Addr, network, host string) ([]netip.Addr, error) {
-	e, r, err := c.get(ctx, network, host)
+	e, fam, r, err := c.get(ctx, network, host)
 	if err != nil {
 		return dst, err
 	}
-	return e.appendRotated(dst, r), nil
+	return e.appendRotated(dst, r, fam), nil
 }
 
 // LookupHost looks host up for network "ip" like [net.Resolver.LookupHost]
 // and returns the addresses as strings, rotated as [Cache.AppendNetIP] does.
+// The cache keeps each address once, as a [netip.Addr]: the strings are
+// formatted for each call (two allocations, whatever the number of
+// addresses).
 func (c *Cache) LookupHost(ctx context.Context, host string) ([]string, error) {
-	e, r, err := c.get(ctx, "ip", host)
+	e, _, r, err := c.get(ctx, "ip", host)
 	if err != nil {
 		return nil, err
 	}
-	if e.strs == nil { // an IP literal
-		return []string{e.addrs[0].String()}, nil
+	n := len(e.addrs)
+	i := 0
+	if n > 1 {
+		i = int(uint64(r) * uint64(n) >> 32)
 	}
-	n := len(e.strs)
-	i := int(uint64(r) * uint64(n) >> 32)
-	out := make([]string, 0, n)
-	out = append(out, e.strs[i:]...)
-	return append(out, e.strs[:i]...), nil
+	// Format every address into one buffer and cut the strings out of it.
+	buf := make([]byte, 0, n*16)
+	var endsBuf [16]int
+	ends := endsBuf[:0]
+	for k := range n {
+		buf = e.addrs[(i+k)%n].AppendTo(buf)
+		ends = append(ends, len(buf))
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is never written again
+	out := make([]string, n)
+	start := 0
+	for k, end := range ends {
+		out[k], start = all[start:end], end
+	}
+	return out, nil
 }
 
-func (e *entry) appendRotated(dst []netip.Addr, r uint32) []netip.Addr {
-	n := len(e.addrs)
-	if n == 1 {
-		return append(dst, e.addrs[0])
+// count is the number of addresses in the view fam of e.
+func (e *entry) count(fam int) int {
+	switch fam {
+	case fam4:
+		return e.n4
+	case fam6:
+		return len(e.addrs) - e.n4
 	}
-	i := int(uint64(r) * uint64(n) >> 32) // r mod n, without a division
-	// Element by element: for two or three addresses this beats the
-	// typed bulk copy append(dst, addrs...) would do.
-	for _, a := range e.addrs[i:] {
-		dst = append(dst, a)
+	return len(e.addrs)
+}
+
+// appendRotated appends the addresses of view fam of e to dst, starting at
+// the one r picks.
+func (e *entry) appendRotated(dst []netip.Addr, r uint32, fam int) []netip.Addr {
+	if fam == famAll {
+		n := len(e.addrs)
+		if n == 1 {
+			return append(dst, e.addrs[0])
+		}
+		i := int(uint64(r) * uint64(n) >> 32) // r mod n, without a division
+		dst = append(dst, e.addrs[i:]...)
+		return append(dst, e.addrs[:i]...)
 	}
-	for _, a := range e.addrs[:i] {
-		dst = append(dst, a)
+	// The IPv4 or IPv6 part of an "ip" answer, in place: skip the first i
+	// addresses of the family, then wrap round to them.
+	want4 := fam == fam4
+	i := int(uint64(r) * uint64(e.count(fam)) >> 32)
+	j := 0
+	for _, a := range e.addrs {
+		if a.Is4() == want4 {
+			if j >= i {
+				dst = append(dst, a)
+			}
+			j++
+		}
+	}
+	j = 0
+	for _, a := range e.addrs {
+		if j == i {
+			break
+		}
+		if a.Is4() == want4 {
+			dst = append(dst, a)
+			j++
+		}
 	}
 	return dst
 }
@@ -263,110 +369,173 @@ func (c *Cache) countHit() uint32 {
 	return uint32(n) * 0x9e3779b9
 }
 
-// get returns a positive entry for (network, host) and a random number for
-// rotation. The fast path is a fresh entry: one map load, one atomic clock
-// read, no allocation.
-func (c *Cache) get(ctx context.Context, network, host string) (*entry, uint32, error) {
+// get returns a positive entry for (network, host), the view of it that
+// answers network, and a random number for rotation. The fast path is a
+// fresh entry under host as given (the tables hold canonical names only, so
+// a name found as given is canonical): one map load, one clock read, no
+// allocation.
+func (c *Cache) get(ctx context.Context, network, host string) (*entry, int, uint32, error) {
 	n := netIndex(network)
 	if n >= 0 {
 		if s := (*c.tables[n].Load())[host]; s != nil {
-			e := s.e.Load()
-			now := c.now()
-			if now < e.expires && e.err == nil {
-				if e.lastUsed.Load() != now {
-					e.lastUsed.Store(now)
+			if e := s.e.Load(); e.err == nil {
+				if now := c.now(); now < e.expires {
+					e.touch(now)
+					if now >= e.prefetchAt {
+						c.prefetch(n, host, e)
+					}
+					return e, famAll, c.countHit(), nil
 				}
-				if now >= e.prefetchAt {
-					c.prefetch(n, host, e)
-				}
-				return e, c.countHit(), nil
 			}
 		}
 	}
 	return c.getSlow(ctx, n, network, host)
 }
 
-func (c *Cache) getSlow(ctx context.Context, n int, network, host string) (*entry, uint32, error) {
+// touch stamps e as used at now, at most once per lastUsedGrain.
+func (e *entry) touch(now int64) {
+	if now-e.lastUsed.Load() >= int64(lastUsedGrain) {
+		e.lastUsed.Store(now)
+	}
+}
+
+func (c *Cache) getSlow(ctx context.Context, n int, network, host string) (*entry, int, uint32, error) {
 	if n < 0 {
-		return nil, 0, &net.DNSError{Err: "dnscache: unknown network " + network, Name: host, UnwrapErr: net.UnknownNetworkError(network)}
+		return nil, 0, 0, &net.DNSError{Err: "dnscache: unknown network " + network, Name: host, UnwrapErr: net.UnknownNetworkError(network)}
 	}
 	if host == "" {
-		return nil, 0, &net.DNSError{Err: "dnscache: no such host", Name: host, IsNotFound: true}
+		return nil, 0, 0, &net.DNSError{Err: "dnscache: no such host", Name: host, IsNotFound: true}
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
+	if a, err := parseLiteral(host); err == nil {
 		if (n == 1 && !a.Unmap().Is4()) || (n == 2 && a.Is4()) {
-			return nil, 0, &net.DNSError{Err: "dnscache: no suitable address for network " + network, Name: host}
+			return nil, 0, 0, &net.DNSError{Err: "dnscache: no suitable address for network " + network, Name: host}
 		}
-		return &entry{addrs: []netip.Addr{a}}, 0, nil
+		return &entry{addrs: []netip.Addr{a}}, famAll, 0, nil
 	}
+	name := c.canonical(host)
 	r := rand.Uint32()
 	now := c.now()
-	e := c.load(n, host)
+	e := c.load(n, name)
 	switch {
 	case e != nil && now < e.expires && e.err != nil:
 		c.negativeHits.Add(1)
-		return nil, 0, e.negative()
+		return nil, 0, 0, e.negative(host)
 	case e != nil && now < e.expires:
-		return e, c.countHit(), nil
-	case e != nil && e.err == nil && now < e.staleUntil:
-		return c.serveStale(ctx, n, host, e, now, r)
+		e.touch(now)
+		if name != host && now >= e.prefetchAt {
+			c.prefetch(n, name, e)
+		}
+		return e, famAll, c.countHit(), nil
+	}
+	if n != 0 {
+		// The IPv4 or IPv6 part of a fresh "ip" answer answers "ip4" or
+		// "ip6": it is what the A or AAAA query for the same name returned.
+		// Unless it is empty (the other family alone answered: this one may
+		// have failed) or was cut at MaxAnswerAddrs (the family's own
+		// answer may hold more).
+		if ip := c.load(0, name); ip != nil && ip.err == nil && now < ip.expires && !ip.truncated && ip.count(n) > 0 {
+			ip.touch(now)
+			return ip, n, c.countHit(), nil
+		}
+	}
+	if e != nil && e.err == nil && now < e.staleUntil {
+		return c.serveStale(ctx, n, name, host, e, now, r)
 	}
 	c.misses.Add(1)
-	f, _, err := c.flight(n, host)
+	f, _, err := c.flight(ctx, n, name, host, true)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	select {
 	case <-f.done:
-		return c.result(f, r)
+		return c.result(f, r, host)
 	case <-ctx.Done():
-		return nil, 0, ctxError(ctx, host)
+		return nil, 0, 0, ctxError(ctx, host)
 	}
+}
+
+// parseLiteral is netip.ParseAddr for host if host may be an IP literal
+// (IPv6 has a colon, IPv4 only digits and dots); it spares names the error
+// ParseAddr allocates.
+func parseLiteral(host string) (netip.Addr, error) {
+	if strings.IndexByte(host, ':') < 0 && strings.Trim(host, "0123456789.") != "" {
+		return netip.Addr{}, errNotLiteral
+	}
+	return netip.ParseAddr(host)
+}
+
+var errNotLiteral = errors.New("dnscache: not an IP literal")
+
+// canonical returns the name host is cached and looked up under: ASCII
+// lower case (DNS names are case-insensitive, RFC 4343), and without a
+// final dot when the source gives "name." and "name" the same meaning (a
+// stub source with no search list). It allocates only for a name with an
+// upper-case letter.
+func (c *Cache) canonical(host string) string {
+	if c.foldDot && len(host) > 1 && host[len(host)-1] == '.' && host[len(host)-2] != '.' {
+		host = host[:len(host)-1]
+	}
+	for i := 0; i < len(host); i++ {
+		if 'A' <= host[i] && host[i] <= 'Z' {
+			b := []byte(host)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return host
 }
 
 // serveStale handles an expired entry still inside its stale window: start
 // (or join) a refresh, wait for it at most StaleAnswerTimeout, and fall back
-// to the stale answer when it fails or is late (RFC 8767).
-func (c *Cache) serveStale(ctx context.Context, n int, host string, e *entry, now int64, r uint32) (*entry, uint32, error) {
+// to the stale answer when it fails or is late (RFC 8767), or when every
+// lookup slot is taken.
+func (c *Cache) serveStale(ctx context.Context, n int, name, host string, e *entry, now int64, r uint32) (*entry, int, uint32, error) {
 	if now >= e.retryAt {
-		if f, _, err := c.flight(n, host); err == nil {
+		if f, _, err := c.flight(ctx, n, name, host, false); err == nil {
 			t := time.NewTimer(c.cfg.staleTimeout)
 			defer t.Stop()
 			select {
 			case <-f.done:
 				if f.e != nil {
 					c.misses.Add(1)
-					return c.result(f, r)
+					return c.result(f, r, host)
 				}
 			case <-t.C:
 			case <-ctx.Done():
-				return nil, 0, ctxError(ctx, host)
+				return nil, 0, 0, ctxError(ctx, host)
 			}
 		}
 	}
 	c.staleServed.Add(1)
-	return e, r, nil
+	return e, famAll, r, nil
 }
 
-func (c *Cache) result(f *flight, r uint32) (*entry, uint32, error) {
+// result is what a flight answers a caller that asked for host.
+func (c *Cache) result(f *flight, r uint32, host string) (*entry, int, uint32, error) {
 	switch {
 	case f.err != nil:
 		var de *net.DNSError
 		if errors.As(f.err, &de) { // every waiter gets its own copy
 			cp := *de
-			return nil, 0, &cp
+			cp.Name = host
+			return nil, 0, 0, &cp
 		}
-		return nil, 0, f.err
+		return nil, 0, 0, f.err
 	case f.e.err != nil:
-		return nil, 0, f.e.negative()
+		return nil, 0, 0, f.e.negative(host)
 	}
-	return f.e, r, nil
+	return f.e, famAll, r, nil
 }
 
-// negative returns a copy of a negative entry's error, so that callers can
-// keep or change it.
-func (e *entry) negative() error {
+// negative returns a copy of a negative entry's error naming host, so that
+// callers can keep or change it.
+func (e *entry) negative(host string) error {
 	de := *e.err
+	de.Name = host
 	return &de
 }
 
@@ -380,6 +549,10 @@ func ctxError(ctx context.Context, host string) error {
 	}
 }
 
+func closedError(host string) error {
+	return &net.DNSError{Err: ErrClosed.Error(), Name: host, UnwrapErr: ErrClosed}
+}
+
 func (c *Cache) load(n int, host string) *entry {
 	if s := (*c.tables[n].Load())[host]; s != nil {
 		return s.e.Load()
@@ -387,41 +560,97 @@ func (c *Cache) load(n int, host string) *entry {
 	return nil
 }
 
-// prefetch starts a background refresh of a hot entry, once per entry.
-func (c *Cache) prefetch(n int, host string, e *entry) {
+// prefetch starts a background refresh of a hot entry, once per entry. When
+// every lookup slot is taken it starts nothing, and a later hit tries again.
+func (c *Cache) prefetch(n int, name string, e *entry) {
 	if !c.cfg.prefetch || !e.prefetching.CompareAndSwap(false, true) {
 		return
 	}
-	if _, started, err := c.flight(n, host); err == nil && started {
+	_, started, err := c.flight(c.ctx, n, name, name, false)
+	switch {
+	case errors.Is(err, errBusy):
+		e.prefetching.Store(false)
+	case err == nil && started:
 		c.prefetches.Add(1)
 	}
 }
 
-// flight joins the lookup in progress for (n, host) or starts one.
-func (c *Cache) flight(n int, host string) (f *flight, started bool, err error) {
-	k := key{n, host}
+// flight joins the lookup in progress for (n, name) or starts one. Starting
+// one takes a lookup slot (MaxLookups): when none is free, flight returns
+// errBusy, or with wait set waits for one for as long as ctx allows. Errors
+// name host, the name the caller gave.
+func (c *Cache) flight(ctx context.Context, n int, name, host string, wait bool) (f *flight, started bool, err error) {
+	k := key{n, name}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, false, closedError(host)
+	}
+	if f := c.flights[k]; f != nil {
+		c.mu.Unlock()
+		return f, false, nil
+	}
+	select {
+	case c.sem <- struct{}{}:
+		defer c.mu.Unlock()
+		return c.startLocked(k, host), true, nil
+	default:
+	}
+	c.mu.Unlock()
+	if !wait {
+		return nil, false, errBusy
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false, ctxError(ctx, host)
+	case <-c.ctx.Done():
+		return nil, false, closedError(host)
+	}
+	// A slot is ours. While we waited, the cache may have closed, another
+	// caller may have started this lookup, or one may have finished it.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, false, &net.DNSError{Err: ErrClosed.Error(), Name: host, UnwrapErr: ErrClosed}
+		<-c.sem
+		return nil, false, closedError(host)
 	}
 	if f := c.flights[k]; f != nil {
+		<-c.sem
 		return f, false, nil
 	}
-	f = &flight{done: make(chan struct{})}
+	if e := c.load(n, name); e != nil && c.now() < e.expires {
+		<-c.sem
+		f := &flight{done: make(chan struct{}), e: e}
+		close(f.done)
+		return f, false, nil
+	}
+	return c.startLocked(k, host), true, nil
+}
+
+// startLocked starts the lookup for k, asking the source for host (k.host
+// as the caller spelt it: a server ignores case, RFC 4343, and net sends
+// names as given too). The lookup holds a slot of c.sem and gives it back
+// when it ends. c.mu must be held.
+func (c *Cache) startLocked(k key, host string) *flight {
+	f := &flight{done: make(chan struct{})}
 	c.flights[k] = f
 	c.wg.Add(1)
-	go c.run(k, f, c.gen)
-	return f, true, nil
+	go c.run(k, host, f, c.gen)
+	return f
 }
 
 // run performs one lookup at the source, detached from every caller, and
 // stores what it learnt: a good answer replaces the entry; a negative answer
 // too (it is authoritative); a transient failure never replaces anything.
-func (c *Cache) run(k key, f *flight, gen uint64) {
+// A good answer with a TTL of 0 is for the callers waiting now only (RFC
+// 1035 §3.2.1): it is not stored, and the older answer it replaces is
+// dropped, so that neither is served later, not even stale.
+func (c *Cache) run(k key, host string, f *flight, gen uint64) {
 	defer c.wg.Done()
+	defer func() { <-c.sem }()
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.lookupTimeout)
-	addrs, ttl, err := c.src.lookup(ctx, networks[k.net], k.host)
+	addrs, ttl, err := c.src.lookup(ctx, networks[k.net], host)
 	cancel()
 	c.lookups.Add(1)
 	now := c.now()
@@ -439,10 +668,12 @@ func (c *Cache) run(k key, f *flight, gen uint64) {
 	}
 
 	c.mu.Lock()
-	if gen == c.gen && !c.closed {
+	if gen == c.gen && !c.closed && len(k.host) <= maxNameLen {
 		switch old := c.load(k.net, k.host); {
-		case e != nil && (e.err == nil || e.expires > now):
+		case e != nil && e.expires > now:
 			c.storeLocked(k, e)
+		case e != nil && e.err == nil && old != nil:
+			c.deleteLocked(k.net, []string{k.host})
 		case e == nil && old != nil && old.err == nil:
 			c.storeLocked(k, old.retryLater(now+int64(c.cfg.minRefresh)))
 		}
@@ -455,12 +686,10 @@ func (c *Cache) run(k key, f *flight, gen uint64) {
 
 func (c *Cache) positive(addrs []netip.Addr, ttl time.Duration, now int64) *entry {
 	ttl = min(max(ttl, c.cfg.minTTL), c.cfg.maxTTL)
-	e := &entry{addrs: addrs, strs: make([]string, len(addrs)), expires: now + int64(ttl)}
-	for i, a := range addrs {
-		e.strs[i] = a.String()
-	}
+	e := &entry{expires: now + int64(ttl)}
+	e.addrs, e.n4, e.truncated = keepAddrs(addrs, c.cfg.maxAnswerAddrs)
 	e.staleUntil = e.expires
-	if c.cfg.maxStale > 0 {
+	if c.cfg.maxStale > 0 && ttl > 0 {
 		e.staleUntil += int64(c.cfg.maxStale)
 	}
 	// Prefetch in the last 10–20% of the TTL, jittered so that entries
@@ -477,6 +706,39 @@ func (c *Cache) positive(addrs []netip.Addr, ttl time.Duration, now int64) *entr
 	}
 	e.lastUsed.Store(now)
 	return e
+}
+
+// keepAddrs copies at most limit addresses of an answer into a slice of
+// their own (so that a large answer's array is not kept alive), in the
+// answer's order: the first ones of each family, IPv4 and IPv6 sharing the
+// limit evenly when both have more than their half (an answer of thousands
+// of A records does not crowd out the AAAA ones). It returns how many of
+// the kept ones are IPv4 and whether any were left out.
+func keepAddrs(addrs []netip.Addr, limit int) (kept []netip.Addr, n4 int, truncated bool) {
+	for _, a := range addrs {
+		if a.Is4() {
+			n4++
+		}
+	}
+	k4, k6 := n4, len(addrs)-n4
+	if len(addrs) > limit {
+		k4 = min(n4, max(limit-k6, limit/2))
+		k6 = min(k6, limit-k4)
+		truncated = true
+	}
+	n4 = k4
+	kept = make([]netip.Addr, 0, k4+k6)
+	for _, a := range addrs {
+		switch {
+		case a.Is4() && k4 > 0:
+			kept = append(kept, a)
+			k4--
+		case !a.Is4() && k6 > 0:
+			kept = append(kept, a)
+			k6--
+		}
+	}
+	return kept, n4, truncated
 }
 
 func (c *Cache) negativeEntry(host string, de *net.DNSError, ttl time.Duration, now int64) *entry {
@@ -500,6 +762,8 @@ func (c *Cache) negativeEntry(host string, de *net.DNSError, ttl time.Duration, 
 func (e *entry) retryLater(at int64) *entry {
 	n := &entry{
 		addrs:      e.addrs,
+		n4:         e.n4,
+		truncated:  e.truncated,
 		expires:    e.expires,
 		staleUntil: e.staleUntil,
 		prefetchAt: max(e.prefetchAt, at),
@@ -509,21 +773,26 @@ func (e *entry) retryLater(at int64) *entry {
 	return n
 }
 
-// storeLocked puts e in the table and evicts when the cache is over its
-// bound. c.mu must be held.
+// size is what e, cached under host, counts against MaxBytes.
+func (e *entry) size(host string) int64 { return entryBytes(host, len(e.addrs)) }
+
+// storeLocked puts e in the table and evicts when the cache is over one of
+// its bounds. c.mu must be held.
 func (c *Cache) storeLocked(k key, e *entry) {
 	t := *c.tables[k.net].Load()
 	if s := t[k.host]; s != nil {
+		c.bytes += e.size(k.host) - s.e.Load().size(k.host)
 		s.e.Store(e)
-		return
+	} else {
+		nt := maps.Clone(t)
+		s := &slot{}
+		s.e.Store(e)
+		nt[k.host] = s
+		c.tables[k.net].Store(&nt)
+		c.count++
+		c.bytes += e.size(k.host)
 	}
-	nt := maps.Clone(t)
-	s := &slot{}
-	s.e.Store(e)
-	nt[k.host] = s
-	c.tables[k.net].Store(&nt)
-	c.count++
-	if c.count > c.cfg.maxEntries {
+	if c.count > c.cfg.maxEntries || c.bytes > c.cfg.maxBytes {
 		c.evictLocked(k)
 	}
 }
@@ -535,38 +804,49 @@ func (c *Cache) deleteLocked(n int, hosts []string) int {
 		return 0
 	}
 	nt := maps.Clone(*c.tables[n].Load())
-	before := len(nt)
+	removed := 0
 	for _, h := range hosts {
-		delete(nt, h)
+		if s := nt[h]; s != nil {
+			c.bytes -= s.e.Load().size(h)
+			delete(nt, h)
+			removed++
+		}
 	}
 	c.tables[n].Store(&nt)
-	removed := before - len(nt)
 	c.count -= removed
 	return removed
 }
 
-// evictLocked removes the least recently used tenth of the entries (at least
-// one), never keep. Sorting the whole cache once per tenth of its size keeps
-// the cost per insert at O(log n) while the hit path only stamps lastUsed.
+// evictLocked removes the least recently used entries, never keep, until
+// the cache is back under nine tenths of each bound (at least one entry).
+// Sorting the whole cache once per tenth of its size keeps the cost per
+// insert at O(log n) while the hit path only stamps lastUsed.
 // c.mu must be held.
 func (c *Cache) evictLocked(keep key) {
 	type victim struct {
 		k        key
 		lastUsed int64
+		size     int64
 	}
 	all := make([]victim, 0, c.count)
 	for n := range c.tables {
 		for h, s := range *c.tables[n].Load() {
 			if k := (key{n, h}); k != keep {
-				all = append(all, victim{k, s.e.Load().lastUsed.Load()})
+				e := s.e.Load()
+				all = append(all, victim{k, e.lastUsed.Load(), e.size(h)})
 			}
 		}
 	}
 	slices.SortFunc(all, func(a, b victim) int { return cmp.Compare(a.lastUsed, b.lastUsed) })
-	excess := c.count - (c.cfg.maxEntries - c.cfg.maxEntries/10)
+	count, bytes := c.count, c.bytes
 	var drop [len(networks)][]string
-	for _, v := range all[:min(max(excess, 1), len(all))] {
+	for i, v := range all {
+		if i > 0 && count <= c.cfg.maxEntries-c.cfg.maxEntries/10 && bytes <= c.cfg.maxBytes-c.cfg.maxBytes/10 {
+			break
+		}
 		drop[v.k.net] = append(drop[v.k.net], v.k.host)
+		count--
+		bytes -= v.size
 	}
 	for n := range drop {
 		c.evictions.Add(uint64(c.deleteLocked(n, drop[n])))
@@ -590,14 +870,16 @@ func (c *Cache) sweep() {
 	}
 }
 
-// Invalidate drops every cached answer for host (all networks). Lookups in
-// progress still answer their callers but are not stored.
+// Invalidate drops every cached answer for host (all networks; host is
+// normalised as lookups normalise it). Lookups in progress still answer
+// their callers but are not stored.
 func (c *Cache) Invalidate(host string) {
+	name := c.canonical(host)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n := range c.tables {
-		if _, ok := (*c.tables[n].Load())[host]; ok {
-			c.deleteLocked(n, []string{host})
+		if _, ok := (*c.tables[n].Load())[name]; ok {
+			c.deleteLocked(n, []string{name})
 		}
 	}
 	c.gen++
@@ -611,12 +893,13 @@ func (c *Cache) Flush() {
 	for n := range c.tables {
 		c.tables[n].Store(&map[string]*slot{})
 	}
-	c.count = 0
+	c.count, c.bytes = 0, 0
 	c.gen++
 }
 
 // Close stops the cache's goroutines: lookups in progress are cancelled
-// (their callers get errors) and Close waits for them to return. Afterwards,
+// (their callers get errors) and Close waits for them to return; callers
+// waiting for a lookup slot get an error wrapping [ErrClosed]. Afterwards,
 // fresh cached answers may still be served, but any lookup that needs the
 // network fails with an error wrapping [ErrClosed]. Close is idempotent and
 // always returns nil.
@@ -641,12 +924,13 @@ type Stats struct {
 	StaleServed  uint64 // expired answers served because a refresh failed or was late
 	NegativeHits uint64 // cached "no such host" answers served
 	Prefetches   uint64 // background refreshes started by hits near expiry
-	Evictions    uint64 // entries dropped to hold MaxEntries
+	Evictions    uint64 // entries dropped to hold MaxEntries and MaxBytes
 	Expired      uint64 // entries dropped by the sweeper, no longer servable
 	Errors       uint64 // lookups at the source that failed transiently
 	Lookups      uint64 // lookups at the source that completed, good or bad
-	InFlight     int    // lookups at the source in progress now
+	InFlight     int    // lookups at the source in progress now (at most MaxLookups)
 	Entries      int    // cached answers now
+	Bytes        int64  // what the cached answers count against MaxBytes now
 }
 
 // Stats returns the cache's counters.
@@ -665,7 +949,7 @@ func (c *Cache) Stats() Stats {
 		s.Hits += c.hits[i].n.Load()
 	}
 	c.mu.Lock()
-	s.InFlight, s.Entries = len(c.flights), c.count
+	s.InFlight, s.Entries, s.Bytes = len(c.flights), c.count, c.bytes
 	c.mu.Unlock()
 	return s
 }

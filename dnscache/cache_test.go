@@ -486,7 +486,7 @@ func TestStubReadsLargeAnswersOverTCP(t *testing.T) {
 		many = append(many, netip.AddrFrom4([4]byte{127, 0, 2, byte(i)}))
 	}
 	srv.SetAddrs("many.test", time.Minute, many...)
-	c := stubCache(t, srv, newFakeClock())
+	c := stubCache(t, srv, newFakeClock(), MaxAnswerAddrs(len(many)))
 	got, err := c.LookupNetIP(testCtx(t), "ip4", "many.test")
 	require.NoError(t, err)
 	assert.ElementsMatch(t, many, got)

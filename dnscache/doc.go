@@ -1,7 +1,8 @@
 // Package dnscache is a DNS cache to put in front of a dialer: answers kept
-// for their real TTLs, hits served without locks or clock reads (and, through
-// [Cache.AppendNetIP], without allocations), and a cache that keeps a service
-// connecting while its DNS servers fail.
+// for their real TTLs, hits served without locks (and, through
+// [Cache.AppendNetIP], without allocations), memory and lookups in flight
+// bounded whatever the zones and callers do, and a cache that keeps a
+// service connecting while its DNS servers fail.
 //
 // # Lookups
 //
@@ -17,7 +18,20 @@
 // type, per cache: there is no process-wide state, so two caches with
 // different upstreams never see each other's answers. The query runs detached
 // from the callers' contexts: a caller that gives up stops waiting, the
-// others still get the answer.
+// others still get the answer. At most [MaxLookups] queries run at once; a
+// caller that needs another waits, bounded by its context.
+//
+// # Names
+//
+// Names are case-insensitive (RFC 4343): "WEB.Example.Test" and
+// "web.example.test" are one entry and one query, sent as the first caller
+// spelt it. With [ResolvConf] and no search list, "web.example.test." and
+// "web.example.test" are one entry too; with a search list, or with
+// [System] (whose search list the cache cannot see), the final dot keeps
+// its meaning (an absolute name, never searched) and they are two. An "ip4"
+// or "ip6" lookup is answered, without a query, by the IPv4 or IPv6 part
+// of a fresh "ip" answer for the name when that part is not empty and was
+// not cut at [MaxAnswerAddrs]. Errors name the host as the caller gave it.
 //
 // # Sources and TTLs
 //
@@ -42,12 +56,23 @@
 //
 // A hit in the last 10–20% of an entry's TTL refreshes it in the background
 // ([Prefetch]), so a name in use never expires; names nobody looks up age out
-// and a sweeper drops them. [MaxEntries] bounds the cache, evicting the least
+// and a sweeper drops them. An answer with a TTL of 0 is used only for the
+// lookup that fetched it, never cached, not even for serve-stale.
+//
+// [MaxAnswerAddrs] bounds the addresses kept from one answer (64 by
+// default: the first ones, as the source ordered them), [MaxEntries] the
+// number of entries and [MaxBytes] their heap (16 MiB by default; each
+// entry counts 320 bytes plus its name plus 32 bytes per address, more than
+// it holds, so at most 2,622 bytes with the defaults), evicting the least
 // recently used entries. The tables are copy-on-write: a refresh swaps one
 // entry, but adding or dropping a host copies its table, which suits a
-// service's steady set of upstreams rather than millions of distinct names. The hit path reads a coarse clock the cache advances
-// every 10 ms instead of calling time.Now; tests inject a [Clock].
-// [Cache.Close] stops every goroutine the cache started.
+// service's steady set of upstreams rather than millions of distinct names.
+//
+// Every hit reads the monotonic clock (about 20 ns) and no wall clock, so an
+// answer is never served as fresh past its TTL, even right after the process
+// was stopped or throttled (a clock kept by a background goroutine would lag
+// by the length of the stall). Tests inject a [Clock]. [Cache.Close] stops
+// every goroutine the cache started.
 //
 // # Example
 //

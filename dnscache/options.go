@@ -18,6 +18,9 @@ const (
 	DefaultMinRefresh         = time.Second
 	DefaultLookupTimeout      = 10 * time.Second
 	DefaultMaxEntries         = 10000
+	DefaultMaxAnswerAddrs     = 64
+	DefaultMaxBytes           = 16 << 20
+	DefaultMaxLookups         = 128
 )
 
 // DefaultResolvConf is the file [ResolvConf] reads when given "".
@@ -44,20 +47,26 @@ type config struct {
 	lookupTimeout  time.Duration
 	prefetch       bool
 	maxEntries     int
+	maxAnswerAddrs int
+	maxBytes       int64
+	maxLookups     int
 	clock          func() time.Time
 }
 
 func defaultConfig() config {
 	return config{
-		ttl:           DefaultTTL,
-		maxTTL:        DefaultMaxTTL,
-		negativeTTL:   DefaultNegativeTTL,
-		maxStale:      DefaultMaxStale,
-		staleTimeout:  DefaultStaleAnswerTimeout,
-		minRefresh:    DefaultMinRefresh,
-		lookupTimeout: DefaultLookupTimeout,
-		prefetch:      true,
-		maxEntries:    DefaultMaxEntries,
+		ttl:            DefaultTTL,
+		maxTTL:         DefaultMaxTTL,
+		negativeTTL:    DefaultNegativeTTL,
+		maxStale:       DefaultMaxStale,
+		staleTimeout:   DefaultStaleAnswerTimeout,
+		minRefresh:     DefaultMinRefresh,
+		lookupTimeout:  DefaultLookupTimeout,
+		prefetch:       true,
+		maxEntries:     DefaultMaxEntries,
+		maxAnswerAddrs: DefaultMaxAnswerAddrs,
+		maxBytes:       DefaultMaxBytes,
+		maxLookups:     DefaultMaxLookups,
 	}
 }
 
@@ -144,8 +153,10 @@ func (o ttlOption) String() string { return fmt.Sprintf("dnscache.TTL(%v)", time
 type minTTLOption time.Duration
 
 // MinTTL raises every positive TTL below d to d (default 0: TTLs are kept as
-// sent, so a TTL of 0 is not cached past the lookup that fetched it). Negative
-// is an error. [New] rejects a MinTTL above [MaxTTL].
+// sent). An answer whose TTL is still 0 is used only for the lookup that
+// fetched it (RFC 1035 §3.2.1): it is never cached, not even for serve-stale
+// ([MaxStale]), and the older answer it replaces is dropped. Negative is an
+// error. [New] rejects a MinTTL above [MaxTTL].
 func MinTTL(d time.Duration) Option { return minTTLOption(d) }
 
 func (o minTTLOption) apply(c *config) (err error) {
@@ -278,7 +289,7 @@ type maxEntriesOption int
 // MaxEntries bounds the number of cached answers, one per (host, network)
 // pair, positive and negative alike (default [DefaultMaxEntries]; n must be
 // at least 1). When an insert goes over the bound, the least recently used
-// tenth of the entries is evicted.
+// tenth of the entries is evicted. [MaxBytes] bounds their size.
 func MaxEntries(n int) Option { return maxEntriesOption(n) }
 
 func (o maxEntriesOption) apply(c *config) error {
@@ -291,10 +302,81 @@ func (o maxEntriesOption) apply(c *config) error {
 
 func (o maxEntriesOption) String() string { return fmt.Sprintf("dnscache.MaxEntries(%d)", int(o)) }
 
+type maxAnswerAddrsOption int
+
+// MaxAnswerAddrs bounds the addresses kept from one answer (default
+// [DefaultMaxAnswerAddrs], about what fits in one UDP answer; n must be at
+// least 1). The cache keeps the first n in the order the source gave them
+// (the answer's order for [ResolvConf], net's RFC 6724 order for [System]),
+// IPv4 and IPv6 sharing n evenly when an "ip" answer has more than n/2 of
+// both; the others are dropped, and the lookup succeeds with the n kept.
+// An answer of thousands of records thus costs what an answer of n does.
+func MaxAnswerAddrs(n int) Option { return maxAnswerAddrsOption(n) }
+
+func (o maxAnswerAddrsOption) apply(c *config) error {
+	if o < 1 {
+		return fmt.Errorf("dnscache: MaxAnswerAddrs(%d): must be at least 1", int(o))
+	}
+	c.maxAnswerAddrs = int(o)
+	return nil
+}
+
+func (o maxAnswerAddrsOption) String() string {
+	return fmt.Sprintf("dnscache.MaxAnswerAddrs(%d)", int(o))
+}
+
+type maxBytesOption int64
+
+// MaxBytes bounds the heap the cached answers hold (default
+// [DefaultMaxBytes]). Each answer counts 320 bytes plus the length of its
+// name plus 32 bytes per address, which is more than it holds (an address
+// is stored once, as a 24-byte [netip.Addr]; an answer of one address
+// holds about 170 bytes in all, one of 64 about 1,930), so one answer
+// counts at most 320 + 254 + 32 × [MaxAnswerAddrs] bytes (2,622 with the
+// defaults) and [New] rejects an n below that. When an insert goes over the
+// bound, the least recently used entries are evicted until the count is
+// under nine tenths of it. [Cache.Stats] reports the count. With the
+// defaults the cache holds at most 16 MiB of answers, whatever the zones
+// it is asked about return.
+func MaxBytes(n int64) Option { return maxBytesOption(n) }
+
+func (o maxBytesOption) apply(c *config) error {
+	if o < 1 {
+		return fmt.Errorf("dnscache: MaxBytes(%d): must be positive", int64(o))
+	}
+	c.maxBytes = int64(o)
+	return nil
+}
+
+func (o maxBytesOption) String() string { return fmt.Sprintf("dnscache.MaxBytes(%d)", int64(o)) }
+
+type maxLookupsOption int
+
+// MaxLookups bounds the lookups at the source in progress at once (default
+// [DefaultMaxLookups]; n must be at least 1), and so the goroutines and
+// sockets the cache holds when its DNS servers stop answering: a lookup
+// nobody waits for any more still runs until [LookupTimeout]. A caller that
+// needs a new lookup when n are in progress waits for one of them to end,
+// for as long as its context allows (it then gets the context's error, as
+// for any wait); callers joining a lookup already in progress never wait
+// for a slot. Prefetches and stale refreshes never wait: beyond the bound
+// they are not started, and the stale answer is served.
+func MaxLookups(n int) Option { return maxLookupsOption(n) }
+
+func (o maxLookupsOption) apply(c *config) error {
+	if o < 1 {
+		return fmt.Errorf("dnscache: MaxLookups(%d): must be at least 1", int(o))
+	}
+	c.maxLookups = int(o)
+	return nil
+}
+
+func (o maxLookupsOption) String() string { return fmt.Sprintf("dnscache.MaxLookups(%d)", int(o)) }
+
 type clockOption struct{ now func() time.Time }
 
 // Clock replaces the cache's clock, for tests: expiry, staleness and prefetch
-// decisions read now() instead of the coarse clock the cache keeps. Timeouts
+// decisions read now() instead of the monotonic clock. Timeouts
 // (StaleAnswerTimeout, LookupTimeout, the DNS timeouts) still run on real
 // time. now must not be nil and should be monotonic.
 func Clock(now func() time.Time) Option { return clockOption{now} }
