@@ -187,21 +187,34 @@ func (p *Probe) Connect(ctx context.Context, n int, dial DialFunc, network, addr
 // times it writes request and reads exactly responseLen bytes back. A
 // failed or timed-out exchange leaves the stream out of step, so RoundTrip
 // stops there and returns the error along with the counts so far.
-func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []byte, responseLen int) (Stats, error) {
-	var st Stats
+//
+// Timeout and the cancellation of ctx reach a blocked Read or Write
+// through the conn's deadline, so a run with a Timeout, or with a ctx that
+// can end, needs a conn whose SetDeadline works: when SetDeadline fails,
+// RoundTrip takes no sample without its bound but stops and returns that
+// error (as it does when clearing the deadline at the end fails).
+func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []byte, responseLen int) (st Stats, err error) {
 	if err := p.check(n); err != nil {
 		return st, err
 	}
 	if conn == nil || responseLen < 0 {
 		return st, fmt.Errorf("latency: RoundTrip: need a conn and responseLen >= 0 (got %d)", responseLen)
 	}
-	// The context and Timeout reach the blocked Read or Write through the
-	// conn's deadline: deadlines are wall-clock, whatever the Clock says.
-	// Deferred calls run last-in first-out: stop the AfterFunc before
-	// clearing the deadline, so that it cannot set one after the clear.
-	defer func() { _ = conn.SetDeadline(time.Time{}) }()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// Deadlines are wall-clock, whatever the Clock says.
+	if p.Timeout > 0 || ctx.Done() != nil {
+		if err := conn.SetDeadline(time.Time{}); err != nil {
+			return st, fmt.Errorf("latency: RoundTrip: set deadline: %w", err)
+		}
+		// Deferred calls run last-in first-out: stop the AfterFunc before
+		// clearing the deadline, so that it cannot set one after the clear.
+		defer func() {
+			if cerr := conn.SetDeadline(time.Time{}); cerr != nil && err == nil {
+				err = fmt.Errorf("latency: RoundTrip: clear deadline: %w", cerr)
+			}
+		}()
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 	resp := make([]byte, responseLen)
 	clk := p.clock()
 	for range n {
@@ -209,7 +222,9 @@ func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []b
 			return st, err
 		}
 		if p.Timeout > 0 {
-			_ = conn.SetDeadline(time.Now().Add(p.Timeout))
+			if err := conn.SetDeadline(time.Now().Add(p.Timeout)); err != nil {
+				return st, fmt.Errorf("latency: RoundTrip: set deadline: %w", err)
+			}
 		}
 		start := clk.Now()
 		_, err := conn.Write(request)

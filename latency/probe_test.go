@@ -289,3 +289,59 @@ func TestRoundTripReturnsWhenTheContextEnds(t *testing.T) {
 	require.NoError(t, c.Close())
 	require.NoError(t, ln.Close())
 }
+
+// deadlineless is a conn whose SetDeadline fails from call number failFrom
+// on (1-based), the way a wrapper without deadline support does.
+type deadlineless struct {
+	net.Conn
+	mu       sync.Mutex // guards calls
+	calls    int
+	failFrom int
+}
+
+var errNoDeadline = errors.New("deadlines not supported")
+
+func (c *deadlineless) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.calls >= c.failFrom {
+		return errNoDeadline
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func TestRoundTripReturnsTheErrorOfASetDeadlineThatFails(t *testing.T) {
+	ln := listen(t)
+	serve(t, ln)
+	// RoundTrip with a Timeout sets the deadline once to check the conn
+	// takes one, then before each of the 10 samples, then clears it.
+	for _, tc := range []struct{ failFrom, samples int }{
+		{1, 0},   // the check up front
+		{2, 0},   // the first sample's deadline
+		{4, 2},   // the third sample's
+		{12, 10}, // clearing it at the end
+	} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() }) // before serve's cleanup waits for its echo
+		h := mustNew(t)
+		p := Probe{Sink: h, Timeout: 5 * time.Second}
+		st, err := p.RoundTrip(context.Background(), 10, &deadlineless{Conn: c, failFrom: tc.failFrom}, []byte("ping"), 4)
+		require.ErrorIs(t, err, errNoDeadline, "SetDeadline failing from call %d: a sample without its timeout is not taken silently", tc.failFrom)
+		assert.Equal(t, tc.samples, st.Samples, "SetDeadline failing from call %d: the run stops there", tc.failFrom)
+		assert.Equal(t, uint64(st.Samples), h.Snapshot().Count(), "every sample taken is recorded")
+	}
+	// Without a Timeout, a ctx that can end needs the deadline too.
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = (&Probe{Sink: mustNew(t)}).RoundTrip(ctx, 3, &deadlineless{Conn: c, failFrom: 1}, []byte("ping"), 4)
+	require.ErrorIs(t, err, errNoDeadline, "cancelling ctx could not have stopped a blocked Read")
+	// With neither, no deadline is needed and none is set.
+	st, err := (&Probe{Sink: mustNew(t)}).RoundTrip(context.Background(), 3, &deadlineless{Conn: c, failFrom: 1}, []byte("ping"), 4)
+	require.NoError(t, err)
+	assert.Equal(t, 3, st.Samples)
+}
