@@ -247,10 +247,11 @@ func parseHosts(path string, b []byte) (*hostsFile, error) {
 }
 
 // hostsName returns the key a name in a hosts file is kept under, and false
-// for a name the stub never asks for (not a domain name, or the root).
+// for a name the stub never asks for (not a domain name once its final dot
+// is dropped: "a..", or the root).
 func hostsName(name string) (string, bool) {
 	k := hostsKey(name)
-	return k, k != "." && isDomainName(k)
+	return k, !strings.HasSuffix(k, ".") && isDomainName(k)
 }
 
 // hostsKey is the form names are looked up by: ASCII lower case, without
