@@ -99,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "limit for each sample (dial, handshake or exchange)")
 	fs.IntVar(&cfg.size, "size", 64, "request size in `bytes`; the server echoes the same number back")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON on stdout")
-	fs.StringVar(&cfg.plot, "plot", "", "write a percentile plot (latency vs percentile, log scales) to this SVG `file`")
+	fs.StringVar(&cfg.plot, "plot", "", "write a percentile plot (latency vs percentile, log scales) to this SVG `file`, a regular file created or replaced only when the run succeeds")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress on stderr")
 	fs.BoolVar(&cfg.hist, "hist", true, "print a text histogram of each measurement")
 	fs.Var((*cli.Sockopts)(&cfg.sockopts), "sockopt", "with -target: set a socket option, `NAME=value` as sockopt prints it (TCP_USER_TIMEOUT=5s, SO_RCVBUF=262144, IP_TOS=0xb8); repeatable")
