@@ -99,6 +99,9 @@ func FuzzSendableMatchesNet(f *testing.F) {
 		dials.Add(1)
 		return nil, errors.New("no DNS server in this test")
 	}}
+	if _, err := r.LookupNetIP(context.Background(), "ip4", "svc.test"); err == nil || dials.Load() == 0 {
+		f.Skip("net's resolver does not ask DNS for names on this machine (see nsswitch.conf): nothing to compare with")
+	}
 	f.Fuzz(func(t *testing.T, name string) {
 		if _, err := netip.ParseAddr(name); err == nil || strings.ContainsRune(name, '%') {
 			return // IP literals (and zones) never reach the stub
