@@ -406,14 +406,9 @@ func (c *Cache) getSlow(ctx context.Context, n int, network, host string) (*entr
 	if host == "" {
 		return nil, 0, 0, &net.DNSError{Err: "dnscache: no such host", Name: host, IsNotFound: true}
 	}
-	if a, err := parseLiteral(host); err == nil {
-		if (n == 1 && !a.Unmap().Is4()) || (n == 2 && a.Is4()) {
-			return nil, 0, 0, &net.DNSError{Err: "dnscache: no suitable address for network " + network, Name: host}
-		}
-		return &entry{addrs: []netip.Addr{a}}, famAll, 0, nil
-	}
+	// Cached answers first (the tables never hold IP literals), then
+	// literals, then the network.
 	name := c.canonical(host)
-	r := rand.Uint32()
 	now := c.now()
 	e := c.load(n, name)
 	switch {
@@ -438,6 +433,13 @@ func (c *Cache) getSlow(ctx context.Context, n int, network, host string) (*entr
 			return ip, n, c.countHit(), nil
 		}
 	}
+	if a, err := parseLiteral(host); err == nil {
+		if (n == 1 && !a.Unmap().Is4()) || (n == 2 && a.Is4()) {
+			return nil, 0, 0, &net.DNSError{Err: "dnscache: no suitable address for network " + network, Name: host}
+		}
+		return &entry{addrs: []netip.Addr{a}}, famAll, 0, nil
+	}
+	r := rand.Uint32()
 	if e != nil && e.err == nil && now < e.staleUntil {
 		return c.serveStale(ctx, n, name, host, e, now, r)
 	}
