@@ -155,7 +155,6 @@ type Conn struct {
 	state    atomic.Int32
 	ops      atomic.Int32 // Reads and Writes in flight
 	deadline atomic.Bool  // a deadline was set
-	readAt   atomic.Int64 // pool clock of the last Read that returned data; only with a clock
 	unread   atomic.Bool  // a Write since the last Read that returned data
 }
 
@@ -180,8 +179,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 		c.state.CompareAndSwap(connLive, connBroken)
 	} else if n > 0 {
 		// Data from the peer: it was alive, and has answered.
-		if p := c.h.r.pool; p.timed {
-			c.readAt.Store(p.now())
+		if r := c.h.r; r.pool.timed {
+			// On the resource, not the Conn, to keep the Conn (one per
+			// checkout) in its allocation size class. Only a Read of
+			// this checkout can be running (see Close).
+			r.readAt.Store(r.pool.now())
 		}
 		if c.unread.Load() {
 			c.unread.Store(false)
@@ -228,7 +230,7 @@ func (c *Conn) Close() error {
 			return c.h.Discard()
 		}
 	}
-	n := returnNote{readAt: c.readAt.Load()}
+	var n returnNote
 	if c.unread.Load() {
 		// A reply may be on its way. Only a plain conn's peek can tell a
 		// reply from a TLS record the server sent unasked.

@@ -122,13 +122,16 @@ type resource[T any] struct {
 	// a reply may be waiting unread; the liveness check peeks at it on
 	// its next checkout whatever its quiet time.
 	suspect bool
+	// readAt is set by a Read through its *Conn that returned data, in
+	// coarse nanoseconds (ConnPool, with a clock only); release folds it
+	// into provenAt.
+	readAt atomic.Int64
 }
 
 // returnNote is what a release knows about how the resource was used.
 type returnNote struct {
-	vouched bool  // Resource.Release: the caller vouches it is good now
-	readAt  int64 // coarse nanoseconds of the last Read with data (ConnPool); 0: none
-	suspect bool  // a Write since the last Read (ConnPool)
+	vouched bool // Resource.Release: the caller vouches it is good now
+	suspect bool // a Write since the last Read (ConnPool)
 }
 
 // Resource is a resource checked out of a [Pool]: call exactly one of
@@ -760,7 +763,7 @@ func (p *Pool[T]) release(h Resource[T], n returnNote) {
 		if n.vouched {
 			r.provenAt = now
 		} else {
-			r.provenAt = max(r.provenAt, n.readAt)
+			r.provenAt = max(r.provenAt, r.readAt.Load())
 		}
 	}
 	if n.suspect && p.cfg.liveness >= 0 {
