@@ -5,8 +5,13 @@ package poolbench
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/puddle/v2"
 	"github.com/nettune/nettune/pool"
@@ -251,4 +256,190 @@ func BenchmarkGetCancelled(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkWaitingGet is a hand-off that really is one: two goroutines
+// take turns with a pool of one resource, and each releases only once the
+// other is queued in Get, so every Get waits and is served straight from a
+// Release. waits/op (from Stats) is 2: one op is two hand-offs. The conn
+// variants hand over a loopback TCP conn that does no I/O, with the
+// liveness check at its default threshold (a conn within it is handed
+// over unchecked) and at 0 (a peek on every hand-off).
+func BenchmarkWaitingGet(b *testing.B) {
+	ctx := context.Background()
+	b.Run("pool=generic", func(b *testing.B) {
+		p, err := pool.New(newThing, func(*thing) error { return nil }, pool.MaxSize(1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close(ctx)
+		pingPong(b, func() (func(), error) {
+			r, err := p.Get(ctx)
+			return r.Release, err
+		}, p.Stats)
+	})
+	for _, live := range []time.Duration{time.Second, 0} {
+		b.Run("pool=conn/liveness="+live.String(), func(b *testing.B) {
+			addr := silentServer(b)
+			cp, err := pool.NewConnPool(nil, "tcp", addr, pool.MaxSize(1), pool.LivenessCheck(live))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cp.Close(ctx)
+			pingPong(b, func() (func(), error) {
+				c, err := cp.Get(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return func() { _ = c.Close() }, nil
+			}, cp.Stats)
+		})
+	}
+}
+
+// pingPong runs the hand-off loop of BenchmarkWaitingGet with get (which
+// returns the release function) and reports waits/op.
+func pingPong(b *testing.B, get func() (func(), error), stats func() pool.Stats) {
+	waitForWaiter := func() {
+		for stats().Waiting == 0 {
+			runtime.Gosched()
+		}
+	}
+	release, err := get()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stop atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		for {
+			rel, err := get()
+			if err != nil {
+				done <- err
+				return
+			}
+			if stop.Load() {
+				rel()
+				done <- nil
+				return
+			}
+			waitForWaiter()
+			rel()
+		}
+	}()
+	before := stats().Waits
+	b.ReportAllocs()
+	for b.Loop() {
+		waitForWaiter()
+		release()
+		if release, err = get(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(stats().Waits-before)/float64(b.N), "waits/op")
+	stop.Store(true)
+	release()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// silentServer accepts loopback TCP conns and holds them open, silent,
+// until the benchmark ends.
+func silentServer(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	b.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+// BenchmarkRequestPlain is a pooled request on plain loopback TCP: Get,
+// write 64 bytes, read their echo, Close. It measures what the *Conn's
+// bookkeeping (when a Read last proved the peer alive, whether a Write is
+// unanswered) adds to a request.
+func BenchmarkRequestPlain(b *testing.B) {
+	addr := plainEchoServer(b)
+	ctx := context.Background()
+	cp, err := pool.NewConnPool(nil, "tcp", addr, pool.MaxSize(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cp.Close(ctx)
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := cp.Get(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := request(c, buf); err != nil {
+			b.Fatal(err)
+		}
+		_ = c.Close()
+	}
+}
+
+// plainEchoServer serves plain TCP echo on loopback until the benchmark
+// ends.
+func plainEchoServer(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	b.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
 }
