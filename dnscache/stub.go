@@ -80,8 +80,11 @@ func (s *stubSource) lookup(ctx context.Context, network, host string) ([]netip.
 	default:
 		return nil, 0, net.UnknownNetworkError(network)
 	}
-	if !sendable(host) {
-		return nil, noTTL, &net.DNSError{Err: "dnscache: no such host (not a domain name the stub sends)", Name: host, IsNotFound: true}
+	switch {
+	case !isDomainName(host):
+		return nil, noTTL, &net.DNSError{Err: "dnscache: no such host (not a valid domain name)", Name: host, IsNotFound: true}
+	case isOnion(host):
+		return nil, noTTL, &net.DNSError{Err: "dnscache: no such host (.onion names are never sent to DNS, RFC 7686)", Name: host, IsNotFound: true}
 	}
 	if isLocalhost(host) {
 		return loopback(network), staticTTL, nil
