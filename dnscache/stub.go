@@ -614,10 +614,6 @@ func isDomainName(s string) bool {
 	return last != '-' && label <= 63 && nonNumeric
 }
 
-// sendable reports whether the stub may send a query for host: what net
-// sends.
-func sendable(host string) bool { return isDomainName(host) && !isOnion(host) }
-
 // isOnion reports whether name is under .onion, which net never sends to DNS
 // (RFC 7686).
 func isOnion(name string) bool {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/internal/dnstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/dns/dnsmessage"
@@ -82,19 +83,19 @@ func TestStubRefusesNamesGoRefusesWithoutSendingAQuery(t *testing.T) {
 	}
 }
 
-// FuzzSendableMatchesNet checks that the stub refuses exactly the
-// names net's pure-Go resolver refuses without a query (a not-found error
-// and no dial), so that switching a service between System and ResolvConf
-// changes which names are sent nowhere.
-func FuzzSendableMatchesNet(f *testing.F) {
+// FuzzStubRefusesWhatNetRefuses checks that the stub refuses exactly the
+// names net's pure-Go resolver refuses without a query (an error and no
+// dial), so that switching a service between System and ResolvConf does not
+// change which names are sent nowhere. The stub asks a real loopback server,
+// which counts queries.
+func FuzzStubRefusesWhatNetRefuses(f *testing.F) {
 	for _, n := range invalidNames {
 		f.Add(n)
 	}
-	for _, n := range []string{"svc.test", "svc.test.", ".", "_srv.test", "a-b.c", "1.2.3.a", "x", strings.Repeat("a.", 126) + "b.", "onion", "a.onion.test"} {
+	for _, n := range []string{"svc.test", "svc.test.", ".", "_srv.test", "a-b.c", "1.2.3.a", "x", strings.Repeat("a.", 126) + "b.", "onion", "a.onion.test", "a.localhost"} {
 		f.Add(n)
 	}
 	var dials atomic.Int64
-	var mu sync.Mutex // one lookup at a time: dials counts that lookup's
 	r := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
 		dials.Add(1)
 		return nil, errors.New("no DNS server in this test")
@@ -102,22 +103,32 @@ func FuzzSendableMatchesNet(f *testing.F) {
 	if _, err := r.LookupNetIP(context.Background(), "ip4", "svc.test"); err == nil || dials.Load() == 0 {
 		f.Skip("net's resolver does not ask DNS for names on this machine (see nsswitch.conf): nothing to compare with")
 	}
+	srv, err := dnstest.Start()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { srv.Close() })
+	s := stubFor(f, srv)
+	var mu sync.Mutex // one name at a time: the counters are that name's
 	f.Fuzz(func(t *testing.T, name string) {
 		if _, err := netip.ParseAddr(name); err == nil || strings.ContainsRune(name, '%') {
 			return // IP literals (and zones) never reach the stub
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		dials.Store(0)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, err := r.LookupNetIP(ctx, "ip4", name)
-		if err == nil {
+		dials.Store(0)
+		_, netErr := r.LookupNetIP(ctx, "ip4", name)
+		if netErr == nil {
 			return // answered from the hosts file
 		}
-		netRefuses := dials.Load() == 0 // and err != nil
-		if got := sendable(name); got == netRefuses {
-			t.Fatalf("sendable(%q) = %v, and net refuses it without a query = %v (%v)", name, got, netRefuses, err)
+		srv.ResetCounters()
+		_, _, err := s.lookup(ctx, "ip4", name)
+		var de *net.DNSError
+		stubRefuses := srv.TotalQueries() == 0 && errors.As(err, &de) && de.IsNotFound
+		if netRefuses := dials.Load() == 0; stubRefuses != netRefuses {
+			t.Fatalf("%q: the stub refuses it %v (%v), net refuses it %v (%v)", name, stubRefuses, err, netRefuses, netErr)
 		}
 	})
 }
