@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -521,5 +522,63 @@ func TestKeepAliveReadsBackWithGosMeaningOfZeroAndNegativeFields(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+func TestHTTPServerServesTheNextClientWithoutAnAcceptErrorWhenOneConnFails(t *testing.T) {
+	if !isRoot() {
+		t.Skip("needs CAP_NET_ADMIN to set SO_PRIORITY 7 at Listen and then lose it")
+	}
+	// As in the test above, SO_PRIORITY 7 fails on the first conn only.
+	// http.Server must not see an Accept error (it would log it and sleep
+	// 5 ms to 1 s before accepting again), and must serve the next client.
+	w, serverLog := newLogLines(), newLogLines()
+	l := listen(t, listener.ConnSockopt(sockopt.Priority(7)), listener.ErrorLog(w.logger()))
+	srv := &http.Server{
+		Handler:  http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { io.WriteString(rw, "ok") }),
+		ErrorLog: serverLog.logger(),
+	}
+	var capErr, serveErr error
+	done := lockedThread(func() {
+		var restore func() error
+		if restore, capErr = dropNetAdmin(); capErr != nil {
+			return
+		}
+		w.onWrite = func() { _ = restore() }
+		serveErr = srv.Serve(l)
+	})
+	defer func() {
+		srv.Close()
+		<-done
+		require.NoError(t, capErr)
+		assert.ErrorIs(t, serveErr, http.ErrServerClosed)
+	}()
+
+	first, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer first.Close()
+	require.NoError(t, first.SetReadDeadline(deadline()))
+	_, rerr := first.Read(make([]byte, 1))
+	assert.True(t, errors.Is(rerr, io.EOF) || errors.Is(rerr, syscall.ECONNRESET), "the first client sees its conn closed, got %v", rerr)
+
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	resp, err := client.Get("http://" + l.Addr().String())
+	require.NoError(t, err, "the next client is served")
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, "ok", string(body))
+	select {
+	case line := <-serverLog.lines:
+		t.Errorf("http.Server logged %q", line)
+	default:
+	}
+	select {
+	case line := <-w.lines:
+		assert.Contains(t, line, "SO_PRIORITY", "the listener logged the closed conn")
+	default:
+		t.Error("the closed connection was not logged")
 	}
 }
