@@ -208,7 +208,10 @@ func TestAHostileAnswerOfThousandsOfRecordsCostsTheCacheAtMostOneCappedEntry(t *
 	for i := range names {
 		srv.SetAddrs(fmt.Sprintf("h%02d.hostile.test", i), time.Hour, many...)
 	}
-	c := stubCache(t, srv, newFakeClock())
+	// Building and parsing 64 KB answers takes a while under -race on a
+	// loaded machine: a long timeout.
+	c := newCache(t, ResolvConf(resolvConfFor(t, srv, "options timeout:15")), Clock(newFakeClock().Now),
+		LookupTimeout(time.Minute))
 	ctx := testCtx(t)
 	before := cacheHeap()
 	for i := range names {
@@ -245,7 +248,8 @@ func TestTheCacheStaysWithinMaxBytesWithManyNames(t *testing.T) {
 	}
 	const budget = 64 << 10
 	clk := newFakeClock()
-	c := stubCache(t, srv, clk, MaxBytes(budget))
+	c := newCache(t, ResolvConf(resolvConfFor(t, srv, "options timeout:15")), Clock(clk.Now),
+		LookupTimeout(time.Minute), MaxBytes(budget))
 	ctx := testCtx(t)
 	before := cacheHeap()
 	for i := range names {
