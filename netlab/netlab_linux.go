@@ -1,0 +1,417 @@
+package netlab
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// devName is the name of each host's device toward the other host.
+const devName = "lab0"
+
+type labSys struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type hostSys struct {
+	mu  sync.RWMutex // guards ns
+	ns  int          // fd of the host's network namespace; -1 once closed
+	dev *os.File     // the host's TUN device
+}
+
+func newLab(c config) (lab *Lab, err error) {
+	a := &Host{name: "a", addr: netip.MustParseAddr("198.18.0.1"), sys: hostSys{ns: -1}}
+	b := &Host{name: "b", addr: netip.MustParseAddr("198.18.0.2"), sys: hostSys{ns: -1}}
+	lab = &Lab{a: a, b: b, sys: labSys{done: make(chan struct{})}}
+	defer func() {
+		if err != nil {
+			lab.closeHosts()
+		}
+	}()
+	if a.out, err = newLink("a->b", c.profile, c.seed, 0); err != nil {
+		return nil, err
+	}
+	if b.out, err = newLink("b->a", c.profile, c.seed, 1); err != nil {
+		return nil, err
+	}
+	v6 := ipv6Available()
+	for _, h := range []*Host{a, b} {
+		if v6 {
+			h.addr6 = netip.MustParseAddr("2001:2::" + map[string]string{"a": "1", "b": "2"}[h.name])
+		}
+		if h.sys.ns, err = newNetns(); err != nil {
+			return nil, fmt.Errorf("netlab: host %s: %w", h.name, err)
+		}
+		if err = h.run(func() error { return h.setUp(c.profile.mtu()) }); err != nil {
+			return nil, fmt.Errorf("netlab: host %s: %w", h.name, err)
+		}
+		h.out.setMTU = func(mtu int) error {
+			return h.run(func() error { return setMTU(mtu) })
+		}
+	}
+	lab.sys.wg.Add(4)
+	for _, dir := range [][2]*Host{{a, b}, {b, a}} {
+		from, to := dir[0], dir[1]
+		go func() { defer lab.sys.wg.Done(); from.out.readLoop(from.sys.dev) }()
+		go func() { defer lab.sys.wg.Done(); from.out.writeLoop(to.sys.dev, lab.sys.done) }()
+	}
+	return lab, nil
+}
+
+func (l *Lab) close() error {
+	close(l.sys.done)
+	l.closeHosts()
+	l.sys.wg.Wait()
+	return errors.Join(l.a.out.firstErr(), l.b.out.firstErr())
+}
+
+// closeHosts closes the devices, which ends the reading goroutines, and
+// the lab's fds of the namespaces.
+func (l *Lab) closeHosts() {
+	for _, h := range []*Host{l.a, l.b} {
+		if h.sys.dev != nil {
+			h.sys.dev.Close()
+		}
+		h.sys.mu.Lock()
+		if h.sys.ns >= 0 {
+			unix.Close(h.sys.ns)
+			h.sys.ns = -1
+		}
+		h.sys.mu.Unlock()
+	}
+}
+
+func ipv6Available() bool {
+	_, err := os.Stat("/proc/sys/net/ipv6")
+	return err == nil
+}
+
+// newNetns creates a network namespace and returns an fd of it. The work
+// happens on a locked thread that goes back to its namespace afterwards;
+// if it cannot, the thread is discarded.
+func newNetns() (int, error) {
+	type result struct {
+		fd  int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, &os.PathError{Op: "open", Path: "/proc/thread-self/ns/net", Err: err}}
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, unshareError(err)}
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			err = &os.PathError{Op: "open", Path: "/proc/thread-self/ns/net", Err: err}
+		}
+		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
+			// The thread stays locked: it ends with this goroutine.
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			ch <- result{-1, fmt.Errorf("return to the process's namespace: %w", os.NewSyscallError("setns", serr))}
+			return
+		}
+		runtime.UnlockOSThread()
+		ch <- result{fd, err}
+	}()
+	r := <-ch
+	return r.fd, r.err
+}
+
+// unshareError explains why unshare(CLONE_NEWNET) failed. Without
+// CAP_SYS_ADMIN the way out would be an unprivileged user namespace, but
+// unshare(CLONE_NEWUSER) refuses a multithreaded process (EINVAL), and
+// every Go program has several threads before main runs; a child process
+// could make one, but this process could not enter it (setns into a user
+// namespace is refused to a multithreaded process too). It tries anyway,
+// on a thread it then discards, and reports both errnos.
+func unshareError(err error) error {
+	if !errors.Is(err, unix.EPERM) {
+		return os.NewSyscallError("unshare CLONE_NEWNET", err)
+	}
+	userErr := tryUserNamespace()
+	return fmt.Errorf("%w (unshare CLONE_NEWNET: %w); an unprivileged user namespace is no way out "+
+		"from a Go process: unshare CLONE_NEWUSER|CLONE_NEWNET: %v (the kernel refuses it to a multithreaded "+
+		"process, and a Go process always is one); run as root, or give the binary the capabilities "+
+		"(setcap cap_sys_admin,cap_net_admin+ep), or start it in namespaces of its own: "+
+		"unshare --user --map-root-user --net <program> (needs kernel.unprivileged_userns_clone=1 where that sysctl exists)",
+		ErrNoPrivilege, err, userErr)
+}
+
+// tryUserNamespace attempts unshare(CLONE_NEWUSER|CLONE_NEWNET) on a
+// thread that is never handed back to the scheduler: whatever it ends in,
+// the thread exits with its goroutine.
+func tryUserNamespace() error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		err := unix.Unshare(unix.CLONE_NEWUSER | unix.CLONE_NEWNET)
+		if err != nil {
+			err = os.NewSyscallError("unshare", err)
+		}
+		ch <- err
+	}()
+	if err := <-ch; err != nil {
+		return err
+	}
+	return errors.New("succeeded, but the namespace lives on one thread only and no other thread may enter it")
+}
+
+// run calls fn in the host's namespace on a locked thread.
+func (h *Host) run(fn func() error) error {
+	return inNetns(h.enter, fn)
+}
+
+// enter moves the calling thread into the host's namespace.
+func (h *Host) enter() error {
+	h.sys.mu.RLock()
+	defer h.sys.mu.RUnlock()
+	if h.sys.ns < 0 {
+		return fmt.Errorf("netlab: host %s: %w", h.name, ErrClosed)
+	}
+	if err := unix.Setns(h.sys.ns, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("netlab: host %s: %w", h.name, os.NewSyscallError("setns", err))
+	}
+	return nil
+}
+
+type runResult struct {
+	err      error
+	panicked bool
+	value    any
+	stack    []byte
+}
+
+// inNetns calls fn on a goroutine locked to a thread that enter has moved
+// into a namespace, and moves the thread back before unlocking it.
+func inNetns(enter func() error, fn func() error) error {
+	ch := make(chan runResult, 1)
+	go func() {
+		runtime.LockOSThread()
+		var r runResult
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- runResult{err: &os.PathError{Op: "open", Path: "/proc/thread-self/ns/net", Err: err}}
+			return
+		}
+		if err := enter(); err != nil {
+			unix.Close(orig)
+			runtime.UnlockOSThread()
+			ch <- runResult{err: err}
+			return
+		}
+		returned := false
+		defer func() {
+			if !returned {
+				if v := recover(); v != nil {
+					r = runResult{panicked: true, value: v, stack: debug.Stack()}
+				} else {
+					r = runResult{err: errors.New("netlab: the func run on a host called runtime.Goexit (t.FailNow or t.Fatal?); call those on the test's goroutine")}
+				}
+			}
+			serr := unix.Setns(orig, unix.CLONE_NEWNET)
+			unix.Close(orig)
+			if serr != nil {
+				// The thread stays locked: Go ends it with this goroutine.
+				r.err = errors.Join(r.err, fmt.Errorf("netlab: return to the process's namespace: %w", os.NewSyscallError("setns", serr)))
+			} else {
+				runtime.UnlockOSThread()
+			}
+			ch <- r
+		}()
+		r.err = fn()
+		returned = true
+	}()
+	r := <-ch
+	if r.panicked {
+		panic(&PanicError{Value: r.value, Stack: r.stack})
+	}
+	return r.err
+}
+
+// setUp runs in the host's namespace: it brings lo up, creates the TUN
+// device with the host's addresses and brings it up. The kernel then adds
+// the only routes the host has: to its peer's /30 and /64 via the device.
+func (h *Host) setUp(mtu int) error {
+	if err := setFlagsUp("lo"); err != nil {
+		return err
+	}
+	if h.addr6.IsValid() {
+		// No link-local address, no DAD, no router solicitations: the
+		// device carries only the lab's own traffic.
+		for k, v := range map[string]string{
+			"net.ipv6.conf.default.addr_gen_mode":        "1",
+			"net.ipv6.conf.default.accept_dad":           "0",
+			"net.ipv6.conf.default.accept_ra":            "0",
+			"net.ipv6.conf.default.router_solicitations": "0",
+		} {
+			if err := writeSysctl(k, v); err != nil {
+				return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+			}
+		}
+	}
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err}
+	}
+	ifr, err := unix.NewIfreq(devName)
+	if err != nil {
+		unix.Close(fd)
+		return err
+	}
+	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return os.NewSyscallError("ioctl TUNSETIFF", err)
+	}
+	h.sys.dev = os.NewFile(uintptr(fd), "/dev/net/tun:"+h.name)
+	if err := setMTU(mtu); err != nil {
+		return err
+	}
+	if err := setAddr4(h.addr); err != nil {
+		return err
+	}
+	if err := setFlagsUp(devName); err != nil {
+		return err
+	}
+	if h.addr6.IsValid() {
+		if err := setAddr6(h.addr6); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func withSocket(family int, fn func(fd int) error) error {
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	return fn(fd)
+}
+
+func setFlagsUp(dev string) error {
+	return withSocket(unix.AF_INET, func(fd int) error {
+		ifr, err := unix.NewIfreq(dev)
+		if err != nil {
+			return err
+		}
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+			return os.NewSyscallError("ioctl SIOCGIFFLAGS "+dev, err)
+		}
+		ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+		if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+			return os.NewSyscallError("ioctl SIOCSIFFLAGS "+dev, err)
+		}
+		return nil
+	})
+}
+
+// setMTU sets the lab device's MTU in the current namespace.
+func setMTU(mtu int) error {
+	return withSocket(unix.AF_INET, func(fd int) error {
+		ifr, err := unix.NewIfreq(devName)
+		if err != nil {
+			return err
+		}
+		ifr.SetUint32(uint32(mtu))
+		if err := unix.IoctlIfreq(fd, unix.SIOCSIFMTU, ifr); err != nil {
+			return fmt.Errorf("set MTU %d: %w", mtu, os.NewSyscallError("ioctl SIOCSIFMTU", err))
+		}
+		return nil
+	})
+}
+
+func setAddr4(a netip.Addr) error {
+	return withSocket(unix.AF_INET, func(fd int) error {
+		ifr, err := unix.NewIfreq(devName)
+		if err != nil {
+			return err
+		}
+		b := a.As4()
+		if err := ifr.SetInet4Addr(b[:]); err != nil {
+			return err
+		}
+		if err := unix.IoctlIfreq(fd, unix.SIOCSIFADDR, ifr); err != nil {
+			return os.NewSyscallError("ioctl SIOCSIFADDR "+a.String(), err)
+		}
+		if err := ifr.SetInet4Addr([]byte{255, 255, 255, 252}); err != nil {
+			return err
+		}
+		if err := unix.IoctlIfreq(fd, unix.SIOCSIFNETMASK, ifr); err != nil {
+			return os.NewSyscallError("ioctl SIOCSIFNETMASK", err)
+		}
+		return nil
+	})
+}
+
+// in6Ifreq is struct in6_ifreq of linux/ipv6.h.
+type in6Ifreq struct {
+	addr      [16]byte
+	prefixLen uint32
+	ifindex   int32
+}
+
+func setAddr6(a netip.Addr) error {
+	return withSocket(unix.AF_INET6, func(fd int) error {
+		ifr, err := unix.NewIfreq(devName)
+		if err != nil {
+			return err
+		}
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+			return os.NewSyscallError("ioctl SIOCGIFINDEX", err)
+		}
+		req := in6Ifreq{addr: a.As16(), prefixLen: 64, ifindex: int32(ifr.Uint32())}
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCSIFADDR, uintptr(unsafe.Pointer(&req)))
+		if errno != 0 {
+			return os.NewSyscallError("ioctl SIOCSIFADDR "+a.String(), errno)
+		}
+		return nil
+	})
+}
+
+func sysctlPath(key string) string {
+	return filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+}
+
+// readSysctl and writeSysctl act on the calling thread's namespace: a
+// file under /proc/sys/net belongs to the namespace of the thread that
+// opens it.
+func readSysctl(key string) (string, error) {
+	b, err := os.ReadFile(sysctlPath(key))
+	return strings.TrimSpace(string(b)), err
+}
+
+func writeSysctl(key, value string) error {
+	f, err := os.OpenFile(sysctlPath(key), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
