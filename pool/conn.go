@@ -147,8 +147,9 @@ const (
 // reply may still be on its way). Only I/O through the Conn counts, not
 // through [Conn.NetConn]. Read every reply before Close: a conn returned
 // with a reply unread is closed at its next checkout only if the reply has
-// arrived by then and the conn is plain, and a reply read only in part is
-// not noticed at all; call [Conn.MarkUnusable] when in doubt.
+// arrived by then and the conn is plain, and one returned with a reply
+// read only in part only once it has been quiet for the threshold; call
+// [Conn.MarkUnusable] when in doubt.
 type Conn struct {
 	h        Resource[net.Conn]
 	c        net.Conn

@@ -104,17 +104,19 @@
 // stream, reset, or unrequested bytes on a plain connection) had reached
 // the client's socket when the Get received it. With a threshold d > 0
 // the same holds for every connection quiet for d or more (measured on a
-// coarse clock, to within about d/8); one that proved alive less than d
-// ago is handed out unchecked, which is what keeps a busy pool fast. The
-// check is a point in time: a server can still close a connection just
-// after it passed, so a request must still handle a failed Read or Write.
+// coarse clock that can lag by one tick, d/8 within 1ms to 1s); one that
+// proved alive less than d ago is handed out unchecked, which is what
+// keeps a busy pool fast. The check is a point in time: a server can
+// still close a connection just after it passed, so a request must still
+// handle a failed Read or Write.
 //
 // Unread replies: a [*Conn] closed with a Write after its last Read (such
 // as a request whose reply was never read) is peeked at on its next
 // checkout whatever the threshold, and a plain connection with bytes
 // waiting then is closed. This costs nothing to code that reads every
-// reply. It cannot catch a reply still in flight at that moment, a reply
-// read only in part, or anything under TLS: read every reply before
+// reply. It cannot catch a reply still in flight at that moment, nor a
+// reply read only in part (found only once the connection has been quiet
+// for the threshold), nor anything under TLS: read every reply before
 // Close, or call [Conn.MarkUnusable].
 //
 // The check is available on unix platforms; elsewhere it is off by

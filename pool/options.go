@@ -351,7 +351,8 @@ type livenessOption time.Duration
 // a dial to a Get that was waiting, through TryGet; it runs in the Get
 // that receives the connection, off the pool's lock (see [HealthCheck]
 // for what happens when it fails). Quiet time is measured on the pool's
-// coarse clock, so to within about d/8.
+// coarse clock, which can lag by one tick: d/8, but at least 1ms and at
+// most 1s.
 //
 // d = 0 checks on every checkout, hand-offs and fresh dials included: no
 // connection is handed out whose death (end of stream, reset, or on a
