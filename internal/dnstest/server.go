@@ -33,7 +33,7 @@ const maxUDPPayload = 512
 // concurrent use.
 type Server struct {
 	udp  *net.UDPConn
-	tcp  *net.TCPListener
+	tcp  net.Listener
 	addr netip.AddrPort
 
 	done chan struct{} // closed by Close: wakes delayed handlers
@@ -70,7 +70,11 @@ type queryKey struct {
 
 // Start listens on 127.0.0.1 (one port for UDP and TCP) and serves until
 // [Server.Close]. The zone starts empty: every name is NXDOMAIN.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return startWrapped(nil) }
+
+// startWrapped is Start with the TCP listener wrapped by wrap, if not nil, so that
+// a test can make Accept fail.
+func startWrapped(wrap func(net.Listener) net.Listener) (*Server, error) {
 	var lastErr error
 	for range 20 {
 		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -84,9 +88,13 @@ func Start() (*Server, error) {
 			udp.Close()
 			continue
 		}
+		var l net.Listener = tcp
+		if wrap != nil {
+			l = wrap(tcp)
+		}
 		s := &Server{
 			udp:      udp,
-			tcp:      tcp,
+			tcp:      l,
 			addr:     netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()),
 			done:     make(chan struct{}),
 			zone:     make(map[string]*records),
@@ -408,14 +416,16 @@ func (s *Server) WriteResolvConf(path string, extra ...string) error {
 func (s *Server) serveUDP() {
 	defer s.wg.Done()
 	buf := make([]byte, 65535)
+	var backoff time.Duration
 	for {
 		n, from, err := s.udp.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || !s.pause(&backoff) {
 				return
 			}
 			continue
 		}
+		backoff = 0
 		msg := append([]byte(nil), buf[:n]...)
 		s.wg.Add(1)
 		go func() {
@@ -430,14 +440,16 @@ func (s *Server) serveUDP() {
 
 func (s *Server) serveTCP() {
 	defer s.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := s.tcp.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || !s.pause(&backoff) {
 				return
 			}
 			continue
 		}
+		backoff = 0
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -448,6 +460,22 @@ func (s *Server) serveTCP() {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go s.serveConn(c)
+	}
+}
+
+// pause waits after a failed read or accept (EMFILE, ENOBUFS, …) before the
+// caller tries again, 5 ms doubling to 1 s as net/http does, so a lasting
+// error does not spin a core. It reports false when the server closed
+// meanwhile.
+func (s *Server) pause(backoff *time.Duration) bool {
+	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.done:
+		return false
 	}
 }
 

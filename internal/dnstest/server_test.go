@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -255,4 +257,63 @@ func TestServerTCPReplyWritesTheChosenBytesAndCloses(t *testing.T) {
 	assert.Equal(t, []byte{0xff, 0xff, 0, 9}, b[:4], "the chosen bytes, the answer's ID among them")
 	assert.Len(t, b, 7)
 	assert.Equal(t, 1, s.TCPQueries())
+}
+
+// failingListener fails every Accept with EMFILE while failing is set,
+// counting the calls.
+type failingListener struct {
+	net.Listener
+	failing atomic.Bool
+	calls   atomic.Int64
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.failing.Load() {
+		l.calls.Add(1)
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+func TestServerBacksOffAfterAnAcceptErrorAndServesAgainAfterIt(t *testing.T) {
+	fl := &failingListener{}
+	fl.failing.Store(true)
+	s, err := startWrapped(func(l net.Listener) net.Listener { fl.Listener = l; return fl })
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	s.SetAddrs("tcp.test", time.Minute, netip.MustParseAddr("198.18.0.7"))
+
+	// Over 200 ms a loop that backs off 5 ms, 10 ms, 20 ms, … calls Accept
+	// at most 7 times; one that retries at once calls it thousands of times.
+	// A loaded machine only lowers the count.
+	time.Sleep(200 * time.Millisecond)
+	calls := fl.calls.Load()
+	assert.LessOrEqual(t, calls, int64(8), "the accept loop spins on a lasting error instead of backing off")
+	assert.Positive(t, calls)
+
+	fl.failing.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	q := dnsmessage.Message{
+		Header:    dnsmessage.Header{ID: 7, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName("tcp.test."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}},
+	}
+	b, err := q.Pack()
+	require.NoError(t, err)
+	_, err = c.Write(append([]byte{byte(len(b) >> 8), byte(len(b))}, b...))
+	require.NoError(t, err)
+	var n [2]byte
+	_, err = io.ReadFull(c, n[:])
+	require.NoError(t, err, "the server stopped serving TCP after the accept errors ended")
+	resp := make([]byte, int(n[0])<<8|int(n[1]))
+	_, err = io.ReadFull(c, resp)
+	require.NoError(t, err)
+	var m dnsmessage.Message
+	require.NoError(t, m.Unpack(resp))
+	require.Len(t, m.Answers, 1)
+	assert.Equal(t, [4]byte{198, 18, 0, 7}, m.Answers[0].Body.(*dnsmessage.AResource).A)
 }
