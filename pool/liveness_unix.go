@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -25,26 +26,12 @@ const livenessSupported = true
 //     the kernel says the peer has also finished its side (Linux: the
 //     TCP state is CLOSE_WAIT or later).
 func peek(rc syscall.RawConn, isTLS bool) error {
-	// One struct for everything the callback sets, so that it costs one
-	// allocation rather than one per variable.
-	var st struct {
-		b     [1]byte
-		n     int
-		errno error
-		fin   bool
-	}
-	err := rc.Read(func(fd uintptr) bool {
-		for {
-			st.n, _, st.errno = unix.Recvfrom(int(fd), st.b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			if st.errno != unix.EINTR {
-				break
-			}
-		}
-		if st.n > 0 && isTLS {
-			st.fin = peerFinished(int(fd))
-		}
-		return true
-	})
+	pk := peekers.Get().(*peeker)
+	defer peekers.Put(pk)
+	pk.isTLS = isTLS
+	err := rc.Read(pk.fn)
+	st := pk.peekResult
+	pk.peekResult = peekResult{}
 	switch {
 	case err != nil:
 		return fmt.Errorf("pool: liveness: %w", err)
@@ -60,4 +47,39 @@ func peek(rc syscall.RawConn, isTLS bool) error {
 		return fmt.Errorf("%w (after a pending TLS record)", ErrPeerClosed)
 	}
 	return nil
+}
+
+// peeker is peek's callback and what it found, reused through peekers so
+// that a peek (on every checkout with LivenessCheck(0)) does not allocate
+// them each time.
+type peeker struct {
+	peekResult
+	isTLS bool
+	fn    func(fd uintptr) bool // do, bound once
+}
+
+type peekResult struct {
+	n     int
+	errno error
+	fin   bool
+}
+
+var peekers = sync.Pool{New: func() any {
+	pk := new(peeker)
+	pk.fn = pk.do
+	return pk
+}}
+
+func (pk *peeker) do(fd uintptr) bool {
+	var b [1]byte
+	for {
+		pk.n, _, pk.errno = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if pk.errno != unix.EINTR {
+			break
+		}
+	}
+	if pk.n > 0 && pk.isTLS {
+		pk.fin = peerFinished(int(fd))
+	}
+	return true
 }
