@@ -185,8 +185,9 @@ func TestLookupsInFlightAreCappedAgainstASilentServer(t *testing.T) {
 	st := c.Stats()
 	assert.LessOrEqual(t, st.InFlight, cap, "lookups left running after their callers gave up")
 	// Each "ip" lookup runs one goroutine and two queries (A, AAAA) in
-	// goroutines of their own.
-	assert.LessOrEqual(t, runtime.NumGoroutine()-base, 3*cap, "goroutines left running")
+	// goroutines of their own; the slack is for the server's short-lived
+	// goroutine per datagram (the old code left 6 per cap: 768 here).
+	assert.LessOrEqual(t, runtime.NumGoroutine()-base, 3*cap+cap/4, "goroutines left running")
 }
 
 // cacheHeap is the live heap after a full collection.
