@@ -17,7 +17,8 @@ import (
 	"github.com/nettune/nettune/pool"
 )
 
-type thing struct{ n int }
+// thing is not zero-sized, so that every newThing is a distinct allocation.
+type thing struct{ _ int }
 
 func newThing(context.Context) (*thing, error) { return &thing{}, nil }
 

@@ -52,7 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.workers, "workers", 4, "goroutines sending requests at once")
 	fs.IntVar(&cfg.size, "size", 64, "request size in `bytes`; the server echoes them back")
 	fs.IntVar(&cfg.maxSize, "max-size", 0, "pool.MaxSize (0: as many as -workers)")
-	fs.DurationVar(&cfg.liveness, "liveness", time.Millisecond, "pool.LivenessCheck: peek at connections idle this long before handing them out")
+	fs.DurationVar(&cfg.liveness, "liveness", time.Millisecond, "pool.LivenessCheck: peek at connections quiet (no data read, no check passed) this long before handing them out")
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "limit for each request")
 	if err := cli.Parse(fs, args); err != nil {
 		return nil, err
