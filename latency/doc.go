@@ -10,6 +10,10 @@
 // concurrent use, never block and do not allocate. The count, sum, minimum
 // and maximum are exact; negative values are counted by Invalid and values
 // above [MaxValue] (about 104 days) by Overflow, never dropped silently.
+// Counts never wrap: the calls that add many values at once
+// ([Histogram.RecordN], [Histogram.RecordCorrected], [Histogram.Merge])
+// refuse, with an error wrapping [ErrCountLimit], to take more than
+// [MaxBulkCount] (2^62) values in all.
 //
 //	h, _ := latency.New() // quantiles within 0.55%
 //	start := time.Now()
@@ -45,7 +49,9 @@
 // finer one is downscaled first, which is exactly what recording at the
 // coarser scale would have given. [Snapshot.MarshalBinary] encodes a
 // snapshot compactly (about 1.3 KB for a million latency-like values) and
-// [Snapshot.UnmarshalBinary] is safe on untrusted input.
+// [Snapshot.UnmarshalBinary] is safe on untrusted input: every method of a
+// decoded snapshot returns in time and output bounded by its number of
+// buckets, whatever counts it holds.
 //
 // # Coordinated omission
 //

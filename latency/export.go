@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 )
 
 // The bucket layout of a Snapshot is the one Prometheus native histograms
@@ -116,10 +117,17 @@ func (s *Snapshot) ExponentialHistogram() ExponentialHistogram {
 // WritePercentileDistribution writes the snapshot in HdrHistogram's
 // percentile distribution text format (what HdrHistogram's
 // outputPercentileDistribution prints and its plotting tools read), with
-// ticksPerHalfDistance reporting steps per halving of the distance to 100%
-// (HdrHistogram uses 5) and values divided by unit (1e3 for microseconds,
-// 1e6 for milliseconds). Values are bucket representatives, within
-// RelativeError of the exact ones.
+// ticksPerHalfDistance (1 to 1000) reporting steps per halving of the
+// distance to 100% (HdrHistogram uses 5) and values divided by unit (1e3
+// for microseconds, 1e6 for milliseconds). Values are bucket
+// representatives, within RelativeError of the exact ones.
+//
+// The levels are computed exactly, in integers: a line reports the first
+// value whose running count reaches its level, and the lines end at the
+// first level the last value reaches. Since a count fits in 64 bits, that
+// is at most 65 halvings, so the text has at most 65·ticksPerHalfDistance
+// + 6 lines whatever the snapshot holds. It stops at the first error w
+// returns and returns that error.
 func (s *Snapshot) WritePercentileDistribution(w io.Writer, ticksPerHalfDistance int, unit float64) error {
 	if ticksPerHalfDistance < 1 || ticksPerHalfDistance > 1000 {
 		return fmt.Errorf("latency: ticksPerHalfDistance %d: must be between 1 and 1000", ticksPerHalfDistance)
@@ -128,37 +136,82 @@ func (s *Snapshot) WritePercentileDistribution(w io.Writer, ticksPerHalfDistance
 		return fmt.Errorf("latency: unit %v: must be a positive finite number", unit)
 	}
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "%12s %14s %10s %14s\n\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)")
+	if _, err := fmt.Fprintf(bw, "%12s %14s %10s %14s\n\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)"); err != nil {
+		return err
+	}
 	total := s.Count()
-	level := 0.0
-	emit := func(value float64, cum uint64) {
-		for total > 0 && level <= 100*float64(cum)/float64(total) {
-			fmt.Fprintf(bw, "%12.3f %2.12f %10d %14.2f\n", value/unit, level/100, cum, 1/(1-level/100))
-			halfDistance := math.Exp2(math.Floor(math.Log2(100/(100-level))) + 1)
-			level += 100 / (float64(ticksPerHalfDistance) * halfDistance)
-			if cum == total {
-				return // the last bucket reports one level, then 100%
+	if total > 0 {
+		// The places values are in, in ascending order: k = -1 is the zero
+		// count, 0 <= k < len(s.cum) a bucket, k = len(s.cum) the overflow.
+		cumAt := func(k int) uint64 {
+			switch {
+			case k < 0:
+				return s.zero
+			case k < len(s.cum):
+				return s.cum[k]
+			}
+			return total
+		}
+		valueAt := func(k int) float64 {
+			switch {
+			case k < 0:
+				return 0
+			case k < len(s.cum):
+				return s.representative(s.offset + k)
+			}
+			return float64(s.max)
+		}
+		t := uint64(ticksPerHalfDistance)
+		k := -1
+	levels:
+		// Half distance j covers levels 1-2^-j up to 1-2^-(j+1) in t
+		// steps: step m is level 1 - (2t-m)/(t·2^(j+1)). At j = 64 the
+		// level is above every count but the total, so the loops end there.
+		for j := range uint(65) {
+			for m := range t {
+				// The first place whose running count reaches the level (at
+				// least 1, so that level 0 reports the first occupied place).
+				// k only moves forward, at most to the last place, whose
+				// count is total.
+				need := max(total-aboveLevel(total, t, m, j), 1)
+				for cumAt(k) < need {
+					k++
+				}
+				rest := float64(2*t-m) / math.Ldexp(float64(t), int(j)+1) // 1 - level
+				if _, err := fmt.Fprintf(bw, "%12.3f %2.12f %10d %14.2f\n", valueAt(k)/unit, 1-rest, cumAt(k), 1/rest); err != nil {
+					return err
+				}
+				if cumAt(k) == total {
+					break levels // the last place reports one level, then 100%
+				}
 			}
 		}
-	}
-	if s.zero > 0 {
-		emit(0, s.zero)
-	}
-	prev := s.zero
-	for k, c := range s.cum {
-		if c > prev {
-			emit(s.representative(s.offset+k), c)
+		if _, err := fmt.Fprintf(bw, "%12.3f %2.12f %10d\n", float64(s.max)/unit, 1.0, total); err != nil {
+			return err
 		}
-		prev = c
 	}
-	if s.overflow > 0 {
-		emit(float64(s.max), total)
+	if _, err := fmt.Fprintf(bw, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n", float64(s.Mean())/unit, float64(s.StdDev())/unit); err != nil {
+		return err
 	}
-	if total > 0 {
-		fmt.Fprintf(bw, "%12.3f %2.12f %10d\n", float64(s.max)/unit, 1.0, total)
+	if _, err := fmt.Fprintf(bw, "#[Max     = %12.3f, Total count    = %12d]\n", float64(s.Max())/unit, total); err != nil {
+		return err
 	}
-	fmt.Fprintf(bw, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n", float64(s.Mean())/unit, float64(s.StdDev())/unit)
-	fmt.Fprintf(bw, "#[Max     = %12.3f, Total count    = %12d]\n", float64(s.Max())/unit, total)
-	fmt.Fprintf(bw, "#[Buckets = %12d, SubBuckets     = %12d]\n", numChunks, 1<<s.scale)
+	if _, err := fmt.Fprintf(bw, "#[Buckets = %12d, SubBuckets     = %12d]\n", numChunks, 1<<s.scale); err != nil {
+		return err
+	}
 	return bw.Flush()
+}
+
+// aboveLevel reports how many of total values lie above level m of half
+// distance j at t ticks per half distance, the level being
+// 1 - (2t-m)/(t·2^(j+1)): floor(total·(2t-m) / (t·2^(j+1))), in 128 bits
+// (t <= 1000, m < t, j <= 64).
+func aboveLevel(total, t, m uint64, j uint) uint64 {
+	hi, lo := bits.Mul64(total, 2*t-m)
+	qHi := hi / t
+	qLo, _ := bits.Div64(hi%t, lo, t)
+	if sh := j + 1; sh < 64 {
+		return qLo>>sh | qHi<<(64-sh)
+	}
+	return qHi >> (j + 1 - 64)
 }

@@ -127,3 +127,45 @@ func TestStringRendersATableAndPlusVAChart(t *testing.T) {
 	assert.LessOrEqual(t, bars, 26, "at most 24 rows of buckets plus zero and overflow")
 	assert.Contains(t, (&Snapshot{}).String(), "count=0", "an empty snapshot renders")
 }
+
+func TestPercentileDistributionOfCountsBeyondFloatPrecisionEnds(t *testing.T) {
+	// 2^60 values and one more: past level 1-2^-53 a float64 cannot tell
+	// the running totals apart, nor the next level from the last (issue 9:
+	// this valid 38-byte snapshot wrote 567 MB in 5 s and never returned).
+	h := mustNew(t)
+	h.RecordN(1000, 1<<60)
+	h.RecordN(2000, 1)
+	var s Snapshot
+	require.NoError(t, s.UnmarshalBinary(encode(t, h.Snapshot())))
+	for _, ticks := range []int{1, 5, 1000} {
+		w := &limitWriter{limit: maxWritten}
+		done := make(chan error, 1)
+		go func() { done <- s.WritePercentileDistribution(w, ticks, 1) }()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "ticks %d: %d bytes written", ticks, w.buf.Len())
+			checkPercentileText(t, &s, w.buf.String(), ticks)
+			assert.Contains(t, w.buf.String(), "2000.000 1.000000000000 1152921504606846977\n", "the last line is max at 100%%")
+		case <-time.After(readerDeadline):
+			t.Fatalf("ticks %d: WritePercentileDistribution did not return within %v (%d bytes written)", ticks, readerDeadline, w.buf.Len())
+		}
+	}
+}
+
+func TestPercentileDistributionStopsAtTheFirstWriteError(t *testing.T) {
+	h := mustNew(t)
+	for i := 1; i <= 10000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	s := h.Snapshot()
+	var full limitWriter
+	full.limit = maxWritten
+	require.NoError(t, s.WritePercentileDistribution(&full, 1000, 1e3))
+	for _, limit := range []int{0, 1, 100, full.buf.Len() / 2, full.buf.Len() - 1} {
+		w := &limitWriter{limit: limit}
+		err := s.WritePercentileDistribution(w, 1000, 1e3)
+		assert.ErrorIs(t, err, errWriterFull, "limit %d", limit)
+		assert.Zero(t, w.afterError, "limit %d: no write after the first error", limit)
+		assert.Equal(t, full.buf.String()[:limit], w.buf.String(), "limit %d: what was written is the start of the text", limit)
+	}
+}

@@ -110,6 +110,55 @@ type Histogram struct {
 	// pinned holds one shard per P (GOMAXPROCS at New) for the pinned
 	// path; nil where that path is not built or for a Recorder's histograms.
 	pinned []atomic.Pointer[shard]
+	// bulk counts the values taken in bulk (see MaxBulkCount), on a cache
+	// line of its own: RecordN writes it, Record never touches it.
+	bulk *budget
+}
+
+// MaxBulkCount bounds the values a [Histogram], or one interval of a
+// [Recorder], takes in bulk: [Histogram.RecordN] with n > 1,
+// [Histogram.RecordCorrected] and [Recorder.RecordCorrected] when they add
+// synthetic samples (the value and its samples), and [Histogram.Merge] (the
+// snapshot's Count plus Invalid). A call that would take the total of those
+// past MaxBulkCount records nothing and returns an error wrapping
+// [ErrCountLimit]. Values recorded one at a time are not counted against
+// it: 2^62 of them would take 146 years at one per nanosecond. Together
+// this keeps every count of a histogram below 2^64, so that counts never
+// wrap (never go backwards) and every snapshot encodes to bytes that
+// decode.
+const MaxBulkCount = 1 << 62
+
+// ErrCountLimit is wrapped by the error of a call that would take a count
+// past what it can hold: a bulk add past [MaxBulkCount], or a
+// [Snapshot.Merge] or [Snapshot.Add] whose Count or Invalid would exceed
+// 2^64-1. Such a call changes nothing.
+var ErrCountLimit = errors.New("latency: count limit")
+
+// budget counts values taken in bulk, alone on its cache line.
+type budget struct {
+	n atomic.Uint64
+	_ [56]byte
+}
+
+// take counts n more values, or reports false, counting nothing, when
+// that would take the total past MaxBulkCount.
+func (b *budget) take(n uint64) bool {
+	for {
+		old := b.n.Load()
+		if n > MaxBulkCount-old {
+			return false
+		}
+		if b.n.CompareAndSwap(old, old+n) {
+			return true
+		}
+	}
+}
+
+// give returns n values taken earlier.
+func (b *budget) give(n uint64) { b.n.Add(-n) }
+
+func bulkLimitError(call string, n uint64) error {
+	return fmt.Errorf("%w: %s: %d more values would take those recorded in bulk past MaxBulkCount (2^62)", ErrCountLimit, call, n)
 }
 
 // New returns an empty Histogram. Without options it records at
@@ -142,6 +191,7 @@ func newHistogram(c config) *Histogram {
 		table:  &tables[c.scale],
 		mask:   uintptr(c.shards - 1),
 		shards: make([]atomic.Pointer[shard], c.shards),
+		bulk:   new(budget),
 	}
 	if pinnedPath {
 		h.pinned = make([]atomic.Pointer[shard], runtime.GOMAXPROCS(0))
@@ -198,12 +248,19 @@ func (h *Histogram) RecordValue(v int64) { h.record(v) }
 func (h *Histogram) recordShared(v int64) { h.recordAtomic(h.shard(shardIndex(h.mask)), v) }
 
 // RecordN records the value v n times, as n calls to RecordValue would,
-// with a few atomic adds.
-func (h *Histogram) RecordN(v int64, n uint64) {
+// with a few atomic adds. With n > 1 the values count against
+// [MaxBulkCount]: when they would take the histogram past it, RecordN
+// records nothing and returns an error wrapping [ErrCountLimit]. It
+// returns nil otherwise.
+func (h *Histogram) RecordN(v int64, n uint64) error {
 	if n == 0 {
-		return
+		return nil
+	}
+	if n > 1 && !h.bulk.take(n) {
+		return bulkLimitError(fmt.Sprintf("RecordN(%d, %d)", v, n), n)
 	}
 	h.recordNAtomic(h.shard(shardIndex(h.mask)), v, n)
+	return nil
 }
 
 // RecordCorrected records d and, when d exceeds expectedInterval > 0, the
@@ -212,13 +269,24 @@ func (h *Histogram) RecordN(v int64, n uint64) {
 // HdrHistogram's RecordCorrectedValue makes for coordinated omission). The
 // synthetic samples are added bucket by bucket, so a long stall costs one
 // counter update per bucket it spans, not one per missed sample.
-func (h *Histogram) RecordCorrected(d, expectedInterval time.Duration) {
+//
+// When it adds synthetic samples, d and the samples count against
+// [MaxBulkCount]: past it, RecordCorrected records nothing and returns an
+// error wrapping [ErrCountLimit] (only a meaningless interval gets there:
+// d/expectedInterval above 2^62 needs an interval below 2 ns). It returns
+// nil otherwise.
+func (h *Histogram) RecordCorrected(d, expectedInterval time.Duration) error {
 	sh := h.shard(shardIndex(h.mask))
 	v, iv := int64(d), int64(expectedInterval)
 	if v < 0 || iv <= 0 || v-iv < iv {
 		h.recordAtomic(sh, v)
-		return
+		return nil
+	}
+	extra := uint64((v - iv) / iv)
+	if !h.bulk.take(1 + extra) {
+		return bulkLimitError(fmt.Sprintf("RecordCorrected(%v, %v)", d, expectedInterval), 1+extra)
 	}
 	h.recordAtomic(sh, v)
-	h.recordArithmetic(sh, v-iv, iv, uint64((v-iv)/iv))
+	h.recordArithmetic(sh, v-iv, iv, extra)
+	return nil
 }

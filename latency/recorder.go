@@ -1,6 +1,7 @@
 package latency
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,9 +20,16 @@ import (
 // nanoseconds. A Recorder is safe for concurrent use.
 type Recorder struct {
 	hist   [2]*Histogram
-	epochs []epoch    // per shard: phase in the top bit, registrations below
-	mu     sync.Mutex // guards phase; serializes Interval
-	phase  uint64
+	epochs []epoch // per shard: phase in the top bit, registrations below
+	// bulk counts the values RecordCorrected took in bulk that an Interval
+	// has not yet handed out (see MaxBulkCount); retired[p] those of them
+	// registered in phase p, which Interval gives back once it hands out
+	// that phase's interval. So no interval, and no shard's registrations,
+	// reach 2^63: the phase bit stays the phase.
+	bulk    budget
+	retired [2]atomic.Uint64
+	mu      sync.Mutex // guards phase; serializes Interval
+	phase   uint64
 }
 
 type epoch struct {
@@ -59,20 +67,33 @@ func (r *Recorder) RecordValue(v int64) {
 }
 
 // RecordCorrected records d with the coordinated-omission correction of
-// [Histogram.RecordCorrected], all in the same interval.
-func (r *Recorder) RecordCorrected(d, expectedInterval time.Duration) {
+// [Histogram.RecordCorrected], all in the same interval. When it adds
+// synthetic samples, d and the samples count against [MaxBulkCount] for
+// that interval: past it, RecordCorrected records nothing and returns an
+// error wrapping [ErrCountLimit]. It returns nil otherwise.
+func (r *Recorder) RecordCorrected(d, expectedInterval time.Duration) error {
 	k := shardIndex(r.hist[0].mask)
 	v, iv := int64(d), int64(expectedInterval)
 	var extra uint64
 	if v >= 0 && iv > 0 && v-iv >= iv {
 		extra = uint64((v - iv) / iv)
+		if !r.bulk.take(1 + extra) {
+			return bulkLimitError(fmt.Sprintf("RecordCorrected(%v, %v)", d, expectedInterval), 1+extra)
+		}
 	}
-	h := r.hist[r.epochs[k].Add(1+extra)>>63]
+	p := r.epochs[k].Add(1+extra) >> 63
+	if extra > 0 {
+		// Before the counts land: Interval reads retired[p] once all of
+		// phase p's registrations have.
+		r.retired[p].Add(1 + extra)
+	}
+	h := r.hist[p]
 	sh := h.shard(k)
 	h.recordAtomic(sh, v)
 	if extra > 0 {
 		h.recordArithmetic(sh, v-iv, iv, extra)
 	}
+	return nil
 }
 
 // Interval returns the values recorded since the previous call (or since
@@ -96,6 +117,7 @@ func (r *Recorder) Interval() *Snapshot {
 	}
 	s := h.Snapshot()
 	h.reset()
+	r.bulk.give(r.retired[old].Swap(0))
 	return s
 }
 

@@ -12,9 +12,12 @@ import (
 
 // Snapshot is a copy of a histogram's contents: the non-empty buckets plus
 // the exact count, sum, minimum and maximum. Its methods answer quantiles
-// in O(log buckets) without allocating. Only [Snapshot.Add] (and
-// UnmarshalBinary) change a Snapshot; all other methods only read, and are
-// safe for concurrent use. The zero value is an empty snapshot at scale 0.
+// in O(log buckets) without allocating. Every method returns in time, and
+// writes output, bounded by the number of buckets (at most 54·2^scale),
+// whatever the counts: a snapshot decoded from untrusted bytes included.
+// Every snapshot encodes to bytes that decode to it. Only [Snapshot.Add]
+// (and UnmarshalBinary) change a Snapshot; all other methods only read, and
+// are safe for concurrent use. The zero value is an empty snapshot at scale 0.
 type Snapshot struct {
 	scale int
 	// Bucket offset+k has count cum[k]-cum[k-1] (cum[-1] being the zero
@@ -300,16 +303,23 @@ func (s *Snapshot) representative(i int) float64 {
 	return 2 * l * u / (l + u)
 }
 
-// rank is the 1-based rank of quantile q among n values: ceil(q·n), at least 1.
+// rank is the 1-based rank of quantile q (0 <= q <= 1) among n values:
+// ceil(q·n), at least 1 and at most n. A count near 2^64 rounds to 2^64 as
+// a float64, which does not convert back to a uint64: such a product is
+// rank n.
 func rank(q float64, n uint64) uint64 {
-	r := uint64(math.Ceil(q * float64(n)))
-	return min(max(r, 1), n)
+	r := math.Ceil(q * float64(n))
+	if r >= float64(n) {
+		return n
+	}
+	return max(uint64(r), 1)
 }
 
 // ValueAtQuantile reports the value at quantile q (0 <= q <= 1) as an
-// integer: the value of rank ceil(q·Count) in sorted order, within
-// RelativeError of it, plus at most half a unit from rounding to an integer.
-// Quantile 0 is Min and 1 is Max, exactly. It reports 0 when empty and an
+// integer: the value of rank ceil(q·Count) in sorted order (the product
+// taken in float64, so rounded beyond 2^53 values), within RelativeError of
+// it, plus at most half a unit from rounding to an integer. Quantile 0 is
+// Min and 1 is Max, exactly, at any count. It reports 0 when empty and an
 // error for q outside [0, 1].
 func (s *Snapshot) ValueAtQuantile(q float64) (int64, error) {
 	if !(q >= 0 && q <= 1) {
@@ -413,10 +423,16 @@ func (s *Snapshot) counts() map[int]uint64 {
 
 // Downscale returns the snapshot at a coarser scale (or itself at the same
 // scale): each coarse bucket is the sum of the fine buckets it covers, which
-// is exactly what recording at that scale would have produced.
+// is exactly what recording at that scale would have produced. An empty
+// snapshot has no resolution to lose and takes any scale from [MinScale] to
+// [MaxScale].
 func (s *Snapshot) Downscale(scale int) (*Snapshot, error) {
-	if scale < MinScale || (scale > s.scale && !s.empty()) {
-		return nil, fmt.Errorf("latency: downscale to %d: must be between %d and the current scale %d", scale, MinScale, s.scale)
+	top := s.scale
+	if s.empty() {
+		top = MaxScale
+	}
+	if scale < MinScale || scale > top {
+		return nil, fmt.Errorf("latency: downscale to %d: must be between %d and %d (the current scale, or MaxScale when empty)", scale, MinScale, top)
 	}
 	if scale == s.scale {
 		return s, nil
@@ -446,7 +462,8 @@ func (s *Snapshot) Downscale(scale int) (*Snapshot, error) {
 
 // Merge returns a snapshot holding the values of both s and o. When their
 // scales differ the result has the coarser one (resolution is lowered,
-// never invented). It reports an error when a count would overflow 64 bits.
+// never invented). When Count or Invalid would exceed 2^64-1 it returns
+// an error wrapping [ErrCountLimit].
 func (s *Snapshot) Merge(o *Snapshot) (*Snapshot, error) {
 	scale := min(s.scale, o.scale)
 	switch {
@@ -463,11 +480,8 @@ func (s *Snapshot) Merge(o *Snapshot) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, c := bits.Add64(a.Count(), b.Count(), 0); c != 0 {
-		return nil, fmt.Errorf("latency: merge: count exceeds 2^64")
-	}
-	if _, c := bits.Add64(a.invalid, b.invalid, 0); c != 0 {
-		return nil, fmt.Errorf("latency: merge: invalid count exceeds 2^64")
+	if err := checkMergeCounts(a, b); err != nil {
+		return nil, err
 	}
 	out := &Snapshot{
 		scale:    scale,
@@ -520,11 +534,8 @@ func (s *Snapshot) Add(o *Snapshot) error {
 		*s = *m
 		return nil
 	}
-	if _, c := bits.Add64(s.Count(), o.Count(), 0); c != 0 {
-		return fmt.Errorf("latency: merge: count exceeds 2^64")
-	}
-	if _, c := bits.Add64(s.invalid, o.invalid, 0); c != 0 {
-		return fmt.Errorf("latency: merge: invalid count exceeds 2^64")
+	if err := checkMergeCounts(s, o); err != nil {
+		return err
 	}
 	// o's running total, extended past its ends (its zero count before,
 	// its bucketed total after), added to s's.
@@ -549,6 +560,18 @@ func (s *Snapshot) Add(o *Snapshot) error {
 	s.sumLo, c = bits.Add64(s.sumLo, o.sumLo, 0)
 	s.sumHi += o.sumHi + c
 	s.min, s.max = min(s.min, o.min), max(s.max, o.max)
+	return nil
+}
+
+// checkMergeCounts reports an error wrapping ErrCountLimit when the Count
+// or the Invalid of a and b together exceed 2^64-1.
+func checkMergeCounts(a, b *Snapshot) error {
+	if _, c := bits.Add64(a.Count(), b.Count(), 0); c != 0 {
+		return fmt.Errorf("%w: merge: count %d + %d exceeds 2^64-1", ErrCountLimit, a.Count(), b.Count())
+	}
+	if _, c := bits.Add64(a.invalid, b.invalid, 0); c != 0 {
+		return fmt.Errorf("%w: merge: invalid count %d + %d exceeds 2^64-1", ErrCountLimit, a.invalid, b.invalid)
+	}
 	return nil
 }
 
@@ -579,11 +602,20 @@ func addExtended(dst []uint64, x *Snapshot, offset int) {
 // Merge adds the contents of a snapshot (from this process or decoded from
 // another machine) to the histogram. A finer snapshot is downscaled to the
 // histogram's scale first; a coarser one is an error, since the histogram
-// cannot hold it without inventing resolution. Safe for concurrent use with
-// writers.
+// cannot hold it without inventing resolution. The snapshot's values
+// (Count plus Invalid) count against [MaxBulkCount]: past it, Merge adds
+// nothing and returns an error wrapping [ErrCountLimit]. Safe for
+// concurrent use with writers.
 func (h *Histogram) Merge(s *Snapshot) error {
 	if s.scale < h.scale && !s.empty() {
 		return fmt.Errorf("latency: merge: snapshot scale %d is coarser than the histogram's %d", s.scale, h.scale)
+	}
+	n, c := bits.Add64(s.Count(), s.invalid, 0)
+	if c != 0 {
+		return fmt.Errorf("%w: merge: count %d and invalid count %d exceed MaxBulkCount (2^62)", ErrCountLimit, s.Count(), s.invalid)
+	}
+	if n > 0 && !h.bulk.take(n) {
+		return bulkLimitError("merge", n)
 	}
 	sh := h.shard(shardIndex(h.mask))
 	if s.invalid > 0 {
