@@ -23,8 +23,8 @@ import (
 //
 // sync.Pool pins its P the same way, through runtime-provided twins of
 // these two functions. runtime.procPin and runtime.procUnpin themselves are
-// kept for packages outside the standard library that reach them with
-// go:linkname: runtime/proc.go marks both with a bare //go:linkname
+// kept for packages outside the standard library that reach them with a
+// linkname directive: runtime/proc.go marks both with a bare //go:linkname
 // directive (which lets the linker accept the pull) and says "Do not remove
 // or change the type signature. See go.dev/issue/67401". Should that ever
 // change, build with -tags nettune_atomic (or -race) to get the atomic
