@@ -175,6 +175,9 @@ func New(opts ...Option) (*Cache, error) {
 		return nil, fmt.Errorf("dnscache: MaxBytes(%d) is below one answer of MaxAnswerAddrs(%d) addresses (%d bytes)",
 			cfg.maxBytes, cfg.maxAnswerAddrs, one)
 	}
+	if cfg.hostsFile != "" && !cfg.useStub {
+		return nil, fmt.Errorf("dnscache: HostsFile(%q) needs ResolvConf: the System source's resolver reads the hosts file itself", cfg.hostsFile)
+	}
 	var src source = systemSource{r: cfg.resolver, ttl: cfg.ttl}
 	foldDot := false
 	if cfg.useStub {
@@ -182,7 +185,13 @@ func New(opts ...Option) (*Cache, error) {
 		if err != nil {
 			return nil, err
 		}
-		src = &stubSource{conf: rc}
+		stub := &stubSource{conf: rc}
+		if cfg.hostsFile != "" {
+			if stub.hosts, err = readHosts(cfg.hostsFile); err != nil {
+				return nil, err
+			}
+		}
+		src = stub
 		foldDot = len(rc.search) == 0
 	}
 	c := &Cache{cfg: cfg, src: src, foldDot: foldDot, flights: make(map[key]*flight),
@@ -751,6 +760,9 @@ func (c *Cache) negativeEntry(host string, de *net.DNSError, ttl time.Duration, 
 	neg := &net.DNSError{Err: "dnscache: no such host", Name: host, IsNotFound: true}
 	if de != nil {
 		neg.Server = de.Server
+		if de.Err != "" { // the source's reason: NXDOMAIN, not a valid domain name, .onion, the hosts file
+			neg.Err = de.Err
+		}
 	}
 	t := c.cfg.negativeTTL
 	if ttl >= 0 && t >= 0 {

@@ -26,6 +26,9 @@ const (
 // DefaultResolvConf is the file [ResolvConf] reads when given "".
 const DefaultResolvConf = "/etc/resolv.conf"
 
+// DefaultHostsFile is the file [HostsFile] reads when given "".
+const DefaultHostsFile = "/etc/hosts"
+
 // An Option configures a [Cache] in [New]. Options validate their own value;
 // [New] returns the first error, naming the option. When the same option is
 // given twice the last one wins; [System] and [ResolvConf] replace each other.
@@ -39,6 +42,7 @@ type config struct {
 	ttl            time.Duration // for the system source
 	resolvConf     string        // stub source when useStub
 	useStub        bool
+	hostsFile      string // read by the stub source; "": none
 	minTTL, maxTTL time.Duration
 	negativeTTL    time.Duration // < 0: no negative caching
 	maxStale       time.Duration // < 0: no serve-stale
@@ -116,7 +120,16 @@ type resolvConfOption string
 // format. Option values past the resolver library's limits (ndots 15,
 // timeout 30 s, attempts 5, six search domains) are capped as the library
 // caps them, so that the file means the same to both; a malformed value is an
-// error naming the file and line. The hosts file is not consulted.
+// error naming the file and line.
+//
+// Names are answered without a query where net's resolver would not send one
+// either: "localhost" and names under ".localhost" are 127.0.0.1 and ::1
+// (RFC 6761 §6.3), and a name that is not a valid domain name (NUL, spaces,
+// "*", non-ASCII, an empty or over-long label) or ends in ".onion"
+// (RFC 7686) is a *net.DNSError with IsNotFound. The hosts file is consulted
+// only with [HostsFile]. A UDP datagram that is not a well-formed answer to
+// the query (short, garbage, a wrong ID or question, from an off-path sender)
+// is skipped until the attempt's timeout, as net's resolver does.
 //
 // On Windows there is no default resolv.conf: ResolvConf("") makes [New]
 // return an error wrapping [errors.ErrUnsupported].
@@ -135,6 +148,36 @@ func (o resolvConfOption) apply(c *config) error {
 }
 
 func (o resolvConfOption) String() string { return fmt.Sprintf("dnscache.ResolvConf(%q)", string(o)) }
+
+type hostsFileOption string
+
+// HostsFile makes the [ResolvConf] stub answer the names listed in the hosts
+// file at path ("" means [DefaultHostsFile]) from that file, before DNS and
+// without a query, as net's resolver does in its usual files-then-DNS order:
+// a name the file lists only for the other family is "no such host". The file
+// is read once, in [New] (net re-reads it when it changes); names match
+// without regard to case or a final dot; a line whose address does not parse
+// is an error from New naming the file and line, and a file over 64 MiB is
+// refused. HostsFile without ResolvConf is an error: the [System] source's
+// resolver reads the hosts file itself.
+//
+// On Windows there is no default hosts file path: HostsFile("") makes [New]
+// return an error wrapping [errors.ErrUnsupported].
+func HostsFile(path string) Option { return hostsFileOption(path) }
+
+func (o hostsFileOption) apply(c *config) error {
+	p := string(o)
+	if p == "" {
+		if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+			return fmt.Errorf("dnscache: HostsFile(\"\"): no %s on %s: %w", DefaultHostsFile, runtime.GOOS, errors.ErrUnsupported)
+		}
+		p = DefaultHostsFile
+	}
+	c.hostsFile = p
+	return nil
+}
+
+func (o hostsFileOption) String() string { return fmt.Sprintf("dnscache.HostsFile(%q)", string(o)) }
 
 type ttlOption time.Duration
 

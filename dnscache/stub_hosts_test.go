@@ -141,3 +141,33 @@ func hostsNameOK(name string) bool {
 	_, ok := hostsName(name)
 	return ok
 }
+
+func TestHostsFileAnswersThroughTheCacheWithoutAQuery(t *testing.T) {
+	srv := startServer(t)
+	srv.SetAddrs("db.internal", time.Minute, addrs("127.0.0.66")...) // the server disagrees: it must not be asked
+	srv.SetAddrs("web.internal", time.Minute, addrs("127.0.0.67")...)
+	p := writeHosts(t, "127.0.0.7 db.internal\n")
+	c := stubCache(t, srv, newFakeClock(), HostsFile(p))
+
+	got, err := c.LookupNetIP(testCtx(t), "ip4", "db.internal")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.7"), got, "the hosts file answers before DNS")
+	assert.Zero(t, srv.Queries("db.internal", dnsmessage.TypeA), "a name the file lists is not sent to DNS")
+	got, err = c.LookupNetIP(testCtx(t), "ip4", "web.internal")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.67"), got, "a name the file does not list goes to DNS")
+
+	assert.Equal(t, `dnscache.HostsFile("`+p+`")`, HostsFile(p).String())
+}
+
+func TestHostsFileIsAnErrorFromNewWhenItCannotBeUsed(t *testing.T) {
+	srv := startServer(t)
+	_, err := New(HostsFile(writeHosts(t, "127.0.0.1 a.test\n")))
+	assert.ErrorContains(t, err, "needs ResolvConf", "the System source reads the hosts file itself")
+
+	_, err = New(ResolvConf(resolvConfFor(t, srv)), HostsFile(filepath.Join(t.TempDir(), "missing")))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+
+	_, err = New(ResolvConf(resolvConfFor(t, srv)), HostsFile(writeHosts(t, "127.0.0.1 a.test\nnot-an-address b.test\n")))
+	assert.ErrorContains(t, err, ":2: address \"not-an-address\"")
+}

@@ -205,3 +205,16 @@ func TestStubSendsTheNameInTheCaseGivenAndMatchesAnswersInAnyCase(t *testing.T) 
 	defer mu.Unlock()
 	assert.Equal(t, []string{"WEB.Example.Test."}, asked, "the name went out as the caller spelt it (RFC 4343: the server ignores case)")
 }
+
+func TestTheCacheKeepsTheStubsReasonForNoSuchHost(t *testing.T) {
+	srv := startServer(t)
+	c := stubCache(t, srv, newFakeClock())
+	for range 2 { // the answer, then the cached negative entry
+		_, err := c.LookupNetIP(testCtx(t), "ip4", "bad name.test")
+		var de *net.DNSError
+		require.ErrorAs(t, err, &de)
+		assert.True(t, de.IsNotFound)
+		assert.Contains(t, de.Err, "not a valid domain name", "the reason the stub gave is kept")
+	}
+	assert.Zero(t, srv.TotalQueries())
+}
