@@ -56,17 +56,6 @@ func (sh *shard) chunk(k uint) *uint32 {
 	return nil
 }
 
-// setChunkPinned allocates octave k's counters; only the writer that owns
-// a pinned shard calls it.
-func (sh *shard) setChunkPinned(k uint, scale int) {
-	g := sh.groups[k/8%numGroups].Load()
-	if g == nil {
-		g = new(chunkGroup)
-		sh.groups[k/8%numGroups].Store(g)
-	}
-	g[k%8].Store(newChunk(scale))
-}
-
 func newShard() *shard { return &shard{min: math.MaxInt64, max: -1} }
 
 // counter returns the address of bucket j's counter in chunk c.

@@ -112,3 +112,14 @@ func (sh *shard) wrapped(scale, i int) {
 	}
 	(*w)[i]++
 }
+
+// setChunkPinned allocates octave k's counters; only the writer that owns
+// a pinned shard calls it.
+func (sh *shard) setChunkPinned(k uint, scale int) {
+	g := sh.groups[k/8%numGroups].Load()
+	if g == nil {
+		g = new(chunkGroup)
+		sh.groups[k/8%numGroups].Store(g)
+	}
+	g[k%8].Store(newChunk(scale))
+}

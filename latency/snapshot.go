@@ -13,8 +13,9 @@ import (
 // Snapshot is a copy of a histogram's contents: the non-empty buckets plus
 // the exact count, sum, minimum and maximum. Its methods answer quantiles
 // in O(log buckets) without allocating. Every method returns in time, and
-// writes output, bounded by the number of buckets (at most 54·2^scale),
-// whatever the counts: a snapshot decoded from untrusted bytes included.
+// writes output, bounded by the number of buckets (at most 53·2^scale+1;
+// for WritePercentileDistribution, plus 65 lines per tick), whatever the
+// counts: a snapshot decoded from untrusted bytes included.
 // Every snapshot encodes to bytes that decode to it. Only [Snapshot.Add]
 // (and UnmarshalBinary) change a Snapshot; all other methods only read, and
 // are safe for concurrent use. The zero value is an empty snapshot at scale 0.
