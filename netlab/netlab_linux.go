@@ -29,12 +29,12 @@ type hostSys struct {
 	dev *os.File     // the host's TUN device
 }
 
-func newLab(c config) (lab *Lab, err error) {
+func newLab(c config) (_ *Lab, err error) {
 	a := &Host{name: "a", addr: netip.MustParseAddr("198.18.0.1"), sys: hostSys{ns: -1}}
 	b := &Host{name: "b", addr: netip.MustParseAddr("198.18.0.2"), sys: hostSys{ns: -1}}
-	lab = &Lab{a: a, b: b, sys: labSys{done: make(chan struct{})}}
+	lab := &Lab{a: a, b: b, sys: labSys{done: make(chan struct{})}}
 	defer func() {
-		if err != nil {
+		if err != nil { // no goroutine has started: release what exists
 			lab.closeHosts()
 		}
 	}()
@@ -50,6 +50,9 @@ func newLab(c config) (lab *Lab, err error) {
 			h.addr6 = netip.MustParseAddr("2001:2::" + map[string]string{"a": "1", "b": "2"}[h.name])
 		}
 		if h.sys.ns, err = newNetns(); err != nil {
+			if errors.Is(err, ErrNoPrivilege) {
+				return nil, err
+			}
 			return nil, fmt.Errorf("netlab: host %s: %w", h.name, err)
 		}
 		if err = h.run(func() error { return h.setUp(c.profile.mtu()) }); err != nil {

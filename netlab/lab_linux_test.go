@@ -1,0 +1,617 @@
+package netlab_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/nettune/nettune/netlab"
+	"github.com/nettune/nettune/sockopt"
+)
+
+// newLab starts a lab closed at the end of the test, or skips the test
+// with the reason where labs cannot run.
+func newLab(t testing.TB, opts ...netlab.Option) *netlab.Lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("netlab: network namespaces need root (CAP_SYS_ADMIN); not root")
+	}
+	lab, err := netlab.New(opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, lab.Close(), "Close") })
+	return lab
+}
+
+// serve runs handle on each conn ln accepts. The returned stop, also
+// called by the test's cleanup, closes ln and every accepted conn and
+// waits for the handlers.
+func serve(t testing.TB, ln net.Listener, handle func(net.Conn)) (stop func()) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex // guards conns
+		conns []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); defer c.Close(); handle(c) }()
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ln.Close()
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+			wg.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func echo(c net.Conn) { io.Copy(c, c) }
+
+func listen(t testing.TB, h *netlab.Host, handle func(net.Conn)) net.Listener {
+	ln, _ := listenStop(t, h, handle)
+	return ln
+}
+
+func listenStop(t testing.TB, h *netlab.Host, handle func(net.Conn)) (net.Listener, func()) {
+	t.Helper()
+	ln, err := h.Listen("tcp", netip.AddrPortFrom(h.Addr(), 0).String())
+	require.NoError(t, err)
+	return ln, serve(t, ln, handle)
+}
+
+func dial(t testing.TB, h *netlab.Host, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := h.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+func roundTrip(t testing.TB, c net.Conn, msg string) {
+	t.Helper()
+	require.NoError(t, c.SetDeadline(time.Now().Add(30*time.Second)))
+	_, err := io.WriteString(c, msg)
+	require.NoError(t, err)
+	buf := make([]byte, len(msg))
+	_, err = io.ReadFull(c, buf)
+	require.NoError(t, err)
+	require.Equal(t, msg, string(buf))
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestHostsTalkThroughTheLinkAndRouteNowhereElse(t *testing.T) {
+	lab := newLab(t)
+	a, b := lab.A(), lab.B()
+	assert.Equal(t, netip.MustParseAddr("198.18.0.1"), a.Addr())
+	assert.Equal(t, netip.MustParseAddr("198.18.0.2"), b.Addr())
+	ln := listen(t, b, echo)
+	roundTrip(t, dial(t, a, ln.Addr().String()), "over IPv4")
+	if b.Addr6().IsValid() {
+		ln6, err := b.Listen("tcp", netip.AddrPortFrom(b.Addr6(), 0).String())
+		require.NoError(t, err)
+		serve(t, ln6, echo)
+		roundTrip(t, dial(t, a, ln6.Addr().String()), "over IPv6")
+	}
+	assert.NotZero(t, a.Out().Stats().Delivered)
+	assert.NotZero(t, b.Out().Stats().Delivered)
+
+	labNet := netip.MustParsePrefix("198.18.0.0/15")
+	labNet6 := netip.MustParsePrefix("2001:2::/48")
+	for _, h := range []*netlab.Host{a, b} {
+		require.NoError(t, h.Run(func() error {
+			ifaces, err := net.Interfaces()
+			if err != nil {
+				return err
+			}
+			for _, ifi := range ifaces {
+				assert.Contains(t, []string{"lo", "lab0"}, ifi.Name, "host %s has only lo and the lab's device", h)
+				addrs, err := ifi.Addrs()
+				if err != nil {
+					return err
+				}
+				for _, ad := range addrs {
+					p := netip.MustParsePrefix(ad.String())
+					if ifi.Name == "lab0" {
+						assert.True(t, labNet.Contains(p.Addr()) || labNet6.Contains(p.Addr()), "host %s: %v is a lab address", h, p)
+					} else {
+						assert.True(t, p.Addr().IsLoopback(), "host %s: %v on lo", h, p)
+					}
+				}
+			}
+			return nil
+		}))
+		for _, r := range routes(t, h) {
+			assert.True(t, r.dev == "lo" || (r.dev == "lab0" && (labNet.Overlaps(r.dst) || labNet6.Overlaps(r.dst) ||
+				r.dst.Addr().IsMulticast() || r.dst.Addr().IsLinkLocalUnicast())),
+				"host %s has a route to %v via %s", h, r.dst, r.dev)
+		}
+		// Nothing beyond the lab is reachable.
+		for _, outside := range []string{"198.19.0.1:80", "127.0.0.2:1"} {
+			_, err := h.DialContext(context.Background(), "tcp", outside)
+			assert.Error(t, err, "host %s dialing %s", h, outside)
+		}
+	}
+	_, err := net.InterfaceByName("lab0")
+	assert.Error(t, err, "the process's own namespace has no lab device")
+}
+
+type route struct {
+	dst netip.Prefix
+	dev string
+}
+
+// routes reads the host's IPv4 and IPv6 routing tables.
+func routes(t testing.TB, h *netlab.Host) []route {
+	var out []route
+	require.NoError(t, h.Run(func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/route")
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+			f := strings.Fields(line)
+			var d, m [4]byte
+			for i := range 4 {
+				d[i] = hexByte(f[1][6-2*i:])
+				m[i] = hexByte(f[7][6-2*i:])
+			}
+			bits := 0
+			for _, x := range m {
+				bits += popcount(x)
+			}
+			out = append(out, route{netip.PrefixFrom(netip.AddrFrom4(d), bits), f[0]})
+		}
+		b, err = os.ReadFile("/proc/thread-self/net/ipv6_route")
+		if err != nil {
+			return nil // no IPv6
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Fields(line)
+			var d [16]byte
+			for i := range 16 {
+				d[i] = hexByte(f[0][2*i:])
+			}
+			bits := int(hexByte(f[1]))
+			out = append(out, route{netip.PrefixFrom(netip.AddrFrom16(d), bits), f[9]})
+		}
+		return nil
+	}))
+	require.NotEmpty(t, out)
+	return out
+}
+
+func hexByte(s string) byte {
+	v := func(c byte) byte {
+		if c >= 'a' {
+			return c - 'a' + 10
+		}
+		if c >= 'A' {
+			return c - 'A' + 10
+		}
+		return c - '0'
+	}
+	return v(s[0])<<4 | v(s[1])
+}
+
+func popcount(x byte) int {
+	n := 0
+	for ; x != 0; x &= x - 1 {
+		n++
+	}
+	return n
+}
+
+func TestTheKernelSeesAtLeastTheConfiguredRTT(t *testing.T) {
+	const oneWay = 10 * time.Millisecond
+	lab := newLab(t, netlab.Path(netlab.Profile{Delay: oneWay}))
+	ln := listen(t, lab.B(), echo)
+	c := dial(t, lab.A(), ln.Addr().String())
+	for range 5 {
+		roundTrip(t, c, "ping")
+	}
+	ti, err := sockopt.ReadTCPInfo(c)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, ti.MinRTT, 2*oneWay, "TCP_INFO min RTT")
+	assert.GreaterOrEqual(t, ti.RTT, 2*oneWay, "TCP_INFO smoothed RTT")
+	st := lab.A().Out().Stats()
+	assert.GreaterOrEqual(t, st.Delay.Min(), oneWay, "every packet was held at least the delay")
+	t.Logf("TCP_INFO rtt %v min %v; link a->b added p50 %v p99 %v, late p50 %v p99 %v",
+		ti.RTT, ti.MinRTT, st.Delay.Quantile(0.5), st.Delay.Quantile(0.99), st.Late.Quantile(0.5), st.Late.Quantile(0.99))
+
+	// A profile changed at run time holds from the next packet on.
+	require.NoError(t, lab.SetProfile(netlab.Profile{Delay: 3 * oneWay}))
+	start := time.Now()
+	roundTrip(t, c, "slower")
+	assert.GreaterOrEqual(t, time.Since(start), 6*oneWay)
+}
+
+func TestABulkTransferNeverExceedsTheRate(t *testing.T) {
+	const (
+		rate  = 8_000_000 // bit/s: 1 MB/s
+		queue = 32 << 10
+		total = 768 << 10
+	)
+	lab := newLab(t, netlab.Path(netlab.Profile{Delay: 2 * time.Millisecond, Rate: rate, QueueBytes: queue}))
+	type result struct {
+		n          int64
+		first, end time.Time
+		err        error
+	}
+	done := make(chan result, 1)
+	ln := listen(t, lab.B(), func(c net.Conn) {
+		var r result
+		buf := make([]byte, 64<<10)
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		for {
+			n, err := c.Read(buf)
+			if n > 0 && r.n == 0 {
+				r.first = time.Now()
+			}
+			r.n += int64(n)
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					r.err = err
+				}
+				break
+			}
+		}
+		r.end = time.Now()
+		done <- r
+	})
+	c := dial(t, lab.A(), ln.Addr().String())
+	_, err := c.Write(make([]byte, total))
+	require.NoError(t, err)
+	require.NoError(t, c.CloseWrite())
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no end of transfer in 60 s")
+	}
+	require.NoError(t, r.err)
+	require.Equal(t, int64(total), r.n)
+	elapsed := r.end.Sub(r.first)
+	// Deliveries are spaced by their transmission time; a late wake-up
+	// can bunch at most a queue's worth, and the first read may hold a
+	// few packets.
+	allowed := float64(rate)/8*elapsed.Seconds() + queue + 4*1500
+	assert.LessOrEqual(t, float64(r.n), allowed, "%d bytes in %v at %d bit/s", r.n, elapsed, rate)
+	st := lab.A().Out().Stats()
+	t.Logf("%d bytes in %v: %.2f Mbit/s of %d; queue high water %d B / %d pkts; overflowed %d",
+		r.n, elapsed, float64(r.n)*8/elapsed.Seconds()/1e6, rate/1_000_000, st.QueueHighWaterBytes, st.QueueHighWaterPackets, st.Overflowed)
+	assert.LessOrEqual(t, st.QueueHighWaterBytes, queue)
+}
+
+// udpFlood sends n datagrams of size bytes from a to b and returns the
+// link's stats once every datagram's fate is known.
+func udpFlood(t *testing.T, lab *netlab.Lab, n, size int) netlab.Stats {
+	a, b := lab.A(), lab.B()
+	pc, err := b.ListenPacket("udp", netip.AddrPortFrom(b.Addr(), 0).String())
+	require.NoError(t, err)
+	defer pc.Close()
+	c, err := a.Dial("udp", pc.LocalAddr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	before := a.Out().Stats()
+	msg := make([]byte, size)
+	for i := range n {
+		if _, err := c.Write(msg); err != nil && !errors.Is(err, syscall.ENOBUFS) {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+	}
+	// The device's own queue may drop a few before the relay reads them:
+	// wait until the link has read what it will and settled every one.
+	var st netlab.Stats
+	settled := func() bool {
+		st = a.Out().Stats()
+		dropped := st.Lost + st.Overflowed + st.Blackholed + st.TooBig
+		return st.Sent > before.Sent && st.Sent == st.Delivered+dropped
+	}
+	waitFor(t, "every datagram settled", settled)
+	for { // settled twice in a row 100 ms apart: no more in the device
+		prev := st.Sent
+		time.Sleep(100 * time.Millisecond)
+		if settled() && st.Sent == prev {
+			break
+		}
+	}
+	return st
+}
+
+func TestLossCountersFollowTheRateWithinBinomialBounds(t *testing.T) {
+	const p = 0.1
+	lab := newLab(t, netlab.Path(netlab.Profile{Loss: p}), netlab.Seed(42))
+	st := udpFlood(t, lab, 3000, 100)
+	n := float64(st.Sent)
+	mean, sd := n*p, math.Sqrt(n*p*(1-p))
+	assert.InDelta(t, mean, float64(st.Lost), 5*sd, "%d of %d lost at p=%v", st.Lost, st.Sent, p)
+	assert.Equal(t, st.Sent, st.Delivered+st.Lost)
+	t.Logf("%d of %d lost (expected %.0f ± %.0f)", st.Lost, st.Sent, mean, sd)
+}
+
+func TestAFullQueueDropsOnTheLab(t *testing.T) {
+	lab := newLab(t, netlab.Path(netlab.Profile{Rate: 1_000_000, QueuePackets: 10}))
+	st := udpFlood(t, lab, 200, 1000)
+	assert.Positive(t, st.Overflowed, "a burst of 200 into a queue of 10 at 1 Mbit/s")
+	assert.Equal(t, 10, st.QueueHighWaterPackets)
+	assert.Equal(t, st.Sent, st.Delivered+st.Overflowed)
+}
+
+func TestABlackholeFailsAConnWithUnackedDataAfterTheUserTimeoutAndNotBefore(t *testing.T) {
+	const userTimeout = time.Second
+	lab := newLab(t, netlab.Path(netlab.Profile{Delay: time.Millisecond}))
+	ln := listen(t, lab.B(), echo)
+	c := dial(t, lab.A(), ln.Addr().String())
+	require.NoError(t, sockopt.Apply(c, sockopt.UserTimeout(userTimeout)))
+	roundTrip(t, c, "before")
+	require.NoError(t, lab.SetProfile(netlab.Profile{Blackhole: true}))
+	start := time.Now()
+	_, err := io.WriteString(c, "into the void")
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(60*time.Second)))
+	_, err = c.Read(make([]byte, 10))
+	elapsed := time.Since(start)
+	require.ErrorIs(t, err, syscall.ETIMEDOUT, "after %v", elapsed)
+	assert.GreaterOrEqual(t, elapsed, userTimeout, "not before the user timeout")
+	assert.Positive(t, lab.A().Out().Stats().Blackholed)
+	t.Logf("ETIMEDOUT after %v (TCP_USER_TIMEOUT %v)", elapsed, userTimeout)
+}
+
+func TestSysctlsArePerHost(t *testing.T) {
+	lab := newLab(t)
+	a, b := lab.A(), lab.B()
+	own, err := os.ReadFile("/proc/sys/net/ipv4/tcp_fastopen")
+	require.NoError(t, err)
+	before, err := b.Sysctl("net.ipv4.tcp_fastopen")
+	require.NoError(t, err)
+	require.NoError(t, a.SetSysctl("net.ipv4.tcp_fastopen", "3"))
+	got, err := a.Sysctl("net.ipv4.tcp_fastopen")
+	require.NoError(t, err)
+	assert.Equal(t, "3", got)
+	got, err = b.Sysctl("net.ipv4.tcp_fastopen")
+	require.NoError(t, err)
+	assert.Equal(t, before, got, "b keeps its own")
+	now, err := os.ReadFile("/proc/sys/net/ipv4/tcp_fastopen")
+	require.NoError(t, err)
+	assert.Equal(t, string(own), string(now), "the process's namespace keeps its own")
+
+	for _, key := range []string{"kernel.hostname", "net/ipv4/tcp_fastopen", "net.ipv4..x", "net.", "net.ipv4.no_such_sysctl"} {
+		assert.Error(t, a.SetSysctl(key, "1"), key)
+	}
+	err = a.SetSysctl("net.ipv4.no_such_sysctl", "1")
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.ErrorContains(t, err, "netlab: host a: sysctl net.ipv4.no_such_sysctl=1")
+}
+
+func TestAnMTUChangeReachesTheSendingHostsDevice(t *testing.T) {
+	lab := newLab(t)
+	mtu := func(h *netlab.Host) int {
+		var m int
+		require.NoError(t, h.Run(func() error {
+			ifi, err := net.InterfaceByName("lab0")
+			if err == nil {
+				m = ifi.MTU
+			}
+			return err
+		}))
+		return m
+	}
+	assert.Equal(t, netlab.DefaultMTU, mtu(lab.A()))
+	require.NoError(t, lab.A().Out().SetProfile(netlab.Profile{MTU: 1280}))
+	assert.Equal(t, 1280, mtu(lab.A()))
+	assert.Equal(t, netlab.DefaultMTU, mtu(lab.B()), "the other direction keeps its MTU")
+	ln := listen(t, lab.B(), echo)
+	roundTrip(t, dial(t, lab.A(), ln.Addr().String()), strings.Repeat("x", 5000))
+	assert.Zero(t, lab.A().Out().Stats().TooBig, "TCP segments to the device's MTU")
+}
+
+// netnsOf returns the namespace a /proc/…/ns/net link names, such as
+// "net:[4026532890]".
+func netnsOf(path string) string {
+	s, _ := os.Readlink(path)
+	return s
+}
+
+// referencesTo lists the tasks and fds of this process that hold one of
+// the namespaces.
+func referencesTo(nss map[string]bool) []string {
+	var refs []string
+	tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+	fds, _ := filepath.Glob("/proc/self/fd/*")
+	for _, p := range append(tasks, fds...) {
+		if nss[netnsOf(p)] {
+			refs = append(refs, p)
+		}
+	}
+	named, _ := filepath.Glob("/run/netns/*")
+	for _, p := range named {
+		var st syscall.Stat_t
+		if syscall.Stat(p, &st) == nil {
+			for ns := range nss {
+				if strings.Contains(ns, "["+itoa(st.Ino)+"]") {
+					refs = append(refs, p)
+				}
+			}
+		}
+	}
+	return refs
+}
+
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// labFDs lists the process's fds of TUN devices and network namespaces.
+func labFDs(t testing.TB) []string {
+	fds, err := filepath.Glob("/proc/self/fd/*")
+	require.NoError(t, err)
+	var out []string
+	for _, f := range fds {
+		if l, _ := os.Readlink(f); l == "/dev/net/tun" || strings.HasPrefix(l, "net:[") {
+			out = append(out, f+" -> "+l)
+		}
+	}
+	return out
+}
+
+func TestCloseLeavesNoNamespaceFdOrGoroutineEvenAfterAPanicOnAHost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("netlab: network namespaces need root (CAP_SYS_ADMIN); not root")
+	}
+	ownNS := netnsOf("/proc/thread-self/ns/net")
+	goleak.VerifyNone(t)
+	require.Empty(t, labFDs(t), "fds of TUN devices or namespaces before the lab")
+
+	lab, err := netlab.New(netlab.Path(netlab.Profile{Delay: time.Millisecond}))
+	require.NoError(t, err)
+	nss := map[string]bool{}
+	for _, h := range []*netlab.Host{lab.A(), lab.B()} {
+		require.NoError(t, h.Run(func() error {
+			nss[netnsOf("/proc/thread-self/ns/net")] = true
+			return nil
+		}))
+	}
+	require.Len(t, nss, 2, "two namespaces")
+	require.NotContains(t, nss, ownNS)
+
+	ln, stop := listenStop(t, lab.B(), echo)
+	c := dial(t, lab.A(), ln.Addr().String())
+	roundTrip(t, c, "hello")
+
+	// A panic on a host comes back as a *PanicError, outside the namespace.
+	func() {
+		defer func() {
+			v := recover()
+			var pe *netlab.PanicError
+			if assert.ErrorAs(t, v.(error), &pe) {
+				assert.Equal(t, "boom", pe.Value)
+				assert.Contains(t, string(pe.Stack), "lab_linux_test.go")
+			}
+		}()
+		lab.A().Run(func() error { panic("boom") })
+		t.Error("Run returned after a panic")
+	}()
+	err = lab.B().Run(func() error { runtime.Goexit(); return nil })
+	assert.ErrorContains(t, err, "Goexit")
+	// No thread of the process stayed in a lab namespace.
+	tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+	for _, p := range tasks {
+		assert.NotContains(t, nss, netnsOf(p), p)
+	}
+
+	c.Close()
+	stop()
+	require.NoError(t, lab.Close())
+	assert.NoError(t, lab.Close(), "a second Close")
+	_, err = lab.A().Dial("tcp", ln.Addr().String())
+	assert.ErrorIs(t, err, netlab.ErrClosed)
+
+	waitFor(t, "no reference to a lab namespace", func() bool { return len(referencesTo(nss)) == 0 })
+	assert.Empty(t, referencesTo(nss))
+	assert.Equal(t, ownNS, netnsOf("/proc/thread-self/ns/net"))
+	assert.Empty(t, labFDs(t), "fds of TUN devices or namespaces")
+	goleak.VerifyNone(t)
+}
+
+func TestNewFailsClearlyWithoutPrivilege(t *testing.T) {
+	if os.Getenv("NETLAB_UNPRIVILEGED_CHILD") == "1" {
+		_, err := netlab.New()
+		require.Error(t, err)
+		assert.ErrorIs(t, err, netlab.ErrNoPrivilege)
+		assert.ErrorIs(t, err, syscall.EPERM)
+		t.Log(err)
+		return
+	}
+	if os.Geteuid() != 0 {
+		_, err := netlab.New()
+		if err == nil {
+			t.Skip("not root, yet namespaces work here (a user namespace of its own?)")
+		}
+		assert.ErrorIs(t, err, netlab.ErrNoPrivilege)
+		t.Log(err)
+		return
+	}
+	// As root: run this test again as nobody, from a copy of the test
+	// binary that nobody may execute.
+	dir, err := os.MkdirTemp("", "netlab")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "netlab.test")
+	self, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, self, 0o755))
+	cmd := execAsNobody(bin, "-test.run=^TestNewFailsClearlyWithoutPrivilege$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "NETLAB_UNPRIVILEGED_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "--- PASS")
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "netlab:") {
+			t.Log(strings.TrimSpace(sc.Text()))
+		}
+	}
+}
+
+// execAsNobody prepares bin to run as user and group 65534, without
+// supplementary groups.
+func execAsNobody(bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = filepath.Dir(bin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: false}}
+	return cmd
+}
