@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -302,8 +304,37 @@ func (h *Host) setUp(mtu int) error {
 		if err := setAddr6(h.addr6); err != nil {
 			return err
 		}
+		return awaitAddr6(h.addr6)
 	}
 	return nil
+}
+
+// awaitAddr6 waits until a is usable. Even without duplicate address
+// detection the kernel marks a new IPv6 address tentative until a work
+// item runs, and bind fails meanwhile.
+func awaitAddr6(a netip.Addr) error {
+	const tentative = 0x40 // IFA_F_TENTATIVE
+	want := fmt.Sprintf("%x", a.As16())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/thread-self/net/if_inet6")
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 6 && f[0] == want {
+				flags, err := strconv.ParseUint(f[4], 16, 32)
+				if err == nil && flags&tentative == 0 {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("address %v still tentative or absent after 5s", a)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 func withSocket(family int, fn func(fd int) error) error {
