@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -155,44 +154,18 @@ type flight struct {
 	err  error
 }
 
-// New returns a cache configured by opts. It reads the resolv.conf file when
-// [ResolvConf] is given and starts one background goroutine (the coarse
-// clock and the sweeper), which [Cache.Close] stops.
+// New returns a cache configured by opts. It reads the files named by
+// [ResolvConf] and [HostsFile] and starts one background goroutine (the
+// sweeper), which [Cache.Close] stops. A refused option, or a file it
+// names that cannot be read, is an [*OptionError].
 func New(opts ...Option) (*Cache, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("dnscache: nil Option")
-		}
-		if err := o.apply(&cfg); err != nil {
-			return nil, err
-		}
+	cfg, err := configure(opts)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.minTTL > cfg.maxTTL {
-		return nil, fmt.Errorf("dnscache: MinTTL(%v) is above MaxTTL(%v)", cfg.minTTL, cfg.maxTTL)
-	}
-	if one := entryBytes(strings.Repeat("x", maxNameLen), cfg.maxAnswerAddrs); cfg.maxBytes < one {
-		return nil, fmt.Errorf("dnscache: MaxBytes(%d) is below one answer of MaxAnswerAddrs(%d) addresses (%d bytes)",
-			cfg.maxBytes, cfg.maxAnswerAddrs, one)
-	}
-	if cfg.hostsFile != "" && !cfg.useStub {
-		return nil, fmt.Errorf("dnscache: HostsFile(%q) needs ResolvConf: the System source's resolver reads the hosts file itself", cfg.hostsFile)
-	}
-	var src source = systemSource{r: cfg.resolver, ttl: cfg.ttl}
-	foldDot := false
-	if cfg.useStub {
-		rc, err := readResolvConf(cfg.resolvConf)
-		if err != nil {
-			return nil, err
-		}
-		stub := &stubSource{conf: rc}
-		if cfg.hostsFile != "" {
-			if stub.hosts, err = readHosts(cfg.hostsFile); err != nil {
-				return nil, err
-			}
-		}
-		src = stub
-		foldDot = len(rc.search) == 0
+	src, foldDot, err := cfg.newSource()
+	if err != nil {
+		return nil, err
 	}
 	c := &Cache{cfg: cfg, src: src, foldDot: foldDot, flights: make(map[key]*flight),
 		sem: make(chan struct{}, cfg.maxLookups)}
@@ -208,6 +181,27 @@ func New(opts ...Option) (*Cache, error) {
 	c.wg.Add(1)
 	go c.background()
 	return c, nil
+}
+
+// newSource makes the source the configuration names, reading its files,
+// and says whether "name." and "name" are the same name to it.
+func (cfg *config) newSource() (src source, foldDot bool, err error) {
+	switch o := cfg.source.(type) {
+	case resolvConfOption:
+		stub := &stubSource{}
+		if stub.conf, err = readResolvConf(cfg.resolvConf); err != nil {
+			return nil, false, &OptionError{Option: o, Err: err}
+		}
+		if cfg.hostsFile != "" {
+			if stub.hosts, err = readHosts(cfg.hostsFile); err != nil {
+				return nil, false, &OptionError{Option: cfg.hostsOpt, Err: err}
+			}
+		}
+		return stub, len(stub.conf.search) == 0, nil
+	case staticOption:
+		return staticSource{hosts: cfg.static, ttl: cfg.ttl}, true, nil
+	}
+	return systemSource{r: cfg.resolver, ttl: cfg.ttl}, false, nil
 }
 
 // now reads the cache's clock: nanoseconds since New, from the monotonic

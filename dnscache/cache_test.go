@@ -628,45 +628,6 @@ func TestSystemSourceReportsNotFoundAndCachesIt(t *testing.T) {
 	assert.Equal(t, 1, srv.Queries("gone.test", dnsmessage.TypeA), "cached for NegativeTTL")
 }
 
-func TestBadOptionsAreRejectedNamingTheOption(t *testing.T) {
-	dir := t.TempDir()
-	badConf := filepath.Join(dir, "bad.conf")
-	require.NoError(t, os.WriteFile(badConf, []byte("nameserver 127.0.0.1\nnameserver not-an-ip\n"), 0o644))
-	badOpt := filepath.Join(dir, "badopt.conf")
-	require.NoError(t, os.WriteFile(badOpt, []byte("options ndots:many\n"), 0o644))
-	for _, tc := range []struct {
-		opts []Option
-		want string
-	}{
-		{[]Option{TTL(-time.Second)}, "TTL=-1s"},
-		{[]Option{MinTTL(-1)}, "MinTTL"},
-		{[]Option{MaxTTL(-1)}, "MaxTTL"},
-		{[]Option{MinTTL(time.Hour), MaxTTL(time.Minute)}, "MinTTL(1h0m0s) is above MaxTTL(1m0s)"},
-		{[]Option{StaleAnswerTimeout(-1)}, "StaleAnswerTimeout"},
-		{[]Option{MinRefresh(-1)}, "MinRefresh"},
-		{[]Option{LookupTimeout(-1)}, "LookupTimeout"},
-		{[]Option{MaxEntries(0)}, "MaxEntries(0)"},
-		{[]Option{MaxAnswerAddrs(0)}, "MaxAnswerAddrs(0)"},
-		{[]Option{MaxBytes(-1)}, "MaxBytes(-1)"},
-		{[]Option{MaxBytes(2000)}, "MaxBytes(2000) is below one answer of MaxAnswerAddrs(64) addresses (2622 bytes)"},
-		{[]Option{MaxAnswerAddrs(1000), MaxBytes(16 << 10)}, "MaxBytes(16384) is below one answer of MaxAnswerAddrs(1000)"},
-		{[]Option{MaxLookups(0)}, "MaxLookups(0)"},
-		{[]Option{Clock(nil)}, "Clock(nil)"},
-		{[]Option{nil}, "nil Option"},
-		{[]Option{ResolvConf(filepath.Join(dir, "missing.conf"))}, "missing.conf"},
-		{[]Option{ResolvConf(badConf)}, "bad.conf:2: nameserver \"not-an-ip\""},
-		{[]Option{ResolvConf(badOpt)}, "options ndots:many"},
-	} {
-		c, err := New(tc.opts...)
-		if !assert.Error(t, err, "%v", tc.opts) {
-			c.Close()
-			continue
-		}
-		assert.Contains(t, err.Error(), tc.want, "the message names the option and value")
-		assert.Contains(t, err.Error(), "dnscache: ")
-	}
-}
-
 func TestNegativeDurationsTurnOptionalFeaturesOff(t *testing.T) {
 	srv := startServer(t)
 	srv.SetAddrs("svc.test", 10*time.Second, addrs("127.0.0.2")...)

@@ -239,7 +239,7 @@ func FuzzParseResolvConf(f *testing.F) {
 	f.Fuzz(func(t *testing.T, conf string) {
 		rc, err := parseResolvConf("fuzz.conf", []byte(conf))
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "dnscache: ResolvConf fuzz.conf:") {
+			if !strings.HasPrefix(err.Error(), "fuzz.conf:") {
 				t.Fatalf("error does not name the file and line: %v", err)
 			}
 			return

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -30,19 +33,61 @@ const DefaultResolvConf = "/etc/resolv.conf"
 const DefaultHostsFile = "/etc/hosts"
 
 // An Option configures a [Cache] in [New]. Options validate their own value;
-// [New] returns the first error, naming the option. When the same option is
-// given twice the last one wins; [System] and [ResolvConf] replace each other.
+// [New] returns the first error, an [*OptionError] naming the option. When
+// the same option is given twice the last one wins; the sources [System],
+// [ResolvConf] and [Static] replace each other. An option prints as the call
+// that made it: dnscache.TTL(30s).
 type Option interface {
 	apply(*config) error
 	String() string
 }
 
+// OptionError is the error of [New] for an option it refuses: a bad value,
+// a file named by [ResolvConf] or [HostsFile] that cannot be read, or options
+// that cannot be combined.
+type OptionError struct {
+	Option    Option   // the option refused; nil for a nil Option
+	Conflicts []Option // the options it cannot be combined with, if that is why
+	Err       error    // what is wrong
+}
+
+// Error returns "<option>: <what is wrong>", followed by
+// " (conflicts with <option>, ...)" when there are Conflicts.
+func (e *OptionError) Error() string {
+	var b strings.Builder
+	if e.Option != nil {
+		b.WriteString(e.Option.String())
+	} else {
+		b.WriteString("dnscache")
+	}
+	b.WriteString(": ")
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	}
+	for i, o := range e.Conflicts {
+		if i == 0 {
+			b.WriteString(" (conflicts with ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(o.String())
+	}
+	if len(e.Conflicts) > 0 {
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// Unwrap returns e.Err.
+func (e *OptionError) Unwrap() error { return e.Err }
+
 type config struct {
-	resolver       *net.Resolver // system source
-	ttl            time.Duration // for the system source
-	resolvConf     string        // stub source when useStub
-	useStub        bool
-	hostsFile      string // read by the stub source; "": none
+	source         Option        // the source given last: System, ResolvConf or Static; nil: System(nil)
+	resolver       *net.Resolver // System's
+	resolvConf     string        // ResolvConf's path
+	static         *hostsFile    // Static's answers
+	hostsFile      string        // read by the ResolvConf source; "": none
+	ttl            time.Duration // for the System and Static sources
 	minTTL, maxTTL time.Duration
 	negativeTTL    time.Duration // < 0: no negative caching
 	maxStale       time.Duration // < 0: no serve-stale
@@ -55,6 +100,9 @@ type config struct {
 	maxBytes       int64
 	maxLookups     int
 	clock          func() time.Time
+
+	// The options given that New checks against each other; nil if not given.
+	ttlOpt, minTTLOpt, maxTTLOpt, hostsOpt, maxBytesOpt, maxAnswerAddrsOpt Option
 }
 
 func defaultConfig() config {
@@ -74,9 +122,59 @@ func defaultConfig() config {
 	}
 }
 
-// durationOr returns def for 0, d for d > 0, and an error for d < 0 unless
-// negative values mean "off" for the option.
-func durationOr(name string, d, def time.Duration, negativeMeansOff bool) (time.Duration, error) {
+// configure applies opts over the defaults and checks them against each
+// other.
+func configure(opts []Option) (config, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			return cfg, &OptionError{Err: errors.New("nil Option")}
+		}
+		if err := o.apply(&cfg); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, cfg.check()
+}
+
+// check refuses options that cannot be combined. Each error names the
+// option given, and in Conflicts the given one it clashes with; a default
+// it clashes with is named in Err.
+func (c *config) check() error {
+	given := func(opts ...Option) []Option {
+		var out []Option
+		for _, o := range opts {
+			if o != nil {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	_, stub := c.source.(resolvConfOption)
+	switch {
+	case c.minTTL > c.maxTTL:
+		return &OptionError{Option: c.minTTLOpt, Conflicts: given(c.maxTTLOpt),
+			Err: fmt.Errorf("above MaxTTL (%v)", c.maxTTL)}
+	case c.hostsOpt != nil && !stub:
+		return &OptionError{Option: c.hostsOpt, Conflicts: given(c.source),
+			Err: errors.New("needs ResolvConf: the System source's resolver reads the hosts file itself, and Static has no DNS to put it before")}
+	case c.ttlOpt != nil && stub:
+		return &OptionError{Option: c.ttlOpt, Conflicts: given(c.source),
+			Err: errors.New("ResolvConf keeps the TTLs of the answers: TTL is for the System and Static sources (bound ResolvConf's TTLs with MinTTL and MaxTTL)")}
+	}
+	if one := entryBytes(strings.Repeat("x", maxNameLen), c.maxAnswerAddrs); c.maxBytes < one {
+		err := fmt.Errorf("one answer of %d addresses counts %d bytes, above MaxBytes (%d)", c.maxAnswerAddrs, one, c.maxBytes)
+		if c.maxBytesOpt == nil {
+			return &OptionError{Option: c.maxAnswerAddrsOpt, Err: err}
+		}
+		return &OptionError{Option: c.maxBytesOpt, Conflicts: given(c.maxAnswerAddrsOpt), Err: err}
+	}
+	return nil
+}
+
+// duration returns def for d == 0 and d for d > 0. A negative d is -1 (off)
+// when negativeMeansOff, and otherwise an *OptionError naming o.
+func duration(o Option, d, def time.Duration, negativeMeansOff bool) (time.Duration, error) {
 	switch {
 	case d == 0:
 		return def, nil
@@ -85,18 +183,29 @@ func durationOr(name string, d, def time.Duration, negativeMeansOff bool) (time.
 	case negativeMeansOff:
 		return -1, nil
 	}
-	return 0, fmt.Errorf("dnscache: %s=%v: must not be negative", name, d)
+	if def == 0 {
+		return 0, &OptionError{Option: o, Err: errors.New("must not be negative")}
+	}
+	return 0, &OptionError{Option: o, Err: fmt.Errorf("must not be negative (0 means the default, %v)", def)}
+}
+
+// atLeastOne returns an *OptionError naming o when n < 1.
+func atLeastOne(o Option, n int64) error {
+	if n < 1 {
+		return &OptionError{Option: o, Err: errors.New("must be at least 1")}
+	}
+	return nil
 }
 
 type systemOption struct{ r *net.Resolver }
 
 // System makes the cache ask r (nil means [net.DefaultResolver]) and keep each
-// answer for the TTL set with [TTL], since net does not report record TTLs.
+// answer for the time set with [TTL], since net does not report record TTLs.
 // This is the default source.
 func System(r *net.Resolver) Option { return systemOption{r} }
 
 func (o systemOption) apply(c *config) error {
-	c.resolver, c.useStub = o.r, false
+	c.source, c.resolver = o, o.r
 	return nil
 }
 
@@ -113,14 +222,15 @@ type resolvConfOption string
 // golang.org/x/net/dns/dnsmessage) to the nameservers listed in the
 // resolv.conf file at path ("" means [DefaultResolvConf]) and keep each answer
 // for the TTLs the server sent (the smallest across the CNAME chain and the
-// address records, clamped by [MinTTL] and [MaxTTL]). The file is read once, in
-// [New]; its nameserver, search, domain and options ndots, timeout, attempts
-// and rotate lines are honoured. A nameserver may carry a port
-// ("nameserver 127.0.0.1:5353" or "[::1]:5353"), an extension of the usual
-// format. Option values past the resolver library's limits (ndots 15,
-// timeout 30 s, attempts 5, six search domains) are capped as the library
-// caps them, so that the file means the same to both; a malformed value is an
-// error naming the file and line.
+// address records, clamped by [MinTTL] and [MaxTTL]; [TTL] is refused with
+// it). The file is read once, in [New]; its nameserver, search, domain and
+// options ndots, timeout, attempts and rotate lines are honoured. A
+// nameserver may carry a port ("nameserver 127.0.0.1:5353" or
+// "[::1]:5353"), an extension of the usual format. Option values past the
+// resolver library's limits (ndots 15, timeout 30 s, attempts 5, six search
+// domains) are capped as the library caps them, so that the file means the
+// same to both; a malformed value, or a file that cannot be read, is an
+// [*OptionError] naming the file and line.
 //
 // Names are answered without a query where net's resolver would not send one
 // either: "localhost" and names under ".localhost" are 127.0.0.1 and ::1
@@ -136,18 +246,23 @@ type resolvConfOption string
 func ResolvConf(path string) Option { return resolvConfOption(path) }
 
 func (o resolvConfOption) apply(c *config) error {
-	p := string(o)
-	if p == "" {
-		if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
-			return fmt.Errorf("dnscache: ResolvConf(\"\"): no %s on %s: %w", DefaultResolvConf, runtime.GOOS, errors.ErrUnsupported)
-		}
-		p = DefaultResolvConf
-	}
-	c.resolvConf, c.useStub = p, true
-	return nil
+	p, err := defaultPath(o, string(o), DefaultResolvConf)
+	c.source, c.resolvConf = o, p
+	return err
 }
 
 func (o resolvConfOption) String() string { return fmt.Sprintf("dnscache.ResolvConf(%q)", string(o)) }
+
+// defaultPath returns path, or def for "" where the system has such a file.
+func defaultPath(o Option, path, def string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+		return "", &OptionError{Option: o, Err: fmt.Errorf("no %s on %s: %w", def, runtime.GOOS, errors.ErrUnsupported)}
+	}
+	return def, nil
+}
 
 type hostsFileOption string
 
@@ -157,37 +272,100 @@ type hostsFileOption string
 // a name the file lists only for the other family is "no such host". The file
 // is read once, in [New] (net re-reads it when it changes); names match
 // without regard to case or a final dot; a line whose address does not parse
-// is an error from New naming the file and line, and a file over 64 MiB is
-// refused. HostsFile without ResolvConf is an error: the [System] source's
-// resolver reads the hosts file itself.
+// is an [*OptionError] from New naming the file and line, and a file over
+// 64 MiB is refused. HostsFile with another source than ResolvConf is an
+// error: the [System] source's resolver reads the hosts file itself.
 //
 // On Windows there is no default hosts file path: HostsFile("") makes [New]
 // return an error wrapping [errors.ErrUnsupported].
 func HostsFile(path string) Option { return hostsFileOption(path) }
 
 func (o hostsFileOption) apply(c *config) error {
-	p := string(o)
-	if p == "" {
-		if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
-			return fmt.Errorf("dnscache: HostsFile(\"\"): no %s on %s: %w", DefaultHostsFile, runtime.GOOS, errors.ErrUnsupported)
-		}
-		p = DefaultHostsFile
-	}
-	c.hostsFile = p
-	return nil
+	p, err := defaultPath(o, string(o), DefaultHostsFile)
+	c.hostsOpt, c.hostsFile = o, p
+	return err
 }
 
 func (o hostsFileOption) String() string { return fmt.Sprintf("dnscache.HostsFile(%q)", string(o)) }
 
+type staticOption struct{ hosts map[string][]netip.Addr }
+
+// Static makes the cache answer from hosts, a map from names to addresses,
+// without a DNS server: to try the cache, and for tests of code that takes
+// a resolver. Each answer is kept for the time set with [TTL], as with
+// [System], so a test on a [Clock] sees answers expire and lookups at the
+// source repeat (see [Stats]).
+//
+// A name is found whatever its case and with or without a final dot. An
+// "ip4" or "ip6" lookup gets the addresses of its family, in the map's
+// order; a name that is missing, or lists only addresses of the other
+// family, is a *net.DNSError with IsNotFound, cached for [NegativeTTL].
+// IPv4-mapped IPv6 addresses are kept as IPv4. Static copies hosts; [New]
+// refuses a name that is not a domain name, two keys that are the same
+// name, a name without addresses and an invalid (zero) address.
+func Static(hosts map[string][]netip.Addr) Option {
+	cp := make(map[string][]netip.Addr, len(hosts))
+	for name, addrs := range hosts {
+		cp[name] = append([]netip.Addr(nil), addrs...)
+	}
+	return staticOption{cp}
+}
+
+func (o staticOption) apply(c *config) error {
+	h := &hostsFile{what: "Static", byName: make(map[string][]netip.Addr, len(o.hosts))}
+	for name, addrs := range o.hosts {
+		k, ok := hostsName(name)
+		if err := o.checkName(h, name, k, ok, addrs); err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			h.byName[k] = append(h.byName[k], a.Unmap())
+		}
+	}
+	c.source, c.static = o, h
+	return nil
+}
+
+// checkName checks one entry of the map before it is added to h as k.
+func (o staticOption) checkName(h *hostsFile, name, k string, ok bool, addrs []netip.Addr) error {
+	var err error
+	switch {
+	case !ok:
+		err = fmt.Errorf("%q is not a domain name", name)
+	case len(addrs) == 0:
+		err = fmt.Errorf("%q has no addresses (leave a name out to make it \"no such host\")", name)
+	case h.byName[k] != nil:
+		err = fmt.Errorf("two keys are the name %q (names are compared without case or a final dot)", k)
+	case slices.Contains(addrs, netip.Addr{}):
+		err = fmt.Errorf("%q has an invalid (zero) netip.Addr", name)
+	}
+	if err != nil {
+		return &OptionError{Option: o, Err: err}
+	}
+	return nil
+}
+
+// staticShown is how many names Static's String prints in full.
+const staticShown = 4
+
+func (o staticOption) String() string {
+	if len(o.hosts) <= staticShown {
+		return fmt.Sprintf("dnscache.Static(%v)", o.hosts)
+	}
+	return fmt.Sprintf("dnscache.Static(map[…%d names…])", len(o.hosts))
+}
+
 type ttlOption time.Duration
 
-// TTL sets how long answers from the [System] source are kept (0 means
-// [DefaultTTL]; negative is an error). It has no effect with [ResolvConf],
-// which uses the TTLs from the answers.
+// TTL sets how long the answers of a source that reports no TTLs ([System],
+// [Static]) are kept, before [MinTTL] and [MaxTTL] clamp it. 0 means the
+// default ([DefaultTTL]); a negative value is an error. TTL with
+// [ResolvConf], which keeps the TTLs of the answers, is an error too.
 func TTL(d time.Duration) Option { return ttlOption(d) }
 
 func (o ttlOption) apply(c *config) (err error) {
-	c.ttl, err = durationOr("TTL", time.Duration(o), DefaultTTL, false)
+	c.ttlOpt = o
+	c.ttl, err = duration(o, time.Duration(o), DefaultTTL, false)
 	return err
 }
 
@@ -195,15 +373,16 @@ func (o ttlOption) String() string { return fmt.Sprintf("dnscache.TTL(%v)", time
 
 type minTTLOption time.Duration
 
-// MinTTL raises every positive TTL below d to d (default 0: TTLs are kept as
-// sent). An answer whose TTL is still 0 is used only for the lookup that
-// fetched it (RFC 1035 §3.2.1): it is never cached, not even for serve-stale
-// ([MaxStale]), and the older answer it replaces is dropped. Negative is an
-// error. [New] rejects a MinTTL above [MaxTTL].
+// MinTTL raises every positive TTL below d to d. 0, the default, keeps TTLs
+// as sent; a negative value is an error, and so is a MinTTL above [MaxTTL].
+// An answer whose TTL is still 0 is used only for the lookup that fetched
+// it (RFC 1035 §3.2.1): it is never cached, not even for serve-stale
+// ([MaxStale]), and the older answer it replaces is dropped.
 func MinTTL(d time.Duration) Option { return minTTLOption(d) }
 
 func (o minTTLOption) apply(c *config) (err error) {
-	c.minTTL, err = durationOr("MinTTL", time.Duration(o), 0, false)
+	c.minTTLOpt = o
+	c.minTTL, err = duration(o, time.Duration(o), 0, false)
 	return err
 }
 
@@ -211,13 +390,14 @@ func (o minTTLOption) String() string { return fmt.Sprintf("dnscache.MinTTL(%v)"
 
 type maxTTLOption time.Duration
 
-// MaxTTL lowers every TTL above d to d (0 means [DefaultMaxTTL]; negative is
-// an error), so that a service notices address changes even behind a zone
-// with day-long TTLs.
+// MaxTTL lowers every TTL above d to d, so that a service notices address
+// changes even behind a zone with day-long TTLs. 0 means the default
+// ([DefaultMaxTTL]); a negative value is an error.
 func MaxTTL(d time.Duration) Option { return maxTTLOption(d) }
 
 func (o maxTTLOption) apply(c *config) (err error) {
-	c.maxTTL, err = durationOr("MaxTTL", time.Duration(o), DefaultMaxTTL, false)
+	c.maxTTLOpt = o
+	c.maxTTL, err = duration(o, time.Duration(o), DefaultMaxTTL, false)
 	return err
 }
 
@@ -228,13 +408,14 @@ type negativeTTLOption time.Duration
 // NegativeTTL bounds how long a "no such host" answer (NXDOMAIN, or no record
 // of the asked type) is cached. With [ResolvConf] the time comes from the SOA
 // record in the answer as RFC 2308 says (the smaller of its TTL and its
-// MINIMUM field), capped at d; with [System], or when the answer has no SOA,
-// it is d. 0 means [DefaultNegativeTTL]; negative turns negative caching off.
-// Transient failures (timeouts, SERVFAIL, REFUSED) are never cached.
+// MINIMUM field), capped at d; with [System] and [Static], or when the answer
+// has no SOA, it is d. 0 means the default ([DefaultNegativeTTL]); a
+// negative value turns it off. Transient failures (timeouts, SERVFAIL,
+// REFUSED) are never cached.
 func NegativeTTL(d time.Duration) Option { return negativeTTLOption(d) }
 
 func (o negativeTTLOption) apply(c *config) (err error) {
-	c.negativeTTL, err = durationOr("NegativeTTL", time.Duration(o), DefaultNegativeTTL, true)
+	c.negativeTTL, err = duration(o, time.Duration(o), DefaultNegativeTTL, true)
 	return err
 }
 
@@ -245,12 +426,12 @@ func (o negativeTTLOption) String() string {
 type maxStaleOption time.Duration
 
 // MaxStale sets how long past its expiry an answer may still be served when
-// refreshing it fails (RFC 8767 serve-stale). 0 means [DefaultMaxStale];
-// negative turns serve-stale off.
+// refreshing it fails (RFC 8767 serve-stale). 0 means the default
+// ([DefaultMaxStale]); a negative value turns it off.
 func MaxStale(d time.Duration) Option { return maxStaleOption(d) }
 
 func (o maxStaleOption) apply(c *config) (err error) {
-	c.maxStale, err = durationOr("MaxStale", time.Duration(o), DefaultMaxStale, true)
+	c.maxStale, err = duration(o, time.Duration(o), DefaultMaxStale, true)
 	return err
 }
 
@@ -264,11 +445,12 @@ type staleTimeoutOption time.Duration
 // waits for the fresh lookup it starts before it is handed the stale answer
 // (the "client response timer" of RFC 8767, which suggests 1.8 s for
 // recursive servers; a dialer wants less). The lookup carries on in the
-// background. 0 means [DefaultStaleAnswerTimeout]; negative is an error.
+// background. 0 means the default ([DefaultStaleAnswerTimeout]); a negative
+// value is an error.
 func StaleAnswerTimeout(d time.Duration) Option { return staleTimeoutOption(d) }
 
 func (o staleTimeoutOption) apply(c *config) (err error) {
-	c.staleTimeout, err = durationOr("StaleAnswerTimeout", time.Duration(o), DefaultStaleAnswerTimeout, false)
+	c.staleTimeout, err = duration(o, time.Duration(o), DefaultStaleAnswerTimeout, false)
 	return err
 }
 
@@ -282,12 +464,12 @@ type minRefreshOption time.Duration
 // same entry: a prefetch never starts sooner than d after the answer it
 // refreshes was fetched, and after a failed refresh the stale answer is served
 // without a new query for d (the "failure recheck" of RFC 8767). It protects
-// the DNS server from hot names with tiny TTLs. 0 means [DefaultMinRefresh];
-// negative is an error.
+// the DNS server from hot names with tiny TTLs. 0 means the default
+// ([DefaultMinRefresh]); a negative value is an error.
 func MinRefresh(d time.Duration) Option { return minRefreshOption(d) }
 
 func (o minRefreshOption) apply(c *config) (err error) {
-	c.minRefresh, err = durationOr("MinRefresh", time.Duration(o), DefaultMinRefresh, false)
+	c.minRefresh, err = duration(o, time.Duration(o), DefaultMinRefresh, false)
 	return err
 }
 
@@ -300,11 +482,11 @@ type lookupTimeoutOption time.Duration
 // LookupTimeout bounds one lookup at the source, retries included. Lookups run
 // detached from the callers' contexts (a caller that gives up never fails the
 // others), so this is what ends a lookup nobody waits for any more. 0 means
-// [DefaultLookupTimeout]; negative is an error.
+// the default ([DefaultLookupTimeout]); a negative value is an error.
 func LookupTimeout(d time.Duration) Option { return lookupTimeoutOption(d) }
 
 func (o lookupTimeoutOption) apply(c *config) (err error) {
-	c.lookupTimeout, err = durationOr("LookupTimeout", time.Duration(o), DefaultLookupTimeout, false)
+	c.lookupTimeout, err = duration(o, time.Duration(o), DefaultLookupTimeout, false)
 	return err
 }
 
@@ -336,11 +518,8 @@ type maxEntriesOption int
 func MaxEntries(n int) Option { return maxEntriesOption(n) }
 
 func (o maxEntriesOption) apply(c *config) error {
-	if o < 1 {
-		return fmt.Errorf("dnscache: MaxEntries(%d): must be at least 1", int(o))
-	}
 	c.maxEntries = int(o)
-	return nil
+	return atLeastOne(o, int64(o))
 }
 
 func (o maxEntriesOption) String() string { return fmt.Sprintf("dnscache.MaxEntries(%d)", int(o)) }
@@ -350,18 +529,16 @@ type maxAnswerAddrsOption int
 // MaxAnswerAddrs bounds the addresses kept from one answer (default
 // [DefaultMaxAnswerAddrs], about what fits in one UDP answer; n must be at
 // least 1). The cache keeps the first n in the order the source gave them
-// (the answer's order for [ResolvConf], net's RFC 6724 order for [System]),
-// IPv4 and IPv6 sharing n evenly when an "ip" answer has more than n/2 of
-// both; the others are dropped, and the lookup succeeds with the n kept.
-// An answer of thousands of records thus costs what an answer of n does.
+// (the answer's order for [ResolvConf], net's RFC 6724 order for [System],
+// the map's for [Static]), IPv4 and IPv6 sharing n evenly when an "ip"
+// answer has more than n/2 of both; the others are dropped, and the lookup
+// succeeds with the n kept. An answer of thousands of records thus costs
+// what an answer of n does.
 func MaxAnswerAddrs(n int) Option { return maxAnswerAddrsOption(n) }
 
 func (o maxAnswerAddrsOption) apply(c *config) error {
-	if o < 1 {
-		return fmt.Errorf("dnscache: MaxAnswerAddrs(%d): must be at least 1", int(o))
-	}
-	c.maxAnswerAddrs = int(o)
-	return nil
+	c.maxAnswerAddrsOpt, c.maxAnswerAddrs = o, int(o)
+	return atLeastOne(o, int64(o))
 }
 
 func (o maxAnswerAddrsOption) String() string {
@@ -376,7 +553,7 @@ type maxBytesOption int64
 // is stored once, as a 24-byte [netip.Addr]; an answer of one address
 // holds about 170 bytes in all, one of 64 about 1,930), so one answer
 // counts at most 320 + 254 + 32 × [MaxAnswerAddrs] bytes (2,622 with the
-// defaults) and [New] rejects an n below that. When an insert goes over the
+// defaults) and [New] refuses an n below that. When an insert goes over the
 // bound, the least recently used entries are evicted until the count is
 // under nine tenths of it. [Cache.Stats] reports the count. With the
 // defaults the cache holds at most 16 MiB of answers, whatever the zones
@@ -384,11 +561,8 @@ type maxBytesOption int64
 func MaxBytes(n int64) Option { return maxBytesOption(n) }
 
 func (o maxBytesOption) apply(c *config) error {
-	if o < 1 {
-		return fmt.Errorf("dnscache: MaxBytes(%d): must be positive", int64(o))
-	}
-	c.maxBytes = int64(o)
-	return nil
+	c.maxBytesOpt, c.maxBytes = o, int64(o)
+	return atLeastOne(o, int64(o))
 }
 
 func (o maxBytesOption) String() string { return fmt.Sprintf("dnscache.MaxBytes(%d)", int64(o)) }
@@ -407,11 +581,8 @@ type maxLookupsOption int
 func MaxLookups(n int) Option { return maxLookupsOption(n) }
 
 func (o maxLookupsOption) apply(c *config) error {
-	if o < 1 {
-		return fmt.Errorf("dnscache: MaxLookups(%d): must be at least 1", int(o))
-	}
 	c.maxLookups = int(o)
-	return nil
+	return atLeastOne(o, int64(o))
 }
 
 func (o maxLookupsOption) String() string { return fmt.Sprintf("dnscache.MaxLookups(%d)", int(o)) }
@@ -426,10 +597,15 @@ func Clock(now func() time.Time) Option { return clockOption{now} }
 
 func (o clockOption) apply(c *config) error {
 	if o.now == nil {
-		return errors.New("dnscache: Clock(nil): need a function")
+		return &OptionError{Option: o, Err: errors.New("need a function")}
 	}
 	c.clock = o.now
 	return nil
 }
 
-func (o clockOption) String() string { return "dnscache.Clock(func)" }
+func (o clockOption) String() string {
+	if o.now == nil {
+		return "dnscache.Clock(nil)"
+	}
+	return "dnscache.Clock(func)"
+}

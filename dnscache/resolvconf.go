@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -37,7 +38,7 @@ const maxResolvConfSize = 1 << 20
 func readResolvConf(path string) (*resolvConf, error) {
 	b, err := readFileAtMost(path, maxResolvConfSize)
 	if err != nil {
-		return nil, fmt.Errorf("dnscache: ResolvConf: %w", err)
+		return nil, err
 	}
 	return parseResolvConf(path, b)
 }
@@ -78,7 +79,7 @@ func parseResolvConf(path string, b []byte) (*resolvConf, error) {
 			continue
 		}
 		bad := func(format string, args ...any) error {
-			return fmt.Errorf("dnscache: ResolvConf %s:%d: "+format, append([]any{path, line}, args...)...)
+			return fmt.Errorf("%s:%d: "+format, append([]any{path, line}, args...)...)
 		}
 		switch f[0] {
 		case "nameserver":
@@ -193,9 +194,10 @@ func (rc *resolvConf) names(host string) []string {
 	return append(withSearch, n)
 }
 
-// hostsFile is what the stub takes from a hosts file (hosts(5)): the
-// addresses listed for each name.
+// hostsFile is what the stub takes from a hosts file (hosts(5)), and what
+// the Static source answers from: the addresses listed for each name.
 type hostsFile struct {
+	what   string                  // where the names come from, for errors
 	byName map[string][]netip.Addr // keys from hostsKey; in file order
 }
 
@@ -207,7 +209,7 @@ const maxHostsSize = 64 << 20
 func readHosts(path string) (*hostsFile, error) {
 	b, err := readFileAtMost(path, maxHostsSize)
 	if err != nil {
-		return nil, fmt.Errorf("dnscache: hosts file: %w", err)
+		return nil, err
 	}
 	return parseHosts(path, b)
 }
@@ -220,7 +222,7 @@ func readHosts(path string) (*hostsFile, error) {
 // that are not domain names (see isDomainName) are left out: the stub never
 // asks for them.
 func parseHosts(path string, b []byte) (*hostsFile, error) {
-	h := &hostsFile{byName: make(map[string][]netip.Addr)}
+	h := &hostsFile{what: "the hosts file", byName: make(map[string][]netip.Addr)}
 	line := 0
 	for l := range bytes.Lines(b) {
 		line++
@@ -234,7 +236,7 @@ func parseHosts(path string, b []byte) (*hostsFile, error) {
 		}
 		a, err := netip.ParseAddr(f[0])
 		if err != nil {
-			return nil, fmt.Errorf("dnscache: hosts file %s:%d: address %q: %v", path, line, f[0], err)
+			return nil, fmt.Errorf("%s:%d: address %q: %v", path, line, f[0], err)
 		}
 		a = a.Unmap()
 		for _, name := range f[1:] {
@@ -273,4 +275,18 @@ func (h *hostsFile) lookup(network, host string) ([]netip.Addr, bool) {
 		}
 	}
 	return out, true
+}
+
+// answer is lookup as a source answers: the addresses with ttl, or a
+// *net.DNSError with IsNotFound for a name listed only for the other family.
+// listed is false, and the rest zero, for a name h does not list.
+func (h *hostsFile) answer(network, host string, ttl time.Duration) (addrs []netip.Addr, _ time.Duration, listed bool, err error) {
+	addrs, listed = h.lookup(network, host)
+	switch {
+	case !listed:
+		return nil, 0, false, nil
+	case len(addrs) == 0:
+		return nil, noTTL, true, &net.DNSError{Err: "dnscache: no such host (" + h.what + " lists it for the other address family only)", Name: host, IsNotFound: true}
+	}
+	return addrs, ttl, true, nil
 }

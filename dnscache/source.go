@@ -46,3 +46,17 @@ func (s systemSource) lookup(ctx context.Context, network, host string) ([]netip
 	}
 	return addrs, s.ttl, nil
 }
+
+// staticSource answers from the map given to Static, with a configured TTL.
+type staticSource struct {
+	hosts *hostsFile
+	ttl   time.Duration
+}
+
+func (s staticSource) lookup(_ context.Context, network, host string) ([]netip.Addr, time.Duration, error) {
+	addrs, ttl, listed, err := s.hosts.answer(network, host, s.ttl)
+	if !listed {
+		return nil, noTTL, &net.DNSError{Err: "dnscache: no such host", Name: host, IsNotFound: true}
+	}
+	return addrs, ttl, err
+}

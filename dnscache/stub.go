@@ -90,11 +90,8 @@ func (s *stubSource) lookup(ctx context.Context, network, host string) ([]netip.
 		return loopback(network), staticTTL, nil
 	}
 	if s.hosts != nil {
-		if addrs, ok := s.hosts.lookup(network, host); ok {
-			if len(addrs) == 0 {
-				return nil, noTTL, &net.DNSError{Err: "dnscache: no such host (the hosts file lists it for the other address family only)", Name: host, IsNotFound: true}
-			}
-			return addrs, staticTTL, nil
+		if addrs, ttl, listed, err := s.hosts.answer(network, host, staticTTL); listed {
+			return addrs, ttl, err
 		}
 	}
 	negTTL := time.Duration(-1)

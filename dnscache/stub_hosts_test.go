@@ -92,7 +92,7 @@ func FuzzParseHosts(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		h, err := parseHosts("fuzz.hosts", []byte(text))
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "dnscache: hosts file fuzz.hosts:") {
+			if !strings.HasPrefix(err.Error(), "fuzz.hosts:") {
 				t.Fatalf("error does not name the file and line: %v", err)
 			}
 			return
