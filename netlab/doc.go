@@ -64,7 +64,8 @@
 //
 // Creating a namespace needs CAP_SYS_ADMIN (and CAP_NET_ADMIN to set up
 // its devices): root, or a process started in namespaces of its own
-// (unshare --user --map-root-user --net). A Go process cannot make an
+// (unshare --user --map-root-user --net) where /dev/net/tun is open to
+// all (mode 0666, as most distributions ship it). A Go process cannot make an
 // unprivileged user namespace for itself, since the kernel refuses it to
 // a multithreaded process; the error of [New] then wraps
 // [ErrNoPrivilege] and says what would work. Off Linux, New returns an

@@ -159,7 +159,7 @@ func unshareError(err error) error {
 		"from a Go process: unshare CLONE_NEWUSER|CLONE_NEWNET: %v (the kernel refuses it to a multithreaded "+
 		"process, and a Go process always is one); run as root, or give the binary the capabilities "+
 		"(setcap cap_sys_admin,cap_net_admin+ep), or start it in namespaces of its own: "+
-		"unshare --user --map-root-user --net <program> (needs kernel.unprivileged_userns_clone=1 where that sysctl exists)",
+		"unshare --user --map-root-user --net <program> (needs /dev/net/tun open to all, mode 0666, and kernel.unprivileged_userns_clone=1 where that sysctl exists)",
 		ErrNoPrivilege, err, userErr)
 }
 
@@ -278,7 +278,11 @@ func (h *Host) setUp(mtu int) error {
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err}
+		err = &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err}
+		if errors.Is(err, unix.EACCES) {
+			return fmt.Errorf("%w (in a user namespace of its own the process needs /dev/net/tun open to all, mode 0666, as most distributions ship it)", err)
+		}
+		return err
 	}
 	ifr, err := unix.NewIfreq(devName)
 	if err != nil {
