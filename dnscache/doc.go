@@ -38,8 +38,12 @@
 // By default the cache asks a [net.Resolver] ([System]) and keeps answers for
 // a configured [TTL], since net does not report TTLs. With [ResolvConf] it
 // sends its own queries to the nameservers of a resolv.conf file and keeps
-// each answer for the smallest TTL along its CNAME chain. Either way TTLs are
-// clamped by [MinTTL] and [MaxTTL].
+// each answer for the smallest TTL along its CNAME chain. With [Static] it
+// answers from a map, for [TTL], without a DNS server: to try the cache, and
+// in tests. Either way TTLs are clamped by [MinTTL] and [MaxTTL].
+//
+// A refused option, or a file an option names that cannot be read, makes
+// [New] return an [*OptionError] naming the option.
 //
 // # Failures
 //
@@ -71,15 +75,21 @@
 // Every hit reads the monotonic clock (20–40 ns) and no wall clock, so an
 // answer is never served as fresh past its TTL, even right after the process
 // was stopped or throttled (a clock kept by a background goroutine would lag
-// by the length of the stall). Tests inject a [Clock]. [Cache.Close] stops
-// every goroutine the cache started.
+// by the length of the stall). Tests inject a [Clock] (and a [Static]
+// source). [Cache.Close] stops every goroutine the cache started.
 //
 // # Example
 //
-//	c, err := dnscache.New(dnscache.ResolvConf(""), dnscache.MaxStale(10*time.Minute))
+// A [Static] source needs no DNS server; a program would give
+// ResolvConf("") or [System] instead:
+//
+//	c, err := dnscache.New(
+//		dnscache.Static(map[string][]netip.Addr{"api.test": {netip.MustParseAddr("127.0.0.1")}}),
+//		dnscache.MaxStale(10*time.Minute),
+//	)
 //	if err != nil {
 //		return err
 //	}
 //	defer c.Close()
-//	addrs, err := c.LookupNetIP(ctx, "ip", "api.example.com")
+//	addrs, err := c.LookupNetIP(ctx, "ip", "api.test") // [127.0.0.1]
 package dnscache
