@@ -6,16 +6,63 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
 )
 
 // Option configures a Histogram or a Recorder. Options print themselves
-// (for logs and error messages) and validate their own values.
+// as the call that made them ("latency.Scale(8)", for logs and error
+// messages) and validate their own values: a bad one makes [New] or
+// [NewRecorder] return an [*OptionError]. When two options set the same
+// thing ([Scale] and [RelativeError] both set the scale), the last wins.
 type Option interface {
 	apply(*config) error
 	String() string
+}
+
+// OptionError is the error of [New] or [NewRecorder] refusing an option.
+type OptionError struct {
+	Option    Option   // the option refused (nil when the set as a whole is refused)
+	Conflicts []Option // the options it cannot be combined with, if that is why
+	Err       error    // what is wrong
+}
+
+// Error is the option as written and what is wrong with it, such as
+// "latency.Scale(9): scale must be between 0 and 8", followed, if that is
+// why, by " (conflicts with <options>)".
+func (e *OptionError) Error() string {
+	var b strings.Builder
+	if e.Option != nil {
+		b.WriteString(e.Option.String())
+	} else {
+		b.WriteString("latency")
+	}
+	b.WriteString(": ")
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	}
+	for i, o := range e.Conflicts {
+		if i == 0 {
+			b.WriteString(" (conflicts with ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(o.String())
+	}
+	if len(e.Conflicts) > 0 {
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// refuse returns the OptionError refusing o for the reason format says.
+func refuse(o Option, format string, args ...any) error {
+	return &OptionError{Option: o, Err: fmt.Errorf(format, args...)}
 }
 
 type config struct {
@@ -41,7 +88,7 @@ func Scale(s int) Option { return scaleOption(s) }
 func (o scaleOption) String() string { return fmt.Sprintf("latency.Scale(%d)", int(o)) }
 func (o scaleOption) apply(c *config) error {
 	if o < MinScale || o > MaxScale {
-		return fmt.Errorf("latency: %v: scale must be between %d and %d", o, MinScale, MaxScale)
+		return refuse(o, "scale must be between %d and %d", MinScale, MaxScale)
 	}
 	c.scale = int(o)
 	return nil
@@ -58,7 +105,7 @@ func (o relErrOption) String() string { return fmt.Sprintf("latency.RelativeErro
 func (o relErrOption) apply(c *config) error {
 	e := float64(o)
 	if math.IsNaN(e) || e <= 0 || e >= 1 {
-		return fmt.Errorf("latency: %v: relative error must be in (0, 1)", o)
+		return refuse(o, "relative error must be in (0, 1)")
 	}
 	for s := MinScale; s <= MaxScale; s++ {
 		if ErrorAtScale(s) <= e {
@@ -66,7 +113,7 @@ func (o relErrOption) apply(c *config) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("latency: %v: finest relative error on offer is %.5f (scale %d)", o, ErrorAtScale(MaxScale), MaxScale)
+	return refuse(o, "finest relative error on offer is %.5f (scale %d)", ErrorAtScale(MaxScale), MaxScale)
 }
 
 type shardsOption int
@@ -84,7 +131,7 @@ func Shards(n int) Option { return shardsOption(n) }
 func (o shardsOption) String() string { return fmt.Sprintf("latency.Shards(%d)", int(o)) }
 func (o shardsOption) apply(c *config) error {
 	if o < 1 || o > maxShards || o&(o-1) != 0 {
-		return fmt.Errorf("latency: %v: shards must be a power of two from 1 to %d", o, maxShards)
+		return refuse(o, "shards must be a power of two from 1 to %d", maxShards)
 	}
 	c.shards = int(o)
 	return nil
@@ -162,7 +209,8 @@ func bulkLimitError(call string, n uint64) error {
 }
 
 // New returns an empty Histogram. Without options it records at
-// [DefaultScale] (quantiles within 0.55%) from 0 to [MaxValue] nanoseconds.
+// [DefaultScale] (quantiles within 0.55%) from 0 to [MaxValue] nanoseconds,
+// and never fails: the only errors are [*OptionError]s for bad options.
 func New(opts ...Option) (*Histogram, error) {
 	c, err := buildConfig(opts)
 	if err != nil {
@@ -176,7 +224,7 @@ func buildConfig(opts []Option) (config, error) {
 	c := defaultConfig()
 	for _, o := range opts {
 		if o == nil {
-			return c, errors.New("latency: nil Option")
+			return c, &OptionError{Err: errors.New("nil Option")}
 		}
 		if err := o.apply(&c); err != nil {
 			return c, err

@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,13 +159,29 @@ func TestInvalidAndOverflowingValuesAreCountedNotLost(t *testing.T) {
 	assert.Equal(t, time.Duration(math.MaxInt64), s.Quantile(0.9), "a quantile among overflows reports max")
 }
 
-func TestOptionsRejectBadValuesNamingThem(t *testing.T) {
+func TestOptionsRejectBadValuesWithAnOptionErrorNamingThem(t *testing.T) {
 	for _, o := range []Option{Scale(-1), Scale(9), RelativeError(0), RelativeError(math.NaN()), RelativeError(0.0001), Shards(3), Shards(0), Shards(128)} {
-		_, err := New(o)
-		assert.ErrorContainsf(t, err, o.String(), "the error names %v", o)
+		for name, build := range map[string]func(...Option) error{
+			"New":         func(opts ...Option) error { _, err := New(opts...); return err },
+			"NewRecorder": func(opts ...Option) error { _, err := NewRecorder(opts...); return err },
+		} {
+			err := build(Scale(4), o)
+			var oe *OptionError
+			if assert.ErrorAsf(t, err, &oe, "%s(%v)", name, o) {
+				assert.Equalf(t, o.String(), oe.Option.String(), "%s(%v): the error holds the option refused", name, o)
+				assert.Truef(t, strings.HasPrefix(err.Error(), o.String()+": "),
+					"%s(%v): the message starts with the option as written, no other prefix: %q", name, o, err)
+			}
+		}
 	}
 	_, err := New(nil)
-	assert.Error(t, err, "a nil option is an error")
+	var oe *OptionError
+	require.ErrorAs(t, err, &oe, "a nil option is an error")
+	assert.Nil(t, oe.Option)
+	assert.Equal(t, "latency: nil Option", err.Error())
+	assert.Equal(t, "latency.Scale(9)", Scale(9).String())
+	assert.Equal(t, "latency.RelativeError(0.01)", RelativeError(0.01).String())
+	assert.Equal(t, "latency.Shards(3)", Shards(3).String())
 	h := mustNew(t, RelativeError(0.01))
 	assert.Equal(t, 6, h.Scale(), "1% needs scale 6")
 	h = mustNew(t, RelativeError(0.002))
