@@ -124,3 +124,18 @@ func BenchmarkDial(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadTCPInfo is the cost of one TCP_INFO sample on a live
+// connection, as a periodic sampler pays it.
+func BenchmarkReadTCPInfo(b *testing.B) {
+	if !supportsTypical() {
+		b.Skip("TCP_INFO is read in full on Linux only")
+	}
+	_, c := benchPair(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := sockopt.ReadTCPInfo(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

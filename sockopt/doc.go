@@ -15,6 +15,21 @@
 // its value without a system call ([Option.Validate], [Validate]); a bad
 // value is an [*Error] naming the option, the value and the limit.
 //
+// For an option without a type here (IP_FREEBIND, TCP_SYNCNT,
+// IPV6_V6ONLY, …), [RawInt] and [Raw] take the level, the number and the
+// value as the kernel does, and keep the rest: validation of the shape,
+// errors naming the option, read-back, printing and [Parse]
+// ("RAW(level=0,name=15)=1").
+//
+// # Sockets
+//
+// [Apply], [Get], [Verify], [ReadTCPInfo] and [IsMPTCP] take the conn or
+// listener as it comes: a syscall.Conn (*net.TCPConn, *net.TCPListener,
+// *net.UDPConn, *os.File), a syscall.RawConn (inside a Control function),
+// or a conn that wraps one and hands it out with a NetConn() net.Conn
+// method, as *tls.Conn does; a net.Conn from Dial or Accept needs no type
+// assertion. Anything else is an error naming its type.
+//
 // # Setting options
 //
 //	d := net.Dialer{Control: sockopt.DialControl(
@@ -25,7 +40,9 @@
 //	// err wraps *sockopt.Error and the errno: errors.Is(err, unix.EPERM)
 //
 // [Control], [DialControl] and [ListenControl] build the Control function;
-// [Apply] sets options on a conn that exists. The first failure stops and
+// [Apply] sets options on a conn that exists; [Get] reads one back as its
+// own type (sockopt.Get(conn, sockopt.KeepAliveIdle(0)) is a
+// KeepAliveIdle). The first failure stops and
 // is returned; net wraps it in a *net.OpError whose chain still reaches the
 // [*Error] and the errno. Errors carry a Hint where one helps: the missing
 // capability for EPERM, the available and allowed algorithms for an
@@ -71,7 +88,8 @@
 // SO_REUSEPORT, TCP_FASTOPEN as an on/off switch, TCP_MAXSEG, SO_LINGER,
 // IP_TOS/IPV6_TCLASS), with TCP_NOTSENT_LOWAT on darwin and
 // TCP_CONGESTION on FreeBSD; Windows has TCP_NODELAY, keepalive and its
-// timers, buffers, SO_REUSEADDR and SO_LINGER. Everything else returns an
+// timers, buffers, SO_REUSEADDR and SO_LINGER. [Raw] options work on all
+// four. Everything else returns an
 // [*Error] wrapping [errors.ErrUnsupported] that names the option. The API
 // is the same everywhere.
 //

@@ -63,10 +63,10 @@ func ExampleDialControl() {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-	if err := sockopt.Apply(conn.(*net.TCPConn), sockopt.KeepAliveIdle(30*time.Second)); err != nil {
+	if err := sockopt.Apply(conn, sockopt.KeepAliveIdle(30*time.Second)); err != nil {
 		log.Fatal(err)
 	}
-	got, err := sockopt.Get(conn.(*net.TCPConn), sockopt.KeepAliveIdle(0))
+	got, err := sockopt.Get(conn, sockopt.KeepAliveIdle(0))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func ExampleReadTCPInfo() {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-	ti, err := sockopt.ReadTCPInfo(conn.(*net.TCPConn))
+	ti, err := sockopt.ReadTCPInfo(conn)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return
 	}

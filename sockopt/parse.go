@@ -1,6 +1,7 @@
 package sockopt
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,17 +10,23 @@ import (
 )
 
 // Parse reads an option in the form its String method prints, NAME=value,
-// such as "TCP_USER_TIMEOUT=5s", "SO_RCVBUF=1048576", "IP_TOS=0xb8" or
-// "SO_LINGER=off", so option sets can come from flags and configuration
-// files. Durations use time.ParseDuration, booleans strconv.ParseBool, and
-// IP_TOS accepts decimal or 0x-prefixed hexadecimal. The result is then
-// validated: Parse returns an error for a value Validate refuses.
+// such as "TCP_USER_TIMEOUT=5s", "SO_RCVBUF=1048576", "IP_TOS=0xb8",
+// "SO_LINGER=off" or, for a [Raw] option, "RAW(level=6,name=7)=0x01000000"
+// and "RAW(level=6,name=7)=1" for [RawInt], so option sets can come from
+// flags and configuration files. Durations use time.ParseDuration,
+// booleans strconv.ParseBool, IP_TOS accepts decimal or 0x-prefixed
+// hexadecimal, and a raw value is decimal (RawInt) or 0x-prefixed
+// hexadecimal bytes (Raw). The result is then validated: Parse returns an
+// error for a value Validate refuses.
 func Parse(s string) (Option, error) {
-	name, val, ok := strings.Cut(s, "=")
+	name, val, ok := split(s)
 	if !ok {
 		return nil, fmt.Errorf("sockopt: %q: want NAME=value", s)
 	}
-	mk, ok := parsers[name]
+	mk, ok := parserOf(name)
+	if !ok && strings.HasPrefix(name, rawPrefix) {
+		return nil, fmt.Errorf("sockopt: %q: want RAW(level=L,name=N)=value", s)
+	}
 	if !ok {
 		return nil, fmt.Errorf("sockopt: %q: unknown option %q", s, name)
 	}
@@ -35,12 +42,75 @@ func Parse(s string) (Option, error) {
 
 // parse is Parse without validation, for the round-trip test.
 func parse(s string) (Option, error) {
-	name, val, _ := strings.Cut(s, "=")
-	mk, ok := parsers[name]
+	name, val, _ := split(s)
+	mk, ok := parserOf(name)
 	if !ok {
 		return nil, errors.New("unknown option")
 	}
 	return mk(val)
+}
+
+// split cuts s into the name and the value. The name of a raw option,
+// RAW(level=L,name=N), holds "=" itself and ends at ")=".
+func split(s string) (name, val string, ok bool) {
+	if strings.HasPrefix(s, rawPrefix) {
+		i := strings.Index(s, ")=")
+		if i < 0 {
+			return "", "", false
+		}
+		return s[:i+1], s[i+2:], true
+	}
+	return strings.Cut(s, "=")
+}
+
+const rawPrefix = "RAW("
+
+// parserOf returns the function that reads the value of the option called
+// name.
+func parserOf(name string) (func(string) (Option, error), bool) {
+	if strings.HasPrefix(name, rawPrefix) {
+		level, num, ok := rawName(name)
+		if !ok {
+			return nil, false
+		}
+		return func(v string) (Option, error) { return pRaw(level, num, v) }, true
+	}
+	mk, ok := parsers[name]
+	return mk, ok
+}
+
+// rawName reads RAW(level=L,name=N).
+func rawName(s string) (level, name int, ok bool) {
+	s, ok = strings.CutSuffix(strings.TrimPrefix(s, rawPrefix), ")")
+	l, n, ok2 := strings.Cut(s, ",")
+	l, ok3 := strings.CutPrefix(l, "level=")
+	n, ok4 := strings.CutPrefix(n, "name=")
+	if !ok || !ok2 || !ok3 || !ok4 {
+		return 0, 0, false
+	}
+	level, err := strconv.Atoi(l)
+	if err != nil {
+		return 0, 0, false
+	}
+	name, err = strconv.Atoi(n)
+	return level, name, err == nil
+}
+
+// pRaw reads the value of a raw option: 0x and hexadecimal bytes for Raw,
+// decimal for RawInt.
+func pRaw(level, name int, v string) (Option, error) {
+	if h, ok := strings.CutPrefix(v, "0x"); ok {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			return nil, fmt.Errorf("bad raw value %q: want 0x and hexadecimal bytes, or a decimal int", v)
+		}
+		return Raw(level, name, b), nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, fmt.Errorf("bad raw value %q: want 0x and hexadecimal bytes, or a decimal int", v)
+	}
+	return RawInt(level, name, n), nil
 }
 
 func pBool[T ~bool](v string) (Option, error) {

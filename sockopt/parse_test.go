@@ -19,6 +19,7 @@ var every = []Option{
 	QuickAck(true), MaxSegment(1400), WindowClamp(65535), LingerOff, Linger(0), Linger(3 * time.Second),
 	TOS(0xb8), Mark(0xffffffff), Priority(6), BindToDevice("eth0"), BusyPoll(50 * time.Microsecond),
 	IncomingCPU(1), BindAddressNoPort(true),
+	RawInt(0, 15, 1), RawInt(6, 7, -1), Raw(41, 26, []byte{1, 0, 0, 0}), Raw(1, 25, nil),
 }
 
 func TestParseReadsWhatStringPrintsForEveryOptionType(t *testing.T) {
@@ -32,7 +33,10 @@ func TestParseReadsWhatStringPrintsForEveryOptionType(t *testing.T) {
 
 func TestParseRejectsMalformedAndInvalidInput(t *testing.T) {
 	for _, s := range []string{"", "TCP_NODELAY", "TCP_NODELAY=maybe", "NO_SUCH=1", "SO_RCVBUF=-1",
-		"TCP_USER_TIMEOUT=5", "IP_TOS=0x100", "SO_MARK=-1", "TCP_KEEPIDLE=1.5s"} {
+		"TCP_USER_TIMEOUT=5", "IP_TOS=0x100", "SO_MARK=-1", "TCP_KEEPIDLE=1.5s",
+		"RAW(level=6,name=7)", "RAW(6,7)=1", "RAW(level=6)=1", "RAW(level=x,name=7)=1", "RAW(level=6,name=7)=0x0",
+		"RAW(level=6,name=7)=0xzz", "RAW(level=6,name=7)=one", "RAW(level=-1,name=7)=1", "RAW(level=6,name=-7)=1",
+		"RAW(level=6,name=7)=4294967296"} {
 		_, err := Parse(s)
 		assert.Error(t, err, "%q", s)
 	}
@@ -58,7 +62,7 @@ func FuzzStringParseRoundTrip(f *testing.F) {
 		}
 		proto := every[int(kind)%len(every)]
 		var o Option
-		switch proto.(type) {
+		switch proto := proto.(type) {
 		case NoDelay:
 			o = NoDelay(n&1 == 1)
 		case KeepAlive:
@@ -115,6 +119,14 @@ func FuzzStringParseRoundTrip(f *testing.F) {
 			o = IncomingCPU(n)
 		case BindAddressNoPort:
 			o = BindAddressNoPort(n&1 == 1)
+		case RawOption:
+			// Level and name from the high bits, negative ones too.
+			level, name := int(int16(n>>48)), int(int16(n>>32))
+			if _, isInt := proto.Int(); isInt {
+				o = RawInt(level, name, int(n))
+			} else {
+				o = Raw(level, name, []byte(s))
+			}
 		default:
 			t.Fatalf("no case for %T", proto)
 		}
@@ -140,7 +152,9 @@ func FuzzParse(f *testing.F) {
 	}
 	for _, s := range []string{"SO_LINGER=-1s", "SO_LINGER=-1ns", "SO_LINGER=0", "SO_LINGER=off",
 		"IP_TOS=0x-1", "IP_TOS=010", "SO_MARK=0x10", "TCP_USER_TIMEOUT=1000000us", "TCP_NODELAY=T",
-		"TCP_CONGESTION=a=b", "SO_BINDTODEVICE=="} {
+		"TCP_CONGESTION=a=b", "SO_BINDTODEVICE==", "RAW(level=6,name=7)=0x01000000", "RAW(level=6,name=7)=1",
+		"RAW(level=+6,name=07)=+1", "RAW(level=6,name=7)=0xAB", "RAW(level=6,name=7)=0x", "RAW(level=-1,name=7)=1",
+		"RAW(level=6,name=7)=4294967296", "RAW(level=6,name=7)", "RAW(level=6,name=7)=0x0", "RAW(6,7)=1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -5,6 +5,7 @@ package sockopt
 import (
 	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,6 +23,18 @@ func (s socket) sysErr(o Option, op string, err error) error {
 		e.Hint = s.hint(o, errno)
 	}
 	return e
+}
+
+// getsockopt is getsockopt(2) into the *n bytes at p; it sets *n to the
+// length the kernel wrote. x/sys/unix exports no such form: its typed
+// getters allocate what they return, and GetsockoptString stops at the
+// first NUL byte.
+func getsockopt(fd uintptr, level, name int, p unsafe.Pointer, n *uint32) error {
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, uintptr(level), uintptr(name), uintptr(p), uintptr(unsafe.Pointer(n)), 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 func (s socket) setInt(o Option, level, opt, v int) error {
@@ -72,6 +85,14 @@ func (s socket) setCommon(opt Option) (done bool, err error) {
 			return true, s.sysErr(opt, "setsockopt", err)
 		}
 		return true, nil
+	case RawOption:
+		if o.isInt {
+			return true, s.setInt(opt, o.level, o.name, o.n)
+		}
+		if err := unix.SetsockoptString(int(s.fd), o.level, o.name, o.value); err != nil {
+			return true, s.sysErr(opt, "setsockopt", err)
+		}
+		return true, nil
 	case TOS:
 		domain, dual, err := s.family()
 		if err != nil {
@@ -94,7 +115,10 @@ func (s socket) setCommon(opt Option) (done bool, err error) {
 // for the others.
 func (s socket) getCommon(o Option) (got Option, done bool, err error) {
 	intOpt := func(level, opt int) (int, error) { return s.getInt(o, level, opt) }
-	switch o.(type) {
+	switch o := o.(type) {
+	case RawOption:
+		got, err := s.getRaw(o)
+		return got, true, err
 	case NoDelay:
 		v, err := intOpt(unix.IPPROTO_TCP, unix.TCP_NODELAY)
 		return NoDelay(v != 0), true, err
@@ -139,4 +163,22 @@ func (s socket) getCommon(o Option) (got Option, done bool, err error) {
 		return Linger(time.Duration(l.Linger) * time.Second), true, nil
 	}
 	return nil, false, nil
+}
+
+// getRaw reads a raw option: an int for RawInt, else up to o.readLen()
+// bytes.
+func (s socket) getRaw(o RawOption) (RawOption, error) {
+	got := RawOption{level: o.level, name: o.name, isInt: o.isInt}
+	if o.isInt {
+		v, err := s.getInt(o, o.level, o.name)
+		got.n = v
+		return got, err
+	}
+	buf := make([]byte, o.readLen())
+	n := uint32(len(buf))
+	if err := getsockopt(s.fd, o.level, o.name, unsafe.Pointer(&buf[0]), &n); err != nil {
+		return got, s.sysErr(o, "getsockopt", err)
+	}
+	got.value = string(buf[:min(int(n), len(buf))])
+	return got, nil
 }

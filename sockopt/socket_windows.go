@@ -50,6 +50,18 @@ func (s socket) set(opt Option) error {
 		return s.setInt(opt, windows.SOL_SOCKET, windows.SO_SNDBUF, int(o))
 	case ReuseAddr:
 		return s.setInt(opt, windows.SOL_SOCKET, windows.SO_REUSEADDR, boolInt(bool(o)))
+	case RawOption:
+		if o.isInt {
+			return s.setInt(opt, o.level, o.name, o.n)
+		}
+		var p *byte
+		if o.value != "" {
+			p = unsafe.StringData(o.value) // setsockopt only reads it
+		}
+		if err := windows.Setsockopt(s.h(), int32(o.level), int32(o.name), p, int32(len(o.value))); err != nil {
+			return &Error{Option: opt, Op: "setsockopt", Err: os.NewSyscallError("setsockopt", err)}
+		}
+		return nil
 	case Linger:
 		l := windows.Linger{}
 		if o >= 0 {
@@ -69,7 +81,9 @@ func (s socket) set(opt Option) error {
 
 func (s socket) get(o Option) (Option, error) {
 	intOpt := func(level, opt int) (int, error) { return s.getInt(o, level, opt) }
-	switch o.(type) {
+	switch o := o.(type) {
+	case RawOption:
+		return s.getRaw(o)
 	case NoDelay:
 		v, err := intOpt(windows.IPPROTO_TCP, windows.TCP_NODELAY)
 		return NoDelay(v != 0), err
@@ -107,4 +121,22 @@ func (s socket) get(o Option) (Option, error) {
 		return Linger(time.Duration(l[1]) * time.Second), nil
 	}
 	return nil, unsupported(o, "getsockopt")
+}
+
+// getRaw reads a raw option: an int for RawInt, else up to o.readLen()
+// bytes.
+func (s socket) getRaw(o RawOption) (RawOption, error) {
+	got := RawOption{level: o.level, name: o.name, isInt: o.isInt}
+	if o.isInt {
+		v, err := s.getInt(o, o.level, o.name)
+		got.n = v
+		return got, err
+	}
+	buf := make([]byte, o.readLen())
+	n := int32(len(buf))
+	if err := windows.Getsockopt(s.h(), int32(o.level), int32(o.name), &buf[0], &n); err != nil {
+		return got, &Error{Option: o, Op: "getsockopt", Err: os.NewSyscallError("getsockopt", err)}
+	}
+	got.value = string(buf[:min(int(n), len(buf))])
+	return got, nil
 }

@@ -3,6 +3,7 @@ package sockopt
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -10,8 +11,9 @@ import (
 
 // Option is one socket option together with the value to set. The
 // implementations are the option types of this package (NoDelay,
-// UserTimeout, ReceiveBuffer, …); the set is closed. Every Option is a small
-// comparable value that prints itself as NAME=value.
+// UserTimeout, ReceiveBuffer, …, and [RawOption] for the others); the set
+// is closed. Every Option is a small comparable value that prints itself
+// as NAME=value.
 type Option interface {
 	// Name is the kernel's name of the option, such as "TCP_USER_TIMEOUT".
 	Name() string
@@ -271,18 +273,53 @@ func control(r Role, opts []Option) func(network, address string, c syscall.RawC
 }
 
 // Apply sets opts, in order, on an existing socket, such as a conn returned
-// by Accept. It stops at the first failure and returns it. Like [Control],
-// it fails with [ErrMPTCP] for an option that a Multipath TCP socket
-// refuses or ignores.
-func Apply(c syscall.Conn, opts ...Option) error {
+// by Accept. c is the conn or listener, as described under Sockets in the
+// package documentation: a syscall.Conn (*net.TCPConn, *net.TCPListener),
+// a syscall.RawConn, or a conn with a NetConn() net.Conn method that leads
+// to one (*tls.Conn). It stops at the first failure and returns it. Like
+// [Control], it fails with [ErrMPTCP] for an option that a Multipath TCP
+// socket refuses or ignores.
+func Apply(c any, opts ...Option) error {
 	if err := Validate(opts...); err != nil {
 		return err
 	}
-	rc, err := c.SyscallConn()
+	rc, err := rawConnOf(c)
 	if err != nil {
-		return fmt.Errorf("sockopt: %w", err)
+		return err
 	}
 	return setRaw(rc, "", opts, forbidden(Connected))
+}
+
+// maxUnwrap bounds the NetConn chain rawConnOf follows, so that a conn
+// whose NetConn returns itself cannot loop forever.
+const maxUnwrap = 16
+
+// rawConnOf returns the socket behind c: c itself when it is a
+// syscall.RawConn, c.SyscallConn() when it is a syscall.Conn, and else the
+// socket behind c.NetConn(), the method by which *tls.Conn and other
+// wrapping conns hand out the conn they wrap.
+func rawConnOf(c any) (syscall.RawConn, error) {
+	for range maxUnwrap {
+		switch x := c.(type) {
+		case syscall.RawConn:
+			return x, nil
+		case syscall.Conn:
+			rc, err := x.SyscallConn()
+			if err != nil {
+				return nil, fmt.Errorf("sockopt: %w", err)
+			}
+			return rc, nil
+		case interface{ NetConn() net.Conn }:
+			next := x.NetConn()
+			if next == nil {
+				return nil, fmt.Errorf("sockopt: %T wraps no conn (NetConn returned nil)", c)
+			}
+			c = next
+		default:
+			return nil, fmt.Errorf("sockopt: %T has no socket: want a syscall.Conn (*net.TCPConn, *net.TCPListener), a syscall.RawConn, or a conn with NetConn() net.Conn (*tls.Conn)", c)
+		}
+	}
+	return nil, fmt.Errorf("sockopt: %T: more than %d conns wrapped in one another", c, maxUnwrap)
 }
 
 // setRaw runs set for every option on the socket behind rc. network is the
@@ -306,35 +343,43 @@ func setRaw(rc syscall.RawConn, network string, opts []Option, forbid mptcpQuirk
 	return err
 }
 
-// Get reads the effective value of the socket option that o names from c
-// and returns it as the same type; o's own value is ignored. The kernel's
-// value can differ from the one set: see [Verify].
-func Get(c syscall.Conn, o Option) (Option, error) {
-	if o == nil {
-		return nil, errNilOption
+// Get reads the effective value of the socket option that o names from c,
+// a conn or listener as for [Apply], and returns it as the same type; o's
+// own value is ignored, except that a [Raw] option reads as many bytes as
+// its value holds (up to 1024 when it holds none). The kernel's value can
+// differ from the one set: see [Verify].
+//
+//	idle, err := sockopt.Get(conn, sockopt.KeepAliveIdle(0)) // idle is a KeepAliveIdle
+func Get[T Option](c any, o T) (T, error) {
+	var zero T
+	if Option(o) == nil {
+		return zero, errNilOption
 	}
-	rc, err := c.SyscallConn()
+	rc, err := rawConnOf(c)
 	if err != nil {
-		return nil, fmt.Errorf("sockopt: %w", err)
+		return zero, err
 	}
 	var got Option
 	cerr := rc.Control(func(fd uintptr) {
-		s := socket{fd: fd}
-		got, err = s.get(o)
+		got, err = socket{fd: fd}.get(o)
 	})
 	if cerr != nil {
-		return nil, fmt.Errorf("sockopt: %w", cerr)
+		return zero, fmt.Errorf("sockopt: %w", cerr)
 	}
-	return got, err
+	if err != nil {
+		return zero, err
+	}
+	return got.(T), nil
 }
 
-// IsMPTCP reports whether c is a Multipath TCP socket, from SO_PROTOCOL.
+// IsMPTCP reports whether c, a conn or listener as for [Apply], is a
+// Multipath TCP socket, from SO_PROTOCOL.
 // A dialed MPTCP connection whose peer fell back to plain TCP still is.
 // On platforms without Multipath TCP it returns false and nil.
-func IsMPTCP(c syscall.Conn) (bool, error) {
-	rc, err := c.SyscallConn()
+func IsMPTCP(c any) (bool, error) {
+	rc, err := rawConnOf(c)
 	if err != nil {
-		return false, fmt.Errorf("sockopt: %w", err)
+		return false, err
 	}
 	var mp bool
 	cerr := rc.Control(func(fd uintptr) {

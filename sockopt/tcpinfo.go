@@ -2,9 +2,9 @@ package sockopt
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -98,17 +98,36 @@ type TCPInfo struct {
 }
 
 // ReadTCPInfo reads TCP_INFO (darwin: TCP_CONNECTION_INFO) from a live TCP
-// connection. It is cheap enough to sample periodically (one getsockopt)
-// but allocates nothing only if the caller reuses the result.
-func ReadTCPInfo(c syscall.Conn) (TCPInfo, error) {
-	rc, err := c.SyscallConn()
+// connection c: a *net.TCPConn, or any conn [Apply] accepts (a *tls.Conn
+// over TCP, a syscall.Conn). It is cheap enough to sample periodically:
+// one getsockopt, and on Linux no allocation when c is a *net.TCPConn
+// (through any other type, Go's syscall.RawConn and the function handed to
+// it cost a few).
+func ReadTCPInfo(c any) (TCPInfo, error) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		// With the concrete type the compiler sees through SyscallConn
+		// and Control, and keeps the RawConn, the closure and what it
+		// writes to on the stack.
+		rc, err := tc.SyscallConn()
+		if err != nil {
+			return TCPInfo{}, fmt.Errorf("sockopt: %w", err)
+		}
+		var ti TCPInfo
+		cerr := rc.Control(func(fd uintptr) { ti, err = readTCPInfo(fd) })
+		return tcpInfoResult(ti, err, cerr)
+	}
+	rc, err := rawConnOf(c)
 	if err != nil {
-		return TCPInfo{}, fmt.Errorf("sockopt: %w", err)
+		return TCPInfo{}, err
 	}
 	var ti TCPInfo
-	cerr := rc.Control(func(fd uintptr) {
-		ti, err = readTCPInfo(fd)
-	})
+	cerr := rc.Control(func(fd uintptr) { ti, err = readTCPInfo(fd) })
+	return tcpInfoResult(ti, err, cerr)
+}
+
+// tcpInfoResult is what ReadTCPInfo returns after Control: the error of
+// Control, else the error of the read, else ti.
+func tcpInfoResult(ti TCPInfo, err, cerr error) (TCPInfo, error) {
 	if cerr != nil {
 		return TCPInfo{}, fmt.Errorf("sockopt: %w", cerr)
 	}

@@ -9,8 +9,12 @@ import (
 )
 
 func readTCPInfo(fd uintptr) (TCPInfo, error) {
-	ki, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	if err != nil {
+	// Not unix.GetsockoptTCPInfo: it returns a pointer, so the struct
+	// would be allocated on every call.
+	var k unix.TCPInfo
+	ki := &k
+	n := uint32(unix.SizeofTCPInfo)
+	if err := getsockopt(fd, unix.IPPROTO_TCP, unix.TCP_INFO, unsafe.Pointer(ki), &n); err != nil {
 		return TCPInfo{}, &Error{Option: tcpInfoOption{}, Op: "getsockopt", Err: os.NewSyscallError("getsockopt", err)}
 	}
 	// unix.TCPInfo leaves out the two bit-field bytes that follow

@@ -77,3 +77,15 @@ func TestTCPInfoRTTIsBoundedByRoundTripsTimedInUserSpace(t *testing.T) {
 	assert.LessOrEqual(t, ti.MinRTT, p50+slack, "the smallest kernel sample is within the user-space median")
 	assert.LessOrEqual(t, ti.MinRTT, ti.RTT, "MinRTT is at most the smoothed RTT")
 }
+
+func TestReadTCPInfoAllocatesNothingOnATCPConn(t *testing.T) {
+	ln := listenTCP(t, false)
+	c, _ := connPair(t, ln, false)
+	if _, err := sockopt.ReadTCPInfo(c); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	allocs := testing.AllocsPerRun(100, func() { _, err = sockopt.ReadTCPInfo(c) })
+	require.NoError(t, err)
+	assert.Zero(t, allocs, "allocations per ReadTCPInfo of a *net.TCPConn")
+}

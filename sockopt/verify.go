@@ -3,7 +3,6 @@ package sockopt
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -61,13 +60,14 @@ func (r Report) String() string {
 	return trimLines(b.String())
 }
 
-// value is the part of o.String() after "NAME=".
+// value is the part of o.String() after "NAME=". (The name of a [Raw]
+// option holds "=" itself.)
 func value(o Option) string {
-	_, v, _ := strings.Cut(o.String(), "=")
-	return v
+	return strings.TrimPrefix(o.String(), o.Name()+"=")
 }
 
-// Verify reads every option in opts back from c and compares the value the
+// Verify reads every option in opts back from c, a conn or listener as for
+// [Apply] (a *tls.Conn too), and compares the value the
 // kernel holds with the one asked for, explaining each difference. It is
 // meant for start-up checks, tests and diagnostics, not for hot paths: it
 // makes one getsockopt per option, and when a value differs it may read
@@ -75,13 +75,13 @@ func value(o Option) string {
 //
 // The error is for a bad option set or a socket that cannot be reached;
 // a failed read of one option is reported in its Result.
-func Verify(c syscall.Conn, opts ...Option) (Report, error) {
+func Verify(c any, opts ...Option) (Report, error) {
 	if err := Validate(opts...); err != nil {
 		return nil, err
 	}
-	rc, err := c.SyscallConn()
+	rc, err := rawConnOf(c)
 	if err != nil {
-		return nil, fmt.Errorf("sockopt: %w", err)
+		return nil, err
 	}
 	rep := make(Report, len(opts))
 	var mptcp bool
