@@ -103,7 +103,7 @@ type Cache struct {
 
 	hits [1 << hitShardBits]paddedCounter // sharded: parallel hits rarely share a line
 	misses, staleServed, negativeHits, prefetches,
-	evictions, expired, errorCount, lookups atomic.Uint64
+	evictions, expired, lookupErrors, lookups atomic.Uint64
 
 	ctx    context.Context // cancelled by Close: ends lookups and the ticker
 	cancel context.CancelFunc
@@ -644,6 +644,7 @@ func (c *Cache) flight(ctx context.Context, n int, name, host string, wait bool)
 func (c *Cache) startLocked(k key, host string) *flight {
 	f := &flight{done: make(chan struct{})}
 	c.flights[k] = f
+	c.lookups.Add(1)
 	c.wg.Add(1)
 	go c.run(k, host, f, c.gen)
 	return f
@@ -661,7 +662,6 @@ func (c *Cache) run(k key, host string, f *flight, gen uint64) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.lookupTimeout)
 	addrs, ttl, err := c.src.lookup(ctx, networks[k.net], host)
 	cancel()
-	c.lookups.Add(1)
 	now := c.now()
 
 	var e *entry
@@ -672,7 +672,7 @@ func (c *Cache) run(k key, host string, f *flight, gen uint64) {
 	case err == nil, errors.As(err, &de) && de.IsNotFound:
 		e = c.negativeEntry(k.host, de, ttl, now)
 	default:
-		c.errorCount.Add(1)
+		c.lookupErrors.Add(1)
 		f.err = dnsError(k.host, "", err)
 	}
 
@@ -913,8 +913,12 @@ func (c *Cache) Flush() {
 // (their callers get errors) and Close waits for them to return; callers
 // waiting for a lookup slot get an error wrapping [ErrClosed]. Afterwards,
 // fresh cached answers may still be served, but any lookup that needs the
-// network fails with an error wrapping [ErrClosed]. Close is idempotent and
-// always returns nil.
+// network fails with an error wrapping [ErrClosed]. Close is idempotent.
+//
+// Close always returns nil: it has the signature of [io.Closer] so that a
+// Cache closes as every nettune type does. It never waits on callers (their
+// lookups are cancelled, not awaited), so there is no Shutdown(ctx); and no
+// error reaches it, since each lookup's error goes to its callers.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -929,7 +933,9 @@ func (c *Cache) Close() error {
 }
 
 // Stats are counters since [New]. Each field is read atomically, the set as
-// a whole is not a snapshot.
+// a whole is not a snapshot. The words are those of pool.Stats where the
+// idea is the same: Hits and Misses; Lookups, LookupErrors and InFlight as
+// pool's Dials, DialErrors and Dialing (started, failed, in progress now).
 type Stats struct {
 	Hits         uint64 // answers served fresh from the cache
 	Misses       uint64 // lookups answered by waiting for the source: nothing cached, or an expired answer refreshed in time
@@ -938,8 +944,8 @@ type Stats struct {
 	Prefetches   uint64 // background refreshes started by hits near expiry
 	Evictions    uint64 // entries dropped to hold MaxEntries and MaxBytes
 	Expired      uint64 // entries dropped by the sweeper, no longer servable
-	Errors       uint64 // lookups at the source that failed transiently
-	Lookups      uint64 // lookups at the source that completed, good or bad
+	Lookups      uint64 // lookups at the source started
+	LookupErrors uint64 // of those, ended by a transient failure (a timeout, SERVFAIL, REFUSED); "no such host" is an answer
 	InFlight     int    // lookups at the source in progress now (at most MaxLookups)
 	Entries      int    // cached answers now
 	Bytes        int64  // what the cached answers count against MaxBytes now
@@ -954,8 +960,8 @@ func (c *Cache) Stats() Stats {
 		Prefetches:   c.prefetches.Load(),
 		Evictions:    c.evictions.Load(),
 		Expired:      c.expired.Load(),
-		Errors:       c.errorCount.Load(),
 		Lookups:      c.lookups.Load(),
+		LookupErrors: c.lookupErrors.Load(),
 	}
 	for i := range c.hits {
 		s.Hits += c.hits[i].n.Load()

@@ -144,7 +144,7 @@ func TestDuringAnOutageEveryLookupInsideTheStaleWindowSucceedsAndNoneAfter(t *te
 	assert.True(t, de.IsTimeout, "an outage is a timeout: %v", err)
 	st := c.Stats()
 	assert.Equal(t, uint64(20), st.StaleServed, "one stale answer per lookup in the window")
-	assert.Positive(t, st.Errors, "failed refreshes are counted")
+	assert.Positive(t, st.LookupErrors, "failed refreshes are counted")
 	settle(t, c)
 }
 
