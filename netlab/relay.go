@@ -149,7 +149,7 @@ type Link struct {
 	writeErrors                          atomic.Uint64
 	hwBytes, hwPackets                   atomic.Int64
 	delay, late                          *latency.Histogram
-	timerLate                            atomic.Int64 // EWMA of the timer's lateness, ns
+	sleepLate                            atomic.Int64 // see noteSleepLate, ns
 }
 
 func newLink(name string, p Profile, seed, stream uint64) (*Link, error) {
@@ -173,7 +173,7 @@ func newLink(name string, p Profile, seed, stream uint64) (*Link, error) {
 		shaper: shaper{rng: rand.New(rand.NewPCG(seed, stream))},
 	}
 	l.prof.Store(&p)
-	l.timerLate.Store(int64(300 * time.Microsecond))
+	l.sleepLate.Store(int64(initialSleep))
 	return l, nil
 }
 
@@ -318,18 +318,35 @@ func (l *Link) fail(err error) {
 	l.mu.Unlock()
 }
 
-// Timing of deliveries. A timer fires late here (DESIGN.md: ~200 µs), so
-// the deliverer sleeps until shortly before a packet is due, by the
-// timer's recent lateness plus a margin, and spins the rest.
+// Timing of deliveries. Go's timers are coarse when the process is idle
+// (its poller sleeps in whole milliseconds, so a timer often fires about a
+// millisecond late), so the deliverer sleeps on a timer only until
+// coarseLead before a packet is due, then in nanosleep (precise to tens of
+// microseconds, measured in sleepLate) in steps of at most fineStep, and
+// spins the rest.
 const (
-	spinMargin = 30 * time.Microsecond
-	minEarly   = 50 * time.Microsecond
-	maxEarly   = 2 * time.Millisecond
+	coarseLead   = 2 * time.Millisecond
+	fineStep     = 500 * time.Microsecond
+	spinMargin   = 20 * time.Microsecond
+	minSpinLead  = 30 * time.Microsecond
+	maxSpinLead  = time.Millisecond
+	initialSleep = 150 * time.Microsecond // before any nanosleep was measured
 )
 
-func (l *Link) early() time.Duration {
-	e := time.Duration(l.timerLate.Load()) + spinMargin
-	return min(max(e, minEarly), maxEarly)
+// spinLead is how long before a packet is due the deliverer stops
+// sleeping and spins: the recent worst lateness of nanosleep plus a margin.
+func (l *Link) spinLead() time.Duration {
+	return min(max(time.Duration(l.sleepLate.Load())+spinMargin, minSpinLead), maxSpinLead)
+}
+
+// noteSleepLate updates sleepLate, a maximum that decays: it jumps to a
+// larger lateness at once and forgets it over some 8 sleeps.
+func (l *Link) noteSleepLate(late time.Duration) {
+	old := time.Duration(l.sleepLate.Load())
+	if late < old {
+		late = old - (old-late)/8
+	}
+	l.sleepLate.Store(int64(late))
 }
 
 // writeLoop delivers packets to dst when due, until done is closed.
@@ -351,21 +368,29 @@ func (l *Link) writeLoop(dst io.Writer, done <-chan struct{}) {
 		due := l.q[0].release
 		l.mu.Unlock()
 		now := l.now()
-		if wait := due - now - l.early(); wait > 0 {
-			target := now + wait
-			timer.Reset(wait)
+		rem := due - now
+		if rem > coarseLead {
+			timer.Reset(rem - coarseLead)
 			select {
 			case <-timer.C:
-				late := l.now() - target
-				old := time.Duration(l.timerLate.Load())
-				l.timerLate.Store(int64(old + (late-old)/8))
-			case <-l.wake:
+			case <-l.wake: // a new head, earlier than due
 			case <-done:
 				return
 			}
 			continue
 		}
-		for now < due { // at most early(): a tight loop, since yielding here lets others run for far longer
+		if lead := l.spinLead(); rem > lead {
+			d := min(rem-lead, fineStep)
+			preciseSleep(d)
+			l.noteSleepLate(l.now() - now - d)
+			select {
+			case <-done:
+				return
+			default:
+			}
+			continue
+		}
+		for now < due { // at most spinLead: a tight loop, since yielding lets others run far longer
 			now = l.now()
 		}
 		batch = batch[:0]
@@ -375,6 +400,7 @@ func (l *Link) writeLoop(dst io.Writer, done <-chan struct{}) {
 		}
 		l.mu.Unlock()
 		for _, p := range batch {
+			t := l.now()
 			if _, err := dst.Write(p.data); err != nil {
 				if errors.Is(err, os.ErrClosed) {
 					return
@@ -383,7 +409,6 @@ func (l *Link) writeLoop(dst io.Writer, done <-chan struct{}) {
 				l.fail(err)
 				continue
 			}
-			t := l.now()
 			l.delivered.Add(1)
 			l.deliveredBytes.Add(uint64(len(p.data)))
 			l.delay.Record(t - p.arrival)
