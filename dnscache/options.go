@@ -101,8 +101,10 @@ type config struct {
 	maxLookups     int
 	clock          func() time.Time
 
-	// The options given that New checks against each other; nil if not given.
-	ttlOpt, minTTLOpt, maxTTLOpt, hostsOpt, maxBytesOpt, maxAnswerAddrsOpt Option
+	// The options given, which New checks against each other; nil if not given.
+	hostsOpt       Option
+	durationsGiven [numDurations]Option
+	numbersGiven   [numNumbers]Option
 }
 
 func defaultConfig() config {
@@ -151,23 +153,25 @@ func (c *config) check() error {
 		return out
 	}
 	_, stub := c.source.(resolvConfOption)
+	ttlOpt, minTTLOpt, maxTTLOpt := c.durationsGiven[durTTL], c.durationsGiven[durMinTTL], c.durationsGiven[durMaxTTL]
+	maxBytesOpt, maxAnswerAddrsOpt := c.numbersGiven[numMaxBytes], c.numbersGiven[numMaxAnswerAddrs]
 	switch {
 	case c.minTTL > c.maxTTL:
-		return &OptionError{Option: c.minTTLOpt, Conflicts: given(c.maxTTLOpt),
+		return &OptionError{Option: minTTLOpt, Conflicts: given(maxTTLOpt),
 			Err: fmt.Errorf("above MaxTTL (%v)", c.maxTTL)}
 	case c.hostsOpt != nil && !stub:
 		return &OptionError{Option: c.hostsOpt, Conflicts: given(c.source),
 			Err: errors.New("needs ResolvConf: the System source's resolver reads the hosts file itself, and Static has no DNS to put it before")}
-	case c.ttlOpt != nil && stub:
-		return &OptionError{Option: c.ttlOpt, Conflicts: given(c.source),
+	case ttlOpt != nil && stub:
+		return &OptionError{Option: ttlOpt, Conflicts: given(c.source),
 			Err: errors.New("ResolvConf keeps the TTLs of the answers: TTL is for the System and Static sources (bound ResolvConf's TTLs with MinTTL and MaxTTL)")}
 	}
 	if one := entryBytes(strings.Repeat("x", maxNameLen), c.maxAnswerAddrs); c.maxBytes < one {
 		err := fmt.Errorf("one answer of %d addresses counts %d bytes, above MaxBytes (%d)", c.maxAnswerAddrs, one, c.maxBytes)
-		if c.maxBytesOpt == nil {
-			return &OptionError{Option: c.maxAnswerAddrsOpt, Err: err}
+		if maxBytesOpt == nil {
+			return &OptionError{Option: maxAnswerAddrsOpt, Err: err}
 		}
-		return &OptionError{Option: c.maxBytesOpt, Conflicts: given(c.maxAnswerAddrsOpt), Err: err}
+		return &OptionError{Option: maxBytesOpt, Conflicts: given(maxAnswerAddrsOpt), Err: err}
 	}
 	return nil
 }
@@ -187,14 +191,6 @@ func duration(o Option, d, def time.Duration, negativeMeansOff bool) (time.Durat
 		return 0, &OptionError{Option: o, Err: errors.New("must not be negative")}
 	}
 	return 0, &OptionError{Option: o, Err: fmt.Errorf("must not be negative (0 means the default, %v)", def)}
-}
-
-// atLeastOne returns an *OptionError naming o when n < 1.
-func atLeastOne(o Option, n int64) error {
-	if n < 1 {
-		return &OptionError{Option: o, Err: errors.New("must be at least 1")}
-	}
-	return nil
 }
 
 type systemOption struct{ r *net.Resolver }
@@ -355,55 +351,75 @@ func (o staticOption) String() string {
 	return fmt.Sprintf("dnscache.Static(map[…%d names…])", len(o.hosts))
 }
 
-type ttlOption time.Duration
+// A durationOption is one of the options that take a duration; what tells
+// them apart is in durationSpecs.
+type durationOption struct {
+	which durationKind
+	d     time.Duration
+}
+
+type durationKind uint8
+
+const (
+	durTTL durationKind = iota
+	durMinTTL
+	durMaxTTL
+	durNegativeTTL
+	durMaxStale
+	durStaleAnswerTimeout
+	durMinRefresh
+	durLookupTimeout
+	numDurations
+)
+
+// durationSpecs gives each duration option its name, its default (what 0
+// means), whether a negative value turns its feature off (or is an error),
+// and the field it sets.
+var durationSpecs = [numDurations]struct {
+	name        string
+	def         time.Duration
+	negativeOff bool
+	field       func(*config) *time.Duration
+}{
+	durTTL:                {"TTL", DefaultTTL, false, func(c *config) *time.Duration { return &c.ttl }},
+	durMinTTL:             {"MinTTL", 0, false, func(c *config) *time.Duration { return &c.minTTL }},
+	durMaxTTL:             {"MaxTTL", DefaultMaxTTL, false, func(c *config) *time.Duration { return &c.maxTTL }},
+	durNegativeTTL:        {"NegativeTTL", DefaultNegativeTTL, true, func(c *config) *time.Duration { return &c.negativeTTL }},
+	durMaxStale:           {"MaxStale", DefaultMaxStale, true, func(c *config) *time.Duration { return &c.maxStale }},
+	durStaleAnswerTimeout: {"StaleAnswerTimeout", DefaultStaleAnswerTimeout, false, func(c *config) *time.Duration { return &c.staleTimeout }},
+	durMinRefresh:         {"MinRefresh", DefaultMinRefresh, false, func(c *config) *time.Duration { return &c.minRefresh }},
+	durLookupTimeout:      {"LookupTimeout", DefaultLookupTimeout, false, func(c *config) *time.Duration { return &c.lookupTimeout }},
+}
+
+func (o durationOption) apply(c *config) error {
+	spec := durationSpecs[o.which]
+	c.durationsGiven[o.which] = o
+	d, err := duration(o, o.d, spec.def, spec.negativeOff)
+	*spec.field(c) = d
+	return err
+}
+
+func (o durationOption) String() string {
+	return fmt.Sprintf("dnscache.%s(%v)", durationSpecs[o.which].name, o.d)
+}
 
 // TTL sets how long the answers of a source that reports no TTLs ([System],
 // [Static]) are kept, before [MinTTL] and [MaxTTL] clamp it. 0 means the
 // default ([DefaultTTL]); a negative value is an error. TTL with
 // [ResolvConf], which keeps the TTLs of the answers, is an error too.
-func TTL(d time.Duration) Option { return ttlOption(d) }
-
-func (o ttlOption) apply(c *config) (err error) {
-	c.ttlOpt = o
-	c.ttl, err = duration(o, time.Duration(o), DefaultTTL, false)
-	return err
-}
-
-func (o ttlOption) String() string { return fmt.Sprintf("dnscache.TTL(%v)", time.Duration(o)) }
-
-type minTTLOption time.Duration
+func TTL(d time.Duration) Option { return durationOption{durTTL, d} }
 
 // MinTTL raises every positive TTL below d to d. 0, the default, keeps TTLs
 // as sent; a negative value is an error, and so is a MinTTL above [MaxTTL].
 // An answer whose TTL is still 0 is used only for the lookup that fetched
 // it (RFC 1035 §3.2.1): it is never cached, not even for serve-stale
 // ([MaxStale]), and the older answer it replaces is dropped.
-func MinTTL(d time.Duration) Option { return minTTLOption(d) }
-
-func (o minTTLOption) apply(c *config) (err error) {
-	c.minTTLOpt = o
-	c.minTTL, err = duration(o, time.Duration(o), 0, false)
-	return err
-}
-
-func (o minTTLOption) String() string { return fmt.Sprintf("dnscache.MinTTL(%v)", time.Duration(o)) }
-
-type maxTTLOption time.Duration
+func MinTTL(d time.Duration) Option { return durationOption{durMinTTL, d} }
 
 // MaxTTL lowers every TTL above d to d, so that a service notices address
 // changes even behind a zone with day-long TTLs. 0 means the default
 // ([DefaultMaxTTL]); a negative value is an error.
-func MaxTTL(d time.Duration) Option { return maxTTLOption(d) }
-
-func (o maxTTLOption) apply(c *config) (err error) {
-	c.maxTTLOpt = o
-	c.maxTTL, err = duration(o, time.Duration(o), DefaultMaxTTL, false)
-	return err
-}
-
-func (o maxTTLOption) String() string { return fmt.Sprintf("dnscache.MaxTTL(%v)", time.Duration(o)) }
-
-type negativeTTLOption time.Duration
+func MaxTTL(d time.Duration) Option { return durationOption{durMaxTTL, d} }
 
 // NegativeTTL bounds how long a "no such host" answer (NXDOMAIN, or no record
 // of the asked type) is cached. With [ResolvConf] the time comes from the SOA
@@ -412,34 +428,12 @@ type negativeTTLOption time.Duration
 // has no SOA, it is d. 0 means the default ([DefaultNegativeTTL]); a
 // negative value turns it off. Transient failures (timeouts, SERVFAIL,
 // REFUSED) are never cached.
-func NegativeTTL(d time.Duration) Option { return negativeTTLOption(d) }
-
-func (o negativeTTLOption) apply(c *config) (err error) {
-	c.negativeTTL, err = duration(o, time.Duration(o), DefaultNegativeTTL, true)
-	return err
-}
-
-func (o negativeTTLOption) String() string {
-	return fmt.Sprintf("dnscache.NegativeTTL(%v)", time.Duration(o))
-}
-
-type maxStaleOption time.Duration
+func NegativeTTL(d time.Duration) Option { return durationOption{durNegativeTTL, d} }
 
 // MaxStale sets how long past its expiry an answer may still be served when
 // refreshing it fails (RFC 8767 serve-stale). 0 means the default
 // ([DefaultMaxStale]); a negative value turns it off.
-func MaxStale(d time.Duration) Option { return maxStaleOption(d) }
-
-func (o maxStaleOption) apply(c *config) (err error) {
-	c.maxStale, err = duration(o, time.Duration(o), DefaultMaxStale, true)
-	return err
-}
-
-func (o maxStaleOption) String() string {
-	return fmt.Sprintf("dnscache.MaxStale(%v)", time.Duration(o))
-}
-
-type staleTimeoutOption time.Duration
+func MaxStale(d time.Duration) Option { return durationOption{durMaxStale, d} }
 
 // StaleAnswerTimeout sets how long a caller that finds only an expired answer
 // waits for the fresh lookup it starts before it is handed the stale answer
@@ -447,18 +441,7 @@ type staleTimeoutOption time.Duration
 // recursive servers; a dialer wants less). The lookup carries on in the
 // background. 0 means the default ([DefaultStaleAnswerTimeout]); a negative
 // value is an error.
-func StaleAnswerTimeout(d time.Duration) Option { return staleTimeoutOption(d) }
-
-func (o staleTimeoutOption) apply(c *config) (err error) {
-	c.staleTimeout, err = duration(o, time.Duration(o), DefaultStaleAnswerTimeout, false)
-	return err
-}
-
-func (o staleTimeoutOption) String() string {
-	return fmt.Sprintf("dnscache.StaleAnswerTimeout(%v)", time.Duration(o))
-}
-
-type minRefreshOption time.Duration
+func StaleAnswerTimeout(d time.Duration) Option { return durationOption{durStaleAnswerTimeout, d} }
 
 // MinRefresh sets the shortest time between two background queries for the
 // same entry: a prefetch never starts sooner than d after the answer it
@@ -466,33 +449,13 @@ type minRefreshOption time.Duration
 // without a new query for d (the "failure recheck" of RFC 8767). It protects
 // the DNS server from hot names with tiny TTLs. 0 means the default
 // ([DefaultMinRefresh]); a negative value is an error.
-func MinRefresh(d time.Duration) Option { return minRefreshOption(d) }
-
-func (o minRefreshOption) apply(c *config) (err error) {
-	c.minRefresh, err = duration(o, time.Duration(o), DefaultMinRefresh, false)
-	return err
-}
-
-func (o minRefreshOption) String() string {
-	return fmt.Sprintf("dnscache.MinRefresh(%v)", time.Duration(o))
-}
-
-type lookupTimeoutOption time.Duration
+func MinRefresh(d time.Duration) Option { return durationOption{durMinRefresh, d} }
 
 // LookupTimeout bounds one lookup at the source, retries included. Lookups run
 // detached from the callers' contexts (a caller that gives up never fails the
 // others), so this is what ends a lookup nobody waits for any more. 0 means
 // the default ([DefaultLookupTimeout]); a negative value is an error.
-func LookupTimeout(d time.Duration) Option { return lookupTimeoutOption(d) }
-
-func (o lookupTimeoutOption) apply(c *config) (err error) {
-	c.lookupTimeout, err = duration(o, time.Duration(o), DefaultLookupTimeout, false)
-	return err
-}
-
-func (o lookupTimeoutOption) String() string {
-	return fmt.Sprintf("dnscache.LookupTimeout(%v)", time.Duration(o))
-}
+func LookupTimeout(d time.Duration) Option { return durationOption{durLookupTimeout, d} }
 
 type prefetchOption bool
 
@@ -509,22 +472,52 @@ func (o prefetchOption) apply(c *config) error {
 
 func (o prefetchOption) String() string { return fmt.Sprintf("dnscache.Prefetch(%t)", bool(o)) }
 
-type maxEntriesOption int
+// A numberOption is one of the options that take a count of at least 1;
+// what tells them apart is in numberSpecs.
+type numberOption struct {
+	which numberKind
+	n     int64
+}
+
+type numberKind uint8
+
+const (
+	numMaxEntries numberKind = iota
+	numMaxAnswerAddrs
+	numMaxBytes
+	numMaxLookups
+	numNumbers
+)
+
+// numberSpecs gives each number option its name and what it sets.
+var numberSpecs = [numNumbers]struct {
+	name string
+	set  func(*config, int64)
+}{
+	numMaxEntries:     {"MaxEntries", func(c *config, n int64) { c.maxEntries = int(n) }},
+	numMaxAnswerAddrs: {"MaxAnswerAddrs", func(c *config, n int64) { c.maxAnswerAddrs = int(n) }},
+	numMaxBytes:       {"MaxBytes", func(c *config, n int64) { c.maxBytes = n }},
+	numMaxLookups:     {"MaxLookups", func(c *config, n int64) { c.maxLookups = int(n) }},
+}
+
+func (o numberOption) apply(c *config) error {
+	c.numbersGiven[o.which] = o
+	if o.n < 1 {
+		return &OptionError{Option: o, Err: errors.New("must be at least 1")}
+	}
+	numberSpecs[o.which].set(c, o.n)
+	return nil
+}
+
+func (o numberOption) String() string {
+	return fmt.Sprintf("dnscache.%s(%d)", numberSpecs[o.which].name, o.n)
+}
 
 // MaxEntries bounds the number of cached answers, one per (host, network)
 // pair, positive and negative alike (default [DefaultMaxEntries]; n must be
 // at least 1). When an insert goes over the bound, the least recently used
 // tenth of the entries is evicted. [MaxBytes] bounds their size.
-func MaxEntries(n int) Option { return maxEntriesOption(n) }
-
-func (o maxEntriesOption) apply(c *config) error {
-	c.maxEntries = int(o)
-	return atLeastOne(o, int64(o))
-}
-
-func (o maxEntriesOption) String() string { return fmt.Sprintf("dnscache.MaxEntries(%d)", int(o)) }
-
-type maxAnswerAddrsOption int
+func MaxEntries(n int) Option { return numberOption{numMaxEntries, int64(n)} }
 
 // MaxAnswerAddrs bounds the addresses kept from one answer (default
 // [DefaultMaxAnswerAddrs], about what fits in one UDP answer; n must be at
@@ -534,18 +527,7 @@ type maxAnswerAddrsOption int
 // answer has more than n/2 of both; the others are dropped, and the lookup
 // succeeds with the n kept. An answer of thousands of records thus costs
 // what an answer of n does.
-func MaxAnswerAddrs(n int) Option { return maxAnswerAddrsOption(n) }
-
-func (o maxAnswerAddrsOption) apply(c *config) error {
-	c.maxAnswerAddrsOpt, c.maxAnswerAddrs = o, int(o)
-	return atLeastOne(o, int64(o))
-}
-
-func (o maxAnswerAddrsOption) String() string {
-	return fmt.Sprintf("dnscache.MaxAnswerAddrs(%d)", int(o))
-}
-
-type maxBytesOption int64
+func MaxAnswerAddrs(n int) Option { return numberOption{numMaxAnswerAddrs, int64(n)} }
 
 // MaxBytes bounds the heap the cached answers hold (default
 // [DefaultMaxBytes]). Each answer counts 320 bytes plus the length of its
@@ -558,16 +540,7 @@ type maxBytesOption int64
 // under nine tenths of it. [Cache.Stats] reports the count. With the
 // defaults the cache holds at most 16 MiB of answers, whatever the zones
 // it is asked about return.
-func MaxBytes(n int64) Option { return maxBytesOption(n) }
-
-func (o maxBytesOption) apply(c *config) error {
-	c.maxBytesOpt, c.maxBytes = o, int64(o)
-	return atLeastOne(o, int64(o))
-}
-
-func (o maxBytesOption) String() string { return fmt.Sprintf("dnscache.MaxBytes(%d)", int64(o)) }
-
-type maxLookupsOption int
+func MaxBytes(n int64) Option { return numberOption{numMaxBytes, n} }
 
 // MaxLookups bounds the lookups at the source in progress at once (default
 // [DefaultMaxLookups]; n must be at least 1), and so the goroutines and
@@ -578,14 +551,7 @@ type maxLookupsOption int
 // for any wait); callers joining a lookup already in progress never wait
 // for a slot. Prefetches and stale refreshes never wait: beyond the bound
 // they are not started, and the stale answer is served.
-func MaxLookups(n int) Option { return maxLookupsOption(n) }
-
-func (o maxLookupsOption) apply(c *config) error {
-	c.maxLookups = int(o)
-	return atLeastOne(o, int64(o))
-}
-
-func (o maxLookupsOption) String() string { return fmt.Sprintf("dnscache.MaxLookups(%d)", int(o)) }
+func MaxLookups(n int) Option { return numberOption{numMaxLookups, int64(n)} }
 
 type clockOption struct{ now func() time.Time }
 
