@@ -8,10 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/nettune/nettune/internal/optset"
 	"github.com/nettune/nettune/sockopt"
 )
 
@@ -27,7 +27,7 @@ type Dialer struct {
 	after    []sockopt.Option // set again on the connected socket
 	template net.Dialer       // the configuration NetDialer copies
 	attempts *net.Dialer      // dials one address; no Timeout, times the connect
-	resolver Resolver
+	resolver AddrResolver
 	recorder Recorder
 	delay    time.Duration // RFC 8305 connection attempt delay; < 0: serial
 	local    netip.Addr    // LocalAddr's address, or the zero Addr
@@ -50,62 +50,108 @@ const defaultFallbackDelay = 300 * time.Millisecond
 
 // New returns a Dialer configured by opts. Options are applied in order,
 // each checking its own value; for options that set one thing (Timeout,
-// KeepAlive, …) the last one wins. Then the whole set is checked: socket
-// options with sockopt.Validate and sockopt.Check for a dialing socket, and
-// the combinations this package refuses (see [MultipathTCP], [KeepAlive],
-// [FastOpen]). New makes no system call. Its errors are an [*OptionError]
-// or wrap a *sockopt.Error.
+// KeepAliveConfig, …) the last one wins. Then the whole set is checked:
+// socket options with sockopt.Validate and sockopt.Check for a dialing
+// socket, and the combinations this package refuses (see [MultipathTCP],
+// [KeepAliveConfig], [FastOpen]). New makes no system call. Every error it
+// returns is an [*OptionError] naming the option; for a bad socket option
+// its chain reaches the *sockopt.Error.
 func New(opts ...Option) (*Dialer, error) {
-	var c config
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("dialer: nil Option")
-		}
-		if err := o.apply(&c); err != nil {
-			return nil, err
-		}
-		c.applied = append(c.applied, o)
-	}
-
-	all := append([]sockopt.Option(nil), c.sockopts...)
-	if c.fastOpen > 0 {
-		all = append(all, sockopt.FastOpenConnect(true))
-	}
-	if err := sockopt.Validate(all...); err != nil {
-		return nil, fmt.Errorf("dialer: %w", err)
-	}
-	if err := checkCombinations(&c, all); err != nil {
+	c, err := applyOptions(opts)
+	if err != nil {
 		return nil, err
 	}
-
+	set := c.sockopts
+	if c.fastOpen > 0 {
+		set = append(set[:len(set):len(set)], optset.Entry[Option]{Sockopt: sockopt.FastOpenConnect(true), From: FastOpen(true)})
+	}
+	if err := checkSet(c, set); err != nil {
+		return nil, err
+	}
 	d := &Dialer{
 		opts:     c.applied,
 		resolver: c.resolver,
 		recorder: c.recorder,
-		delay:    c.fallbackDelay,
+		delay:    cmp.Or(c.fallbackDelay, defaultFallbackDelay),
 		local:    c.localAddr.Addr(),
 	}
-	for _, o := range dedupe(all) {
-		if sockopt.AfterConnect(o) {
-			d.after = append(d.after, o)
-		} else {
-			d.before = append(d.before, o)
+	if err := d.splitSockopts(set); err != nil {
+		return nil, err
+	}
+	d.template = c.netDialer(d.before, set)
+	d.setUpAttempts(c)
+	return d, nil
+}
+
+// applyOptions applies opts in order to a zero config.
+func applyOptions(opts []Option) (*config, error) {
+	c := new(config)
+	err := optset.Apply(opts, &OptionError{Err: errNilOption}, func(o Option) error { return o.apply(c) })
+	if err != nil {
+		return nil, err
+	}
+	c.applied = append([]Option(nil), opts...)
+	return c, nil
+}
+
+// checkSet refuses the option sets that cannot be honoured: socket options
+// that disagree, and the combinations of [FastOpen], [MultipathTCP] and
+// [KeepAliveConfig] with socket options.
+func checkSet(c *config, set []optset.Entry[Option]) error {
+	if o, err := optset.Validate(set); err != nil {
+		return &OptionError{Option: o, Err: err}
+	}
+	if c.fastOpen < 0 {
+		on := func(o sockopt.Option) bool { return o == sockopt.FastOpenConnect(true) }
+		if conflicts := optset.Matching(set, on); len(conflicts) > 0 {
+			return &OptionError{Option: FastOpen(false), Conflicts: conflicts, Err: errors.New("TCP Fast Open is both off and on")}
 		}
 	}
-	if err := sockopt.Check(sockopt.Dialing, d.before...); err != nil {
-		return nil, fmt.Errorf("dialer: %w", err)
+	if tcpOnly := optset.Matching(set, sockopt.TCPOnly); c.mptcp > 0 && len(tcpOnly) > 0 {
+		return &OptionError{Option: MultipathTCP(true), Conflicts: tcpOnly, Err: optset.ErrMPTCPConflict}
 	}
-	if d.delay == 0 {
-		d.delay = defaultFallbackDelay
+	if ka := optset.Matching(set, optset.IsKeepAlive); c.keepAliveOpt != nil && len(ka) > 0 {
+		return &OptionError{Option: c.keepAliveOpt, Conflicts: ka, Err: optset.ErrKeepAliveConflict}
 	}
+	return nil
+}
 
-	t := &d.template
+// splitSockopts sorts the socket options of set into those set in Control,
+// before connect, and those set again on the connected socket, and checks
+// the first for a dialing socket.
+func (d *Dialer) splitSockopts(set []optset.Entry[Option]) error {
+	var all []sockopt.Option
+	for _, e := range set {
+		all = append(all, e.Sockopt)
+	}
+	for _, o := range optset.Dedupe(all) {
+		if sockopt.AfterConnect(o) {
+			d.after = append(d.after, o)
+			continue
+		}
+		if err := sockopt.Check(sockopt.Dialing, o); err != nil {
+			for _, e := range set {
+				if e.Sockopt == o {
+					return &OptionError{Option: e.From, Err: err}
+				}
+			}
+		}
+		d.before = append(d.before, o)
+	}
+	return nil
+}
+
+// netDialer returns the *net.Dialer that c describes, with a Control that
+// sets before and then runs the Control options: the configuration that
+// NetDialer hands out.
+func (c *config) netDialer(before []sockopt.Option, set []optset.Entry[Option]) net.Dialer {
+	var t net.Dialer
 	t.Timeout = c.timeout
 	t.FallbackDelay = c.fallbackDelay
 	if c.localAddr.IsValid() {
 		t.LocalAddr = net.TCPAddrFromAddrPort(c.localAddr)
 	}
-	if c.keepAliveSet {
+	if c.keepAliveOpt != nil {
 		if c.keepAlive.Enable {
 			t.KeepAliveConfig = c.keepAlive
 		} else {
@@ -118,22 +164,30 @@ func New(opts ...Option) (*Dialer, error) {
 	switch {
 	case c.mptcp > 0:
 		t.SetMultipathTCP(true)
-	case c.mptcp < 0 || anyTCPOnly(all):
+	case c.mptcp < 0 || len(optset.Matching(set, sockopt.TCPOnly)) > 0:
 		// DESIGN fact 1: never hand back an MPTCP socket on which a
 		// TCP-only option silently failed, whatever GODEBUG says.
 		t.SetMultipathTCP(false)
 	}
-	if len(d.before) > 0 {
-		t.Control = sockopt.DialControl(d.before...)
-	}
+	t.Control = optset.Chain(optset.Sockopts(sockopt.DialControl, before), c.control)
+	return t
+}
 
+// setUpAttempts makes the dialers of single attempts from d.template:
+// without a Timeout (DialContext puts the whole dial's deadline in the
+// context), with the keepalive options moved to d.after, where a failure
+// fails the dial, and with control as ControlContext.
+func (d *Dialer) setUpAttempts(c *config) {
 	a := d.template // copies the MPTCP setting too
-	a.Timeout = 0   // DialContext puts the whole dial's deadline in the context
-	if c.keepAliveSet {
+	a.Timeout = 0
+	if c.keepAliveOpt != nil {
 		// net ignores the errors of the keepalive options it sets; set
-		// them here, where a failure fails the dial.
+		// them here, where a failure fails the dial. A new socket has
+		// keepalive off: nothing to set for Enable false.
 		a.KeepAlive, a.KeepAliveConfig = -1, net.KeepAliveConfig{}
-		d.after = append(d.after, keepAliveOptions(c.keepAlive)...)
+		if c.keepAlive.Enable {
+			d.after = append(d.after, optset.KeepAliveOptions(c.keepAlive)...)
+		}
 	}
 	plain := a // Control, if any, sets the options only
 	// control sets the options, notes that the attempt made a socket and
@@ -148,95 +202,6 @@ func New(opts ...Option) (*Dialer, error) {
 		// call when there are no socket options.
 		d.untracked = plain.DialContext
 	}
-	return d, nil
-}
-
-// checkCombinations refuses the option sets that cannot be honoured.
-func checkCombinations(c *config, all []sockopt.Option) error {
-	var tcpOnly, keepAlive []Option
-	for _, o := range all {
-		if sockopt.TCPOnly(o) {
-			tcpOnly = append(tcpOnly, SocketOption(o))
-		}
-		switch o.(type) {
-		case sockopt.KeepAlive, sockopt.KeepAliveIdle, sockopt.KeepAliveInterval, sockopt.KeepAliveCount:
-			keepAlive = append(keepAlive, SocketOption(o))
-		}
-		if o, ok := o.(sockopt.FastOpenConnect); ok && bool(o) && c.fastOpen < 0 {
-			return &OptionError{Option: FastOpen(false), Conflicts: []Option{SocketOption(o)},
-				Err: fmt.Errorf("conflicts with SocketOption(%s)", o)}
-		}
-	}
-	if c.mptcp > 0 && len(tcpOnly) > 0 {
-		return &OptionError{Option: MultipathTCP(true), Conflicts: tcpOnly,
-			Err: fmt.Errorf("conflicts with TCP-only socket options %s: a Multipath TCP socket refuses or ignores them "+
-				"(drop them, or leave MultipathTCP out so that the Dialer uses plain TCP)", list(tcpOnly))}
-	}
-	if c.keepAliveSet && len(keepAlive) > 0 {
-		return &OptionError{Option: KeepAlive(c.keepAlive), Conflicts: keepAlive,
-			Err: fmt.Errorf("conflicts with %s: configure keepalive one way", list(keepAlive))}
-	}
-	return nil
-}
-
-// keepAliveOptions returns the socket options that cfg stands for, with
-// net.KeepAliveConfig's defaults for zero fields and nothing for negative
-// ones.
-func keepAliveOptions(cfg net.KeepAliveConfig) []sockopt.Option {
-	if !cfg.Enable {
-		return nil // a new socket has keepalive off
-	}
-	opts := []sockopt.Option{sockopt.KeepAlive(true)}
-	if cfg.Idle >= 0 {
-		opts = append(opts, sockopt.KeepAliveIdle(cmp.Or(cfg.Idle, goKeepAliveIdle)))
-	}
-	if cfg.Interval >= 0 {
-		opts = append(opts, sockopt.KeepAliveInterval(cmp.Or(cfg.Interval, goKeepAliveInterval)))
-	}
-	if cfg.Count >= 0 {
-		opts = append(opts, sockopt.KeepAliveCount(cmp.Or(cfg.Count, goKeepAliveCount)))
-	}
-	return opts
-}
-
-// Go's keepalive defaults, documented at net.KeepAliveConfig.
-const (
-	goKeepAliveIdle     = 15 * time.Second
-	goKeepAliveInterval = 15 * time.Second
-	goKeepAliveCount    = 9
-)
-
-func anyTCPOnly(opts []sockopt.Option) bool {
-	for _, o := range opts {
-		if sockopt.TCPOnly(o) {
-			return true
-		}
-	}
-	return false
-}
-
-// dedupe drops repeats of an identical option (Validate already refused
-// different values for one socket option).
-func dedupe(opts []sockopt.Option) []sockopt.Option {
-	var out []sockopt.Option
-next:
-	for _, o := range opts {
-		for _, p := range out {
-			if p == o {
-				continue next
-			}
-		}
-		out = append(out, o)
-	}
-	return out
-}
-
-func list(opts []Option) string {
-	s := make([]string, len(opts))
-	for i, o := range opts {
-		s[i] = o.String()
-	}
-	return strings.Join(s, ", ")
 }
 
 // attemptKey keys the *attemptState in an attempt's context.
@@ -296,7 +261,7 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 //
 // An IP address (or an empty host, meaning the local system) is dialed
 // directly. A host name is looked up with the Dialer's resolver (Go's
-// default one without [WithResolver]) and its addresses are dialed as
+// default one without [Resolver]) and its addresses are dialed as
 // RFC 8305 says: families interleaved, a new attempt after the fallback
 // delay or as soon as the previous one fails, the first connection to
 // succeed kept and the others cancelled or closed. Each attempt gets its
@@ -400,7 +365,7 @@ type portLookuper interface {
 // network's family (and the local address's, when one is set), in the
 // resolver's order.
 func (d *Dialer) resolve(ctx context.Context, network, host, port string) ([]netip.AddrPort, error) {
-	var r Resolver = net.DefaultResolver
+	var r AddrResolver = net.DefaultResolver
 	if d.resolver != nil {
 		r = d.resolver
 	}
@@ -447,7 +412,7 @@ func (d *Dialer) resolve(ctx context.Context, network, host, port string) ([]net
 // Dialing with the copy differs from dialing with d in three ways: a
 // resolver that is not a *net.Resolver is not used, nothing is recorded,
 // and the options Go sets itself after connect (TCP_NODELAY and the
-// keepalive socket options given with [SocketOption]) are overwritten by Go
+// keepalive socket options given with [Sockopt]) are overwritten by Go
 // and its defaults. Use it to hand the configuration to code that insists
 // on a *net.Dialer.
 func (d *Dialer) NetDialer() *net.Dialer {
@@ -460,7 +425,7 @@ func (d *Dialer) NetDialer() *net.Dialer {
 }
 
 // String lists the Dialer's options, such as
-// "dialer.Dialer(Timeout(5s), MultipathTCP(false))".
+// "dialer.Dialer(dialer.Timeout(5s), dialer.MultipathTCP(false))".
 func (d *Dialer) String() string {
-	return "dialer.Dialer(" + list(d.self().opts) + ")"
+	return "dialer.Dialer(" + optset.List(d.self().opts) + ")"
 }

@@ -3,6 +3,7 @@
 package dialer_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,14 +86,14 @@ func requireVerified(t testing.TB, c *net.TCPConn, opts ...sockopt.Option) {
 	assert.True(t, rep.OK(), "every option set reads back set:\n%s", rep)
 }
 
-func TestEverySocketOptionReadsBackFromTheDialedConn(t *testing.T) {
+func TestEverySockoptReadsBackFromTheDialedConn(t *testing.T) {
 	ln := listen(t, "tcp4", "127.0.0.1:0")
 	for _, o := range dialable {
 		t.Run(o.String(), func(t *testing.T) {
 			if needsRoot(o) && !isRoot() {
 				t.Skip("needs CAP_NET_ADMIN: not root")
 			}
-			d, err := dialer.New(dialer.SocketOption(o))
+			d, err := dialer.New(dialer.Sockopt(o))
 			require.NoError(t, err)
 			c := dialTCP(t, d, ln)
 			requireVerified(t, c, o)
@@ -112,10 +114,10 @@ func TestATypicalOptionSetAllReadsBackTogether(t *testing.T) {
 		sockopt.Linger(time.Second),
 	}
 	opts := []dialer.Option{
-		dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}),
+		dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}),
 	}
 	for _, o := range set {
-		opts = append(opts, dialer.SocketOption(o))
+		opts = append(opts, dialer.Sockopt(o))
 	}
 	d, err := dialer.New(opts...)
 	require.NoError(t, err)
@@ -137,13 +139,13 @@ func TestKeepAliveConfigReadsBack(t *testing.T) {
 		opts []dialer.Option
 		want []sockopt.Option
 	}{
-		{"set", []dialer.Option{dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 11 * time.Second, Count: 4})},
+		{"set", []dialer.Option{dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 11 * time.Second, Count: 4})},
 			[]sockopt.Option{sockopt.KeepAlive(true), sockopt.KeepAliveIdle(33 * time.Second), sockopt.KeepAliveInterval(11 * time.Second), sockopt.KeepAliveCount(4)}},
-		{"zero fields take Go's defaults", []dialer.Option{dialer.KeepAlive(net.KeepAliveConfig{Enable: true})},
+		{"zero fields take Go's defaults", []dialer.Option{dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true})},
 			[]sockopt.Option{sockopt.KeepAlive(true), sockopt.KeepAliveIdle(15 * time.Second), sockopt.KeepAliveInterval(15 * time.Second), sockopt.KeepAliveCount(9)}},
-		{"negative fields keep the system's", []dialer.Option{dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: -1, Interval: 20 * time.Second, Count: -1})},
+		{"negative fields keep the system's", []dialer.Option{dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: -1, Interval: 20 * time.Second, Count: -1})},
 			[]sockopt.Option{sockopt.KeepAlive(true), sockopt.KeepAliveIdle(time.Duration(secs) * time.Second), sockopt.KeepAliveInterval(20 * time.Second)}},
-		{"off", []dialer.Option{dialer.KeepAlive(net.KeepAliveConfig{Enable: false})},
+		{"off", []dialer.Option{dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: false})},
 			[]sockopt.Option{sockopt.KeepAlive(false)}},
 		{"no option: like net.Dialer", nil,
 			[]sockopt.Option{sockopt.KeepAlive(true), sockopt.KeepAliveIdle(15 * time.Second), sockopt.NoDelay(true)}},
@@ -164,7 +166,7 @@ func TestKeepAliveConfigReadsBack(t *testing.T) {
 
 func TestNagleStaysOnWhenAskedEvenThoughGoTurnsItOff(t *testing.T) {
 	ln := listen(t, "tcp4", "127.0.0.1:0")
-	d, err := dialer.New(dialer.SocketOption(sockopt.NoDelay(false)))
+	d, err := dialer.New(dialer.Sockopt(sockopt.NoDelay(false)))
 	require.NoError(t, err)
 	c := dialTCP(t, d, ln)
 	v, err := unix.GetsockoptInt(fd(t, c), unix.IPPROTO_TCP, unix.TCP_NODELAY)
@@ -196,7 +198,7 @@ func TestSetsockoptErrorsReachTheErrnoThroughNetOpError(t *testing.T) {
 		bad, errno = sockopt.Mark(1), unix.EPERM // SO_MARK needs CAP_NET_ADMIN
 	}
 	var rec recorder
-	d, err := dialer.New(dialer.SocketOption(bad), dialer.RecordConnectTime(&rec))
+	d, err := dialer.New(dialer.Sockopt(bad), dialer.RecordConnectTime(&rec))
 	require.NoError(t, err, "New makes no system call: the value is valid")
 	_, err = d.DialContext(context.Background(), "tcp", ln.Addr().String())
 	require.Error(t, err)
@@ -240,10 +242,10 @@ func TestMultipathTCPOnGivesAnMPTCPSocketWithEveryOptionSet(t *testing.T) {
 		sockopt.Linger(2 * time.Second),
 	}
 	opts := []dialer.Option{dialer.MultipathTCP(true),
-		dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 20 * time.Second, Interval: 7 * time.Second, Count: 5})}
+		dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 20 * time.Second, Interval: 7 * time.Second, Count: 5})}
 	for _, o := range set {
 		require.False(t, sockopt.TCPOnly(o), "precondition: %v is not TCP-only", o)
-		opts = append(opts, dialer.SocketOption(o))
+		opts = append(opts, dialer.Sockopt(o))
 	}
 	d, err := dialer.New(opts...)
 	require.NoError(t, err)
@@ -261,7 +263,7 @@ func TestATCPOnlyOptionTurnsMultipathTCPOffEvenWhenGODEBUGTurnsItOn(t *testing.T
 	ln := mptcpListener(t)
 	t.Setenv("GODEBUG", "multipathtcp=1") // dialers default to MPTCP
 
-	plain, err := dialer.New(dialer.SocketOption(sockopt.ReceiveBuffer(1 << 16)))
+	plain, err := dialer.New(dialer.Sockopt(sockopt.ReceiveBuffer(1 << 16)))
 	require.NoError(t, err)
 	c := dialTCP(t, plain, ln)
 	if soProtocol(t, c) != unix.IPPROTO_MPTCP {
@@ -269,7 +271,7 @@ func TestATCPOnlyOptionTurnsMultipathTCPOffEvenWhenGODEBUGTurnsItOn(t *testing.T
 	}
 
 	ut := sockopt.UserTimeout(2500 * time.Millisecond)
-	d, err := dialer.New(dialer.SocketOption(ut))
+	d, err := dialer.New(dialer.Sockopt(ut))
 	require.NoError(t, err)
 	c = dialTCP(t, d, ln)
 	assert.Equal(t, unix.IPPROTO_TCP, soProtocol(t, c), "TCP_USER_TIMEOUT asked for: plain TCP")
@@ -312,7 +314,7 @@ func TestABlackHoledAddressIsOvertakenAfterTheFallbackDelay(t *testing.T) {
 		}
 	}
 	var rec recorder
-	d, err := dialer.NewWithDial(hook, dialer.WithResolver(resolverFor("::1", "127.0.0.1")),
+	d, err := dialer.NewWithDial(hook, dialer.Resolver(resolverFor("::1", "127.0.0.1")),
 		dialer.FallbackDelay(10*time.Millisecond), dialer.Timeout(wait), dialer.RecordConnectTime(&rec))
 	require.NoError(t, err)
 	c, err := d.DialContext(context.Background(), "tcp", hostAddr(port))
@@ -336,7 +338,7 @@ func TestAnAttemptToABlackHoleEndsAtItsShareOfTheDeadline(t *testing.T) {
 	// Serial, with 4.2s for two addresses: [::1] gets 2.1s, then 127.0.0.1
 	// what is left. Without per-attempt deadlines the dial would time out
 	// in the black hole.
-	d, err := dialer.New(dialer.WithResolver(resolverFor("::1", "127.0.0.1")),
+	d, err := dialer.New(dialer.Resolver(resolverFor("::1", "127.0.0.1")),
 		dialer.FallbackDelay(-1), dialer.Timeout(4200*time.Millisecond))
 	require.NoError(t, err)
 	c, err := d.DialContext(context.Background(), "tcp", hostAddr(port))
@@ -348,7 +350,7 @@ func TestADialThatRunsOutOfTimeIsATimeoutError(t *testing.T) {
 	port := unusedPort(t)
 	hole := netip.AddrPortFrom(netip.IPv6Loopback(), port)
 	blackHole(t, hole)
-	d, err := dialer.New(dialer.WithResolver(resolverFor("::1")), dialer.Timeout(200*time.Millisecond))
+	d, err := dialer.New(dialer.Resolver(resolverFor("::1")), dialer.Timeout(200*time.Millisecond))
 	require.NoError(t, err)
 	for _, addr := range []string{hostAddr(port), hole.String()} {
 		_, err = d.DialContext(context.Background(), "tcp", addr)
@@ -383,7 +385,7 @@ func TestWithoutNetworkCapabilitiesPrivilegedOptionsFailWithEPERM(t *testing.T) 
 			if isRoot() {
 				dropNetAdmin(t)
 			}
-			d, err := dialer.New(dialer.SocketOption(o))
+			d, err := dialer.New(dialer.Sockopt(o))
 			require.NoError(t, err)
 			_, err = d.DialContext(context.Background(), "tcp", ln.Addr().String())
 			var oe *net.OpError
@@ -408,7 +410,7 @@ func TestAnAddressTheDeadlineLeftNoTimeForIsListedAsNotTried(t *testing.T) {
 	blackHole(t, hole)
 	second := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
 
-	d, err := dialer.New(dialer.WithResolver(resolverFor("::1", "127.0.0.1")), dialer.FallbackDelay(-1))
+	d, err := dialer.New(dialer.Resolver(resolverFor("::1", "127.0.0.1")), dialer.FallbackDelay(-1))
 	require.NoError(t, err)
 	for i := range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -470,7 +472,7 @@ func TestEveryAddressIsEitherAFailedAttemptWithASocketOrNotTried(t *testing.T) {
 	var s sockets
 	s.take()
 	for _, delay := range []time.Duration{-1, time.Millisecond, 20 * time.Millisecond, 0} {
-		d, err := dialer.NewWithSocketHook(s.hook, dialer.WithResolver(resolverFor(ips...)), dialer.FallbackDelay(delay))
+		d, err := dialer.NewWithSocketHook(s.hook, dialer.Resolver(resolverFor(ips...)), dialer.FallbackDelay(delay))
 		require.NoError(t, err)
 		for _, timeout := range []time.Duration{-1, time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond} {
 			for rep := range 3 {
@@ -552,7 +554,7 @@ func TestATCPOnlyOptionMakesOnePlainTCPSocketPerDialNotAWastedMPTCPOne(t *testin
 	t.Setenv("GODEBUG", "multipathtcp=1") // dialers default to MPTCP
 	var p protocols
 
-	plain, err := dialer.NewWithSocketHook(p.hook, dialer.SocketOption(sockopt.ReceiveBuffer(1<<16)))
+	plain, err := dialer.NewWithSocketHook(p.hook, dialer.Sockopt(sockopt.ReceiveBuffer(1<<16)))
 	require.NoError(t, err)
 	dialTCP(t, plain, ln)
 	if got := p.take(); len(got) != 1 || got[0] != unix.IPPROTO_MPTCP {
@@ -561,10 +563,82 @@ func TestATCPOnlyOptionMakesOnePlainTCPSocketPerDialNotAWastedMPTCPOne(t *testin
 
 	for _, o := range []sockopt.Option{sockopt.UserTimeout(2500 * time.Millisecond), sockopt.WindowClamp(20000), sockopt.NotSentLowat(16384)} {
 		require.True(t, sockopt.TCPOnly(o), "precondition: %v is TCP-only", o)
-		d, err := dialer.NewWithSocketHook(p.hook, dialer.SocketOption(o))
+		d, err := dialer.NewWithSocketHook(p.hook, dialer.Sockopt(o))
 		require.NoError(t, err)
 		c := dialTCP(t, d, ln)
 		assert.Equal(t, []int{unix.IPPROTO_TCP}, p.take(), "%v: one socket per dial, plain TCP (%d), no MPTCP (%d) socket first", o, unix.IPPROTO_TCP, unix.IPPROTO_MPTCP)
 		requireVerified(t, c, o)
 	}
+}
+
+func TestControlRunsAfterTheDialersOwnOptionsAndItsOptionReadsBack(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	var sawUserTimeout atomic.Int64
+	set := func(network, address string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			// The Sockopt option is already set when Control runs.
+			v, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+			if err != nil {
+				serr = err
+				return
+			}
+			sawUserTimeout.Store(int64(v))
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_SYNCNT, 3)
+		})
+		return cmp.Or(err, serr)
+	}
+	d, err := dialer.New(dialer.Sockopt(sockopt.UserTimeout(7*time.Second)), dialer.Control(set))
+	require.NoError(t, err)
+	c := dialTCP(t, d, ln)
+	v, err := unix.GetsockoptInt(fd(t, c), unix.IPPROTO_TCP, unix.TCP_SYNCNT)
+	require.NoError(t, err)
+	assert.Equal(t, 3, v, "TCP_SYNCNT set by Control reads back on the dialed conn")
+	assert.Equal(t, int64(7000), sawUserTimeout.Load(), "Control ran after the Sockopt options were set")
+
+	nd := d.NetDialer()
+	c2, err := nd.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c2.Close()
+	v, err = unix.GetsockoptInt(fd(t, c2.(*net.TCPConn)), unix.IPPROTO_TCP, unix.TCP_SYNCNT)
+	require.NoError(t, err)
+	assert.Equal(t, 3, v, "NetDialer's copy runs Control too")
+}
+
+func TestAControlErrorFailsTheDialWithTheErrorInTheChain(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	// TCP_SYNCNT above 127 is EINVAL.
+	bad := func(network, address string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = os.NewSyscallError("setsockopt", unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_SYNCNT, 1000))
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	d, err := dialer.New(dialer.Control(bad))
+	require.NoError(t, err)
+	for _, address := range []string{ln.Addr().String(), "localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)} {
+		c, err := d.Dial("tcp4", address)
+		require.Error(t, err, address)
+		assert.Nil(t, c)
+		assert.ErrorIs(t, err, unix.EINVAL, "%s: the errno is in the chain: %v", address, err)
+		var oe *dialer.OptionError
+		require.ErrorAs(t, err, &oe, address)
+		assert.Equal(t, dialer.Control(bad).String(), oe.Option.String())
+		var ope *net.OpError
+		assert.ErrorAs(t, err, &ope, "%s: net wraps it as for any Control error", address)
+	}
+}
+
+func TestARawSockoptIsTheCheckedAlternativeToControl(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	syncnt := sockopt.RawInt(unix.IPPROTO_TCP, unix.TCP_SYNCNT, 5)
+	d, err := dialer.New(dialer.Sockopt(syncnt))
+	require.NoError(t, err)
+	c := dialTCP(t, d, ln)
+	v, err := unix.GetsockoptInt(fd(t, c), unix.IPPROTO_TCP, unix.TCP_SYNCNT)
+	require.NoError(t, err)
+	assert.Equal(t, 5, v)
 }

@@ -5,30 +5,46 @@
 //
 //	d, err := dialer.New(
 //		dialer.Timeout(5*time.Second),
-//		dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}),
-//		dialer.SocketOption(sockopt.UserTimeout(60*time.Second)),
+//		dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}),
+//		dialer.Sockopt(sockopt.UserTimeout(60*time.Second)),
 //	)
 //	if err != nil {
-//		return err // a bad value or combination, named
+//		return err // an *OptionError: a bad value or combination, named
 //	}
 //	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 //
 // # Socket options
 //
-// Every [SocketOption] is set in the socket's Control function, before
+// Every [Sockopt] is set in the socket's Control function, before
 // connect, and a failure aborts the dial with a *net.OpError whose chain
 // reaches the *sockopt.Error and the errno (errors.Is(err, unix.EPERM) for
 // SO_MARK without CAP_NET_ADMIN). Go sets TCP_NODELAY and keepalive itself
 // after connect; the Dialer sets those options again after Go did, so
-// SocketOption(sockopt.NoDelay(false)) really leaves Nagle's algorithm on.
+// Sockopt(sockopt.NoDelay(false)) really leaves Nagle's algorithm on.
 // [New] checks values and combinations without a system call, so a
-// misconfiguration fails at start-up, not on the first request.
+// misconfiguration fails at start-up, not on the first request; its errors
+// are all an [*OptionError] that names the option, as in
+// "dialer.MultipathTCP(true): … (conflicts with
+// dialer.Sockopt(TCP_USER_TIMEOUT=1m0s))".
+//
+// For a socket option this package does not list (IP_FREEBIND,
+// TCP_SYNCNT, …), [Control] runs a function of your own on every socket,
+// after the Dialer's options; its error fails the dial like theirs. Nothing
+// validates or reads back what it sets, unlike the options of sockopt.
+//
+// # Durations
+//
+// [Timeout] and [FallbackDelay] read as net.Dialer's fields do: 0 means
+// the default; a negative FallbackDelay turns it off, and a negative
+// Timeout is an error. [KeepAliveConfig] takes net.KeepAliveConfig with
+// net's meaning, except that New refuses Enable false with a field set,
+// which net would silently turn into keep-alive on with its defaults.
 //
 // # Multipath TCP
 //
 // A Multipath TCP socket refuses or silently ignores many TCP options
 // (TCP_USER_TIMEOUT, TCP_QUICKACK, TCP_CONGESTION with an unknown name, …;
-// sockopt.TCPOnly knows which). The rule: when a SocketOption is TCP-only
+// sockopt.TCPOnly knows which). The rule: when a Sockopt is TCP-only
 // and [MultipathTCP] was not given, the Dialer turns MPTCP off, so that the
 // option really applies; with MultipathTCP(true) and a TCP-only option, New
 // fails with an [*OptionError] naming the options. Other options are kept
@@ -37,7 +53,7 @@
 //
 // # Resolving and Happy Eyeballs
 //
-// A host name is looked up with the [Resolver] given by [WithResolver]
+// A host name is looked up with the [AddrResolver] given by [Resolver]
 // (any type with a LookupNetIP method: *net.Resolver, a DNS cache) or with
 // Go's default resolver, and the Dialer dials the addresses itself as
 // RFC 8305 says: IPv6 and IPv4 interleaved starting with the family of the

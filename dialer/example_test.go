@@ -26,8 +26,8 @@ func Example_httpTransport() {
 
 	d, err := dialer.New(
 		dialer.Timeout(5*time.Second),
-		dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}),
-		dialer.SocketOption(sockopt.UserTimeout(60*time.Second)),
+		dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}),
+		dialer.Sockopt(sockopt.UserTimeout(60*time.Second)),
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -51,7 +51,7 @@ func Example_httpTransport() {
 func ExampleNew_multipathConflict() {
 	_, err := dialer.New(
 		dialer.MultipathTCP(true),
-		dialer.SocketOption(sockopt.UserTimeout(30*time.Second)),
+		dialer.Sockopt(sockopt.UserTimeout(30*time.Second)),
 	)
 	var oe *dialer.OptionError
 	if errors.As(err, &oe) {
@@ -59,11 +59,11 @@ func ExampleNew_multipathConflict() {
 		fmt.Println("because of:", oe.Conflicts)
 	}
 	// Output:
-	// refused: MultipathTCP(true)
-	// because of: [SocketOption(TCP_USER_TIMEOUT=30s)]
+	// refused: dialer.MultipathTCP(true)
+	// because of: [dialer.Sockopt(TCP_USER_TIMEOUT=30s)]
 }
 
-// hosts is a Resolver that answers from a fixed table, like a hosts
+// hosts is an AddrResolver that answers from a fixed table, like a hosts
 // file; a DNS cache with a LookupNetIP method plugs in the same way.
 type hosts map[string][]netip.Addr
 
@@ -77,7 +77,7 @@ func (h hosts) LookupNetIP(ctx context.Context, network, host string) ([]netip.A
 
 // A resolver makes the Dialer race the addresses of a name itself (Happy
 // Eyeballs); any type with a LookupNetIP method fits, such as a DNS cache.
-func ExampleWithResolver() {
+func ExampleResolver() {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
@@ -86,7 +86,7 @@ func ExampleWithResolver() {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 
 	r := hosts{"db.internal": {netip.MustParseAddr("127.0.0.1")}}
-	d, err := dialer.New(dialer.WithResolver(r), dialer.FallbackDelay(100*time.Millisecond))
+	d, err := dialer.New(dialer.Resolver(r), dialer.FallbackDelay(100*time.Millisecond))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func ExampleWithResolver() {
 // NetDialer hands the configuration to code that insists on a
 // *net.Dialer.
 func ExampleDialer_NetDialer() {
-	d, err := dialer.New(dialer.Timeout(3*time.Second), dialer.SocketOption(sockopt.NotSentLowat(16<<10)))
+	d, err := dialer.New(dialer.Timeout(3*time.Second), dialer.Sockopt(sockopt.NotSentLowat(16<<10)))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -156,122 +156,157 @@ type outcome struct {
 // context is done or its deadline has passed (the context's timer may fire
 // late); the addresses left are reported as not tried.
 func (d *Dialer) race(ctx context.Context, network, address string, addrs []netip.AddrPort) (net.Conn, time.Duration, error) {
-	order := addrs
+	r := &racer{d: d, network: network, order: addrs}
 	if d.delay >= 0 {
-		order = interleave(addrs)
+		r.order = interleave(addrs)
 	}
-	deadline, _ := ctx.Deadline()
-	ctx, cancel := context.WithCancel(ctx)
+	r.deadline, _ = ctx.Deadline()
+	var cancel context.CancelFunc
+	r.ctx, cancel = context.WithCancel(ctx)
 	defer cancel() // stops the attempts still running when one has won
+	r.results = make(chan outcome, len(r.order))
+	r.errs = make([]error, len(r.order))
+	r.tried = make([]bool, len(r.order))
 
-	var (
-		mu   sync.Mutex // guards done, and sends on results
-		done bool       // a winner was taken: later connections are closed
-	)
-	results := make(chan outcome, len(order))
-	launch := func(i int, now time.Time) {
-		actx, acancel := ctx, context.CancelFunc(func() {})
-		if dl := attemptDeadline(now, deadline, len(order)-i); !dl.IsZero() {
-			actx, acancel = context.WithDeadline(ctx, dl)
-		}
-		go func() {
-			defer acancel()
-			c, took, tried, err := d.attempt(actx, network, order[i].String(), true)
-			if !tried {
-				err = actx.Err() // why: the attempt's deadline or the dial's end
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if done {
-				if c != nil {
-					c.Close()
-				}
-				return
-			}
-			results <- outcome{i: i, c: c, took: took, tried: tried, err: err}
-		}()
+	if w, ok := r.run(); ok {
+		return w.c, w.took, nil
 	}
+	return nil, 0, r.failure(address)
+}
 
-	var (
-		errs    = make([]error, len(order))
-		tried   = make([]bool, len(order))
-		stopped error // why start refused to launch the next attempt
-		next    int   // the next address to try
-		running int   // attempts started and not ended
-	)
-	// start launches the next attempt, unless none is left or the dial
-	// may not start one any more.
-	start := func() bool {
-		if next == len(order) || stopped != nil {
-			return false
-		}
-		now := time.Now()
-		if err := ctx.Err(); err != nil {
-			stopped = err
-			return false
-		}
-		if !deadline.IsZero() && !now.Before(deadline) {
-			stopped = context.DeadlineExceeded
-			return false
-		}
-		launch(next, now)
-		next++
-		running++
-		return true
-	}
+// racer is the state of one race. Its fields other than mu, done and
+// results belong to the goroutine of race.
+type racer struct {
+	d        *Dialer
+	network  string
+	order    []netip.AddrPort // the addresses, in the order they are tried
+	ctx      context.Context  // the dial's, cancelled when race returns
+	deadline time.Time        // the dial's, or zero
 
+	mu      sync.Mutex   // guards done, and sends on results
+	done    bool         // a winner was taken: later connections are closed
+	results chan outcome // one per attempt launched, buffered
+
+	errs    []error // by index into order: the attempt's error
+	tried   []bool  // by index into order: see Dialer.attempt
+	stopped error   // why start refused to launch the next attempt
+	next    int     // the next address to try
+	running int     // attempts started and not ended
+}
+
+// run starts the attempts, one after the fallback delay or as soon as the
+// previous one failed, and returns the first success, or false when every
+// attempt launched has failed and no more may start.
+func (r *racer) run() (outcome, bool) {
 	var timer *time.Timer
-	if d.delay >= 0 {
-		timer = time.NewTimer(d.delay)
+	if r.d.delay >= 0 {
+		timer = time.NewTimer(r.d.delay)
 		defer timer.Stop()
 	}
-	start()
-	for running > 0 {
+	r.start()
+	for r.running > 0 {
 		var tick <-chan time.Time
-		if timer != nil && next < len(order) && stopped == nil {
+		if timer != nil && r.next < len(r.order) && r.stopped == nil {
 			tick = timer.C
 		}
 		select {
-		case r := <-results:
-			running--
-			if r.err == nil {
-				mu.Lock()
-				done = true
-				for len(results) > 0 {
-					if extra := <-results; extra.c != nil {
-						extra.c.Close()
-					}
-				}
-				mu.Unlock()
-				return r.c, r.took, nil
+		case o := <-r.results:
+			r.running--
+			if o.err == nil {
+				r.closeLosers()
+				return o, true
 			}
-			errs[r.i], tried[r.i] = r.err, r.tried
-			if start() && timer != nil {
-				timer.Reset(d.delay)
+			r.errs[o.i], r.tried[o.i] = o.err, o.tried
+			if r.start() && timer != nil {
+				timer.Reset(r.d.delay)
 			}
 		case <-tick:
-			if start() {
-				timer.Reset(d.delay)
+			if r.start() {
+				timer.Reset(r.d.delay)
 			}
 		}
 	}
+	return outcome{}, false
+}
 
-	e := &Error{Network: network, Address: address}
-	for i, a := range order {
+// start launches the next attempt, unless none is left or the dial may
+// not start one any more.
+func (r *racer) start() bool {
+	if r.next == len(r.order) || r.stopped != nil {
+		return false
+	}
+	now := time.Now()
+	if err := r.ctx.Err(); err != nil {
+		r.stopped = err
+		return false
+	}
+	if !r.deadline.IsZero() && !now.Before(r.deadline) {
+		r.stopped = context.DeadlineExceeded
+		return false
+	}
+	r.launch(r.next, now)
+	r.next++
+	r.running++
+	return true
+}
+
+// launch starts the attempt for order[i] in a goroutine of its own, with
+// its share of the time left.
+func (r *racer) launch(i int, now time.Time) {
+	actx, acancel := r.ctx, context.CancelFunc(func() {})
+	if dl := attemptDeadline(now, r.deadline, len(r.order)-i); !dl.IsZero() {
+		actx, acancel = context.WithDeadline(r.ctx, dl)
+	}
+	go func() {
+		defer acancel()
+		c, took, tried, err := r.d.attempt(actx, r.network, r.order[i].String(), true)
+		if !tried {
+			err = actx.Err() // why: the attempt's deadline or the dial's end
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.done {
+			if c != nil {
+				c.Close()
+			}
+			return
+		}
+		r.results <- outcome{i: i, c: c, took: took, tried: tried, err: err}
+	}()
+}
+
+// closeLosers marks the race won and closes the connections of attempts
+// that succeeded too late, queued or yet to come.
+func (r *racer) closeLosers() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done = true
+	for len(r.results) > 0 {
+		if extra := <-r.results; extra.c != nil {
+			extra.c.Close()
+		}
+	}
+}
+
+// failure is the *Error of a race that no attempt won: every address once,
+// as the error of its attempt or as not tried.
+func (r *racer) failure(address string) *Error {
+	e := &Error{Network: r.network, Address: address}
+	for i, a := range r.order {
 		switch {
-		case tried[i]:
-			e.Errs = append(e.Errs, errs[i])
-		case i < next: // launched, but its context ended before a socket was made
+		case r.tried[i]:
+			e.Errs = append(e.Errs, r.errs[i])
+		case i < r.next: // launched, but its context ended before a socket was made
 			e.NotTried = append(e.NotTried, a)
 			if e.Stopped == nil {
-				e.Stopped = errs[i]
+				e.Stopped = r.errs[i]
 			}
 		default:
 			e.NotTried = append(e.NotTried, a)
 			if e.Stopped == nil {
-				e.Stopped = stopped
+				e.Stopped = r.stopped
 			}
 		}
 	}
-	return nil, 0, e
+	return e
 }

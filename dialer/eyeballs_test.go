@@ -63,7 +63,7 @@ func hostPorts(port string, hosts ...string) []string {
 func TestAttemptsInterleaveFamiliesStartingWithTheFirstAnswer(t *testing.T) {
 	var a attempts
 	d, err := dialer.NewWithDial(a.refuseAll,
-		dialer.WithResolver(resolverFor(v6a, v6b, v6c, v4a, v4b)),
+		dialer.Resolver(resolverFor(v6a, v6b, v6c, v4a, v4b)),
 		dialer.FallbackDelay(time.Hour)) // only a failure starts the next attempt
 	require.NoError(t, err)
 
@@ -83,7 +83,7 @@ func TestAttemptsInterleaveFamiliesStartingWithTheFirstAnswer(t *testing.T) {
 func TestIPv4FirstAnswersStartWithIPv4(t *testing.T) {
 	var a attempts
 	d, err := dialer.NewWithDial(a.refuseAll,
-		dialer.WithResolver(resolverFor(v4a, v4b, v6a)), dialer.FallbackDelay(time.Hour))
+		dialer.Resolver(resolverFor(v4a, v4b, v6a)), dialer.FallbackDelay(time.Hour))
 	require.NoError(t, err)
 	_, err = d.DialContext(context.Background(), "tcp", "dual.example:80")
 	require.Error(t, err)
@@ -93,7 +93,7 @@ func TestIPv4FirstAnswersStartWithIPv4(t *testing.T) {
 func TestWithoutFallbackAddressesAreTriedOneByOneInTheResolversOrder(t *testing.T) {
 	var a attempts
 	d, err := dialer.NewWithDial(a.refuseAll,
-		dialer.WithResolver(resolverFor(v6a, v6b, v4a, v4b)), dialer.FallbackDelay(-1))
+		dialer.Resolver(resolverFor(v6a, v6b, v4a, v4b)), dialer.FallbackDelay(-1))
 	require.NoError(t, err)
 	_, err = d.DialContext(context.Background(), "tcp", "dual.example:80")
 	require.Error(t, err)
@@ -123,7 +123,7 @@ func TestOnlyAddressesOfTheNetworksFamilyAreDialed(t *testing.T) {
 		t.Run(tc.network, func(t *testing.T) {
 			var a attempts
 			r := resolverFor(v6a, v4a)
-			d, err := dialer.NewWithDial(a.refuseAll, dialer.WithResolver(r), dialer.FallbackDelay(time.Hour))
+			d, err := dialer.NewWithDial(a.refuseAll, dialer.Resolver(r), dialer.FallbackDelay(time.Hour))
 			require.NoError(t, err)
 			_, err = d.DialContext(context.Background(), tc.network, "dual.example:80")
 			require.Error(t, err)
@@ -135,7 +135,7 @@ func TestOnlyAddressesOfTheNetworksFamilyAreDialed(t *testing.T) {
 
 func TestIPv4MappedAnswersAreDialedAsIPv4(t *testing.T) {
 	var a attempts
-	d, err := dialer.NewWithDial(a.refuseAll, dialer.WithResolver(resolverFor("::ffff:192.0.2.1")))
+	d, err := dialer.NewWithDial(a.refuseAll, dialer.Resolver(resolverFor("::ffff:192.0.2.1")))
 	require.NoError(t, err)
 	_, err = d.DialContext(context.Background(), "tcp4", "dual.example:80")
 	require.Error(t, err)
@@ -145,7 +145,7 @@ func TestIPv4MappedAnswersAreDialedAsIPv4(t *testing.T) {
 func TestALocalAddressLimitsTheDialToItsFamily(t *testing.T) {
 	var a attempts
 	d, err := dialer.NewWithDial(a.refuseAll,
-		dialer.WithResolver(resolverFor(v6a, v4a, v6b, v4b)),
+		dialer.Resolver(resolverFor(v6a, v4a, v6b, v4b)),
 		dialer.LocalAddr(netip.MustParseAddrPort("127.0.0.1:0")), dialer.FallbackDelay(time.Hour))
 	require.NoError(t, err)
 	_, err = d.DialContext(context.Background(), "tcp", "dual.example:80")
@@ -155,7 +155,7 @@ func TestALocalAddressLimitsTheDialToItsFamily(t *testing.T) {
 
 func TestANameWithoutASuitableAddressFailsWithoutDialing(t *testing.T) {
 	var a attempts
-	d, err := dialer.NewWithDial(a.refuseAll, dialer.WithResolver(resolverFor(v6a)))
+	d, err := dialer.NewWithDial(a.refuseAll, dialer.Resolver(resolverFor(v6a)))
 	require.NoError(t, err)
 	_, err = d.DialContext(context.Background(), "tcp4", "dual.example:80")
 	var ae *net.AddrError
@@ -168,7 +168,7 @@ func TestANameWithoutASuitableAddressFailsWithoutDialing(t *testing.T) {
 func TestResolverErrorsComeBackInsideANetOpError(t *testing.T) {
 	var a attempts
 	boom := errors.New("resolver down")
-	d, err := dialer.NewWithDial(a.refuseAll, dialer.WithResolver(&fakeResolver{err: boom}))
+	d, err := dialer.NewWithDial(a.refuseAll, dialer.Resolver(&fakeResolver{err: boom}))
 	require.NoError(t, err)
 	_, err = d.DialContext(context.Background(), "tcp", "dual.example:80")
 	var oe *net.OpError
@@ -182,7 +182,7 @@ func TestResolverErrorsComeBackInsideANetOpError(t *testing.T) {
 
 func TestAServiceNameIsLookedUpAsAPort(t *testing.T) {
 	var a attempts
-	d, err := dialer.NewWithDial(a.refuseAll, dialer.WithResolver(resolverFor(v4a)))
+	d, err := dialer.NewWithDial(a.refuseAll, dialer.Resolver(resolverFor(v4a)))
 	require.NoError(t, err)
 	_, err = d.DialContext(context.Background(), "tcp", "dual.example:http")
 	require.Error(t, err)
@@ -208,7 +208,7 @@ func TestTheNextAttemptStartsAfterTheFallbackDelayAndTheLoserIsCancelled(t *test
 			return winner, nil
 		}
 	}
-	d, err := dialer.NewWithDial(hook, dialer.WithResolver(resolverFor(v6a, v4a)), dialer.FallbackDelay(time.Millisecond))
+	d, err := dialer.NewWithDial(hook, dialer.Resolver(resolverFor(v6a, v4a)), dialer.FallbackDelay(time.Millisecond))
 	require.NoError(t, err)
 
 	c, err := d.DialContext(context.Background(), "tcp", "dual.example:80")
@@ -267,7 +267,7 @@ func TestAConnectionThatCompletesAfterAnotherWonIsClosed(t *testing.T) {
 			return pipe(), nil
 		}
 	}
-	d, err := dialer.NewWithDial(hook, dialer.WithResolver(resolverFor(v6a, v4a)), dialer.FallbackDelay(time.Millisecond))
+	d, err := dialer.NewWithDial(hook, dialer.Resolver(resolverFor(v6a, v4a)), dialer.FallbackDelay(time.Millisecond))
 	require.NoError(t, err)
 	c, err := d.DialContext(context.Background(), "tcp", "dual.example:80")
 	require.NoError(t, err)
@@ -289,7 +289,7 @@ func TestCancellingTheDialStopsItAndListsTheAddressesNotTried(t *testing.T) {
 			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
 		}
 	}
-	d, err := dialer.NewWithDial(hook, dialer.WithResolver(resolverFor(v6a, v4a)), dialer.FallbackDelay(time.Hour))
+	d, err := dialer.NewWithDial(hook, dialer.Resolver(resolverFor(v6a, v4a)), dialer.FallbackDelay(time.Hour))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -324,7 +324,7 @@ func TestADialWhoseContextEndedBeforeTheFirstAttemptTriesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var a attempts
 			// The fake resolver answers whatever the context says.
-			d, err := dialer.NewWithDial(a.refuseAll, dialer.WithResolver(resolverFor(v6a, v4a)))
+			d, err := dialer.NewWithDial(a.refuseAll, dialer.Resolver(resolverFor(v6a, v4a)))
 			require.NoError(t, err)
 			ctx, cancel := tc.ctx()
 			defer cancel()
@@ -355,7 +355,7 @@ func TestEachAttemptGetsAShareOfTheTimeLeft(t *testing.T) {
 		}
 	}
 	const timeout = 40 * time.Second
-	d, err := dialer.NewWithDial(hook, dialer.WithResolver(resolverFor(v6a, v6b, v4a, v4b)),
+	d, err := dialer.NewWithDial(hook, dialer.Resolver(resolverFor(v6a, v6b, v4a, v4b)),
 		dialer.Timeout(timeout), dialer.FallbackDelay(-1))
 	require.NoError(t, err)
 	_, err = d.DialContext(context.Background(), "tcp", "dual.example:80")
@@ -399,7 +399,7 @@ func TestADeadAddressIsLeftAtOnceForTheNextOne(t *testing.T) {
 	probe.Close()
 
 	var rec recorder
-	d, err := dialer.New(dialer.WithResolver(resolverFor("::1", "127.0.0.1")),
+	d, err := dialer.New(dialer.Resolver(resolverFor("::1", "127.0.0.1")),
 		dialer.FallbackDelay(time.Hour), // the refused attempt, not a timer, starts the next
 		dialer.RecordConnectTime(&rec), dialer.Timeout(wait))
 	require.NoError(t, err)
@@ -413,7 +413,7 @@ func TestADeadAddressIsLeftAtOnceForTheNextOne(t *testing.T) {
 func TestWhenEveryAddressFailsTheErrorHoldsEachFailure(t *testing.T) {
 	port := unusedPort(t)
 	var rec recorder
-	d, err := dialer.New(dialer.WithResolver(resolverFor("::1", "127.0.0.1")), dialer.RecordConnectTime(&rec))
+	d, err := dialer.New(dialer.Resolver(resolverFor("::1", "127.0.0.1")), dialer.RecordConnectTime(&rec))
 	require.NoError(t, err)
 	_, err = d.DialContext(context.Background(), "tcp", hostAddr(port))
 	require.Error(t, err)

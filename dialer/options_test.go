@@ -17,7 +17,7 @@ import (
 
 func TestNewRefusesBadValuesWithAnOptionErrorNamingTheOption(t *testing.T) {
 	ka := func(idle, interval time.Duration, count int) dialer.Option {
-		return dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: idle, Interval: interval, Count: count})
+		return dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: idle, Interval: interval, Count: count})
 	}
 	cases := []dialer.Option{
 		dialer.Timeout(-time.Second),
@@ -25,9 +25,9 @@ func TestNewRefusesBadValuesWithAnOptionErrorNamingTheOption(t *testing.T) {
 		ka(0, 40000*time.Second, 0),
 		ka(0, 0, 128),
 		dialer.LocalAddr(netip.AddrPort{}),
-		dialer.WithResolver(nil),
+		dialer.Resolver(nil),
 		dialer.RecordConnectTime(nil),
-		dialer.SocketOption(nil),
+		dialer.Sockopt(nil),
 	}
 	for _, o := range cases {
 		t.Run(o.String(), func(t *testing.T) {
@@ -42,18 +42,18 @@ func TestNewRefusesBadValuesWithAnOptionErrorNamingTheOption(t *testing.T) {
 	}
 }
 
-func TestNewRefusesBadSocketOptionsWithTheSockoptError(t *testing.T) {
+func TestNewRefusesBadSockoptsWithAnOptionErrorWrappingTheSockoptError(t *testing.T) {
 	cases := []struct {
 		name string
 		opts []dialer.Option
 		bad  sockopt.Option
 	}{
-		{"negative user timeout", []dialer.Option{dialer.SocketOption(sockopt.UserTimeout(-time.Second))}, sockopt.UserTimeout(-time.Second)},
-		{"zero receive buffer", []dialer.Option{dialer.SocketOption(sockopt.ReceiveBuffer(0))}, sockopt.ReceiveBuffer(0)},
-		{"empty congestion control", []dialer.Option{dialer.SocketOption(sockopt.Congestion(""))}, sockopt.Congestion("")},
-		{"a listening option on a dialer", []dialer.Option{dialer.SocketOption(sockopt.DeferAccept(5 * time.Second))}, sockopt.DeferAccept(5 * time.Second)},
+		{"negative user timeout", []dialer.Option{dialer.Sockopt(sockopt.UserTimeout(-time.Second))}, sockopt.UserTimeout(-time.Second)},
+		{"zero receive buffer", []dialer.Option{dialer.Sockopt(sockopt.ReceiveBuffer(0))}, sockopt.ReceiveBuffer(0)},
+		{"empty congestion control", []dialer.Option{dialer.Sockopt(sockopt.Congestion(""))}, sockopt.Congestion("")},
+		{"a listening option on a dialer", []dialer.Option{dialer.Sockopt(sockopt.DeferAccept(5 * time.Second))}, sockopt.DeferAccept(5 * time.Second)},
 		{"two values for one option", []dialer.Option{
-			dialer.SocketOption(sockopt.SendBuffer(1 << 16)), dialer.SocketOption(sockopt.SendBuffer(1 << 17)),
+			dialer.Sockopt(sockopt.SendBuffer(1 << 16)), dialer.Sockopt(sockopt.SendBuffer(1 << 17)),
 		}, sockopt.SendBuffer(1 << 17)},
 	}
 	for _, tc := range cases {
@@ -62,6 +62,9 @@ func TestNewRefusesBadSocketOptionsWithTheSockoptError(t *testing.T) {
 			var se *sockopt.Error
 			require.ErrorAs(t, err, &se)
 			assert.Equal(t, tc.bad, se.Option, "the error names the bad option: %v", err)
+			var oe *dialer.OptionError
+			require.ErrorAs(t, err, &oe, "New's errors are all *OptionError")
+			assert.Equal(t, dialer.Sockopt(tc.bad), oe.Option, "the error names the dialer option: %v", err)
 		})
 	}
 }
@@ -73,18 +76,18 @@ func TestNewRefusesMultipathTCPWithTCPOnlyOptionsNamingThemAll(t *testing.T) {
 	rb := sockopt.ReceiveBuffer(1 << 16)
 	require.False(t, sockopt.TCPOnly(rb), "precondition: SO_RCVBUF works on MPTCP")
 
-	_, err := dialer.New(dialer.SocketOption(ut), dialer.SocketOption(rb), dialer.SocketOption(qa), dialer.MultipathTCP(true))
+	_, err := dialer.New(dialer.Sockopt(ut), dialer.Sockopt(rb), dialer.Sockopt(qa), dialer.MultipathTCP(true))
 	var oe *dialer.OptionError
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, dialer.MultipathTCP(true), oe.Option)
-	assert.Equal(t, []dialer.Option{dialer.SocketOption(ut), dialer.SocketOption(qa)}, oe.Conflicts,
+	assert.Equal(t, []dialer.Option{dialer.Sockopt(ut), dialer.Sockopt(qa)}, oe.Conflicts,
 		"the error names every TCP-only option and only those")
 	assert.Contains(t, err.Error(), ut.String(), "the message names the option for the reader")
 
 	for _, opts := range [][]dialer.Option{
-		{dialer.SocketOption(ut)},                             // MPTCP unset: turned off
-		{dialer.SocketOption(ut), dialer.MultipathTCP(false)}, // explicitly off
-		{dialer.SocketOption(rb), dialer.MultipathTCP(true)},  // not TCP-only
+		{dialer.Sockopt(ut)},                             // MPTCP unset: turned off
+		{dialer.Sockopt(ut), dialer.MultipathTCP(false)}, // explicitly off
+		{dialer.Sockopt(rb), dialer.MultipathTCP(true)},  // not TCP-only
 	} {
 		_, err := dialer.New(opts...)
 		assert.NoError(t, err, "%v is a valid set", opts)
@@ -94,26 +97,68 @@ func TestNewRefusesMultipathTCPWithTCPOnlyOptionsNamingThemAll(t *testing.T) {
 func TestNewRefusesKeepAliveConfiguredTwoWays(t *testing.T) {
 	cfg := net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second}
 	idle := sockopt.KeepAliveIdle(10 * time.Second)
-	_, err := dialer.New(dialer.KeepAlive(cfg), dialer.SocketOption(idle))
+	_, err := dialer.New(dialer.KeepAliveConfig(cfg), dialer.Sockopt(idle))
 	var oe *dialer.OptionError
 	require.ErrorAs(t, err, &oe)
-	assert.Equal(t, dialer.KeepAlive(cfg), oe.Option)
-	assert.Equal(t, []dialer.Option{dialer.SocketOption(idle)}, oe.Conflicts)
+	assert.Equal(t, dialer.KeepAliveConfig(cfg), oe.Option)
+	assert.Equal(t, []dialer.Option{dialer.Sockopt(idle)}, oe.Conflicts)
 }
 
 func TestNewRefusesFastOpenOffWithFastOpenConnectOn(t *testing.T) {
-	_, err := dialer.New(dialer.FastOpen(false), dialer.SocketOption(sockopt.FastOpenConnect(true)))
+	_, err := dialer.New(dialer.FastOpen(false), dialer.Sockopt(sockopt.FastOpenConnect(true)))
 	var oe *dialer.OptionError
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, dialer.FastOpen(false), oe.Option)
 
-	_, err = dialer.New(dialer.FastOpen(true), dialer.SocketOption(sockopt.FastOpenConnect(true)))
+	_, err = dialer.New(dialer.FastOpen(true), dialer.Sockopt(sockopt.FastOpenConnect(true)))
 	assert.NoError(t, err, "saying the same thing twice is fine")
 }
 
-func TestNewRefusesANilOption(t *testing.T) {
+func TestNewRefusesANilOptionWithAnOptionError(t *testing.T) {
 	_, err := dialer.New(nil)
-	assert.Error(t, err)
+	var oe *dialer.OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Nil(t, oe.Option)
+	assert.Equal(t, "dialer: nil Option", err.Error())
+}
+
+func TestOptionErrorPrintsTheOptionItsCauseAndItsConflicts(t *testing.T) {
+	_, err := dialer.New(dialer.Timeout(-time.Second))
+	require.Error(t, err)
+	assert.Equal(t, "dialer.Timeout(-1s): must not be negative (0 means no timeout)", err.Error())
+
+	ut := sockopt.UserTimeout(time.Minute)
+	_, err = dialer.New(dialer.Sockopt(ut), dialer.MultipathTCP(true))
+	require.Error(t, err)
+	assert.Regexp(t, `^dialer\.MultipathTCP\(true\): .+ \(conflicts with dialer\.Sockopt\(TCP_USER_TIMEOUT=1m0s\)\)$`, err.Error())
+}
+
+func TestNewRefusesKeepAliveFieldsWithEnableFalse(t *testing.T) {
+	// net.Dialer keeps keep-alive on with its own defaults for this value
+	// and ignores Idle; the old KeepAlive option turned keep-alive off.
+	for _, cfg := range []net.KeepAliveConfig{
+		{Idle: 30 * time.Second},
+		{Interval: 10 * time.Second},
+		{Count: 3},
+		{Idle: -1},
+	} {
+		d, err := dialer.New(dialer.KeepAliveConfig(cfg))
+		assert.Nil(t, d)
+		var oe *dialer.OptionError
+		require.ErrorAs(t, err, &oe, "%+v", cfg)
+		assert.Equal(t, dialer.KeepAliveConfig(cfg), oe.Option)
+		assert.Contains(t, err.Error(), "set Enable: true to use them, or leave them zero to turn keep-alive off",
+			"the message says what to write")
+	}
+	_, err := dialer.New(dialer.KeepAliveConfig(net.KeepAliveConfig{}))
+	assert.NoError(t, err, "Enable false with zero fields is keep-alive off")
+}
+
+func TestNewRefusesANilControl(t *testing.T) {
+	_, err := dialer.New(dialer.Control(nil))
+	var oe *dialer.OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, dialer.Control(nil), oe.Option)
 }
 
 type discard struct{}
@@ -126,20 +171,21 @@ func TestOptionsAreComparableValuesThatPrintThemselves(t *testing.T) {
 		a, b dialer.Option
 		want string
 	}{
-		{dialer.Timeout(5 * time.Second), dialer.Timeout(5 * time.Second), "Timeout(5s)"},
-		{dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: 10 * time.Second, Count: 3}),
-			dialer.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: 10 * time.Second, Count: 3}),
-			"KeepAlive(idle=1m0s interval=10s count=3)"},
-		{dialer.KeepAlive(net.KeepAliveConfig{}), dialer.KeepAlive(net.KeepAliveConfig{}), "KeepAlive(off)"},
-		{dialer.SocketOption(sockopt.UserTimeout(time.Minute)), dialer.SocketOption(sockopt.UserTimeout(time.Minute)),
-			"SocketOption(TCP_USER_TIMEOUT=1m0s)"},
+		{dialer.Timeout(5 * time.Second), dialer.Timeout(5 * time.Second), "dialer.Timeout(5s)"},
+		{dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: 10 * time.Second, Count: 3}),
+			dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: 10 * time.Second, Count: 3}),
+			"dialer.KeepAliveConfig(net.KeepAliveConfig{Enable:true, Idle:1m0s, Interval:10s, Count:3})"},
+		{dialer.KeepAliveConfig(net.KeepAliveConfig{}), dialer.KeepAliveConfig(net.KeepAliveConfig{}), "dialer.KeepAliveConfig(net.KeepAliveConfig{Enable:false, Idle:0s, Interval:0s, Count:0})"},
+		{dialer.Sockopt(sockopt.UserTimeout(time.Minute)), dialer.Sockopt(sockopt.UserTimeout(time.Minute)),
+			"dialer.Sockopt(TCP_USER_TIMEOUT=1m0s)"},
 		{dialer.LocalAddr(netip.MustParseAddrPort("127.0.0.1:0")), dialer.LocalAddr(netip.MustParseAddrPort("127.0.0.1:0")),
-			"LocalAddr(127.0.0.1:0)"},
-		{dialer.FastOpen(true), dialer.FastOpen(true), "FastOpen(true)"},
-		{dialer.MultipathTCP(false), dialer.MultipathTCP(false), "MultipathTCP(false)"},
-		{dialer.WithResolver(r), dialer.WithResolver(r), "WithResolver(*net.Resolver)"},
-		{dialer.RecordConnectTime(discard{}), dialer.RecordConnectTime(discard{}), "RecordConnectTime(dialer_test.discard)"},
-		{dialer.FallbackDelay(50 * time.Millisecond), dialer.FallbackDelay(50 * time.Millisecond), "FallbackDelay(50ms)"},
+			"dialer.LocalAddr(127.0.0.1:0)"},
+		{dialer.FastOpen(true), dialer.FastOpen(true), "dialer.FastOpen(true)"},
+		{dialer.MultipathTCP(false), dialer.MultipathTCP(false), "dialer.MultipathTCP(false)"},
+		{dialer.Resolver(r), dialer.Resolver(r), "dialer.Resolver(*net.Resolver)"},
+		{dialer.RecordConnectTime(discard{}), dialer.RecordConnectTime(discard{}), "dialer.RecordConnectTime(dialer_test.discard)"},
+		{dialer.FallbackDelay(50 * time.Millisecond), dialer.FallbackDelay(50 * time.Millisecond), "dialer.FallbackDelay(50ms)"},
+		{dialer.Control(nil), dialer.Control(nil), "dialer.Control(nil)"},
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, tc.a.String())
@@ -161,11 +207,11 @@ func TestNetDialerIsAFreshCopyOfTheConfiguration(t *testing.T) {
 	cfg := net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 4}
 	d, err := dialer.New(
 		dialer.Timeout(7*time.Second),
-		dialer.KeepAlive(cfg),
+		dialer.KeepAliveConfig(cfg),
 		dialer.LocalAddr(local),
-		dialer.WithResolver(r),
+		dialer.Resolver(r),
 		dialer.FallbackDelay(time.Second),
-		dialer.SocketOption(sockopt.UserTimeout(time.Minute)),
+		dialer.Sockopt(sockopt.UserTimeout(time.Minute)),
 	)
 	require.NoError(t, err)
 	nd := d.NetDialer()
@@ -184,14 +230,14 @@ func TestNetDialerIsAFreshCopyOfTheConfiguration(t *testing.T) {
 	assert.Equal(t, 7*time.Second, again.Timeout, "changing a copy leaves the Dialer alone")
 	assert.Equal(t, local, again.LocalAddr.(*net.TCPAddr).AddrPort(), "the local address is copied too")
 
-	off, err := dialer.New(dialer.KeepAlive(net.KeepAliveConfig{Enable: false}))
+	off, err := dialer.New(dialer.KeepAliveConfig(net.KeepAliveConfig{Enable: false}))
 	require.NoError(t, err)
 	assert.Negative(t, off.NetDialer().KeepAlive, "keepalive off is KeepAlive < 0 for net")
 }
 
-func TestNetDialerSetsTheSocketOptionsItWasGiven(t *testing.T) {
+func TestNetDialerSetsTheSockoptsItWasGiven(t *testing.T) {
 	ln := listen(t, "tcp4", "127.0.0.1:0")
-	d, err := dialer.New(dialer.SocketOption(sockopt.UserTimeout(4321 * time.Millisecond)))
+	d, err := dialer.New(dialer.Sockopt(sockopt.UserTimeout(4321 * time.Millisecond)))
 	require.NoError(t, err)
 	c, err := d.NetDialer().DialContext(context.Background(), "tcp", ln.Addr().String())
 	require.NoError(t, err)
@@ -204,7 +250,7 @@ func TestNetDialerSetsTheSocketOptionsItWasGiven(t *testing.T) {
 func TestDialerStringListsItsOptions(t *testing.T) {
 	d, err := dialer.New(dialer.Timeout(5*time.Second), dialer.MultipathTCP(false))
 	require.NoError(t, err)
-	assert.Equal(t, "dialer.Dialer(Timeout(5s), MultipathTCP(false))", d.String())
+	assert.Equal(t, "dialer.Dialer(dialer.Timeout(5s), dialer.MultipathTCP(false))", d.String())
 	var zero dialer.Dialer
 	assert.Equal(t, "dialer.Dialer()", zero.String())
 }

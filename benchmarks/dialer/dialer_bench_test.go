@@ -81,9 +81,9 @@ func typicalNet() *net.Dialer {
 }
 
 func typicalNettune(b *testing.B, more ...dialer.Option) *dialer.Dialer {
-	opts := []dialer.Option{dialer.KeepAlive(keepAlive)}
+	opts := []dialer.Option{dialer.KeepAliveConfig(keepAlive)}
 	for _, o := range typical {
-		opts = append(opts, dialer.SocketOption(o))
+		opts = append(opts, dialer.Sockopt(o))
 	}
 	d, err := dialer.New(append(opts, more...)...)
 	if err != nil {
@@ -210,7 +210,7 @@ func BenchmarkWriteWriteRead(b *testing.B) {
 			write = "writev"
 		}
 		b.Run("nodelay="+strconv.FormatBool(tc.nodelay)+"/write="+write, func(b *testing.B) {
-			d, err := dialer.New(dialer.SocketOption(sockopt.NoDelay(tc.nodelay)))
+			d, err := dialer.New(dialer.Sockopt(sockopt.NoDelay(tc.nodelay)))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		d, err := dialer.New(
 			dialer.Timeout(cfg.timeout),
-			dialer.WithResolver(cache),
+			dialer.Resolver(cache),
 			dialer.RecordConnectTime(connects),
 		)
 		if err != nil {

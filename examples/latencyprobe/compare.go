@@ -127,7 +127,7 @@ func runCompare(ctx context.Context, cfg *config, p *prober) ([]*comparison, err
 
 	// 4. A DNS lookup on every dial versus the cache.
 	target := net.JoinHostPort(dnsName, portOf(plain.Addr()))
-	direct, err := dialer.New(dialer.Timeout(cfg.timeout), dialer.WithResolver(dns.Resolver()))
+	direct, err := dialer.New(dialer.Timeout(cfg.timeout), dialer.Resolver(dns.Resolver()))
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func runCompare(ctx context.Context, cfg *config, p *prober) ([]*comparison, err
 		return nil, err
 	}
 	defer cache.Close()
-	cached, err := dialer.New(dialer.Timeout(cfg.timeout), dialer.WithResolver(cache))
+	cached, err := dialer.New(dialer.Timeout(cfg.timeout), dialer.Resolver(cache))
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func measurePooled(ctx context.Context, p *prober, name, title string, cfg *conf
 }
 
 func measureSplit(ctx context.Context, p *prober, name, title string, n int, cfg *config, noDelay bool, addr string, req, resp []byte) (*series, error) {
-	d, err := dialer.New(dialer.Timeout(cfg.timeout), dialer.SocketOption(sockopt.NoDelay(noDelay)))
+	d, err := dialer.New(dialer.Timeout(cfg.timeout), dialer.Sockopt(sockopt.NoDelay(noDelay)))
 	if err != nil {
 		return nil, err
 	}

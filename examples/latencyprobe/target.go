@@ -50,7 +50,7 @@ func targetSteps(cfg *config) int {
 func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, error) {
 	dopts := []dialer.Option{dialer.Timeout(cfg.timeout)}
 	for _, o := range cfg.sockopts {
-		dopts = append(dopts, dialer.SocketOption(o))
+		dopts = append(dopts, dialer.Sockopt(o))
 	}
 	if cfg.mptcp != nil {
 		dopts = append(dopts, dialer.MultipathTCP(*cfg.mptcp))
