@@ -98,6 +98,29 @@ func ExampleSystem_Explain() {
 	// SO_MARK=42          refused  needs CAP_NET_ADMIN or CAP_NET_RAW, which the process does not have (EPERM)
 }
 
+// System.ExplainFor knows the socket: here a dialer with Multipath TCP off
+// (Go's default for dialers), so the options that MPTCP would refuse are
+// fine, while a listening socket ignores TCP_FASTOPEN_CONNECT.
+func ExampleSystem_ExplainFor() {
+	host := fstest.MapFS{
+		"proc/sys/net/mptcp/enabled":     {Data: []byte("1\n")},
+		"proc/sys/net/ipv4/tcp_fastopen": {Data: []byte("1\n")},
+	}
+	sys, err := sockopt.ReadSystemFS(host)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var d net.Dialer
+	opts := []sockopt.Option{sockopt.UserTimeout(5 * time.Second), sockopt.FastOpenConnect(true)}
+	fmt.Print(sys.ExplainFor(sockopt.Dialing, d.MultipathTCP(), opts...))
+	fmt.Print(sys.ExplainFor(sockopt.Listening, true, opts...))
+	// Output:
+	// no option is clamped, refused or ignored by this host
+	// OPTION                     VERDICT  REASON
+	// TCP_USER_TIMEOUT=5s        caveat   the socket is Multipath TCP, which refuses it: sockopt's Control fails with ErrMPTCP and Go retries the dial or listen with plain TCP, Apply fails with ErrMPTCP; SetMultipathTCP(false) avoids both
+	// TCP_FASTOPEN_CONNECT=true  ignored  TCP_FASTOPEN_CONNECT has no effect on a listening socket
+}
+
 // ReadTCPInfo samples the kernel's view of a live connection.
 func ExampleReadTCPInfo() {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

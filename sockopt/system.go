@@ -251,89 +251,206 @@ func (fs Findings) String() string {
 // Explain says, for each option in opts that this host will clamp,
 // refuse, ignore or rewrite, what will happen and why, from the settings
 // in s alone (no system call). Options the host applies as asked are not
-// listed. It assumes a plain TCP socket except where noted.
+// listed. It does not know the socket: it assumes plain TCP, and notes the
+// options that Multipath TCP would mistreat when the host has MPTCP on
+// (Go makes listeners MPTCP by default). [System.ExplainFor] knows the
+// socket and says only what applies to it.
 func (s *System) Explain(opts ...Option) Findings {
-	var out Findings
-	add := func(o Option, v Verdict, format string, args ...any) {
-		out = append(out, Finding{Option: o, Verdict: v, Reason: fmt.Sprintf(format, args...)})
+	return s.explain(explainFor{mptcp: mptcpMaybe}, opts)
+}
+
+// ExplainFor is [System.Explain] for a socket whose role and protocol the
+// caller knows: r is where opts are set ([Dialing], [Listening],
+// [Accepted] or a combination), and mptcp whether the socket is Multipath
+// TCP, which for a net.Dialer or net.ListenConfig is what its
+// MultipathTCP method returns. With mptcp false there is no Multipath TCP
+// caveat; with mptcp true, one for each option that MPTCP mistreats in
+// role r (when the host has MPTCP on). An option that has no effect in
+// role r ([Check]) is reported ignored.
+//
+//	sys.ExplainFor(sockopt.Dialing, d.MultipathTCP(), opts...) // d is a net.Dialer
+func (s *System) ExplainFor(r Role, mptcp bool, opts ...Option) Findings {
+	use := mptcpOff
+	if mptcp {
+		use = mptcpOn
 	}
-	admin := s.CapNetAdmin() || s.missing("CapEff")
-	raw := s.CapNetRaw() || s.missing("CapEff")
+	return s.explain(explainFor{role: r, mptcp: use}, opts)
+}
+
+// explainFor is what Explain knows of the socket.
+type explainFor struct {
+	role  Role     // 0: unknown
+	mptcp mptcpUse // whether the socket is Multipath TCP
+}
+
+type mptcpUse uint8
+
+const (
+	mptcpMaybe mptcpUse = iota // unknown: MPTCP if the host has it on and Go picks it
+	mptcpOff
+	mptcpOn
+)
+
+// explain runs the steps of Explain over every option, then looks at the
+// set as a whole.
+func (s *System) explain(at explainFor, opts []Option) Findings {
+	var out Findings
 	for _, o := range opts {
 		if o == nil {
 			continue
 		}
-		switch o := o.(type) {
-		case ReceiveBuffer:
-			if !s.missing("net.core.rmem_max") && int(o) > s.RmemMax {
-				add(o, Clamped, "net.core.rmem_max is %d: the kernel keeps 2×%d = %d instead of 2×%d (ReceiveBufferForce needs CAP_NET_ADMIN)", s.RmemMax, s.RmemMax, 2*s.RmemMax, int(o))
-			}
-		case SendBuffer:
-			if !s.missing("net.core.wmem_max") && int(o) > s.WmemMax {
-				add(o, Clamped, "net.core.wmem_max is %d: the kernel keeps 2×%d = %d instead of 2×%d (SendBufferForce needs CAP_NET_ADMIN)", s.WmemMax, s.WmemMax, 2*s.WmemMax, int(o))
-			}
-		case ReceiveBufferForce, SendBufferForce:
-			if !admin {
-				add(o, Refused, "needs CAP_NET_ADMIN, which the process does not have (EPERM)")
-			}
-		case Mark:
-			if !admin && !raw {
-				add(o, Refused, "needs CAP_NET_ADMIN or CAP_NET_RAW, which the process does not have (EPERM)")
-			}
-		case Priority:
-			if o > 6 && !admin && !raw {
-				add(o, Refused, "priorities above 6 need CAP_NET_ADMIN or CAP_NET_RAW, which the process does not have (EPERM)")
-			}
-		case BusyPoll:
-			if !admin && !s.missing("net.core.busy_poll") && time.Duration(o) > s.BusyPoll {
-				add(o, Caveat, "above net.core.busy_poll (%v) without CAP_NET_ADMIN: older kernels refuse it (EPERM)", s.BusyPoll)
-			}
-		case FastOpen:
-			if !s.missing("net.ipv4.tcp_fastopen") && s.FastOpen&2 == 0 && o > 0 {
-				add(o, Ignored, "net.ipv4.tcp_fastopen is %d, without bit 2 (server): SYN data is not accepted, connections fall back to a normal handshake", s.FastOpen)
-			}
-		case FastOpenConnect:
-			if !s.missing("net.ipv4.tcp_fastopen") && s.FastOpen&1 == 0 && bool(o) {
-				add(o, Ignored, "net.ipv4.tcp_fastopen is %d, without bit 1 (client): connections use a normal handshake", s.FastOpen)
-			}
-		case Congestion:
-			name := string(o)
-			switch {
-			case !s.missing("net.ipv4.tcp_available_congestion_control") && !slices.Contains(s.AvailableCongestion, name):
-				if admin {
-					add(o, Refused, "not in net.ipv4.tcp_available_congestion_control [%s]: ENOENT unless the kernel can load module tcp_%s", strings.Join(s.AvailableCongestion, " "), name)
-				} else {
-					add(o, Refused, "not in net.ipv4.tcp_available_congestion_control [%s] (ENOENT)", strings.Join(s.AvailableCongestion, " "))
-				}
-			case !admin && !s.missing("net.ipv4.tcp_allowed_congestion_control") && !slices.Contains(s.AllowedCongestion, name):
-				add(o, Refused, "not in net.ipv4.tcp_allowed_congestion_control [%s] and no CAP_NET_ADMIN (EPERM)", strings.Join(s.AllowedCongestion, " "))
-			}
-		case DeferAccept:
-			if eff := deferAcceptEffective(time.Duration(o)); eff != time.Duration(o) {
-				add(o, Adjusted, "rounded up to the SYN-ACK retransmit schedule: reads back as %v", eff)
-			}
-		case TOS:
-			if o&3 != 0 {
-				add(o, Adjusted, "TCP strips the ECN bits: reads back as 0x%x", int(o)&^3)
-			}
-		case WindowClamp:
-			if o < minWindowClamp {
-				add(o, Adjusted, "raised to the kernel minimum %d", minWindowClamp)
-			}
-		case ReusePort:
-			if bool(o) && !s.missing("net.ipv4.tcp_migrate_req") && !s.MigrateReq {
-				add(o, Caveat, "net.ipv4.tcp_migrate_req is 0: closing one listener of the group resets the connections queued on it")
-			}
-		case BindToDevice:
-			if s.Interfaces != nil && !slices.Contains(s.Interfaces, string(o)) {
-				add(o, Refused, "no interface %q under /sys/class/net (ENODEV)", string(o))
-			}
+		if at.role != 0 && o.info().roles&at.role == 0 {
+			out = append(out, Finding{Option: o, Verdict: Ignored,
+				Reason: fmt.Sprintf("%s has no effect on a %s socket", o.Name(), at.role)})
+			continue
 		}
-		if TCPOnly(o) && s.MPTCPEnabled {
-			add(o, Caveat, "Multipath TCP (enabled here, and Go's default for listeners, not dialers) %s: on an MPTCP socket sockopt fails with ErrMPTCP and Go retries with plain TCP; SetMultipathTCP(false) avoids the retry", mptcpWhat(o.info().mptcp))
+		for _, step := range []func(Option) (Verdict, string){
+			s.explainBuffer, s.explainPrivilege, s.explainFastOpen, s.explainCongestion,
+			explainRewrite, s.explainPlacement, func(o Option) (Verdict, string) { return s.explainMPTCP(at, o) },
+		} {
+			if v, why := step(o); v != 0 {
+				out = append(out, Finding{Option: o, Verdict: v, Reason: why})
+			}
 		}
 	}
 	return append(out, s.explainKeepAlive(opts)...)
+}
+
+// admin and raw report whether the process has CAP_NET_ADMIN and
+// CAP_NET_RAW, giving the benefit of the doubt when CapEff is unknown.
+func (s *System) admin() bool { return s.CapNetAdmin() || s.missing("CapEff") }
+func (s *System) raw() bool   { return s.CapNetRaw() || s.missing("CapEff") }
+
+// explainBuffer: SO_RCVBUF and SO_SNDBUF clamp at twice the sysctl.
+func (s *System) explainBuffer(o Option) (Verdict, string) {
+	switch o := o.(type) {
+	case ReceiveBuffer:
+		if !s.missing("net.core.rmem_max") && int(o) > s.RmemMax {
+			return Clamped, fmt.Sprintf("net.core.rmem_max is %d: the kernel keeps 2×%d = %d instead of 2×%d (ReceiveBufferForce needs CAP_NET_ADMIN)", s.RmemMax, s.RmemMax, 2*s.RmemMax, int(o))
+		}
+	case SendBuffer:
+		if !s.missing("net.core.wmem_max") && int(o) > s.WmemMax {
+			return Clamped, fmt.Sprintf("net.core.wmem_max is %d: the kernel keeps 2×%d = %d instead of 2×%d (SendBufferForce needs CAP_NET_ADMIN)", s.WmemMax, s.WmemMax, 2*s.WmemMax, int(o))
+		}
+	}
+	return 0, ""
+}
+
+// explainPrivilege: the options that need a capability.
+func (s *System) explainPrivilege(o Option) (Verdict, string) {
+	switch o := o.(type) {
+	case ReceiveBufferForce, SendBufferForce:
+		if !s.admin() {
+			return Refused, "needs CAP_NET_ADMIN, which the process does not have (EPERM)"
+		}
+	case Mark:
+		if !s.admin() && !s.raw() {
+			return Refused, "needs CAP_NET_ADMIN or CAP_NET_RAW, which the process does not have (EPERM)"
+		}
+	case Priority:
+		if o > 6 && !s.admin() && !s.raw() {
+			return Refused, "priorities above 6 need CAP_NET_ADMIN or CAP_NET_RAW, which the process does not have (EPERM)"
+		}
+	case BusyPoll:
+		if !s.admin() && !s.missing("net.core.busy_poll") && time.Duration(o) > s.BusyPoll {
+			return Caveat, fmt.Sprintf("above net.core.busy_poll (%v) without CAP_NET_ADMIN: older kernels refuse it (EPERM)", s.BusyPoll)
+		}
+	}
+	return 0, ""
+}
+
+// explainFastOpen: each side of TCP Fast Open needs its bit of
+// net.ipv4.tcp_fastopen.
+func (s *System) explainFastOpen(o Option) (Verdict, string) {
+	if s.missing("net.ipv4.tcp_fastopen") {
+		return 0, ""
+	}
+	switch o := o.(type) {
+	case FastOpen:
+		if s.FastOpen&2 == 0 && o > 0 {
+			return Ignored, fmt.Sprintf("net.ipv4.tcp_fastopen is %d, without bit 2 (server): SYN data is not accepted, connections fall back to a normal handshake", s.FastOpen)
+		}
+	case FastOpenConnect:
+		if s.FastOpen&1 == 0 && bool(o) {
+			return Ignored, fmt.Sprintf("net.ipv4.tcp_fastopen is %d, without bit 1 (client): connections use a normal handshake", s.FastOpen)
+		}
+	}
+	return 0, ""
+}
+
+// explainCongestion: the algorithm must be available, and allowed
+// without CAP_NET_ADMIN.
+func (s *System) explainCongestion(o Option) (Verdict, string) {
+	c, ok := o.(Congestion)
+	if !ok {
+		return 0, ""
+	}
+	name := string(c)
+	switch {
+	case !s.missing("net.ipv4.tcp_available_congestion_control") && !slices.Contains(s.AvailableCongestion, name):
+		if s.admin() {
+			return Refused, fmt.Sprintf("not in net.ipv4.tcp_available_congestion_control [%s]: ENOENT unless the kernel can load module tcp_%s", strings.Join(s.AvailableCongestion, " "), name)
+		}
+		return Refused, fmt.Sprintf("not in net.ipv4.tcp_available_congestion_control [%s] (ENOENT)", strings.Join(s.AvailableCongestion, " "))
+	case !s.admin() && !s.missing("net.ipv4.tcp_allowed_congestion_control") && !slices.Contains(s.AllowedCongestion, name):
+		return Refused, fmt.Sprintf("not in net.ipv4.tcp_allowed_congestion_control [%s] and no CAP_NET_ADMIN (EPERM)", strings.Join(s.AllowedCongestion, " "))
+	}
+	return 0, ""
+}
+
+// explainRewrite: values every Linux rounds or rewrites, whatever the
+// settings.
+func explainRewrite(o Option) (Verdict, string) {
+	switch o := o.(type) {
+	case DeferAccept:
+		if eff := deferAcceptEffective(time.Duration(o)); eff != time.Duration(o) {
+			return Adjusted, fmt.Sprintf("rounded up to the SYN-ACK retransmit schedule: reads back as %v", eff)
+		}
+	case TOS:
+		if o&3 != 0 {
+			return Adjusted, fmt.Sprintf("TCP strips the ECN bits: reads back as 0x%x", int(o)&^3)
+		}
+	case WindowClamp:
+		if o < minWindowClamp {
+			return Adjusted, fmt.Sprintf("raised to the kernel minimum %d", minWindowClamp)
+		}
+	}
+	return 0, ""
+}
+
+// explainPlacement: where connections go, SO_REUSEPORT and
+// SO_BINDTODEVICE.
+func (s *System) explainPlacement(o Option) (Verdict, string) {
+	switch o := o.(type) {
+	case ReusePort:
+		if bool(o) && !s.missing("net.ipv4.tcp_migrate_req") && !s.MigrateReq {
+			return Caveat, "net.ipv4.tcp_migrate_req is 0: closing one listener of the group resets the connections queued on it"
+		}
+	case BindToDevice:
+		if s.Interfaces != nil && !slices.Contains(s.Interfaces, string(o)) {
+			return Refused, fmt.Sprintf("no interface %q under /sys/class/net (ENODEV)", string(o))
+		}
+	}
+	return 0, ""
+}
+
+// explainMPTCP: the options a Multipath TCP socket refuses or drops, when
+// the socket may be one.
+func (s *System) explainMPTCP(at explainFor, o Option) (Verdict, string) {
+	hostOff := !s.missing("net.mptcp.enabled") && !s.MPTCPEnabled
+	switch {
+	case at.mptcp == mptcpOff || hostOff:
+		return 0, ""
+	case at.mptcp == mptcpMaybe:
+		if TCPOnly(o) && s.MPTCPEnabled {
+			return Caveat, fmt.Sprintf("Multipath TCP (enabled here, and Go's default for listeners, not dialers) %s: on an MPTCP socket sockopt fails with ErrMPTCP and Go retries with plain TCP; SetMultipathTCP(false) avoids the retry", mptcpWhat(o.info().mptcp))
+		}
+	default:
+		if q := o.info().mptcp & forbidden(at.role); q != 0 {
+			return Caveat, fmt.Sprintf("the socket is Multipath TCP, which %s: sockopt's Control fails with ErrMPTCP and Go retries the dial or listen with plain TCP, Apply fails with ErrMPTCP; SetMultipathTCP(false) avoids both", mptcpWhat(q))
+		}
+	}
+	return 0, ""
 }
 
 // explainKeepAlive checks keepalive against TCP_USER_TIMEOUT: probes do

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -187,4 +188,65 @@ func TestExplainPairsKeepaliveWithAUserTimeout(t *testing.T) {
 	fs = sys.Explain(sockopt.KeepAlive(true))
 	require.Len(t, fs, 1)
 	assert.Contains(t, fs[0].Reason, "UserTimeout(2h11m15s)", "the host defaults fill the missing timers: 7200s + 9×75s")
+}
+
+// mptcpFindings returns the findings that are about Multipath TCP.
+func mptcpFindings(fs sockopt.Findings) sockopt.Findings {
+	var out sockopt.Findings
+	for _, f := range fs {
+		if strings.Contains(f.Reason, "Multipath TCP") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// The latencyprobe -target preflight: a dialer that turned Multipath TCP
+// off (as nettune's dialer does for TCP-only options) got an MPTCP caveat
+// for each of them from Explain, which does not know the socket.
+func TestExplainForADialerWithMultipathTCPOffHasNoMPTCPCaveat(t *testing.T) {
+	sys, err := sockopt.ReadSystemFS(fakeHost(capsNone, nil)) // net.mptcp.enabled=1
+	require.NoError(t, err)
+	opts := []sockopt.Option{sockopt.UserTimeout(5 * time.Second), sockopt.QuickAck(true), sockopt.TOS(0xb8),
+		sockopt.NotSentLowat(16 << 10), sockopt.WindowClamp(65535)}
+	require.NotEmpty(t, mptcpFindings(sys.Explain(opts...)), "Explain, not knowing the socket, warns")
+
+	assert.Empty(t, sys.ExplainFor(sockopt.Dialing, false, opts...), "dialing socket, MPTCP off: nothing to say")
+	for _, r := range []sockopt.Role{sockopt.Listening, sockopt.Accepted, sockopt.Connected} {
+		assert.Empty(t, mptcpFindings(sys.ExplainFor(r, false, opts...)), "%v socket, MPTCP off: no MPTCP caveat", r)
+	}
+}
+
+func TestExplainForAMultipathSocketNamesWhatMPTCPDoesInThatRole(t *testing.T) {
+	sys, err := sockopt.ReadSystemFS(fakeHost(capsNone, nil))
+	require.NoError(t, err)
+	fs := sys.ExplainFor(sockopt.Listening, true, sockopt.UserTimeout(time.Second), sockopt.NotSentLowat(1<<14), sockopt.BusyPoll(0))
+	require.Len(t, fs, 3, "%s", fs)
+	for _, f := range fs {
+		assert.Equal(t, sockopt.Caveat, f.Verdict)
+		assert.Contains(t, f.Reason, "Multipath TCP")
+	}
+	assert.Contains(t, fs[0].Reason, "refuses it")
+	assert.Contains(t, fs[1].Reason, "does not pass it to accepted connections")
+
+	// A dialing socket: NOTSENT_LOWAT is dropped on fallback; SO_BUSY_POLL,
+	// which only a listener fails to pass on, is fine.
+	fs = sys.ExplainFor(sockopt.Dialing, true, sockopt.NotSentLowat(1<<14), sockopt.BusyPoll(0))
+	require.Len(t, fs, 1, "%s", fs)
+	assert.Contains(t, fs[0].Reason, "drops it when a dial falls back to TCP")
+
+	// MPTCP off on the host: the socket cannot be MPTCP, whatever Go asks.
+	off, err := sockopt.ReadSystemFS(fakeHost(capsNone, map[string]string{"net/mptcp/enabled": "0"}))
+	require.NoError(t, err)
+	assert.Empty(t, off.ExplainFor(sockopt.Listening, true, sockopt.UserTimeout(time.Second)))
+}
+
+func TestExplainForReportsAnOptionWithNoEffectInTheRole(t *testing.T) {
+	sys, err := sockopt.ReadSystemFS(fakeHost(capsNone, nil))
+	require.NoError(t, err)
+	fs := sys.ExplainFor(sockopt.Dialing, false, sockopt.DeferAccept(5*time.Second), sockopt.FastOpenConnect(true))
+	require.Len(t, fs, 1, "%s", fs)
+	assert.Equal(t, sockopt.Ignored, fs[0].Verdict)
+	assert.Equal(t, sockopt.DeferAccept(5*time.Second), fs[0].Option)
+	assert.Contains(t, fs[0].Reason, "no effect on a dialing socket", "the rounding of DEFER_ACCEPT is beside the point")
 }
