@@ -8,7 +8,7 @@
 //	cfg, err := listener.New(
 //		listener.Backlog(4096),
 //		listener.ConnSockopt(sockopt.UserTimeout(30*time.Second)),
-//		listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Minute}),
+//		listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Minute}),
 //	)
 //	if err != nil {
 //		return err // an *OptionError naming the bad option
@@ -26,8 +26,16 @@
 // from the listening socket. Options meant for connections therefore go in
 // [ConnSockopt]: [Listener.Accept] sets them after Go's defaults, on every
 // connection. [Sockopt] refuses options that Go would overwrite. The
-// [KeepAlive] option is set the same way, so that its errors are not
-// ignored as Go's Accept ignores them.
+// [KeepAliveConfig] option is set the same way, so that its errors are not
+// ignored as Go's Accept ignores them. [KeepAliveConfig] takes
+// net.KeepAliveConfig with net's meaning, except that New refuses Enable
+// false with a field set, which net would silently turn into keep-alive on
+// with its defaults.
+//
+// For what this package does not list, [Control] runs a function of your
+// own on the listening socket after the Config's socket options, and
+// [ConnControl] one on every accepted connection after the per-connection
+// options. Nothing validates or reads back what they set.
 //
 // [Config.Listen] sets the per-connection options once on a new socket of
 // the listener's family and protocol, so an option the kernel refuses (an
@@ -47,6 +55,23 @@
 // what was asked and what the kernel kept, which is at most somaxconn;
 // [StrictBacklog] turns a truncation into an error wrapping
 // [ErrBacklogTruncated].
+//
+// # TCP Fast Open
+//
+// [FastOpen](true) accepts data in the SYN with a Fast Open queue as long
+// as the listen backlog (on Linux, the number [Listener.Backlog] reports);
+// [FastOpenQueue](n) chooses the length. The host needs bit 2 of
+// net.ipv4.tcp_fastopen. A SYN's data may be a replay: serve only
+// idempotent first requests from it.
+//
+// # Errors
+//
+// Every error of [New], and of Listen for an option, is an *[OptionError]
+// that names the option as the call that made it, such as
+// "listener.MultipathTCP(true): … (conflicts with
+// listener.ConnSockopt(TCP_USER_TIMEOUT=1s))". A bad argument of Listen
+// or ListenGroup (a network other than TCP, a group of 0) is a
+// *net.OpError, as net returns for a bad network.
 //
 // # Multipath TCP
 //

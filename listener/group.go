@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/nettune/nettune/internal/optset"
 	"github.com/nettune/nettune/sockopt"
 )
 
@@ -43,14 +44,19 @@ type Group struct {
 
 // ListenGroup listens n times on one address with SO_REUSEPORT set, for n
 // accept loops. If address has port 0, the first listener picks the port
-// and the others join it. c must not hold ReusePort(false). On error no
-// listener stays open.
+// and the others join it. c must not hold ReusePort(false) (an
+// *OptionError). network is checked as by Listen, and n must be between 1
+// and 65535: a bad argument is a *net.OpError, as a bad network is for
+// Listen. On error no listener stays open.
 //
 // Any process of the same user that listens on the address with
 // SO_REUSEPORT joins the group and gets a share of the connections.
 func (c *Config) ListenGroup(ctx context.Context, network, address string, n int) (*Group, error) {
+	if err := checkNetwork(network); err != nil {
+		return nil, err
+	}
 	if n < 1 || n > maxGroup {
-		return nil, fmt.Errorf("listener: group of %d listeners: must be between 1 and %d", n, maxGroup)
+		return nil, &net.OpError{Op: "listen", Net: network, Err: fmt.Errorf("listener: ListenGroup n = %d: must be between 1 and %d", n, maxGroup)}
 	}
 	gc := *c
 	gc.listen = append([]sockopt.Option(nil), c.listen...)
@@ -58,7 +64,7 @@ func (c *Config) ListenGroup(ctx context.Context, network, address string, n int
 	for _, o := range gc.listen {
 		if rp, ok := o.(sockopt.ReusePort); ok {
 			if !rp {
-				return nil, &OptionError{Option: ReusePort(false), Err: errors.New("a reuse-port group needs SO_REUSEPORT")}
+				return nil, &OptionError{Option: ReusePort(false), Err: errors.New("ListenGroup needs SO_REUSEPORT")}
 			}
 			has = true
 		}
@@ -66,7 +72,7 @@ func (c *Config) ListenGroup(ctx context.Context, network, address string, n int
 	if !has {
 		gc.listen = append(gc.listen, sockopt.ReusePort(true))
 	}
-	gc.lc.Control = sockopt.ListenControl(gc.listen...)
+	gc.lc.Control = optset.Chain(optset.Sockopts(sockopt.ListenControl, gc.listen), gc.control)
 	g := &Group{ls: make([]*Listener, 0, n)}
 	for i := range n {
 		l, err := gc.Listen(ctx, network, address)
@@ -152,7 +158,7 @@ func (l *Listener) Drain() ([]*net.TCPConn, error) {
 }
 
 // setDrained gives a connection taken by Drain what Accept would have:
-// the per-connection options, [KeepAlive]'s included (net.FileConn set
+// the per-connection options, [KeepAliveConfig]'s included (net.FileConn set
 // Go's default keepalive, as Go's Accept does). On failure it closes c.
 func (l *Listener) setDrained(c *net.TCPConn) error { return l.setConnOptions(c) }
 

@@ -3,6 +3,7 @@ package listener_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -79,9 +80,15 @@ func TestListenGroupRefusesBadSizesAndReusePortOff(t *testing.T) {
 	require.NoError(t, err)
 	for _, n := range []int{0, -1, 65536} {
 		g, err := cfg.ListenGroup(context.Background(), "tcp", "127.0.0.1:0", n)
-		assert.Error(t, err, "n=%d", n)
 		assert.Nil(t, g)
+		var op *net.OpError
+		require.ErrorAs(t, err, &op, "n=%d: a bad argument is a *net.OpError, as Listen's bad network is", n)
+		assert.Equal(t, "listen", op.Op)
+		assert.Contains(t, err.Error(), fmt.Sprintf("ListenGroup n = %d", n), "the error names the argument")
 	}
+	_, err = cfg.ListenGroup(context.Background(), "udp", "127.0.0.1:0", 2)
+	var unknown net.UnknownNetworkError
+	assert.ErrorAs(t, err, &unknown, "the network is checked as by Listen")
 	off, err := listener.New(listener.ReusePort(false))
 	require.NoError(t, err)
 	_, err = off.ListenGroup(context.Background(), "tcp", "127.0.0.1:0", 2)
@@ -104,7 +111,7 @@ func TestListenGroupClosesWhatItOpenedWhenOneListenFails(t *testing.T) {
 
 func TestDrainHandsBackQueuedConnsWithTheirOptions(t *testing.T) {
 	l := listen(t, listener.ConnSockopt(sockopt.NoDelay(false)),
-		listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 4 * time.Second, Count: 2}))
+		listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 4 * time.Second, Count: 2}))
 	for range 5 {
 		c, err := net.Dial("tcp", l.Addr().String())
 		require.NoError(t, err)

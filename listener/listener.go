@@ -1,17 +1,15 @@
 package listener
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log"
 	"net"
-	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 
+	"github.com/nettune/nettune/internal/optset"
 	"github.com/nettune/nettune/sockopt"
 )
 
@@ -26,29 +24,43 @@ var errUnsupported = errors.ErrUnsupported
 // OptionError is the error of [New] for an option with a bad value, one
 // that has no meaning where it was given, or two options that conflict.
 // [Config.Listen] also returns one, inside its *net.OpError, for a
-// per-connection option the kernel refuses. It unwraps to the cause, such
-// as a *sockopt.Error.
+// per-connection option the kernel refuses, for [FastOpen] when setting
+// the queue fails and for a [Control] function's error. It unwraps to the
+// cause, such as a *sockopt.Error.
 type OptionError struct {
-	Option Option // the offending option
-	Err    error
+	// Option is the option refused; nil when no single option is.
+	Option Option
+	// Conflicts lists the options that Option cannot be combined with, if
+	// that is why it was refused.
+	Conflicts []Option
+	// Err says what is wrong.
+	Err error
 }
 
-// Error returns "listener: <option>: <cause>".
-func (e *OptionError) Error() string { return "listener: " + e.Option.String() + ": " + e.Err.Error() }
+// Error returns "<option>: <Err>", followed by " (conflicts with <a>, <b>)"
+// when Conflicts is set, such as "listener.Backlog(-1): must be between 0
+// (Go's default) and 2147483647".
+func (e *OptionError) Error() string {
+	return optset.ErrorString("listener", e.Option, e.Option == nil, e.Conflicts, e.Err)
+}
 
-// Unwrap returns the cause.
+// Unwrap returns Err.
 func (e *OptionError) Unwrap() error { return e.Err }
 
 // config is what the options build; New freezes it into a Config.
 type config struct {
-	listen       []sockopt.Option // on the listening socket, in order
-	conn         []sockopt.Option // on every accepted conn, in order
-	backlog      int              // 0: Go's (somaxconn)
-	strict       bool
-	keepAlive    *net.KeepAliveConfig // nil: Go's default
-	keepAliveOpt keepAlive
-	mptcp        *bool // nil: Go decides, unless TCP-only options
-	errorLog     *log.Logger
+	listen        []optset.Entry[Option] // on the listening socket, in order
+	conn          []optset.Entry[Option] // on every accepted conn, in order
+	fastOpen      Option                 // the last FastOpen or FastOpenQueue, or nil
+	fastOpenQueue int                    // 0: off; fastOpenBacklog: the backlog
+	backlog       int                    // 0: Go's (somaxconn)
+	strict        bool
+	keepAlive     *net.KeepAliveConfig // nil: Go's default
+	keepAliveOpt  Option
+	mptcp         *bool // nil: Go decides, unless TCP-only options
+	errorLog      *log.Logger
+	control       []optset.ControlFunc // the Control options' run, in order
+	connControl   []connControlOption
 }
 
 // Config is a frozen listener configuration made by [New]. Its Listen and
@@ -57,16 +69,21 @@ type config struct {
 type Config struct {
 	opts   []Option
 	listen []sockopt.Option
-	// conn are the options set on every accepted conn: the KeepAlive
+	// conn are the options set on every accepted conn: the KeepAliveConfig
 	// option's socket options, then the ConnSockopt ones; connFrom[i] is
 	// the Option that conn[i] comes from.
-	conn     []sockopt.Option
-	connFrom []Option
+	conn        []sockopt.Option
+	connFrom    []Option
+	connControl []connControlOption
+	control     []optset.ControlFunc
+	// fastOpen is FastOpen(true) or FastOpenQueue(0), set after listen to
+	// the backlog read back; nil otherwise.
+	fastOpen Option
 	backlog  int
 	strict   bool
 	lc       net.ListenConfig // Control, KeepAlive and MPTCP set
 	tcpOnly  bool             // MPTCP was turned off for TCP-only options
-	// keepAlive is the KeepAlive option, or nil.
+	// keepAlive is the KeepAliveConfig option, or nil.
 	keepAlive *net.KeepAliveConfig
 	errorLog  *log.Logger // nil: the standard logger
 }
@@ -75,192 +92,163 @@ type Config struct {
 // applies each option (which checks its own value), then checks the set:
 // socket options must fit their socket (sockopt.Check with the listening
 // and the accepted role), must not conflict, and Multipath TCP must not be
-// asked for together with TCP-only options. It makes no system call. The
-// error is an *[OptionError] naming the option.
+// asked for together with TCP-only options. It makes no system call. Every
+// error it returns is an *[OptionError] naming the option.
 func New(opts ...Option) (*Config, error) {
-	var c config
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("listener: nil Option")
-		}
-		if err := o.apply(&c); err != nil {
-			return nil, err
-		}
+	c, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	if err := validateSet(&c, opts); err != nil {
+	listen := c.listenSet()
+	if err := checkSet(c, listen); err != nil {
 		return nil, err
 	}
 	cfg := &Config{
-		opts:     append([]Option(nil), opts...),
-		listen:   dedupe(c.listen),
-		backlog:  c.backlog,
-		strict:   c.strict,
-		errorLog: c.errorLog,
+		opts:        append([]Option(nil), opts...),
+		backlog:     c.backlog,
+		strict:      c.strict,
+		errorLog:    c.errorLog,
+		control:     c.control,
+		connControl: c.connControl,
 	}
-	if c.keepAlive != nil {
-		// Go sets keepalive on accepted conns itself and ignores the
-		// errors: the Listener sets it as a per-connection option.
-		for _, o := range keepAliveOptions(*c.keepAlive) {
-			cfg.conn = append(cfg.conn, o)
-			cfg.connFrom = append(cfg.connFrom, c.keepAliveOpt)
-		}
+	cfg.listen = c.listenSockopts(listen)
+	if c.fastOpenQueue == fastOpenBacklog && canSetBacklog {
+		cfg.fastOpen = c.fastOpen // set after listen, to the backlog
 	}
-	for _, o := range dedupe(c.conn) {
-		cfg.conn = append(cfg.conn, o)
-		cfg.connFrom = append(cfg.connFrom, connSockopt{o})
-	}
-	if len(cfg.listen) > 0 {
-		cfg.lc.Control = sockopt.ListenControl(cfg.listen...)
-	}
-	if c.keepAlive != nil {
-		cfg.keepAlive = c.keepAlive
-		cfg.lc.KeepAliveConfig = *c.keepAlive
-		if !c.keepAlive.Enable {
-			cfg.lc.KeepAlive = -1 // Go would turn it on otherwise
-		}
-	}
-	for _, o := range append(append([]sockopt.Option(nil), cfg.listen...), cfg.conn...) {
-		if sockopt.TCPOnly(o) {
-			cfg.tcpOnly = true
-		}
-	}
-	switch {
-	case c.mptcp != nil:
-		cfg.lc.SetMultipathTCP(*c.mptcp)
-	case cfg.tcpOnly:
-		cfg.lc.SetMultipathTCP(false)
-	}
+	cfg.setConnOptions(c)
+	cfg.lc = cfg.netListenConfig(c, listen)
 	return cfg, nil
 }
 
-// validateSet checks what no single option can: conflicts between them.
-func validateSet(c *config, opts []Option) error {
-	find := func(o sockopt.Option, conn bool) Option {
-		for _, op := range opts {
-			switch op := op.(type) {
-			case sockoptOption:
-				if !conn && op.o == o {
-					return op
-				}
-			case connSockopt:
-				if conn && op.o == o {
-					return op
-				}
-			}
-		}
-		return nil
+// applyOptions applies opts in order to a zero config.
+func applyOptions(opts []Option) (*config, error) {
+	c := new(config)
+	err := optset.Apply(opts, &OptionError{Err: errNilOption}, func(o Option) error { return o.apply(c) })
+	if err != nil {
+		return nil, err
 	}
-	for _, set := range []struct {
-		opts []sockopt.Option
-		conn bool
-	}{{c.listen, false}, {c.conn, true}} {
-		if err := sockopt.Validate(set.opts...); err != nil {
-			var se *sockopt.Error
-			if errors.As(err, &se) {
-				if o := find(se.Option, set.conn); o != nil {
-					return &OptionError{Option: o, Err: err}
-				}
-			}
-			return fmt.Errorf("listener: %w", err)
+	return c, nil
+}
+
+var errNilOption = errors.New("nil Option")
+
+// listenSet returns the listening socket's options with the one that Fast
+// Open stands for: TCP_FASTOPEN with the queue asked for, or 1 (on) where
+// the queue is the backlog; on Linux that one is set after listen instead
+// and stays here for the checks of the set only.
+func (c *config) listenSet() []optset.Entry[Option] {
+	set := c.listen
+	if c.fastOpen != nil {
+		q := max(c.fastOpenQueue, 0)
+		if c.fastOpenQueue == fastOpenBacklog {
+			q = 1
+		}
+		set = append(set[:len(set):len(set)], optset.Entry[Option]{Sockopt: sockopt.FastOpen(q), From: c.fastOpen})
+	}
+	return set
+}
+
+// listenSockopts returns the socket options set before listen.
+func (c *config) listenSockopts(set []optset.Entry[Option]) []sockopt.Option {
+	var opts []sockopt.Option
+	for _, e := range set {
+		if e.From == c.fastOpen && c.fastOpenQueue == fastOpenBacklog && canSetBacklog {
+			continue // set after listen
+		}
+		opts = append(opts, e.Sockopt)
+	}
+	return optset.Dedupe(opts)
+}
+
+// checkSet checks what no single option can: conflicts between them.
+func checkSet(c *config, listen []optset.Entry[Option]) error {
+	for _, set := range [][]optset.Entry[Option]{listen, c.conn} {
+		if o, err := optset.Validate(set); err != nil {
+			return &OptionError{Option: o, Err: err}
 		}
 	}
-	if c.keepAlive != nil {
-		for _, o := range c.conn {
-			switch o.(type) {
-			case sockopt.KeepAlive, sockopt.KeepAliveIdle, sockopt.KeepAliveInterval, sockopt.KeepAliveCount:
-				return &OptionError{Option: c.keepAliveOpt, Err: fmt.Errorf("conflicts with %v", connSockopt{o})}
-			}
+	if c.fastOpen != nil {
+		isFastOpen := func(o sockopt.Option) bool { _, ok := o.(sockopt.FastOpen); return ok }
+		if conflicts := optset.Matching(c.listen, isFastOpen); len(conflicts) > 0 {
+			return &OptionError{Option: c.fastOpen, Conflicts: conflicts, Err: errors.New("TCP Fast Open configured two ways")}
 		}
+	}
+	if ka := optset.Matching(c.conn, optset.IsKeepAlive); c.keepAlive != nil && len(ka) > 0 {
+		return &OptionError{Option: c.keepAliveOpt, Conflicts: ka, Err: optset.ErrKeepAliveConflict}
 	}
 	if c.mptcp != nil && *c.mptcp {
-		for _, set := range []struct {
-			opts []sockopt.Option
-			wrap func(sockopt.Option) Option
-		}{
-			{c.listen, func(o sockopt.Option) Option { return sockoptOption{o} }},
-			{c.conn, func(o sockopt.Option) Option { return connSockopt{o} }},
-		} {
-			for _, o := range set.opts {
-				if sockopt.TCPOnly(o) {
-					return &OptionError{Option: multipath(true), Err: fmt.Errorf(
-						"conflicts with %v: a Multipath TCP socket refuses it, ignores it or does not pass it on to accepted connections", set.wrap(o))}
-				}
-			}
+		tcpOnly := append(optset.Matching(listen, sockopt.TCPOnly), optset.Matching(c.conn, sockopt.TCPOnly)...)
+		if len(tcpOnly) > 0 {
+			return &OptionError{Option: multipath(true), Conflicts: tcpOnly, Err: optset.ErrMPTCPConflict}
 		}
 	}
 	return nil
 }
 
-// dedupe drops repeats of the same option with the same value (Validate
-// has already refused different values).
-func dedupe(opts []sockopt.Option) []sockopt.Option {
-	var out []sockopt.Option
-	for _, o := range opts {
-		dup := false
-		for _, p := range out {
-			if p == o {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, o)
+// setConnOptions fills in the per-connection options: the KeepAliveConfig
+// option's (Go sets keepalive on accepted conns itself and ignores the
+// errors, so the Listener sets it as a per-connection option), then the
+// ConnSockopt ones.
+func (cfg *Config) setConnOptions(c *config) {
+	if c.keepAlive != nil {
+		cfg.keepAlive = c.keepAlive
+		for _, o := range optset.KeepAliveOptions(*c.keepAlive) {
+			cfg.conn = append(cfg.conn, o)
+			cfg.connFrom = append(cfg.connFrom, c.keepAliveOpt)
 		}
 	}
-	return out
+	var conn []sockopt.Option
+	for _, e := range c.conn {
+		conn = append(conn, e.Sockopt)
+	}
+	for _, o := range optset.Dedupe(conn) {
+		cfg.conn = append(cfg.conn, o)
+		cfg.connFrom = append(cfg.connFrom, connSockopt{o})
+	}
 }
 
-// keepAliveOptions returns the socket options that cfg stands for, with
-// net.KeepAliveConfig's meaning: keepalive off when Enable is false,
-// otherwise Go's default for a zero field and nothing (the system's value)
-// for a negative one.
-func keepAliveOptions(cfg net.KeepAliveConfig) []sockopt.Option {
-	if !cfg.Enable {
-		return []sockopt.Option{sockopt.KeepAlive(false)}
+// netListenConfig returns the net.ListenConfig underneath cfg: Control,
+// keepalive and the Multipath TCP setting.
+func (cfg *Config) netListenConfig(c *config, listen []optset.Entry[Option]) net.ListenConfig {
+	var lc net.ListenConfig
+	lc.Control = optset.Chain(optset.Sockopts(sockopt.ListenControl, cfg.listen), cfg.control)
+	if c.keepAlive != nil {
+		lc.KeepAliveConfig = *c.keepAlive
+		if !c.keepAlive.Enable {
+			lc.KeepAlive = -1 // Go would turn it on otherwise
+		}
 	}
-	opts := []sockopt.Option{sockopt.KeepAlive(true)}
-	if cfg.Idle >= 0 {
-		opts = append(opts, sockopt.KeepAliveIdle(cmp.Or(cfg.Idle, goKeepAliveIdle)))
+	cfg.tcpOnly = len(optset.Matching(listen, sockopt.TCPOnly)) > 0 || len(optset.Matching(c.conn, sockopt.TCPOnly)) > 0
+	switch {
+	case c.mptcp != nil:
+		lc.SetMultipathTCP(*c.mptcp)
+	case cfg.tcpOnly:
+		lc.SetMultipathTCP(false)
 	}
-	if cfg.Interval >= 0 {
-		opts = append(opts, sockopt.KeepAliveInterval(cmp.Or(cfg.Interval, goKeepAliveInterval)))
-	}
-	if cfg.Count >= 0 {
-		opts = append(opts, sockopt.KeepAliveCount(cmp.Or(cfg.Count, goKeepAliveCount)))
-	}
-	return opts
+	return lc
 }
-
-// Go's keepalive defaults, documented at net.KeepAliveConfig.
-const (
-	goKeepAliveIdle     = 15 * time.Second
-	goKeepAliveInterval = 15 * time.Second
-	goKeepAliveCount    = 9
-)
 
 // String lists the options the Config was made with.
 func (c *Config) String() string {
-	parts := make([]string, len(c.opts))
-	for i, o := range c.opts {
-		parts[i] = o.String()
-	}
-	return "listener.Config{" + strings.Join(parts, ", ") + "}"
+	return "listener.Config{" + optset.List(c.opts) + "}"
 }
 
 // ListenConfig returns the standard library configuration underneath c:
-// its Control sets the listening socket's options, its KeepAliveConfig is
-// the [KeepAlive] option (which net's Accept sets without checking errors)
-// and its Multipath TCP setting is c's. It does not carry what
-// net.ListenConfig cannot express: the [Backlog], and the [ConnSockopt]
-// options, which need the Accept of a [Listener]. Each call returns a
-// fresh copy.
+// its Control sets the listening socket's options and runs the [Control]
+// options, its KeepAliveConfig is the [KeepAliveConfig] option (which
+// net's Accept sets without checking errors) and its Multipath TCP setting
+// is c's. It does not carry what net.ListenConfig cannot express: the
+// [Backlog], [FastOpen](true)'s queue as long as the backlog, and the
+// [ConnSockopt] and [ConnControl] options, which need the Accept of a
+// [Listener]. Each call returns a fresh copy.
 func (c *Config) ListenConfig() net.ListenConfig { return c.lc }
 
 // Listen announces on the local TCP address, like net.ListenConfig.Listen,
-// with c's options: socket options are set before bind; then the backlog
-// is set and read back, and the protocol of the socket checked. Last, the
-// per-connection options ([ConnSockopt], and [KeepAlive]'s) are set once
-// on a new socket of the listener's family and protocol, which is then
+// with c's options: socket options are set, and the [Control] functions
+// run, before bind; then the backlog is set and read back, the protocol of
+// the socket checked, and the Fast Open queue of [FastOpen](true) set to
+// the backlog. Last, the per-connection options ([ConnSockopt], and
+// [KeepAliveConfig]'s; not [ConnControl]) are set once on a new socket of the listener's family and protocol, which is then
 // closed: an option the kernel refuses (an unknown congestion control, a
 // missing privilege) fails Listen rather than every Accept. network must
 // be "tcp", "tcp4" or "tcp6". Errors are *net.OpError values whose chain
@@ -268,10 +256,8 @@ func (c *Config) ListenConfig() net.ListenConfig { return c.lc }
 // errors.As(err, new(*sockopt.Error)) work; for a per-connection option
 // the chain also holds an *[OptionError] naming it.
 func (c *Config) Listen(ctx context.Context, network, address string) (*Listener, error) {
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil, &net.OpError{Op: "listen", Net: network, Err: fmt.Errorf("listener: network %q is not one of tcp, tcp4, tcp6: %w", network, net.UnknownNetworkError(network))}
+	if err := checkNetwork(network); err != nil {
+		return nil, err
 	}
 	lc := c.lc
 	if c.keepAlive != nil {
@@ -282,12 +268,22 @@ func (c *Config) Listen(ctx context.Context, network, address string) (*Listener
 		return nil, err
 	}
 	tl := ln.(*net.TCPListener)
-	l := &Listener{tl: tl, network: network, conn: c.conn, asked: c.backlog, errorLog: c.errorLog}
+	l := &Listener{tl: tl, network: network, conn: c.conn, connControl: c.connControl, asked: c.backlog, errorLog: c.errorLog}
 	if err := c.finishListen(ctx, l); err != nil {
 		tl.Close()
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: tl.Addr(), Err: err}
 	}
 	return l, nil
+}
+
+// checkNetwork returns the *net.OpError of Listen for a network other than
+// tcp, tcp4 and tcp6.
+func checkNetwork(network string) error {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return nil
+	}
+	return &net.OpError{Op: "listen", Net: network, Err: fmt.Errorf("listener: network %q is not one of tcp, tcp4, tcp6: %w", network, net.UnknownNetworkError(network))}
 }
 
 // finishListen sets the backlog, reads back what the kernel kept and
@@ -301,19 +297,38 @@ func (c *Config) finishListen(ctx context.Context, l *Listener) error {
 	if err != nil {
 		return err
 	}
-	l.backlog, l.mptcp = st.backlog, st.mptcp
-	if c.tcpOnly && st.mptcp {
+	l.backlog = st.backlog
+	if l.mptcp, err = sockopt.IsMPTCP(l.tl); err != nil {
+		return err
+	}
+	if c.tcpOnly && l.mptcp {
 		return errors.New("listener: the listening socket is Multipath TCP although Multipath TCP was turned off for TCP-only options")
 	}
 	if c.backlog > 0 && st.backlog < c.backlog && c.strict {
 		return fmt.Errorf("%w: asked %d, the kernel kept %d", ErrBacklogTruncated, c.backlog, st.backlog)
+	}
+	if err := c.setFastOpenQueue(l); err != nil {
+		return err
 	}
 	ipv6 := st.ipv6
 	if !st.domainKnown {
 		a := l.tl.Addr().(*net.TCPAddr).AddrPort().Addr()
 		ipv6 = a.Is6() && !a.Is4In6()
 	}
-	return c.tryConnOptions(ctx, ipv6, st.mptcp)
+	return c.tryConnOptions(ctx, ipv6, l.mptcp)
+}
+
+// setFastOpenQueue sets, for FastOpen(true), the Fast Open queue of the
+// listening socket to the backlog read back (Linux takes TCP_FASTOPEN on a
+// listening socket).
+func (c *Config) setFastOpenQueue(l *Listener) error {
+	if c.fastOpen == nil {
+		return nil
+	}
+	if err := sockopt.Apply(l.tl, sockopt.FastOpen(l.backlog)); err != nil {
+		return &OptionError{Option: c.fastOpen, Err: err}
+	}
+	return nil
 }
 
 // errTried ends the throw-away listen of tryConnOptions once its socket
@@ -374,12 +389,13 @@ func (c *Config) tryConnOptions(ctx context.Context, ipv6, mptcp bool) error {
 // every connection it returns. It is safe for concurrent use, like
 // net.Listener.
 type Listener struct {
-	tl      *net.TCPListener
-	network string
-	conn    []sockopt.Option
-	backlog int // read back after listen; 0 if unknown
-	asked   int
-	mptcp   bool
+	tl          *net.TCPListener
+	network     string
+	conn        []sockopt.Option
+	connControl []connControlOption
+	backlog     int // read back after listen; 0 if unknown
+	asked       int
+	mptcp       bool
 	// errorLog logs the conns closed because an option failed; nil: the
 	// standard logger.
 	errorLog *log.Logger
@@ -387,8 +403,9 @@ type Listener struct {
 }
 
 // Accept waits for the next connection, sets the per-connection options
-// ([ConnSockopt], and [KeepAlive]'s) on it and returns it; the net.Conn is
-// a *net.TCPConn. It implements net.Listener.
+// ([ConnSockopt], and [KeepAliveConfig]'s) on it, runs the [ConnControl]
+// functions and returns it; the net.Conn is a *net.TCPConn. It implements
+// net.Listener.
 //
 // Accept never returns a connection on which an option is missing. If an
 // option cannot be set on a connection (Listen has set them all once on a
@@ -440,10 +457,17 @@ func (l *Listener) log(err error) {
 // setConnOptions sets the per-connection options on c, or closes it and
 // returns the accept error.
 func (l *Listener) setConnOptions(c *net.TCPConn) error {
-	if len(l.conn) == 0 {
+	if len(l.conn) == 0 && len(l.connControl) == 0 {
 		return nil
 	}
-	if err := sockopt.Apply(c, l.conn...); err != nil {
+	err := sockopt.Apply(c, l.conn...)
+	for _, o := range l.connControl {
+		if err != nil {
+			break
+		}
+		err = o.run(c)
+	}
+	if err != nil {
 		remote := c.RemoteAddr()
 		c.Close()
 		return &net.OpError{Op: "accept", Net: l.network, Source: l.tl.Addr(), Addr: remote, Err: &ConnOptionError{Remote: remote, Err: err}}
@@ -477,12 +501,13 @@ func (l *Listener) Backlog() (got, asked int) { return l.backlog, l.asked }
 func (l *Listener) MultipathTCP() bool { return l.mptcp }
 
 // ConnOptionError says that an accepted connection was closed because a
-// per-connection option ([ConnSockopt], or one of [KeepAlive]'s) could not
-// be set on it. Accept logs it, inside a *net.OpError, to the [ErrorLog]
-// and goes on to the next connection; [Listener.Drain] returns it.
+// per-connection option ([ConnSockopt], or one of [KeepAliveConfig]'s)
+// could not be set on it, or a [ConnControl] function failed. Accept logs
+// it, inside a *net.OpError, to the [ErrorLog] and goes on to the next
+// connection; [Listener.Drain] returns it.
 type ConnOptionError struct {
 	Remote net.Addr // the client of the closed connection
-	Err    error    // the *sockopt.Error
+	Err    error    // the *sockopt.Error, or the *OptionError of a ConnControl
 }
 
 // Error says that the connection was closed and why.
@@ -490,7 +515,7 @@ func (e *ConnOptionError) Error() string {
 	return "listener: connection closed, per-connection option not set: " + e.Err.Error()
 }
 
-// Unwrap returns the *sockopt.Error.
+// Unwrap returns Err.
 func (e *ConnOptionError) Unwrap() error { return e.Err }
 
 // Temporary reports true: the listener keeps working.

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -174,7 +176,7 @@ func TestFastOpenAcceptsDataInTheSYN(t *testing.T) {
 	if !netnstest.Enter(t, map[string]string{"net.ipv4.tcp_fastopen": "3"}) {
 		return
 	}
-	l := listen(t, listener.FastOpen(16))
+	l := listen(t, listener.FastOpen(true), listener.Backlog(16))
 	readBack(t, l.TCPListener(), sockopt.FastOpen(16))
 	d := &net.Dialer{Control: sockopt.Control(sockopt.FastOpenConnect(true))}
 
@@ -432,11 +434,11 @@ func TestAnOptionThatFailsOnOneAcceptedConnClosesItAndAcceptReturnsTheNext(t *te
 
 func TestAKeepAliveSettingTheKernelRefusesOnAnAcceptedConnIsNotIgnored(t *testing.T) {
 	// Go sets keepalive on accepted conns and ignores the errors; the
-	// Listener sets the KeepAlive option itself. A seccomp filter on the
+	// Listener sets the KeepAliveConfig option itself. A seccomp filter on the
 	// accepting thread makes setsockopt(TCP_KEEPIDLE) fail: the conn must
 	// be closed and logged, never handed out without its keepalive.
 	w := newLogLines()
-	l := listen(t, listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 5 * time.Second, Count: 4}),
+	l := listen(t, listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 5 * time.Second, Count: 4}),
 		listener.ErrorLog(w.logger()))
 	client, err := net.Dial("tcp", l.Addr().String())
 	require.NoError(t, err)
@@ -499,7 +501,7 @@ func TestKeepAliveReadsBackWithGosMeaningOfZeroAndNegativeFields(t *testing.T) {
 		{"off", net.KeepAliveConfig{Enable: false}, []sockopt.Option{sockopt.KeepAlive(false)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := listen(t, listener.KeepAlive(tc.cfg))
+			l := listen(t, listener.KeepAliveConfig(tc.cfg))
 			for range 2 {
 				_, c, err := dialAccept(t, l, nil)
 				require.NoError(t, err)
@@ -581,4 +583,147 @@ func TestHTTPServerServesTheNextClientWithoutAnAcceptErrorWhenOneConnFails(t *te
 	default:
 		t.Error("the closed connection was not logged")
 	}
+}
+
+func TestFastOpenTrueMakesTheQueueAsLongAsTheBacklogReadBack(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []listener.Option
+	}{
+		{"Go's backlog (somaxconn)", []listener.Option{listener.FastOpen(true)}},
+		{"the Backlog option", []listener.Option{listener.Backlog(37), listener.FastOpen(true)}},
+		{"FastOpenQueue(0)", []listener.Option{listener.Backlog(41), listener.FastOpenQueue(0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := listen(t, tc.opts...)
+			got, asked := l.Backlog()
+			require.Positive(t, got)
+			if asked > 0 {
+				assert.Equal(t, asked, got, "precondition: below somaxconn")
+			}
+			readBack(t, l.TCPListener(), sockopt.FastOpen(got))
+		})
+	}
+	l := listen(t, listener.FastOpen(true), listener.FastOpen(false))
+	readBack(t, l.TCPListener(), sockopt.FastOpen(0))
+}
+
+// setSyncnt sets TCP_SYNCNT to n on the socket behind rc.
+func setSyncnt(rc syscall.RawConn, n int) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = os.NewSyscallError("setsockopt", unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_SYNCNT, n))
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+func TestControlSetsAnOptionThePackageDoesNotListAfterItsOwn(t *testing.T) {
+	var sawReuseAddr atomic.Int32
+	freebind := func(network, address string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR)
+			if err != nil {
+				serr = err
+				return
+			}
+			sawReuseAddr.Store(int32(v))
+			serr = os.NewSyscallError("setsockopt", unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1))
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	l := listen(t, listener.Sockopt(sockopt.ReuseAddr(false)), listener.Control(freebind))
+	withFD(t, l.TCPListener(), func(fd int) {
+		v, err := unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND)
+		require.NoError(t, err)
+		assert.Equal(t, 1, v, "IP_FREEBIND set by Control reads back on the listening socket")
+	})
+	assert.Equal(t, int32(0), sawReuseAddr.Load(), "Control ran after Sockopt(SO_REUSEADDR=false), which undid Go's 1")
+
+	cfg, err := listener.New(listener.Control(freebind))
+	require.NoError(t, err)
+	g, err := cfg.ListenGroup(context.Background(), "tcp", "127.0.0.1:0", 2)
+	require.NoError(t, err)
+	defer g.Close()
+	for _, gl := range g.Listeners() {
+		withFD(t, gl.TCPListener(), func(fd int) {
+			v, err := unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND)
+			require.NoError(t, err)
+			assert.Equal(t, 1, v, "every listener of a group runs Control")
+		})
+	}
+}
+
+func TestAControlErrorFailsListenWithTheErrorInTheChain(t *testing.T) {
+	bad := func(network, address string, rc syscall.RawConn) error { return setSyncnt(rc, 1000) } // > 127: EINVAL
+	cfg, err := listener.New(listener.Control(bad))
+	require.NoError(t, err)
+	l, err := cfg.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	require.Error(t, err)
+	assert.Nil(t, l)
+	assert.ErrorIs(t, err, unix.EINVAL)
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	var oe *listener.OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "listener.Control(func)", oe.Option.String())
+}
+
+func TestConnControlRunsOnEveryAcceptedConnAndItsErrorClosesTheConn(t *testing.T) {
+	set := func(rc syscall.RawConn) error { return setSyncnt(rc, 4) }
+	l := listen(t, listener.ConnSockopt(sockopt.NoDelay(false)), listener.ConnControl(set))
+	_, c, err := dialAccept(t, l, nil)
+	require.NoError(t, err)
+	withFD(t, c.(*net.TCPConn), func(fd int) {
+		v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_SYNCNT)
+		require.NoError(t, err)
+		assert.Equal(t, 4, v, "TCP_SYNCNT set by ConnControl reads back on the accepted conn")
+	})
+	readBack(t, c.(*net.TCPConn), sockopt.NoDelay(false))
+
+	var logged strings.Builder
+	var mu sync.Mutex
+	bad := func(rc syscall.RawConn) error { return setSyncnt(rc, 1000) }
+	cfg, err := listener.New(listener.ConnControl(bad), listener.ErrorLog(log.New(lockedWriter{&mu, &logged}, "", 0)))
+	require.NoError(t, err)
+	bl, err := cfg.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	require.NoError(t, err, "Listen does not try ConnControl")
+	defer bl.Close()
+	client, err := net.Dial("tcp", bl.Addr().String())
+	require.NoError(t, err)
+	defer client.Close()
+	good, err := net.Dial("tcp", bl.Addr().String())
+	require.NoError(t, err)
+	defer good.Close()
+	// The first conn is closed by Accept, which then waits for the next;
+	// close the listener once the client sees its conn closed.
+	done := make(chan error, 1)
+	go func() {
+		_, err := bl.Accept()
+		done <- err
+	}()
+	require.NoError(t, client.SetReadDeadline(deadline()))
+	_, err = client.Read(make([]byte, 1))
+	assert.Error(t, err, "the conn whose ConnControl failed is closed")
+	bl.Close()
+	assert.Error(t, <-done)
+	mu.Lock()
+	assert.Contains(t, logged.String(), "listener.ConnControl(func)", "the log line names the option")
+	assert.Contains(t, logged.String(), "invalid argument")
+	mu.Unlock()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }

@@ -110,21 +110,21 @@ func TestAcceptedConnsCarryEveryPerConnectionOption(t *testing.T) {
 }
 
 func TestKeepAliveOptionConfiguresEveryAcceptedConn(t *testing.T) {
-	l := listen(t, listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 5 * time.Second, Count: 4}))
+	l := listen(t, listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 33 * time.Second, Interval: 5 * time.Second, Count: 4}))
 	_, c, err := dialAccept(t, l, nil)
 	require.NoError(t, err)
 	readBack(t, c.(*net.TCPConn), sockopt.KeepAlive(true), sockopt.KeepAliveIdle(33*time.Second),
 		sockopt.KeepAliveInterval(5*time.Second), sockopt.KeepAliveCount(4))
 
-	off := listen(t, listener.KeepAlive(net.KeepAliveConfig{Enable: false}))
+	off := listen(t, listener.KeepAliveConfig(net.KeepAliveConfig{Enable: false}))
 	_, c, err = dialAccept(t, off, nil)
 	require.NoError(t, err)
 	readBack(t, c.(*net.TCPConn), sockopt.KeepAlive(false))
 }
 
-func TestListeningSocketOptionsReadBackFromTheListener(t *testing.T) {
+func TestListeningSockoptsReadBackFromTheListener(t *testing.T) {
 	l := listen(t,
-		listener.FastOpen(16),
+		listener.FastOpenQueue(16),
 		listener.DeferAccept(5*time.Second),
 		listener.Sockopt(sockopt.ReuseAddr(true)),
 		listener.Backlog(17),
@@ -168,7 +168,7 @@ func TestDefaultBacklogIsReadBack(t *testing.T) {
 }
 
 func TestNewRejectsBadValuesAndConflictingOptions(t *testing.T) {
-	ka := listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Minute})
+	ka := listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Minute})
 	cases := []struct {
 		name string
 		opts []listener.Option
@@ -179,7 +179,10 @@ func TestNewRejectsBadValuesAndConflictingOptions(t *testing.T) {
 		{"nil socket option", []listener.Option{listener.Sockopt(nil)}, listener.Sockopt(nil)},
 		{"nil conn option", []listener.Option{listener.ConnSockopt(nil)}, listener.ConnSockopt(nil)},
 		{"negative user timeout", []listener.Option{listener.ConnSockopt(sockopt.UserTimeout(-time.Second))}, listener.ConnSockopt(sockopt.UserTimeout(-time.Second))},
-		{"negative fast open queue", []listener.Option{listener.FastOpen(-1)}, listener.FastOpen(-1)},
+		{"negative fast open queue", []listener.Option{listener.FastOpenQueue(-1)}, listener.FastOpenQueue(-1)},
+		{"fast open two ways", []listener.Option{listener.FastOpen(true), listener.Sockopt(sockopt.FastOpen(8))}, listener.FastOpen(true)},
+		{"nil control", []listener.Option{listener.Control(nil)}, listener.Control(nil)},
+		{"nil conn control", []listener.Option{listener.ConnControl(nil)}, listener.ConnControl(nil)},
 		{"defer accept in milliseconds", []listener.Option{listener.DeferAccept(1500 * time.Millisecond)}, listener.DeferAccept(1500 * time.Millisecond)},
 		{"no delay on the listening socket", []listener.Option{listener.Sockopt(sockopt.NoDelay(false))}, listener.Sockopt(sockopt.NoDelay(false))},
 		{"keepalive idle on the listening socket", []listener.Option{listener.Sockopt(sockopt.KeepAliveIdle(time.Minute))}, listener.Sockopt(sockopt.KeepAliveIdle(time.Minute))},
@@ -192,9 +195,9 @@ func TestNewRejectsBadValuesAndConflictingOptions(t *testing.T) {
 			listener.ConnSockopt(sockopt.UserTimeout(time.Second)), listener.ConnSockopt(sockopt.UserTimeout(2 * time.Second)),
 		}, listener.ConnSockopt(sockopt.UserTimeout(2 * time.Second))},
 		{"keepalive config and keepalive sockopt", []listener.Option{ka, listener.ConnSockopt(sockopt.KeepAliveIdle(time.Minute))}, ka},
-		{"keepalive disabled with timers", []listener.Option{listener.KeepAlive(net.KeepAliveConfig{Idle: time.Minute})}, listener.KeepAlive(net.KeepAliveConfig{Idle: time.Minute})},
-		{"keepalive idle in milliseconds", []listener.Option{listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 1500 * time.Millisecond})}, listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 1500 * time.Millisecond})},
-		{"keepalive count beyond 127", []listener.Option{listener.KeepAlive(net.KeepAliveConfig{Enable: true, Count: 128})}, listener.KeepAlive(net.KeepAliveConfig{Enable: true, Count: 128})},
+		{"keepalive disabled with timers", []listener.Option{listener.KeepAliveConfig(net.KeepAliveConfig{Idle: time.Minute})}, listener.KeepAliveConfig(net.KeepAliveConfig{Idle: time.Minute})},
+		{"keepalive idle in milliseconds", []listener.Option{listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 1500 * time.Millisecond})}, listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 1500 * time.Millisecond})},
+		{"keepalive count beyond 127", []listener.Option{listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Count: 128})}, listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Count: 128})},
 		{"multipath with a TCP-only conn option", []listener.Option{listener.MultipathTCP(true), listener.ConnSockopt(sockopt.UserTimeout(time.Second))}, listener.MultipathTCP(true)},
 		{"multipath with a TCP-only listener option", []listener.Option{listener.Sockopt(sockopt.WindowClamp(1 << 16)), listener.MultipathTCP(true)}, listener.MultipathTCP(true)},
 	}
@@ -209,11 +212,44 @@ func TestNewRejectsBadValuesAndConflictingOptions(t *testing.T) {
 		})
 	}
 	_, err := listener.New(nil)
-	assert.Error(t, err, "a nil Option")
+	var oe *listener.OptionError
+	require.ErrorAs(t, err, &oe, "a nil Option")
+	assert.Nil(t, oe.Option)
+	assert.Equal(t, "listener: nil Option", err.Error())
 }
 
-func TestNewAcceptsTheSameSocketOptionTwiceWithOneValue(t *testing.T) {
-	cfg, err := listener.New(listener.FastOpen(8), listener.FastOpen(8), listener.Backlog(5), listener.Backlog(9))
+func TestOptionErrorPrintsTheOptionItsCauseAndItsConflicts(t *testing.T) {
+	_, err := listener.New(listener.Backlog(-1))
+	require.Error(t, err)
+	assert.Equal(t, "listener.Backlog(-1): must be between 0 (Go's default) and 2147483647", err.Error())
+
+	ka := listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Minute})
+	idle := listener.ConnSockopt(sockopt.KeepAliveIdle(time.Minute))
+	_, err = listener.New(ka, idle)
+	var oe *listener.OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, ka, oe.Option)
+	assert.Equal(t, []listener.Option{idle}, oe.Conflicts)
+	assert.Regexp(t, `^listener\.KeepAliveConfig\(.+\): .+ \(conflicts with listener\.ConnSockopt\(TCP_KEEPIDLE=1m0s\)\)$`, err.Error())
+
+	ut := listener.ConnSockopt(sockopt.UserTimeout(time.Second))
+	wc := listener.Sockopt(sockopt.WindowClamp(1 << 16))
+	_, err = listener.New(wc, listener.MultipathTCP(true), ut)
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, []listener.Option{wc, ut}, oe.Conflicts, "every TCP-only option is named")
+}
+
+func TestNewRefusesKeepAliveFieldsWithEnableFalseSayingWhatToWrite(t *testing.T) {
+	for _, cfg := range []net.KeepAliveConfig{{Idle: 30 * time.Second}, {Interval: time.Second}, {Count: 2}, {Count: -1}} {
+		_, err := listener.New(listener.KeepAliveConfig(cfg))
+		var oe *listener.OptionError
+		require.ErrorAs(t, err, &oe, "%+v", cfg)
+		assert.Contains(t, err.Error(), "set Enable: true to use them, or leave them zero to turn keep-alive off")
+	}
+}
+
+func TestNewAcceptsTheSameSockoptTwiceWithOneValue(t *testing.T) {
+	cfg, err := listener.New(listener.Sockopt(sockopt.FastOpen(8)), listener.Sockopt(sockopt.FastOpen(8)), listener.Backlog(5), listener.Backlog(9))
 	require.NoError(t, err)
 	l, err := cfg.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -238,7 +274,7 @@ func TestListenRefusesNetworksOtherThanTCP(t *testing.T) {
 func TestListenErrorsAreOpErrorsReachingTheErrno(t *testing.T) {
 	l := listen(t)
 	// Binding the same address again without SO_REUSEPORT.
-	cfg, err := listener.New(listener.FastOpen(4))
+	cfg, err := listener.New(listener.FastOpenQueue(4))
 	require.NoError(t, err)
 	_, err = cfg.Listen(context.Background(), "tcp", l.Addr().String())
 	var op *net.OpError
@@ -246,9 +282,9 @@ func TestListenErrorsAreOpErrorsReachingTheErrno(t *testing.T) {
 	assert.ErrorIs(t, err, syscall.EADDRINUSE)
 }
 
-func TestListenConfigCarriesTheListeningSocketOptions(t *testing.T) {
-	cfg, err := listener.New(listener.FastOpen(12), listener.ConnSockopt(sockopt.UserTimeout(time.Second)),
-		listener.KeepAlive(net.KeepAliveConfig{Enable: true, Idle: 20 * time.Second}))
+func TestListenConfigCarriesTheListeningSockopts(t *testing.T) {
+	cfg, err := listener.New(listener.FastOpenQueue(12), listener.ConnSockopt(sockopt.UserTimeout(time.Second)),
+		listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 20 * time.Second}))
 	require.NoError(t, err)
 	lc := cfg.ListenConfig()
 	assert.False(t, lc.MultipathTCP(), "Multipath TCP is off for the TCP-only TCP_USER_TIMEOUT")
@@ -262,17 +298,35 @@ func TestListenConfigCarriesTheListeningSocketOptions(t *testing.T) {
 func TestConfigPrintsItsOptions(t *testing.T) {
 	cfg, err := listener.New(listener.Backlog(128), listener.ConnSockopt(sockopt.NoDelay(false)), listener.MultipathTCP(false))
 	require.NoError(t, err)
-	assert.Equal(t, "listener.Config{Backlog(128), ConnSockopt(TCP_NODELAY=false), MultipathTCP(false)}", cfg.String())
+	assert.Equal(t, "listener.Config{listener.Backlog(128), listener.ConnSockopt(TCP_NODELAY=false), listener.MultipathTCP(false)}", cfg.String())
 }
 
 func TestOptionsAreComparableValues(t *testing.T) {
 	assert.Equal(t, listener.Backlog(3), listener.Backlog(3))
-	assert.True(t, listener.FastOpen(3) == listener.Sockopt(sockopt.FastOpen(3)), "FastOpen is short for Sockopt(sockopt.FastOpen)")
+	assert.True(t, listener.FastOpenQueue(3) == listener.FastOpenQueue(3))
+	assert.True(t, listener.DeferAccept(time.Second) == listener.DeferAccept(time.Second))
+	assert.True(t, listener.Control(nil) == listener.Control(nil), "a Control option is comparable")
+	for o, want := range map[listener.Option]string{
+		listener.Backlog(1024):                          "listener.Backlog(1024)",
+		listener.StrictBacklog(true):                    "listener.StrictBacklog(true)",
+		listener.FastOpen(true):                         "listener.FastOpen(true)",
+		listener.FastOpenQueue(256):                     "listener.FastOpenQueue(256)",
+		listener.DeferAccept(5 * time.Second):           "listener.DeferAccept(5s)",
+		listener.ReusePort(true):                        "listener.ReusePort(true)",
+		listener.Sockopt(sockopt.ReuseAddr(true)):       "listener.Sockopt(SO_REUSEADDR=true)",
+		listener.ConnSockopt(sockopt.NoDelay(true)):     "listener.ConnSockopt(TCP_NODELAY=true)",
+		listener.MultipathTCP(false):                    "listener.MultipathTCP(false)",
+		listener.Control(nil):                           "listener.Control(nil)",
+		listener.ConnControl(nil):                       "listener.ConnControl(nil)",
+		listener.KeepAliveConfig(net.KeepAliveConfig{}): "listener.KeepAliveConfig(net.KeepAliveConfig{Enable:false, Idle:0s, Interval:0s, Count:0})",
+	} {
+		assert.Equal(t, want, o.String())
+	}
 	assert.False(t, listener.ConnSockopt(sockopt.NoDelay(true)) == listener.ConnSockopt(sockopt.NoDelay(false)))
 	logger := log.New(io.Discard, "", 0)
 	assert.True(t, listener.ErrorLog(logger) == listener.ErrorLog(logger))
-	assert.Equal(t, "ErrorLog(*log.Logger)", listener.ErrorLog(logger).String())
-	assert.Equal(t, "ErrorLog(nil)", listener.ErrorLog(nil).String())
+	assert.Equal(t, "listener.ErrorLog(*log.Logger)", listener.ErrorLog(logger).String())
+	assert.Equal(t, "listener.ErrorLog(nil)", listener.ErrorLog(nil).String())
 }
 
 // errReset is what a client reads on a connection the server reset.
@@ -282,7 +336,7 @@ var errReset = syscall.ECONNRESET
 // hanging.
 func deadline() time.Time { return time.Now().Add(20 * time.Second) }
 
-func TestASocketOptionTheKernelRefusesFailsListenWithTheErrno(t *testing.T) {
+func TestASockoptTheKernelRefusesFailsListenWithTheErrno(t *testing.T) {
 	cfg, err := listener.New(listener.Sockopt(sockopt.Congestion("nettune-none")))
 	require.NoError(t, err)
 	l, err := cfg.Listen(context.Background(), "tcp", "127.0.0.1:0")

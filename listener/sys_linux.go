@@ -15,14 +15,14 @@ const canSetBacklog = true
 // listenState is what relisten reads back from a listening socket.
 type listenState struct {
 	backlog     int  // sk_max_ack_backlog
-	mptcp       bool // SO_PROTOCOL is IPPROTO_MPTCP
 	ipv6        bool // SO_DOMAIN is AF_INET6
 	domainKnown bool // ipv6 was read from the socket
 }
 
 // relisten calls listen(2) again with backlog n (when n > 0) on the live
 // socket, which changes its accept queue length, and reads back the length
-// the kernel kept and the socket's protocol.
+// the kernel kept and the socket's address family. (sockopt.IsMPTCP reads
+// its protocol.)
 func relisten(rc syscall.RawConn, n int) (listenState, error) {
 	var st listenState
 	var err error
@@ -41,12 +41,6 @@ func relisten(rc syscall.RawConn, n int) (listenState, error) {
 		// For a socket in LISTEN state, tcpi_sacked is sk_max_ack_backlog
 		// and tcpi_unacked the current accept queue length.
 		st.backlog = int(ti.Sacked)
-		p, e := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL)
-		if e != nil {
-			err = os.NewSyscallError("getsockopt SO_PROTOCOL", e)
-			return
-		}
-		st.mptcp = p == unix.IPPROTO_MPTCP
 		d, e := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
 		if e != nil {
 			err = os.NewSyscallError("getsockopt SO_DOMAIN", e)

@@ -12,7 +12,6 @@ const canSetBacklog = false
 
 type listenState struct {
 	backlog     int
-	mptcp       bool
 	ipv6        bool
 	domainKnown bool // always false: Listen goes by the address
 }
