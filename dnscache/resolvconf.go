@@ -2,8 +2,10 @@ package dnscache
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/netip"
 	"os"
@@ -36,11 +38,17 @@ const (
 const maxResolvConfSize = 1 << 20
 
 func readResolvConf(path string) (*resolvConf, error) {
-	b, err := readFileAtMost(path, maxResolvConfSize)
+	return readParsed(path, maxResolvConfSize, parseResolvConf)
+}
+
+// readParsed reads the file at path, of at most limit bytes, and parses it.
+func readParsed[T any](path string, limit int64, parse func(path string, b []byte) (T, error)) (T, error) {
+	b, err := readFileAtMost(path, limit)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
-	return parseResolvConf(path, b)
+	return parse(path, b)
 }
 
 // readFileAtMost reads the file at path, or fails when it holds more than
@@ -67,73 +75,9 @@ func readFileAtMost(path string, limit int64) ([]byte, error) {
 // would send queries somewhere the caller did not mean.
 func parseResolvConf(path string, b []byte) (*resolvConf, error) {
 	rc := &resolvConf{ndots: 1, timeout: 5 * time.Second, attempts: 2}
-	line := 0
-	for l := range bytes.Lines(b) {
-		line++
-		text := string(l)
-		if i := strings.IndexAny(text, "#;"); i >= 0 {
-			text = text[:i]
-		}
-		f := strings.Fields(text)
-		if len(f) == 0 {
-			continue
-		}
-		bad := func(format string, args ...any) error {
-			return fmt.Errorf("%s:%d: "+format, append([]any{path, line}, args...)...)
-		}
-		switch f[0] {
-		case "nameserver":
-			if len(f) < 2 {
-				return nil, bad("nameserver without an address")
-			}
-			ap, err := parseNameserver(f[1])
-			if err != nil {
-				return nil, bad("nameserver %q: %v", f[1], err)
-			}
-			rc.servers = append(rc.servers, ap)
-		case "domain":
-			if len(f) < 2 {
-				return nil, bad("domain without a name")
-			}
-			rc.search = []string{fqdn(f[1])}
-		case "search":
-			rc.search = rc.search[:0]
-			for _, d := range f[1:] {
-				if len(rc.search) == maxSearch {
-					break
-				}
-				if d == "." {
-					continue
-				}
-				rc.search = append(rc.search, fqdn(d))
-			}
-		case "options":
-			for _, o := range f[1:] {
-				name, val, hasVal := strings.Cut(o, ":")
-				num := func(lo, hi int) (int, error) {
-					n, err := strconv.Atoi(val)
-					if !hasVal || err != nil || n < lo {
-						return 0, bad("options %s: want a whole number of at least %d", o, lo)
-					}
-					return min(n, hi), nil
-				}
-				var err error
-				switch name {
-				case "ndots":
-					rc.ndots, err = num(0, maxNdots)
-				case "timeout":
-					var s int
-					s, err = num(1, int(maxTimeout/time.Second))
-					rc.timeout = time.Duration(s) * time.Second
-				case "attempts":
-					rc.attempts, err = num(1, maxAttempts)
-				case "rotate":
-					rc.rotate = true
-				}
-				if err != nil {
-					return nil, err
-				}
-			}
+	for line, f := range fieldLines(b, "#;") {
+		if err := rc.parseLine(f); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 	}
 	if len(rc.servers) == 0 { // what the resolver library and Go do
@@ -143,6 +87,89 @@ func parseResolvConf(path string, b []byte) (*resolvConf, error) {
 		}
 	}
 	return rc, nil
+}
+
+// fieldLines yields the number and the fields of each line of b that has
+// any once a comment (from any byte in comment to the end) is cut off.
+func fieldLines(b []byte, comment string) iter.Seq2[int, []string] {
+	return func(yield func(int, []string) bool) {
+		line := 0
+		for l := range bytes.Lines(b) {
+			line++
+			text := string(l)
+			if i := strings.IndexAny(text, comment); i >= 0 {
+				text = text[:i]
+			}
+			if f := strings.Fields(text); len(f) > 0 && !yield(line, f) {
+				return
+			}
+		}
+	}
+}
+
+// parseLine takes in the fields f of one line of a resolv.conf file.
+func (rc *resolvConf) parseLine(f []string) error {
+	switch f[0] {
+	case "nameserver":
+		if len(f) < 2 {
+			return errors.New("nameserver without an address")
+		}
+		ap, err := parseNameserver(f[1])
+		if err != nil {
+			return fmt.Errorf("nameserver %q: %v", f[1], err)
+		}
+		rc.servers = append(rc.servers, ap)
+	case "domain":
+		if len(f) < 2 {
+			return errors.New("domain without a name")
+		}
+		rc.search = []string{fqdn(f[1])}
+	case "search":
+		rc.search = rc.search[:0]
+		for _, d := range f[1:] {
+			if len(rc.search) == maxSearch {
+				break
+			}
+			if d != "." {
+				rc.search = append(rc.search, fqdn(d))
+			}
+		}
+	case "options":
+		for _, o := range f[1:] {
+			if err := rc.parseOption(o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// parseOption takes in one word of an options line: ndots:n, timeout:n,
+// attempts:n or rotate (others are ignored), numbers capped as the resolver
+// library caps them.
+func (rc *resolvConf) parseOption(o string) error {
+	name, val, hasVal := strings.Cut(o, ":")
+	num := func(lo, hi int) (int, error) {
+		n, err := strconv.Atoi(val)
+		if !hasVal || err != nil || n < lo {
+			return 0, fmt.Errorf("options %s: want a whole number of at least %d", o, lo)
+		}
+		return min(n, hi), nil
+	}
+	var err error
+	switch name {
+	case "ndots":
+		rc.ndots, err = num(0, maxNdots)
+	case "timeout":
+		var s int
+		s, err = num(1, int(maxTimeout/time.Second))
+		rc.timeout = time.Duration(s) * time.Second
+	case "attempts":
+		rc.attempts, err = num(1, maxAttempts)
+	case "rotate":
+		rc.rotate = true
+	}
+	return err
 }
 
 func parseNameserver(s string) (netip.AddrPort, error) {
@@ -206,13 +233,7 @@ type hostsFile struct {
 const maxHostsSize = 64 << 20
 
 // readHosts reads the hosts file at path.
-func readHosts(path string) (*hostsFile, error) {
-	b, err := readFileAtMost(path, maxHostsSize)
-	if err != nil {
-		return nil, err
-	}
-	return parseHosts(path, b)
-}
+func readHosts(path string) (*hostsFile, error) { return readParsed(path, maxHostsSize, parseHosts) }
 
 // parseHosts reads lines of an address followed by names, with comments
 // from '#', as the C library and net do. A line with an address and no name
@@ -223,14 +244,7 @@ func readHosts(path string) (*hostsFile, error) {
 // asks for them.
 func parseHosts(path string, b []byte) (*hostsFile, error) {
 	h := &hostsFile{what: "the hosts file", byName: make(map[string][]netip.Addr)}
-	line := 0
-	for l := range bytes.Lines(b) {
-		line++
-		text := string(l)
-		if i := strings.IndexByte(text, '#'); i >= 0 {
-			text = text[:i]
-		}
-		f := strings.Fields(text)
+	for line, f := range fieldLines(b, "#") {
 		if len(f) < 2 {
 			continue
 		}
