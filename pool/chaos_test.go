@@ -54,7 +54,7 @@ func chaos(t *testing.T, threshold time.Duration) {
 		freshDead  atomic.Int64
 	)
 	clock := newFakeClock() // moved only by the workers, for threshold > 0
-	opts := []pool.Option{pool.MaxSize(maxSize), pool.MinIdle(1), pool.LivenessCheck(threshold),
+	opts := []pool.ConnOption{pool.MaxSize(maxSize), pool.MinIdle(1), pool.LivenessCheck(threshold),
 		pool.DialBackoff(-1, 0)}
 	if threshold > 0 {
 		opts = append(opts, pool.Clock(clock.Now))

@@ -129,14 +129,14 @@ func roundTrip(c net.Conn) error {
 	return nil
 }
 
-func newConnPool(t testing.TB, dial pool.DialFunc, addr string, opts ...pool.Option) *pool.ConnPool {
+func newConnPool(t testing.TB, dial func(ctx context.Context, network, address string) (net.Conn, error), addr string, opts ...pool.ConnOption) *pool.ConnPool {
 	t.Helper()
 	cp, err := pool.NewConnPool(dial, "tcp", addr, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		assert.NoError(t, cp.Close(ctx), "closing the pool")
+		assert.NoError(t, cp.Shutdown(ctx), "closing the pool")
 		assert.NoError(t, cp.Underlying().CheckInvariants())
 	})
 	return cp
@@ -294,7 +294,7 @@ func selfSigned(t testing.TB) (server, client *tls.Config) {
 
 // tlsDial dials and finishes the handshake, without reading anything
 // after it: the server's TLS 1.3 session tickets stay in the socket.
-func tlsDial(cfg *tls.Config) pool.DialFunc {
+func tlsDial(cfg *tls.Config) func(ctx context.Context, network, address string) (net.Conn, error) {
 	d := &tls.Dialer{Config: cfg}
 	return d.DialContext
 }
@@ -352,7 +352,7 @@ func TestADialThatHangsFailsTheGetAtItsDeadline(t *testing.T) {
 
 	closeCtx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel2()
-	assert.NoError(t, cp.Close(closeCtx), "Close cancels the hanging dial")
+	assert.NoError(t, cp.Shutdown(closeCtx), "Shutdown cancels the hanging dial")
 }
 
 func TestConnCloseReturnsItAndAStaleConnCannotTouchIt(t *testing.T) {
@@ -558,7 +558,7 @@ func TestConnPoolResetClosesIdleConnsNowAndConnsInUseOnClose(t *testing.T) {
 func TestConnPoolStringNamesTheNetworkAndAddress(t *testing.T) {
 	cp, err := pool.NewConnPool(nil, "tcp6", "[::1]:6379")
 	require.NoError(t, err)
-	defer cp.Close(context.Background())
+	defer cp.Shutdown(context.Background())
 	assert.Equal(t, "pool.ConnPool(tcp6 [::1]:6379)", cp.String())
 	assert.Equal(t, "pool.ConnPool(tcp6 [::1]:6379)", fmt.Sprint(cp), "fmt uses String")
 }

@@ -1,6 +1,8 @@
 // Package pool is a resource pool: [Pool] holds any resource made by a dial
-// function (connections, clients, buffers), and [ConnPool] holds
-// [net.Conn]s and checks, cheaply, that the ones it hands out are alive.
+// function (connections, clients, buffers), [ConnPool] holds [net.Conn]s
+// and checks, cheaply, that the ones it hands out are alive, and
+// [NewConnPoolOf] pools a protocol client over each connection with the
+// same check.
 //
 // # Pool
 //
@@ -13,7 +15,7 @@
 //
 //	p, err := pool.New(dial, closeFn, pool.MaxSize(16))
 //	if err != nil { … }
-//	defer p.Close(context.Background())
+//	defer p.Close()
 //	r, err := p.Get(ctx)
 //	if err != nil { … }
 //	defer r.Release()
@@ -52,21 +54,59 @@
 // number. Using a [*Conn] after its Close returns an error wrapping
 // [net.ErrClosed] instead.
 //
+// # Options and errors
+//
+// An [Option] is accepted by every constructor; a [ConnOption] only by the
+// pools of connections ([LivenessCheck] is one), so giving the liveness
+// check to [New] does not compile. A bad option makes the constructor
+// return an [*OptionError] that prints the option as it was written:
+// "pool.MaxSize(0): must be at least 1". Durations follow net.Dialer's
+// KeepAlive: 0 means the default, a negative value turns the limit off;
+// the two check thresholds ([LivenessCheck], [HealthCheck]) say how long a
+// resource may go unproven, so there 0 means "check on every checkout".
+//
 // # Closing and resetting
 //
-// [Pool.Close] is idempotent: it fails waiters with [ErrClosed], stops the
-// background goroutine and dials in flight, closes idle resources and
-// waits, as long as its context allows, for resources in use to come back
-// and for every close function to return. [Pool.Reset] retires everything
-// dialed before it.
+// [Pool.Close] closes the pool now, as io.Closer: it fails waiters with
+// [ErrClosed], stops the background goroutine and dials in flight, closes
+// idle resources, and closes resources in use when they are released.
+// [Pool.Shutdown] does the same and then waits, as long as its context
+// allows, for resources in use to come back and for every close function
+// to return, as [net/http.Server.Shutdown] does. Both are idempotent.
+// [Pool.Reset] retires everything dialed before it.
 //
 // # Connections and liveness
 //
-// [NewConnPool] pools connections to one address, dialed by any
-// [DialFunc] ([net.Dialer.DialContext], [tls.Dialer.DialContext], a
-// nettune dialer). [ConnPool.Get] returns a [*Conn]; its Close returns the
-// connection to the pool, unless [Conn.MarkUnusable] was called or a Read
-// or Write failed, in which case the connection is closed.
+// [NewConnPool] pools connections to one address, dialed by any function
+// of the shape of [net.Dialer.DialContext] ([tls.Dialer.DialContext], a
+// nettune dialer's DialContext). [ConnPool.Get] returns a [*Conn]; its
+// Close returns the connection to the pool, unless [Conn.MarkUnusable]
+// was called or a Read or Write failed, in which case the connection is
+// closed. A [*Conn] is a [syscall.Conn], for socket options and TCP_INFO.
+//
+// # Per-connection state
+//
+// A [*Conn] is new at every checkout, so that a stale one cannot touch a
+// connection someone else holds; state kept on it is lost at Close. For
+// state that must live as long as the connection, such as a bufio.Reader
+// or a protocol client, [NewConnPoolOf] calls a wrap function once per
+// connection and pools what it returns, as a [Pool] of that type whose
+// [Resource.Value] is the client; the liveness check still peeks at the
+// socket under it:
+//
+//	type client struct {
+//		conn net.Conn
+//		r    *bufio.Reader
+//	}
+//	p, err := pool.NewConnPoolOf(d.DialContext, "tcp", addr,
+//		func(ctx context.Context, c net.Conn) (*client, error) {
+//			return &client{conn: c, r: bufio.NewReader(c)}, nil
+//		}, pool.MaxSize(8))
+//	…
+//	r, err := p.Get(ctx)
+//	…
+//	reply, err := r.Value().roundTrip(req)
+//	r.Release() // closes the conn instead if a Read or Write on it failed
 //
 // Before handing out a connection that has been quiet for at least the
 // [LivenessCheck] threshold (1s by default), the pool peeks at its socket

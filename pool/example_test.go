@@ -27,7 +27,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer p.Close(context.Background())
+	defer p.Close()
 
 	ctx := context.Background()
 	r, err := p.Get(ctx)
@@ -75,7 +75,7 @@ func ExampleNewConnPool() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer cp.Close(context.Background())
+	defer cp.Close()
 
 	for i := range 3 {
 		c, err := cp.Get(context.Background())
@@ -98,6 +98,61 @@ func ExampleNewConnPool() {
 	// dials: 1
 }
 
+// A pool of protocol clients, each keeping a bufio.Reader for as long as
+// its connection lives, with the liveness check on the socket under it.
+func ExampleNewConnPoolOf() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+
+	type client struct {
+		conn net.Conn
+		r    *bufio.Reader
+	}
+	newClient := func(_ context.Context, c net.Conn) (*client, error) {
+		return &client{conn: c, r: bufio.NewReader(c)}, nil
+	}
+	var d net.Dialer
+	p, err := pool.NewConnPoolOf(d.DialContext, "tcp", ln.Addr().String(), newClient, pool.MaxSize(8))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+
+	for i := range 3 {
+		r, err := p.Get(context.Background())
+		if err != nil {
+			log.Fatal(err)
+		}
+		c := r.Value()
+		fmt.Fprintf(c.conn, "hello %d\n", i)
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			_ = r.Discard()
+			log.Fatal(err)
+		}
+		r.Release()
+		fmt.Print(line)
+	}
+	fmt.Println("dials:", p.Stats().Dials)
+	// Output:
+	// hello 0
+	// hello 1
+	// hello 2
+	// dials: 1
+}
+
 // While dialing is paused after failures, a Get that nothing can serve
 // fails at once with a *BackoffError naming the last dial error.
 func ExampleBackoffError() {
@@ -107,7 +162,7 @@ func ExampleBackoffError() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer p.Close(context.Background())
+	defer p.Close()
 
 	_, err = p.Get(context.Background())
 	fmt.Println(err)

@@ -30,10 +30,10 @@ func (p *Pool[T]) CheckInvariants() error {
 }
 
 // Probe runs the liveness check on c.
-func Probe(c net.Conn) error { return probe(c) }
+func Probe(c net.Conn) error { return newConnState(c, &clock{}).probe() }
 
 // Underlying returns the generic pool under a ConnPool.
 func (cp *ConnPool) Underlying() *Pool[net.Conn] { return cp.p }
 
 // ReadsInFlight is how many Reads and Writes are running on c.
-func ReadsInFlight(c *Conn) int32 { return c.ops.Load() }
+func ReadsInFlight(c *Conn) int32 { return c.h.r.conn.ops.Load() }

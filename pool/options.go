@@ -5,19 +5,70 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 )
 
-// Option configures a [Pool] or a [ConnPool]. The implementations are the
-// option functions of this package (MaxSize, MinIdle, MaxIdleTime, …); the
-// set is closed. Each Option validates its own value when the pool is built:
-// a bad value makes [New] or [NewConnPool] return an error naming the option
-// and the value. When the same option is given twice, the last one wins.
+// Option configures a [Pool] or a pool of connections: [New],
+// [NewConnPool] and [NewConnPoolOf] all take it. The implementations are
+// the option functions of this package (MaxSize, MinIdle, MaxIdleTime, …);
+// the set is closed. Each Option validates its own value when the pool is
+// built: a bad value makes the constructor return an [*OptionError] naming
+// the option and the value. When the same option is given twice, the last
+// one wins.
 type Option interface {
+	ConnOption
+	// anyPool marks the options that make sense for a pool of anything,
+	// so that New does not compile with a ConnOption.
+	anyPool()
+}
+
+// ConnOption configures a pool of connections ([NewConnPool],
+// [NewConnPoolOf]). Every [Option] is a ConnOption; [LivenessCheck] is only
+// a ConnOption, since it peeks at a socket, so that giving it to [New] is a
+// compile-time error.
+type ConnOption interface {
 	apply(*config) error
 	// String is the option as it was written, such as "pool.MaxSize(10)".
 	String() string
 }
+
+// OptionError is the error of a constructor that refuses an option or a
+// set of options.
+type OptionError struct {
+	Option    ConnOption   // the option refused (nil when the set as a whole is refused)
+	Conflicts []ConnOption // the options it cannot be combined with, if that is why
+	Err       error        // what is wrong; may wrap errors.ErrUnsupported
+}
+
+// Error is the option as written, what is wrong with it and, if that is
+// why, the options it conflicts with: "pool.MinIdle(4): must be at most
+// MaxSize (conflicts with pool.MaxSize(2))".
+func (e *OptionError) Error() string {
+	var b strings.Builder
+	if e.Option != nil {
+		b.WriteString(e.Option.String())
+	} else {
+		b.WriteString("pool: options")
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	for i, o := range e.Conflicts {
+		if i == 0 {
+			b.WriteString(" (conflicts with ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(o.String())
+	}
+	if len(e.Conflicts) > 0 {
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *OptionError) Unwrap() error { return e.Err }
 
 // config is the frozen result of applying the options.
 type config struct {
@@ -33,10 +84,10 @@ type config struct {
 	backoffMax     time.Duration
 	clock          func() time.Time
 
-	health      any // func(context.Context, T) error, checked against T in New
-	healthAfter time.Duration
+	health    healthChecker // nil: none; checked against the pool's type
+	healthOpt ConnOption    // the option that set health, for errors
 
-	liveness    time.Duration // ConnPool only; <0: off
+	liveness    time.Duration // pools of conns only; <0: off
 	livenessSet bool
 
 	// set records which options were given, for cross-checks.
@@ -62,18 +113,16 @@ func defaultConfig() config {
 }
 
 // buildConfig applies opts over the defaults and checks the result as a
-// whole. conn says whether the caller is NewConnPool.
-func buildConfig(conn bool, opts []Option) (config, error) {
+// whole. conn says whether the pool holds connections (the liveness check
+// applies).
+func buildConfig[O ConnOption](conn bool, opts []O) (config, error) {
 	c := defaultConfig()
 	for _, o := range opts {
-		if o == nil {
-			return config{}, errors.New("pool: nil Option")
+		if any(o) == nil {
+			return config{}, &OptionError{Err: errors.New("nil option")}
 		}
 		if err := o.apply(&c); err != nil {
-			return config{}, err
-		}
-		if _, ok := o.(livenessOption); ok && !conn {
-			return config{}, fmt.Errorf("pool: %v applies to NewConnPool only", o)
+			return config{}, &OptionError{Option: o, Err: err}
 		}
 	}
 	if !conn {
@@ -85,49 +134,82 @@ func buildConfig(conn bool, opts []Option) (config, error) {
 	if !c.maxDialsSet {
 		c.maxDials = c.maxSize
 	}
-	if c.minIdle > c.maxSize {
-		return config{}, fmt.Errorf("pool: MinIdle(%d) is more than MaxSize(%d)", c.minIdle, c.maxSize)
+	if err := c.checkSizes(); err != nil {
+		return config{}, err
 	}
-	if c.maxIdle > c.maxSize {
-		return config{}, fmt.Errorf("pool: MaxIdle(%d) is more than MaxSize(%d)", c.maxIdle, c.maxSize)
+	if err := c.settleLifetime(); err != nil {
+		return config{}, err
 	}
-	if c.minIdle > c.maxIdle {
-		return config{}, fmt.Errorf("pool: MinIdle(%d) is more than MaxIdle(%d)", c.minIdle, c.maxIdle)
+	return c, nil
+}
+
+// checkSizes checks that MinIdle ≤ MaxIdle ≤ MaxSize and
+// MaxConcurrentDials ≤ MaxSize.
+func (c *config) checkSizes() error {
+	size := bound{MaxSize(c.maxSize), "MaxSize", c.maxSize, c.maxSizeSet}
+	idle := bound{MaxIdle(c.maxIdle), "MaxIdle", c.maxIdle, c.maxIdleSet}
+	switch {
+	case c.minIdle > c.maxSize:
+		return size.exceededBy(MinIdle(c.minIdle))
+	case c.maxIdle > c.maxSize:
+		return size.exceededBy(MaxIdle(c.maxIdle))
+	case c.minIdle > c.maxIdle:
+		return idle.exceededBy(MinIdle(c.minIdle))
+	case c.maxDials > c.maxSize:
+		return size.exceededBy(MaxConcurrentDials(c.maxDials))
 	}
-	if c.maxDials > c.maxSize {
-		return config{}, fmt.Errorf("pool: MaxConcurrentDials(%d) is more than MaxSize(%d)", c.maxDials, c.maxSize)
+	return nil
+}
+
+// bound is a limit another option must stay within.
+type bound struct {
+	opt  ConnOption
+	name string
+	n    int
+	set  bool // given, rather than a default
+}
+
+func (b bound) exceededBy(o ConnOption) error {
+	if !b.set {
+		return &OptionError{Option: o, Err: fmt.Errorf("must be at most %s, which is %d by default here", b.name, b.n)}
 	}
+	return &OptionError{Option: o, Conflicts: []ConnOption{b.opt}, Err: fmt.Errorf("must be at most %s", b.name)}
+}
+
+// settleLifetime checks LifetimeJitter against MaxLifetime and sets its
+// default.
+func (c *config) settleLifetime() error {
 	if c.maxLifetime > 0 {
 		if c.lifetimeJitter == 0 {
 			c.lifetimeJitter = c.maxLifetime / 10
 		}
 		if c.lifetimeJitter >= c.maxLifetime {
-			return config{}, fmt.Errorf("pool: LifetimeJitter(%v) is not less than MaxLifetime(%v)", c.lifetimeJitter, c.maxLifetime)
+			return &OptionError{Option: LifetimeJitter(c.lifetimeJitter), Conflicts: []ConnOption{MaxLifetime(c.maxLifetime)},
+				Err: errors.New("must be less than MaxLifetime")}
 		}
 	} else if c.lifetimeJitter > 0 {
-		return config{}, fmt.Errorf("pool: LifetimeJitter(%v) needs MaxLifetime", c.lifetimeJitter)
+		return &OptionError{Option: LifetimeJitter(c.lifetimeJitter), Err: errors.New("needs a MaxLifetime")}
 	}
-	if c.lifetimeJitter < 0 {
-		c.lifetimeJitter = 0
-	}
-	return c, nil
+	c.lifetimeJitter = max(c.lifetimeJitter, 0)
+	return nil
 }
 
 type maxSizeOption int
 
 // MaxSize is the most resources the pool holds at once: idle, in use,
-// being dialed and being closed together; n must be at least 1. Without it the limit is
-// 4×GOMAXPROCS, and never less than 8.
+// being dialed and being closed together; n must be at least 1. Without it
+// the limit is 4×GOMAXPROCS, and never less than 8.
 func MaxSize(n int) Option { return maxSizeOption(n) }
 
 func (o maxSizeOption) apply(c *config) error {
 	if o < 1 {
-		return fmt.Errorf("pool: %v: must be at least 1", o)
+		return errors.New("must be at least 1")
 	}
 	c.maxSize, c.maxSizeSet = int(o), true
 	return nil
 }
 func (o maxSizeOption) String() string { return fmt.Sprintf("pool.MaxSize(%d)", int(o)) }
+func (maxSizeOption) anyPool()         {}
 
 type minIdleOption int
 
@@ -139,12 +221,13 @@ func MinIdle(n int) Option { return minIdleOption(n) }
 
 func (o minIdleOption) apply(c *config) error {
 	if o < 0 {
-		return fmt.Errorf("pool: %v: must not be negative", o)
+		return errors.New("must not be negative")
 	}
 	c.minIdle = int(o)
 	return nil
 }
 func (o minIdleOption) String() string { return fmt.Sprintf("pool.MinIdle(%d)", int(o)) }
+func (minIdleOption) anyPool()         {}
 
 type maxIdleOption int
 
@@ -155,12 +238,13 @@ func MaxIdle(n int) Option { return maxIdleOption(n) }
 
 func (o maxIdleOption) apply(c *config) error {
 	if o < 1 {
-		return fmt.Errorf("pool: %v: must be at least 1", o)
+		return errors.New("must be at least 1")
 	}
 	c.maxIdle, c.maxIdleSet = int(o), true
 	return nil
 }
 func (o maxIdleOption) String() string { return fmt.Sprintf("pool.MaxIdle(%d)", int(o)) }
+func (maxIdleOption) anyPool()         {}
 
 type maxDialsOption int
 
@@ -171,69 +255,74 @@ func MaxConcurrentDials(n int) Option { return maxDialsOption(n) }
 
 func (o maxDialsOption) apply(c *config) error {
 	if o < 1 {
-		return fmt.Errorf("pool: %v: must be at least 1", o)
+		return errors.New("must be at least 1")
 	}
 	c.maxDials, c.maxDialsSet = int(o), true
 	return nil
 }
 func (o maxDialsOption) String() string { return fmt.Sprintf("pool.MaxConcurrentDials(%d)", int(o)) }
+func (maxDialsOption) anyPool()         {}
+
+// durationOption prints an option that takes one duration.
+func durationOption(name string, d time.Duration) string {
+	return "pool." + name + "(" + d.String() + ")"
+}
 
 type maxIdleTimeOption time.Duration
 
 // MaxIdleTime closes a resource that has stayed idle for d. It is checked
-// when the resource is taken and by a background goroutine, against a coarse
-// clock that the goroutine advances about every d/8 (at least every second,
-// at most every millisecond). Zero or negative: no limit (the default).
+// when the resource is taken and by a background goroutine, against a
+// coarse clock that the goroutine advances about every d/8 (at least every
+// second, at most every millisecond). 0 means the default (no limit); a
+// negative value turns it off, as 0 does.
 func MaxIdleTime(d time.Duration) Option { return maxIdleTimeOption(d) }
 
 func (o maxIdleTimeOption) apply(c *config) error {
 	c.maxIdleTime = max(0, time.Duration(o))
 	return nil
 }
-func (o maxIdleTimeOption) String() string {
-	return fmt.Sprintf("pool.MaxIdleTime(%v)", time.Duration(o))
-}
+func (o maxIdleTimeOption) String() string { return durationOption("MaxIdleTime", time.Duration(o)) }
+func (maxIdleTimeOption) anyPool()         {}
 
 type maxLifetimeOption time.Duration
 
 // MaxLifetime retires a resource d after it was dialed, less a random jitter
 // (see [LifetimeJitter]) so that resources dialed together are not all
 // replaced together. A resource in use is retired when it is released.
-// Zero or negative: no limit (the default).
+// 0 means the default (no limit); a negative value turns it off, as 0
+// does.
 func MaxLifetime(d time.Duration) Option { return maxLifetimeOption(d) }
 
 func (o maxLifetimeOption) apply(c *config) error {
 	c.maxLifetime = max(0, time.Duration(o))
 	return nil
 }
-func (o maxLifetimeOption) String() string {
-	return fmt.Sprintf("pool.MaxLifetime(%v)", time.Duration(o))
-}
+func (o maxLifetimeOption) String() string { return durationOption("MaxLifetime", time.Duration(o)) }
+func (maxLifetimeOption) anyPool()         {}
 
 type lifetimeJitterOption time.Duration
 
 // LifetimeJitter is the most that [MaxLifetime] is shortened by, chosen
-// uniformly per resource. It must be less than MaxLifetime. Zero: a tenth of
-// MaxLifetime (the default); negative: no jitter.
+// uniformly per resource. It must be less than MaxLifetime, and needs it.
+// 0 means the default (a tenth of MaxLifetime); a negative value turns it
+// off.
 func LifetimeJitter(d time.Duration) Option { return lifetimeJitterOption(d) }
 
 func (o lifetimeJitterOption) apply(c *config) error {
-	c.lifetimeJitter = time.Duration(o)
-	if o < 0 {
-		c.lifetimeJitter = -1
-	}
+	c.lifetimeJitter = max(-1, time.Duration(o))
 	return nil
 }
 func (o lifetimeJitterOption) String() string {
-	return fmt.Sprintf("pool.LifetimeJitter(%v)", time.Duration(o))
+	return durationOption("LifetimeJitter", time.Duration(o))
 }
+func (lifetimeJitterOption) anyPool() {}
 
 type dialTimeoutOption time.Duration
 
 // DialTimeout bounds one dial. Dials do not use the context of the Get that
 // started them, since a caller that gives up does not waste the dial: its
-// result goes to the next waiter or the idle set. Zero: 30s (the default);
-// negative: no limit but Close.
+// result goes to the next waiter or the idle set. 0 means the default
+// (30s); a negative value turns it off (a dial then ends only at Close).
 func DialTimeout(d time.Duration) Option { return dialTimeoutOption(d) }
 
 func (o dialTimeoutOption) apply(c *config) error {
@@ -247,9 +336,8 @@ func (o dialTimeoutOption) apply(c *config) error {
 	}
 	return nil
 }
-func (o dialTimeoutOption) String() string {
-	return fmt.Sprintf("pool.DialTimeout(%v)", time.Duration(o))
-}
+func (o dialTimeoutOption) String() string { return durationOption("DialTimeout", time.Duration(o)) }
+func (dialTimeoutOption) anyPool()         {}
 
 type backoffOption struct{ min, max time.Duration }
 
@@ -259,8 +347,10 @@ type backoffOption struct{ min, max time.Duration }
 // use or a dial in flight, and fails at once with a [*BackoffError] when
 // there is neither. When the pause ends, one dial goes out alone as a probe
 // (half-open): success resumes normal dialing, failure starts a longer pause.
-// Defaults: 20ms and 2s. A negative min turns backoff off (every Get that
-// needs a dial dials); otherwise both must be positive and min ≤ max.
+//
+// For min and max, 0 means the default (20ms, or max if less; 2s, or min
+// if more); a negative min turns backoff off (every Get that needs a dial
+// dials), and a negative max is an error. min must not be more than max.
 func DialBackoff(min, max time.Duration) Option { return backoffOption{min, max} }
 
 func (o backoffOption) apply(c *config) error {
@@ -268,15 +358,26 @@ func (o backoffOption) apply(c *config) error {
 		c.backoffMin, c.backoffMax = -1, -1
 		return nil
 	}
-	if o.min == 0 || o.max <= 0 || o.min > o.max {
-		return fmt.Errorf("pool: %v: need 0 < min ≤ max, or a negative min for no backoff", o)
+	lo, hi := o.min, o.max
+	switch {
+	case hi < 0:
+		return errors.New("a negative max is an error; a negative min turns backoff off")
+	case hi == 0:
+		hi = max(lo, defaultBackoffMax)
 	}
-	c.backoffMin, c.backoffMax = o.min, o.max
+	if lo == 0 {
+		lo = min(defaultBackoffMin, hi)
+	}
+	if lo > hi {
+		return errors.New("min is more than max")
+	}
+	c.backoffMin, c.backoffMax = lo, hi
 	return nil
 }
 func (o backoffOption) String() string {
 	return fmt.Sprintf("pool.DialBackoff(%v, %v)", o.min, o.max)
 }
+func (backoffOption) anyPool() {}
 
 type clockOption struct{ now func() time.Time }
 
@@ -288,27 +389,40 @@ func Clock(now func() time.Time) Option { return clockOption{now} }
 
 func (o clockOption) apply(c *config) error {
 	if o.now == nil {
-		return errors.New("pool: pool.Clock(nil): nil func")
+		return errors.New("nil func")
 	}
 	c.clock = o.now
 	return nil
 }
-func (o clockOption) String() string { return "pool.Clock(func)" }
+func (o clockOption) String() string {
+	if o.now == nil {
+		return "pool.Clock(nil)"
+	}
+	return "pool.Clock(func)"
+}
+func (clockOption) anyPool() {}
+
+// healthChecker is a HealthCheck's function, of some type.
+type healthChecker interface {
+	// after is the idle threshold.
+	after() time.Duration
+}
 
 // healthOption carries a func(context.Context, T) error for some T.
 type healthOption[T any] struct {
-	after time.Duration
-	check func(context.Context, T) error
+	threshold time.Duration
+	check     func(context.Context, T) error
 }
 
 // HealthCheck runs check on a resource before a Get hands it out, on
 // every way it can reach the Get (from the idle set, handed over by a
 // Release, handed over from a dial, through TryGet), when at least after
 // has passed since the resource was last known good: dialed, released with
-// [Resource.Release], or passed the check. after is 0 to check on every
-// checkout, fresh dials included. For a [ConnPool] a Close does not count
-// as known good (the conn may have died while held): a Read that returned
-// data on its [*Conn] does, as for [LivenessCheck].
+// [Resource.Release], or passed the check. after is a threshold: 0 checks
+// on every checkout, fresh dials included, and a negative value is an
+// error. For a pool of connections a release does not count as known good
+// (the conn may have died while held): a Read that returned data on it
+// does, as for [LivenessCheck].
 //
 // check runs in the Get that receives the resource, with that Get's
 // context and without holding the pool's lock. A resource whose check
@@ -316,69 +430,85 @@ type healthOption[T any] struct {
 // with the next idle resource, or waits again at the head of the queue;
 // but when the resource came straight from its own dial, the Get fails
 // with an error wrapping the check's, rather than dial for ever against a
-// server that drops every new connection. T must be the pool's type, or
-// [New] returns an error.
+// server that drops every new connection.
+//
+// T is inferred from check, and must be the type the pool hands out: T of
+// [New], net.Conn for [NewConnPool], C for [NewConnPoolOf]; otherwise the
+// constructor returns an [*OptionError]. (Go cannot check this at compile
+// time without making every option generic.)
 func HealthCheck[T any](after time.Duration, check func(ctx context.Context, v T) error) Option {
 	return healthOption[T]{after, check}
 }
 
 func (o healthOption[T]) apply(c *config) error {
 	if o.check == nil {
-		return fmt.Errorf("pool: %v: nil check", o)
+		return errors.New("nil check")
 	}
-	if o.after < 0 {
-		return fmt.Errorf("pool: %v: negative idle threshold", o)
+	if o.threshold < 0 {
+		return errors.New("a negative threshold is an error; 0 checks on every checkout")
 	}
-	c.health, c.healthAfter = o.check, o.after
+	c.health, c.healthOpt = o, o
 	return nil
 }
+func (o healthOption[T]) after() time.Duration { return o.threshold }
 func (o healthOption[T]) String() string {
-	var zero T
-	return fmt.Sprintf("pool.HealthCheck[%T](%v, func)", zero, o.after)
+	return fmt.Sprintf("pool.HealthCheck[%s](%v, func)", typeName[T](), o.threshold)
 }
+func (healthOption[T]) anyPool() {}
+
+// healthFor returns the HealthCheck's function if it checks a T; ok is
+// false, with an error naming the option, if it checks another type.
+func healthFor[T any](c *config) (check func(context.Context, T) error, err error) {
+	if c.health == nil {
+		return nil, nil
+	}
+	o, ok := c.health.(healthOption[T])
+	if !ok {
+		return nil, &OptionError{Option: c.healthOpt, Err: fmt.Errorf("checks another type than the pool's %s", typeName[T]())}
+	}
+	return o.check, nil
+}
+
+// typeName names T, even when T is an interface type.
+func typeName[T any]() string { return fmt.Sprintf("%T", (*T)(nil))[1:] }
 
 type livenessOption time.Duration
 
-// LivenessCheck is for [NewConnPool] only: before handing out a
-// connection that has been quiet for at least d, peek at its socket
-// without blocking and close it if the peer has closed or reset it, or
-// (plain connections only) has sent bytes nobody asked for. Quiet is the
-// time since the peer last proved alive: the dial, the last passed check,
-// or the last Read on its [*Conn] that returned data, whichever is latest.
-// Returning a conn with Close proves nothing, since the peer may have
-// closed it while it was held. The check applies on every way a
-// connection reaches a Get: from the idle set, handed over by a Close or
-// a dial to a Get that was waiting, through TryGet; it runs in the Get
-// that receives the connection, off the pool's lock (see [HealthCheck]
-// for what happens when it fails). Quiet time is measured on the pool's
-// coarse clock, which can lag by one tick: d/8, but at least 1ms and at
-// most 1s.
+// LivenessCheck is for pools of connections ([NewConnPool],
+// [NewConnPoolOf]; it is a [ConnOption], which [New] does not take):
+// before handing out a connection that has been quiet for at least d,
+// peek at its socket without blocking and close it if the peer has closed
+// or reset it, or (plain connections only) has sent bytes nobody asked
+// for. Quiet is the time since the peer last proved alive: the dial, the
+// last passed check, or the last Read on the connection that returned
+// data, whichever is latest. Returning a conn to the pool proves nothing,
+// since the peer may have closed it while it was held. The check applies
+// on every way a connection reaches a Get: from the idle set, handed over
+// by a Close or a dial to a Get that was waiting, through TryGet; it runs
+// in the Get that receives the connection, off the pool's lock (see
+// [HealthCheck] for what happens when it fails). Quiet time is measured on
+// the pool's coarse clock, which can lag by one tick: d/8, but at least
+// 1ms and at most 1s.
 //
-// d = 0 checks on every checkout, hand-offs and fresh dials included: no
-// connection is handed out whose death (end of stream, reset, or on a
-// plain connection unrequested bytes) had reached the client's socket when
-// the Get received it. A
-// larger d saves the system call (about half a microsecond) on
-// connections in steady use, at the price of handing out one that died
-// less than d after it last proved alive.
+// d is a threshold: 0 checks on every checkout, hand-offs and fresh dials
+// included, so that no connection is handed out whose death (end of
+// stream, reset, or on a plain connection unrequested bytes) had reached
+// the client's socket when the Get received it; a negative value turns
+// the check off. Without this option the threshold is 1s, where the
+// platform supports the check (unix); elsewhere it is off, and asking for
+// it makes the constructor return an [*OptionError] wrapping
+// [errors.ErrUnsupported]. A larger d saves the system call (about half a
+// microsecond) on connections in steady use, at the price of handing out
+// one that died less than d after it last proved alive.
 //
-// Whatever d is, a plain connection whose *Conn was closed with a Write
-// after its last Read (a reply may be on its way) is peeked at on its next
-// checkout, and closed if bytes are waiting then. See the package
-// documentation for what this cannot see, and for TLS.
-//
-// Negative: off. Default: on, with d = 1s, where the platform supports it
-// (unix); elsewhere asking for it makes NewConnPool fail with an error
-// wrapping [errors.ErrUnsupported].
-func LivenessCheck(d time.Duration) Option { return livenessOption(d) }
+// Whatever d is, a plain connection returned with a Write after its last
+// Read (a reply may be on its way) is peeked at on its next checkout, and
+// closed if bytes are waiting then. See the package documentation for
+// what this cannot see, and for TLS.
+func LivenessCheck(d time.Duration) ConnOption { return livenessOption(d) }
 
 func (o livenessOption) apply(c *config) error {
-	c.liveness, c.livenessSet = time.Duration(o), true
-	if o < 0 {
-		c.liveness = -1
-	}
+	c.liveness, c.livenessSet = max(-1, time.Duration(o)), true
 	return nil
 }
-func (o livenessOption) String() string {
-	return fmt.Sprintf("pool.LivenessCheck(%v)", time.Duration(o))
-}
+func (o livenessOption) String() string { return durationOption("LivenessCheck", time.Duration(o)) }

@@ -50,20 +50,21 @@ func (e *BackoffError) Unwrap() []error { return []error{ErrBackoff, e.Err} }
 // it empty wait in a FIFO queue and are handed resources directly as they
 // are released or dialed. A resource due for its [HealthCheck] is checked
 // by the Get that receives it, whichever way it came.
+//
+// The zero Pool is not usable: its Get and TryGet return an error saying
+// so, and its other methods do nothing.
 type Pool[T any] struct {
-	dial    func(context.Context) (T, error)
-	closeFn func(T) error
+	dial    func(context.Context) (T, *connState, error) // connState: pools of conns only
+	closeFn func(T) error                                // nil for pools of conns, which close the conn
 	cfg     config
-	// check is the health (and for a ConnPool, liveness) check: quiet is
-	// how long nothing has proven v good, suspect says v was returned
-	// with bytes possibly unread (see resource.suspect).
-	check   func(ctx context.Context, v T, quiet time.Duration, suspect bool) error
-	checkAt int64 // quiet nanoseconds from which check runs
 
-	timed  bool // some option needs resource timestamps
-	plain  bool // no option acts on checkout: no time limits, check or MinIdle
-	epoch  time.Time
-	coarse atomic.Int64 // nanoseconds since epoch, advanced by the background goroutine
+	health   func(ctx context.Context, v T) error // the HealthCheck, or nil
+	healthAt int64                                // its threshold, quiet nanoseconds
+	liveAt   int64                                // the LivenessCheck's threshold; <0: off (always, for New)
+	checkAt  int64                                // quiet nanoseconds from which a check runs; <0: no check
+
+	plain bool // no option acts on checkout: no time limits, check or MinIdle
+	clk   clock
 
 	ctx    context.Context // cancelled by Close: dials and background work
 	cancel context.CancelFunc
@@ -115,30 +116,29 @@ type resource[T any] struct {
 	expires   int64  // coarse nanoseconds; 0: never
 	// provenAt is when the resource was last known good, in coarse
 	// nanoseconds: dialed, passed its check, released with Release, or
-	// (ConnPool) a Read on its *Conn returned data. The check thresholds
-	// count from it.
+	// (pools of conns) a Read on the conn returned data. The check
+	// thresholds count from it.
 	provenAt int64
-	// suspect: its *Conn was closed with a Write after its last Read, so
+	// suspect: the conn was returned with a Write after its last Read, so
 	// a reply may be waiting unread; the liveness check peeks at it on
 	// its next checkout whatever its quiet time.
 	suspect bool
-	// readAt is set by a Read through its *Conn that returned data, in
-	// coarse nanoseconds (ConnPool, with a clock only); release folds it
-	// into provenAt.
-	readAt atomic.Int64
+	// conn is the pool's view of the connection, in pools of conns; nil
+	// otherwise. It lives as long as the connection.
+	conn *connState
 }
 
 // returnNote is what a release knows about how the resource was used.
 type returnNote struct {
-	vouched bool // Resource.Release: the caller vouches it is good now
-	suspect bool // a Write since the last Read (ConnPool)
+	vouched bool // Resource.Release of a Pool from New: the caller vouches it is good now
+	suspect bool // a Write since the last Read (pools of conns)
 }
 
 // Resource is a resource checked out of a [Pool]: call exactly one of
 // [Resource.Release] or [Resource.Discard] when done. It is a small value;
 // copies refer to the same checkout. A Resource is not safe for concurrent
-// use with itself (Release and Discard must not race), and the zero Resource
-// is not valid.
+// use with itself (Release and Discard must not race). The zero Resource
+// holds the zero T; releasing or discarding it panics.
 type Resource[T any] struct {
 	r   *resource[T]
 	seq uint64
@@ -146,7 +146,13 @@ type Resource[T any] struct {
 
 // Value returns the resource. It stays valid to use until Release or
 // Discard.
-func (h Resource[T]) Value() T { return h.r.value }
+func (h Resource[T]) Value() T {
+	if h.r == nil {
+		var zero T
+		return zero
+	}
+	return h.r.value
+}
 
 // Release returns the resource to the pool: to the longest-waiting Get if
 // there is one (which runs the [HealthCheck] first if it is due), else to
@@ -156,14 +162,36 @@ func (h Resource[T]) Value() T { return h.r.value }
 // Release vouches that the resource is good: the HealthCheck's idle
 // threshold counts from it.
 //
+// In a pool of connections ([NewConnPoolOf]) Release is the Close of a
+// [*Conn]: it vouches for nothing (a Read that returned data does), and it
+// closes the connection instead of pooling it when a Read or Write on it
+// failed or is still running; it clears deadlines set on it.
+//
 // Releasing or discarding the same checkout twice is a programming error:
 // Release panics with a message saying so, as it does on the zero Resource.
-func (h Resource[T]) Release() { h.r.pool.release(h, returnNote{vouched: true}) }
+func (h Resource[T]) Release() {
+	r := h.r
+	if r == nil {
+		panic(errZeroResource)
+	}
+	if r.conn != nil {
+		_ = r.pool.returnConn(h) // a close error of a broken conn: nobody to tell
+		return
+	}
+	r.pool.release(h, returnNote{vouched: true})
+}
 
 // Discard closes the resource instead of returning it, for one found broken.
 // The close function runs before Discard returns, and its error is returned.
 // Discarding the same checkout twice panics, like Release.
-func (h Resource[T]) Discard() error { return h.r.pool.discard(h) }
+func (h Resource[T]) Discard() error {
+	if h.r == nil {
+		panic(errZeroResource)
+	}
+	return h.r.pool.discard(h)
+}
+
+const errZeroResource = "pool: Release or Discard of the zero Resource"
 
 // ClosedStats counts resources closed by the pool, by reason.
 type ClosedStats struct {
@@ -199,11 +227,11 @@ type Stats struct {
 // dial gets a context that ends at DialTimeout or Close, carrying the values
 // of the context of the Get that caused the dial (if any) but not its
 // cancellation. closeFn's error is returned by Discard and otherwise
-// dropped. It returns an error naming the option when an option is invalid.
+// dropped. It returns an [*OptionError] when an option is invalid.
 //
 // Unless no option needs it, New starts one background goroutine (for
-// MinIdle, MaxIdleTime, MaxLifetime and the coarse clock): call Close to
-// stop it.
+// MinIdle, MaxIdleTime, MaxLifetime and the coarse clock): call Close or
+// Shutdown to stop it.
 func New[T any](dial func(ctx context.Context) (T, error), closeFn func(T) error, opts ...Option) (*Pool[T], error) {
 	if dial == nil {
 		return nil, errors.New("pool: nil dial function")
@@ -215,64 +243,62 @@ func New[T any](dial func(ctx context.Context) (T, error), closeFn func(T) error
 	if err != nil {
 		return nil, err
 	}
-	var check func(context.Context, T, time.Duration, bool) error
-	var checkAt int64
-	if cfg.health != nil {
-		fn, ok := cfg.health.(func(context.Context, T) error)
-		if !ok {
-			return nil, fmt.Errorf("pool: HealthCheck takes a %T, not a check of the pool's type %s",
-				cfg.health, typeName[T]())
-		}
-		check = func(ctx context.Context, v T, _ time.Duration, _ bool) error { return fn(ctx, v) }
-		checkAt = int64(cfg.healthAfter)
+	health, err := healthFor[T](&cfg)
+	if err != nil {
+		return nil, err
 	}
-	return newPool(dial, closeFn, cfg, check, checkAt), nil
+	p := newPool(cfg, health)
+	p.dial = func(ctx context.Context) (T, *connState, error) {
+		v, err := dial(ctx)
+		return v, nil, err
+	}
+	p.closeFn = closeFn
+	p.start()
+	return p, nil
 }
 
-// typeName names T, even when T is an interface type.
-func typeName[T any]() string { return fmt.Sprintf("%T", (*T)(nil))[1:] }
-
-func newPool[T any](dial func(context.Context) (T, error), closeFn func(T) error, cfg config,
-	check func(context.Context, T, time.Duration, bool) error, checkAt int64) *Pool[T] {
+// newPool builds a pool from a checked configuration; the caller sets
+// dial (and closeFn, unless the pool holds conns) and then calls start.
+func newPool[T any](cfg config, health func(context.Context, T) error) *Pool[T] {
 	p := &Pool[T]{
-		dial:    dial,
-		closeFn: closeFn,
 		cfg:     cfg,
-		check:   check,
-		checkAt: checkAt,
-		epoch:   time.Now(),
+		health:  health,
+		liveAt:  int64(cfg.liveness),
+		checkAt: -1,
 		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		idle:    make([]*resource[T], 0, cfg.maxSize),
 	}
-	if cfg.clock != nil {
-		p.epoch = cfg.clock() // so that resource times are never negative
+	if health != nil {
+		p.healthAt = int64(cfg.health.after())
+		p.checkAt = p.healthAt
 	}
-	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if p.liveAt >= 0 && (p.checkAt < 0 || p.liveAt < p.checkAt) {
+		p.checkAt = p.liveAt
+	}
 	// Without a clock every threshold is 0: the check runs on every
 	// checkout (see dueLocked).
-	p.timed = cfg.maxIdleTime > 0 || cfg.maxLifetime > 0 ||
-		(check != nil && (checkAt > 0 || cfg.liveness > 0 || (cfg.health != nil && cfg.healthAfter > 0)))
-	p.plain = !p.timed && check == nil && cfg.minIdle == 0
+	p.clk.init(cfg.clock, cfg.maxIdleTime > 0 || cfg.maxLifetime > 0 || p.liveAt > 0 || p.healthAt > 0)
+	p.plain = !p.clk.timed && p.checkAt < 0 && cfg.minIdle == 0
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wfree.New = func() any { return &waiter[T]{ch: make(chan delivery[T], 1)} }
-	if p.timed || cfg.minIdle > 0 {
+	return p
+}
+
+// start starts the background goroutine, if an option needs it.
+func (p *Pool[T]) start() {
+	if p.clk.timed || p.cfg.minIdle > 0 {
 		p.workers++
 		go p.background(p.tick())
 	}
-	return p
 }
 
 // tick is the background goroutine's period: an eighth of the shortest time
 // limit, between 1ms and 1s.
 func (p *Pool[T]) tick() time.Duration {
 	d := time.Second
-	limits := []time.Duration{p.cfg.maxIdleTime, p.cfg.maxLifetime - p.cfg.lifetimeJitter}
-	if p.check != nil {
-		limits = append(limits, time.Duration(p.checkAt), p.cfg.liveness)
-		if p.cfg.health != nil {
-			limits = append(limits, p.cfg.healthAfter)
-		}
-	}
+	limits := []time.Duration{p.cfg.maxIdleTime, p.cfg.maxLifetime - p.cfg.lifetimeJitter,
+		time.Duration(p.liveAt), time.Duration(p.healthAt)}
 	for _, l := range limits {
 		if l > 0 && l/8 < d {
 			d = l / 8
@@ -281,22 +307,44 @@ func (p *Pool[T]) tick() time.Duration {
 	return max(d, time.Millisecond)
 }
 
-// now is the clock that timestamps resources: coarse unless a Clock was
-// given. Only called when p.timed.
-func (p *Pool[T]) now() int64 {
-	if p.cfg.clock != nil {
-		return int64(p.cfg.clock().Sub(p.epoch))
-	}
-	return p.coarse.Load()
+// clock timestamps resources, in nanoseconds since the pool was built.
+type clock struct {
+	custom func() time.Time // the Clock option, or nil
+	epoch  time.Time
+	coarse atomic.Int64 // nanoseconds since epoch, advanced by the background goroutine
+	timed  bool         // some option needs resource timestamps
 }
 
-// preciseNow reads the clock for the slow paths (waits, backoff).
-func (p *Pool[T]) preciseNow() int64 {
-	if p.cfg.clock != nil {
-		return int64(p.cfg.clock().Sub(p.epoch))
+func (c *clock) init(custom func() time.Time, timed bool) {
+	c.custom, c.timed, c.epoch = custom, timed, time.Now()
+	if custom != nil {
+		c.epoch = custom() // so that resource times are never negative
 	}
-	return int64(time.Since(p.epoch))
 }
+
+// now is the clock that timestamps resources: coarse unless a Clock was
+// given, since reading the system clock costs more than the rest of a Get
+// and Release together. Only called when c.timed.
+func (c *clock) now() int64 {
+	if c.custom != nil {
+		return int64(c.custom().Sub(c.epoch))
+	}
+	return c.coarse.Load()
+}
+
+// precise reads the clock for the slow paths (waits, backoff).
+func (c *clock) precise() int64 {
+	if c.custom != nil {
+		return int64(c.custom().Sub(c.epoch))
+	}
+	return int64(time.Since(c.epoch))
+}
+
+// advance moves the coarse clock to now; the background goroutine calls it.
+func (c *clock) advance() { c.coarse.Store(int64(time.Since(c.epoch))) }
+
+// errNotNew is what the zero Pool's Get and TryGet return.
+var errNotNew = errors.New("pool: Pool used without New")
 
 // Get returns an idle resource, or waits for one to be released or dialed
 // until ctx ends. Callers wait in FIFO order. A resource due for its
@@ -341,7 +389,7 @@ func (p *Pool[T]) TryGet(ctx context.Context) (Resource[T], error) {
 	if h, done, err := p.takeIdle(ctx); done {
 		return h, err
 	}
-	if p.dialing <= p.waiters.n && p.canDialLocked(p.preciseNow()) {
+	if p.dialing <= p.waiters.n && p.canDialLocked(p.clk.precise()) {
 		p.startDialLocked(ctx)
 	}
 	p.mu.Unlock()
@@ -360,6 +408,10 @@ func (p *Pool[T]) takeIdle(ctx context.Context) (h Resource[T], done bool, err e
 		}
 		r := p.popIdleLocked()
 		if r == nil {
+			if p.dial == nil { // the zero Pool
+				p.mu.Unlock()
+				return Resource[T]{}, true, errNotNew
+			}
 			p.st.misses++
 			return Resource[T]{}, false, nil
 		}
@@ -383,10 +435,10 @@ func (p *Pool[T]) popIdleLocked() *resource[T] {
 		r := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
-		if !p.timed {
+		if !p.clk.timed {
 			return r
 		}
-		reason := p.expiredLocked(r, p.now())
+		reason := p.expiredLocked(r, p.clk.now())
 		if reason == nil {
 			return r
 		}
@@ -438,25 +490,35 @@ func (p *Pool[T]) checkOut(ctx context.Context, r *resource[T]) (Resource[T], bo
 // and how long nothing has proven it good (0 without a clock, when every
 // threshold is 0 and so the check is always due).
 func (p *Pool[T]) dueLocked(r *resource[T]) (quiet time.Duration, due bool) {
-	if p.check == nil {
+	if p.checkAt < 0 {
 		return 0, false
 	}
-	if !p.timed {
+	if !p.clk.timed {
 		return 0, true
 	}
-	quiet = time.Duration(max(0, p.now()-r.provenAt))
+	quiet = time.Duration(max(0, p.clk.now()-r.provenAt))
 	return quiet, r.suspect || int64(quiet) >= p.checkAt
 }
 
 // runCheck runs the check on r, which the caller alone holds (checked
 // out), and records a pass: r is proven good now.
+//
+// The liveness check comes first, when due: a dead peer fails it without
+// the health check's round trip.
 func (p *Pool[T]) runCheck(ctx context.Context, r *resource[T], quiet time.Duration) error {
-	if err := p.check(ctx, r.value, quiet, r.suspect); err != nil {
-		return err
+	if p.liveAt >= 0 && (r.suspect || int64(quiet) >= p.liveAt) {
+		if err := r.conn.probe(); err != nil {
+			return err
+		}
+	}
+	if p.health != nil && int64(quiet) >= p.healthAt {
+		if err := p.health(ctx, r.value); err != nil {
+			return err
+		}
 	}
 	r.suspect = false
-	if p.timed {
-		r.provenAt = p.now()
+	if p.clk.timed {
+		r.provenAt = p.clk.now()
 	}
 	return nil
 }
@@ -482,7 +544,7 @@ func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 	p.waiters.push(w)
 	p.serveLocked(ctx)
 	p.mu.Unlock()
-	start := p.preciseNow()
+	start := p.clk.precise()
 	var d delivery[T]
 	for {
 		done := ctx.Done()
@@ -532,7 +594,7 @@ func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 		}
 	}
 	p.wfree.Put(w)
-	p.waitTime.Add(p.preciseNow() - start)
+	p.waitTime.Add(p.clk.precise() - start)
 	return Resource[T]{r: d.r, seq: d.r.seq}, nil
 }
 
@@ -578,7 +640,7 @@ func (p *Pool[T]) serveLocked(ctx context.Context) {
 	clocked := false
 	for p.waiters.n > p.dialing && p.open+p.closing < p.cfg.maxSize && p.dialing < p.cfg.maxDials {
 		if !clocked {
-			now, clocked = p.preciseNow(), true
+			now, clocked = p.clk.precise(), true
 		}
 		if !p.canDialLocked(now) {
 			if p.dialing == 0 && p.inUse == 0 && p.fails > 0 && now < p.pauseTo {
@@ -613,9 +675,7 @@ func (p *Pool[T]) handLocked(r *resource[T], fresh bool) {
 	p.inUse++
 	p.st.waits++
 	d := delivery[T]{r: r, fresh: fresh}
-	if p.check != nil {
-		d.quiet, d.check = p.dueLocked(r)
-	}
+	d.quiet, d.check = p.dueLocked(r)
 	w.ch <- d
 }
 
@@ -640,7 +700,7 @@ func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
 		ctx, cancel = context.WithTimeout(ctx, p.cfg.dialTimeout)
 		defer cancel()
 	}
-	v, err := p.dial(ctx)
+	v, conn, err := p.dial(ctx)
 	p.mu.Lock()
 	p.dialing--
 	p.workers--
@@ -653,9 +713,9 @@ func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
 		return
 	}
 	p.fails = 0
-	r := &resource[T]{value: v, pool: p, gen: gen}
-	if p.timed {
-		now := p.now()
+	r := &resource[T]{value: v, pool: p, gen: gen, conn: conn}
+	if p.clk.timed {
+		now := p.clk.now()
 		r.idleSince = now
 		r.provenAt = now
 		if p.cfg.maxLifetime > 0 {
@@ -695,7 +755,7 @@ func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
 func (p *Pool[T]) failLocked(err error) {
 	p.fails++
 	p.lastErr = err
-	now := p.preciseNow()
+	now := p.clk.precise()
 	if p.cfg.backoffMin > 0 {
 		d := p.cfg.backoffMax
 		if shift := p.fails - 1; shift < 32 && p.cfg.backoffMin<<shift < d {
@@ -720,7 +780,7 @@ func (p *Pool[T]) endPause() {
 	p.mu.Lock()
 	p.timer = nil
 	if !p.closed {
-		if now := p.preciseNow(); now < p.pauseTo && p.fails > 0 {
+		if now := p.clk.precise(); now < p.pauseTo && p.fails > 0 {
 			// A later failure extended the pause (or the clock is a test's).
 			p.workers++
 			p.timer = time.AfterFunc(time.Duration(p.pauseTo-now), p.endPause)
@@ -757,16 +817,16 @@ func (p *Pool[T]) release(h Resource[T], n returnNote) {
 	r := h.r
 	p.mu.Lock()
 	p.checkInLocked(h)
-	if p.timed {
-		now := p.now()
+	if p.clk.timed {
+		now := p.clk.now()
 		r.idleSince = now
 		if n.vouched {
 			r.provenAt = now
-		} else {
-			r.provenAt = max(r.provenAt, r.readAt.Load())
+		} else if r.conn != nil {
+			r.provenAt = max(r.provenAt, r.conn.readAt.Load())
 		}
 	}
-	if n.suspect && p.cfg.liveness >= 0 {
+	if n.suspect && p.liveAt >= 0 {
 		r.suspect = true
 	}
 	if p.waiters.n == 0 && r.expires == 0 && r.gen == p.gen && len(p.idle) < p.cfg.maxIdle && !p.closed {
@@ -781,7 +841,7 @@ func (p *Pool[T]) release(h Resource[T], n returnNote) {
 		reason = &p.st.closed.PoolClosed
 	case r.gen != p.gen:
 		reason = &p.st.closed.Reset
-	case r.expires != 0 && p.now() >= r.expires:
+	case r.expires != 0 && p.clk.now() >= r.expires:
 		reason = &p.st.closed.Lifetime
 	case p.waiters.n > 0:
 		p.handLocked(r, false)
@@ -820,7 +880,12 @@ func (p *Pool[T]) discard(h Resource[T]) error {
 // destroy runs the close function on r, which has already left the
 // accounting but for p.closing.
 func (p *Pool[T]) destroy(r *resource[T]) error {
-	err := p.closeFn(r.value)
+	var err error
+	if r.conn != nil {
+		err = r.conn.close()
+	} else {
+		err = p.closeFn(r.value)
+	}
 	p.mu.Lock()
 	p.closing--
 	p.serveLocked(context.Background()) // the place is free now
@@ -864,34 +929,53 @@ func (p *Pool[T]) takeIdleLocked(reason *uint64) []*resource[T] {
 	return old
 }
 
-// Close closes the pool: Gets waiting and later fail with [ErrClosed], the
-// background goroutine and dials in flight are stopped (their context is
-// cancelled), idle resources are closed, and resources in use are closed
-// when released. Close then waits, until ctx ends, for all of that to
-// finish (every close function returned, every goroutine of the pool
-// exited); if ctx ends first it returns an error wrapping ctx.Err() saying
-// what is left, and the rest finishes in the background. Close may be
-// called more than once, and concurrently; every call waits the same way.
-func (p *Pool[T]) Close(ctx context.Context) error {
-	p.mu.Lock()
-	if !p.closed {
-		p.closed = true
-		for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
-			w.ch <- delivery[T]{err: ErrClosed}
-		}
-		if p.timer != nil {
-			if p.timer.Stop() {
-				p.workers-- // endPause will not run
-			}
-			p.timer = nil
-		}
-		p.cancel()
-		for _, r := range p.takeIdleLocked(&p.st.closed.PoolClosed) {
-			go p.destroy(r)
-		}
-		p.maybeDoneLocked()
+// Close closes the pool now: Gets waiting and later fail with [ErrClosed],
+// the background goroutine and dials in flight are stopped (their context
+// is cancelled), idle resources are closed, and resources in use are
+// closed when released. Close returns at once, without waiting for the
+// close functions (their errors are dropped), and always returns nil.
+// It may be called more than once, and concurrently. Use [Pool.Shutdown]
+// to wait until everything is closed. Close on the zero Pool does
+// nothing.
+func (p *Pool[T]) Close() error {
+	if p.cancel == nil {
+		return nil // the zero Pool
 	}
-	p.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
+		w.ch <- delivery[T]{err: ErrClosed}
+	}
+	if p.timer != nil {
+		if p.timer.Stop() {
+			p.workers-- // endPause will not run
+		}
+		p.timer = nil
+	}
+	p.cancel()
+	for _, r := range p.takeIdleLocked(&p.st.closed.PoolClosed) {
+		go p.destroy(r)
+	}
+	p.maybeDoneLocked()
+	return nil
+}
+
+// Shutdown closes the pool as [Pool.Close] does, then waits, until ctx
+// ends, for the resources in use to be released and for all of it to
+// finish: every close function returned, every goroutine of the pool
+// exited. If ctx ends first it returns an error wrapping ctx.Err() saying
+// what is left, and the rest finishes in the background. Shutdown may be
+// called more than once, and concurrently; every call waits the same way.
+// It is [net/http.Server.Shutdown]'s counterpart.
+func (p *Pool[T]) Shutdown(ctx context.Context) error {
+	if p.cancel == nil {
+		return nil // the zero Pool
+	}
+	_ = p.Close() // always nil
 	select {
 	case <-p.done:
 		return nil
@@ -902,7 +986,7 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	if p.isDone {
 		return nil
 	}
-	return fmt.Errorf("pool: close: %d in use, %d dialing, %d closing: %w", p.inUse, p.dialing, p.closing, ctx.Err())
+	return fmt.Errorf("pool: shutdown: %d in use, %d dialing, %d closing: %w", p.inUse, p.dialing, p.closing, ctx.Err())
 }
 
 // Stats returns a snapshot of the pool's state and counters.
@@ -941,14 +1025,14 @@ func (p *Pool[T]) background(every time.Duration) {
 	}()
 	t := time.NewTicker(every)
 	defer t.Stop()
-	p.coarse.Store(int64(time.Since(p.epoch)))
+	p.clk.advance()
 	p.maintain()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-t.C:
-			p.coarse.Store(int64(time.Since(p.epoch)))
+			p.clk.advance()
 		case <-p.kick:
 		}
 		p.maintain()
@@ -963,8 +1047,8 @@ func (p *Pool[T]) maintain() {
 		return
 	}
 	var old []*resource[T]
-	if p.timed {
-		now := p.now()
+	if p.clk.timed {
+		now := p.clk.now()
 		keep := p.idle[:0]
 		for _, r := range p.idle {
 			if reason := p.expiredLocked(r, now); reason != nil {
@@ -980,7 +1064,7 @@ func (p *Pool[T]) maintain() {
 		p.closing += len(old)
 	}
 	if p.cfg.minIdle > 0 {
-		now := p.preciseNow()
+		now := p.clk.precise()
 		for len(p.idle)+p.dialing-p.waiters.n < p.cfg.minIdle && p.canDialLocked(now) {
 			p.startDialLocked(context.Background())
 		}

@@ -105,7 +105,7 @@ func newPool(t testing.TB, f *factory, opts ...pool.Option) *pool.Pool[*res] {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		assert.NoError(t, p.Close(ctx), "closing the pool")
+		assert.NoError(t, p.Shutdown(ctx), "closing the pool")
 		assert.NoError(t, p.CheckInvariants())
 	})
 	return p
@@ -494,7 +494,7 @@ func TestResetRetiresResourcesDialedBeforeIt(t *testing.T) {
 	assert.Equal(t, uint64(2), p.Stats().Closed.Reset)
 }
 
-func TestCloseIsIdempotentAndFailsWaiters(t *testing.T) {
+func TestShutdownIsIdempotentAndFailsWaiters(t *testing.T) {
 	f := &factory{}
 	p, err := pool.New(f.dial, f.close, pool.MaxSize(1), pool.MinIdle(1), pool.MaxIdleTime(time.Minute))
 	require.NoError(t, err)
@@ -509,20 +509,20 @@ func TestCloseIsIdempotentAndFailsWaiters(t *testing.T) {
 	eventually(t, "the waiter queued", func() bool { return p.Stats().Waiting == 1 })
 
 	closed := make(chan error, 2)
-	go func() { closed <- p.Close(ctx) }()
-	go func() { closed <- p.Close(ctx) }()
+	go func() { closed <- p.Shutdown(ctx) }()
+	go func() { closed <- p.Shutdown(ctx) }()
 	assert.ErrorIs(t, <-errc, pool.ErrClosed, "the waiter is failed")
 	_, err = p.Get(ctx)
 	assert.ErrorIs(t, err, pool.ErrClosed)
-	held.Release() // Close waits for this
+	held.Release() // Shutdown waits for this
 	assert.NoError(t, <-closed)
 	assert.NoError(t, <-closed)
-	assert.NoError(t, p.Close(ctx), "a third Close")
+	assert.NoError(t, p.Shutdown(ctx), "a third Shutdown")
 	f.closedOnce(t)
 	assert.Equal(t, uint64(1), p.Stats().Closed.PoolClosed)
 }
 
-func TestCloseIsBoundedByItsContextWhenACloseFunctionHangs(t *testing.T) {
+func TestShutdownIsBoundedByItsContextWhenACloseFunctionHangs(t *testing.T) {
 	unblock := make(chan struct{})
 	var closes atomic.Int32
 	p, err := pool.New(func(context.Context) (int, error) { return 1, nil },
@@ -534,14 +534,14 @@ func TestCloseIsBoundedByItsContextWhenACloseFunctionHangs(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err = p.Close(ctx)
-	assert.ErrorIs(t, err, context.DeadlineExceeded, "Close gives up at its deadline")
+	err = p.Shutdown(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "Shutdown gives up at its deadline")
 	close(unblock)
-	assert.NoError(t, p.Close(context.Background()), "and finishes once the close returns")
+	assert.NoError(t, p.Shutdown(context.Background()), "and finishes once the close returns")
 	assert.Equal(t, int32(1), closes.Load())
 }
 
-func TestCloseIsBoundedByItsContextWhileAResourceIsOut(t *testing.T) {
+func TestShutdownIsBoundedByItsContextWhileAResourceIsOut(t *testing.T) {
 	f := &factory{}
 	p, err := pool.New(f.dial, f.close)
 	require.NoError(t, err)
@@ -549,9 +549,9 @@ func TestCloseIsBoundedByItsContextWhileAResourceIsOut(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	assert.ErrorIs(t, p.Close(ctx), context.DeadlineExceeded)
+	assert.ErrorIs(t, p.Shutdown(ctx), context.DeadlineExceeded)
 	r.Release()
-	assert.NoError(t, p.Close(context.Background()))
+	assert.NoError(t, p.Shutdown(context.Background()))
 	f.closedOnce(t)
 }
 
@@ -564,7 +564,7 @@ func TestAHangingDialDoesNotHoldUpACallerWithADeadlineOrClose(t *testing.T) {
 	_, err = p.Get(ctx)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Equal(t, 1, p.Stats().Dialing, "the dial goes on")
-	assert.NoError(t, p.Close(context.Background()), "Close cancels the dial")
+	assert.NoError(t, p.Shutdown(context.Background()), "Close cancels the dial")
 }
 
 func TestDialTimeoutEndsAHangingDial(t *testing.T) {
@@ -575,38 +575,82 @@ func TestDialTimeoutEndsAHangingDial(t *testing.T) {
 	assert.Equal(t, uint64(1), p.Stats().DialErrors)
 }
 
-func TestInvalidOptionsAreRejectedWithTheirName(t *testing.T) {
+func TestEveryRefusedOptionIsAnOptionErrorPrintedAsItWasWritten(t *testing.T) {
 	f := &factory{}
 	for _, tc := range []struct {
-		opts []pool.Option
-		name string
+		opts      []pool.Option
+		refused   string // the OptionError's Option, printed; "" for none
+		conflicts []string
+		msg       string
 	}{
-		{[]pool.Option{pool.MaxSize(0)}, "pool.MaxSize(0)"},
-		{[]pool.Option{pool.MinIdle(-1)}, "pool.MinIdle(-1)"},
-		{[]pool.Option{pool.MaxIdle(0)}, "pool.MaxIdle(0)"},
-		{[]pool.Option{pool.MaxConcurrentDials(0)}, "pool.MaxConcurrentDials(0)"},
-		{[]pool.Option{pool.MaxSize(2), pool.MinIdle(3)}, "MinIdle(3)"},
-		{[]pool.Option{pool.MaxSize(2), pool.MaxIdle(3)}, "MaxIdle(3)"},
-		{[]pool.Option{pool.MaxSize(4), pool.MaxIdle(1), pool.MinIdle(2)}, "MinIdle(2)"},
-		{[]pool.Option{pool.MaxLifetime(time.Second), pool.LifetimeJitter(time.Second)}, "LifetimeJitter(1s)"},
-		{[]pool.Option{pool.LifetimeJitter(time.Second)}, "needs MaxLifetime"},
-		{[]pool.Option{pool.DialBackoff(time.Second, time.Millisecond)}, "pool.DialBackoff(1s, 1ms)"},
-		{[]pool.Option{pool.Clock(nil)}, "pool.Clock(nil)"},
-		{[]pool.Option{pool.HealthCheck[*res](-time.Second, func(context.Context, *res) error { return nil })}, "negative"},
-		{[]pool.Option{pool.HealthCheck[string](0, func(context.Context, string) error { return nil })}, "string"},
-		{[]pool.Option{pool.LivenessCheck(time.Second)}, "NewConnPool only"},
-		{[]pool.Option{nil}, "nil Option"},
+		{[]pool.Option{pool.MaxSize(0)}, "pool.MaxSize(0)", nil, "pool.MaxSize(0): must be at least 1"},
+		{[]pool.Option{pool.MinIdle(-1)}, "pool.MinIdle(-1)", nil, "pool.MinIdle(-1): must not be negative"},
+		{[]pool.Option{pool.MaxIdle(0)}, "pool.MaxIdle(0)", nil, "pool.MaxIdle(0): must be at least 1"},
+		{[]pool.Option{pool.MaxConcurrentDials(0)}, "pool.MaxConcurrentDials(0)", nil, "pool.MaxConcurrentDials(0): must be at least 1"},
+		{[]pool.Option{pool.MaxSize(2), pool.MinIdle(3)}, "pool.MinIdle(3)", []string{"pool.MaxSize(2)"},
+			"pool.MinIdle(3): must be at most MaxSize (conflicts with pool.MaxSize(2))"},
+		{[]pool.Option{pool.MaxSize(2), pool.MaxIdle(3)}, "pool.MaxIdle(3)", []string{"pool.MaxSize(2)"},
+			"pool.MaxIdle(3): must be at most MaxSize (conflicts with pool.MaxSize(2))"},
+		{[]pool.Option{pool.MaxSize(4), pool.MaxIdle(1), pool.MinIdle(2)}, "pool.MinIdle(2)", []string{"pool.MaxIdle(1)"},
+			"pool.MinIdle(2): must be at most MaxIdle (conflicts with pool.MaxIdle(1))"},
+		{[]pool.Option{pool.MaxSize(4), pool.MaxConcurrentDials(5)}, "pool.MaxConcurrentDials(5)", []string{"pool.MaxSize(4)"},
+			"pool.MaxConcurrentDials(5): must be at most MaxSize (conflicts with pool.MaxSize(4))"},
+		{[]pool.Option{pool.MaxLifetime(time.Second), pool.LifetimeJitter(time.Second)}, "pool.LifetimeJitter(1s)",
+			[]string{"pool.MaxLifetime(1s)"}, "pool.LifetimeJitter(1s): must be less than MaxLifetime (conflicts with pool.MaxLifetime(1s))"},
+		{[]pool.Option{pool.LifetimeJitter(time.Second)}, "pool.LifetimeJitter(1s)", nil, "pool.LifetimeJitter(1s): needs a MaxLifetime"},
+		{[]pool.Option{pool.DialBackoff(time.Second, time.Millisecond)}, "pool.DialBackoff(1s, 1ms)", nil,
+			"pool.DialBackoff(1s, 1ms): min is more than max"},
+		{[]pool.Option{pool.DialBackoff(time.Second, -1)}, "pool.DialBackoff(1s, -1ns)", nil,
+			"pool.DialBackoff(1s, -1ns): a negative max is an error; a negative min turns backoff off"},
+		{[]pool.Option{pool.Clock(nil)}, "pool.Clock(nil)", nil, "pool.Clock(nil): nil func"},
+		{[]pool.Option{pool.HealthCheck[*res](-time.Second, func(context.Context, *res) error { return nil })},
+			"pool.HealthCheck[*pool_test.res](-1s, func)", nil,
+			"pool.HealthCheck[*pool_test.res](-1s, func): a negative threshold is an error; 0 checks on every checkout"},
+		{[]pool.Option{pool.HealthCheck[string](0, func(context.Context, string) error { return nil })},
+			"pool.HealthCheck[string](0s, func)", nil, "pool.HealthCheck[string](0s, func): checks another type than the pool's *pool_test.res"},
+		{[]pool.Option{nil}, "", nil, "pool: options: nil option"},
 	} {
 		_, err := pool.New(f.dial, f.close, tc.opts...)
-		if assert.Error(t, err, "%v", tc.opts) {
-			assert.Contains(t, err.Error(), tc.name)
-			assert.Contains(t, err.Error(), "pool: ")
+		var oe *pool.OptionError
+		if !assert.ErrorAs(t, err, &oe, "%v", tc.opts) {
+			continue
 		}
+		assert.Equal(t, tc.msg, err.Error())
+		if tc.refused == "" {
+			assert.Nil(t, oe.Option)
+		} else if assert.NotNil(t, oe.Option) {
+			assert.Equal(t, tc.refused, oe.Option.String())
+		}
+		var conflicts []string
+		for _, o := range oe.Conflicts {
+			conflicts = append(conflicts, o.String())
+		}
+		assert.Equal(t, tc.conflicts, conflicts, "%v", tc.opts)
 	}
 	_, err := pool.New[int](nil, func(int) error { return nil })
-	assert.Error(t, err, "nil dial")
+	assert.EqualError(t, err, "pool: nil dial function", "not an option: the package prefix")
 	_, err = pool.New(func(context.Context) (int, error) { return 0, nil }, nil)
-	assert.Error(t, err, "nil close")
+	assert.EqualError(t, err, "pool: nil close function")
+}
+
+func TestAnOptionAgainstADefaultSaysWhatTheDefaultIs(t *testing.T) {
+	f := &factory{}
+	_, err := pool.New(f.dial, f.close, pool.MinIdle(100_000))
+	var oe *pool.OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Empty(t, oe.Conflicts, "MaxSize was not given")
+	assert.Contains(t, err.Error(), "pool.MinIdle(100000): must be at most MaxSize, which is ")
+}
+
+func TestDialBackoffTakesZeroForTheDefault(t *testing.T) {
+	f := &factory{}
+	for _, o := range []pool.Option{pool.DialBackoff(0, 0), pool.DialBackoff(0, time.Second),
+		pool.DialBackoff(0, time.Millisecond), pool.DialBackoff(time.Minute, 0)} {
+		p, err := pool.New(f.dial, f.close, o)
+		if assert.NoError(t, err, "%v", o) {
+			assert.NoError(t, p.Close())
+		}
+	}
 }
 
 func TestAWaiterQueuedDuringAPauseIsServedByTheProbeWhenThePauseEnds(t *testing.T) {
@@ -674,7 +718,7 @@ func TestMaxConcurrentDialsLimitsDialsInFlight(t *testing.T) {
 		assert.NoError(t, <-errc)
 	}
 	assert.Equal(t, int32(1), most.Load(), "never more than one dial in flight")
-	assert.NoError(t, p.Close(context.Background()))
+	assert.NoError(t, p.Shutdown(context.Background()))
 	f.closedOnce(t)
 }
 

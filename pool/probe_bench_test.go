@@ -17,7 +17,7 @@ func BenchmarkLivenessProbe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = cp.Close(b.Context()) })
+	b.Cleanup(func() { _ = cp.Shutdown(b.Context()) })
 	conns := warm(b, cp, 1)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -99,7 +99,7 @@ func stress(t *testing.T, closeEarly bool) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			closeErr <- p.Close(ctx)
+			closeErr <- p.Shutdown(ctx)
 		}()
 	}
 	for range workers {
@@ -177,7 +177,7 @@ func stress(t *testing.T, closeEarly bool) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	require.NoError(t, p.Close(ctx))
+	require.NoError(t, p.Shutdown(ctx))
 	if v := violation.Load(); v != nil {
 		t.Fatal(*v)
 	}

@@ -65,7 +65,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer p.Close(ctx)
+		defer p.Shutdown(ctx)
 		b.ReportAllocs()
 		for b.Loop() {
 			r, err := p.Get(ctx)
@@ -116,7 +116,7 @@ func BenchmarkAcquireReleaseParallel(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer p.Close(ctx)
+		defer p.Shutdown(ctx)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -169,7 +169,7 @@ func BenchmarkHandoff(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer p.Close(ctx)
+		defer p.Shutdown(ctx)
 		handoff(b, func() error {
 			r, err := p.Get(ctx)
 			if err != nil {
@@ -229,7 +229,7 @@ func BenchmarkGetCancelled(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer p.Close(context.Background())
+		defer p.Shutdown(context.Background())
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := p.Get(ctx); !errors.Is(err, context.Canceled) {
@@ -273,7 +273,7 @@ func BenchmarkWaitingGet(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer p.Close(ctx)
+		defer p.Shutdown(ctx)
 		pingPong(b, func() (func(), error) {
 			r, err := p.Get(ctx)
 			return r.Release, err
@@ -286,7 +286,7 @@ func BenchmarkWaitingGet(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer cp.Close(ctx)
+			defer cp.Shutdown(ctx)
 			pingPong(b, func() (func(), error) {
 				c, err := cp.Get(ctx)
 				if err != nil {
@@ -390,7 +390,7 @@ func BenchmarkRequestPlain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer cp.Close(ctx)
+	defer cp.Shutdown(ctx)
 	buf := make([]byte, 64)
 	b.ReportAllocs()
 	for b.Loop() {

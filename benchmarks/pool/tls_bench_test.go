@@ -112,7 +112,7 @@ func BenchmarkRequestTLS(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer cp.Close(ctx)
+		defer cp.Shutdown(ctx)
 		measure(b, func(buf []byte) error {
 			c, err := cp.Get(ctx)
 			if err != nil {

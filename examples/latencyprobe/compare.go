@@ -158,7 +158,8 @@ func runCompare(ctx context.Context, cfg *config, p *prober) ([]*comparison, err
 }
 
 // freshExchange dials addr, makes one exchange and closes the connection.
-func freshExchange(dial pool.DialFunc, addr string, req, resp []byte) func(context.Context) error {
+func freshExchange(dial func(ctx context.Context, network, address string) (net.Conn, error),
+	addr string, req, resp []byte) func(context.Context) error {
 	return func(ctx context.Context) error {
 		c, err := dial(ctx, "tcp", addr)
 		if err != nil {
@@ -169,12 +170,13 @@ func freshExchange(dial pool.DialFunc, addr string, req, resp []byte) func(conte
 	}
 }
 
-func measurePooled(ctx context.Context, p *prober, name, title string, cfg *config, dial pool.DialFunc, addr string, req, resp []byte) (*series, error) {
+func measurePooled(ctx context.Context, p *prober, name, title string, cfg *config,
+	dial func(ctx context.Context, network, address string) (net.Conn, error), addr string, req, resp []byte) (*series, error) {
 	cp, err := pool.NewConnPool(dial, "tcp", addr, pool.MaxSize(4), pool.DialTimeout(cfg.timeout))
 	if err != nil {
 		return nil, err
 	}
-	defer cp.Close(context.WithoutCancel(ctx))
+	defer cp.Close()
 	return p.measure(ctx, name, title, cfg.n, func(ctx context.Context) error {
 		c, err := cp.Get(ctx)
 		if err != nil {

@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	popts := []pool.Option{pool.MaxSize(cfg.maxSize), pool.DialTimeout(cfg.timeout), pool.LivenessCheck(cfg.liveness)}
+	popts := []pool.ConnOption{pool.MaxSize(cfg.maxSize), pool.DialTimeout(cfg.timeout), pool.LivenessCheck(cfg.liveness)}
 	cp, err := pool.NewConnPool(d.DialContext, "tcp", addr, popts...)
 	if errors.Is(err, errors.ErrUnsupported) {
 		// No liveness check on this platform (it needs unix).
@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	defer cp.Close(context.WithoutCancel(ctx))
+	defer cp.Close()
 
 	fmt.Fprintf(stdout, "poolclient: %d requests of %d bytes to %s (%s), %d goroutines at once\n", cfg.n, cfg.size, addr, where, cfg.workers)
 	fresh, _, err := load(ctx, cfg, cfg.n, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, false)
