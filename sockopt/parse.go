@@ -102,30 +102,51 @@ func pRaw(level, name int, v string) (Option, error) {
 	if h, ok := strings.CutPrefix(v, "0x"); ok {
 		b, err := hex.DecodeString(h)
 		if err != nil {
-			return nil, fmt.Errorf("bad raw value %q: want 0x and hexadecimal bytes, or a decimal int", v)
+			return nil, errWantRaw
 		}
 		return Raw(level, name, b), nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return nil, fmt.Errorf("bad raw value %q: want 0x and hexadecimal bytes, or a decimal int", v)
+		return nil, errWantRaw
 	}
 	return RawInt(level, name, n), nil
 }
 
+// The errors of the value parsers say what to write; Parse adds the
+// input.
+var (
+	errWantBool     = errors.New("want true or false")
+	errWantInt      = errors.New("want a decimal integer")
+	errWantDuration = errors.New("want a duration such as 5s or 1500ms")
+	errWantTOS      = errors.New("want a number from 0 to 255, decimal or 0x hexadecimal")
+	errWantMark     = errors.New("want an unsigned 32-bit number, decimal or 0x hexadecimal")
+	errWantLinger   = errors.New("want off or a duration such as 5s")
+	errWantRaw      = errors.New("want 0x and hexadecimal bytes, or a decimal int")
+)
+
 func pBool[T ~bool](v string) (Option, error) {
 	b, err := strconv.ParseBool(v)
-	return any(T(b)).(Option), err
+	if err != nil {
+		return nil, errWantBool
+	}
+	return any(T(b)).(Option), nil
 }
 
 func pInt[T ~int](v string) (Option, error) {
 	n, err := strconv.Atoi(v)
-	return any(T(n)).(Option), err
+	if err != nil {
+		return nil, errWantInt
+	}
+	return any(T(n)).(Option), nil
 }
 
 func pDur[T ~int64](v string) (Option, error) {
 	d, err := time.ParseDuration(v)
-	return any(T(d)).(Option), err
+	if err != nil {
+		return nil, errWantDuration
+	}
+	return any(T(d)).(Option), nil
 }
 
 func pStr[T ~string](v string) (Option, error) { return any(T(v)).(Option), nil }
@@ -160,7 +181,11 @@ var parsers = map[string]func(string) (Option, error){
 		if v == "off" {
 			return LingerOff, nil
 		}
-		return pDur[Linger](v)
+		o, err := pDur[Linger](v)
+		if err != nil {
+			return nil, errWantLinger
+		}
+		return o, nil
 	},
 	TOS(0).Name(): func(v string) (Option, error) {
 		n, err := strconv.ParseInt(v, 0, 64)
@@ -168,12 +193,15 @@ var parsers = map[string]func(string) (Option, error){
 			n, err = strconv.ParseInt(h, 16, 64) // String prints negative values as 0x-1
 		}
 		if err != nil || n != int64(int(n)) {
-			return TOS(0), fmt.Errorf("bad type of service %q", v)
+			return nil, errWantTOS
 		}
 		return TOS(n), nil
 	},
 	Mark(0).Name(): func(v string) (Option, error) {
 		n, err := strconv.ParseUint(v, 0, 32)
-		return Mark(n), err
+		if err != nil {
+			return nil, errWantMark
+		}
+		return Mark(n), nil
 	},
 }

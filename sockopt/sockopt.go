@@ -203,7 +203,10 @@ func TCPOnly(o Option) bool { return o != nil && o.info().mptcp != 0 }
 // socket refuses, accepts without effect, or does not pass to the
 // connections it accepts. Turn Multipath TCP off for such sockets with
 // net.Dialer.SetMultipathTCP(false) or net.ListenConfig.SetMultipathTCP(false).
-var ErrMPTCP = errors.New("sockopt: not honoured on a Multipath TCP socket")
+//
+// It is always wrapped in an [*Error], whose message names the package
+// and the option, so its own text does not repeat "sockopt: ".
+var ErrMPTCP = errors.New("not honoured on a Multipath TCP socket")
 
 // Control returns a function for the Control field of net.Dialer and
 // net.ListenConfig that sets opts, in order, on the new socket. The first

@@ -222,3 +222,25 @@ func TestEnumsPrintReadably(t *testing.T) {
 	assert.Equal(t, "SO_MARK=1: refused: no CAP_NET_ADMIN", f.String())
 	assert.Equal(t, "no option is clamped, refused or ignored by this host\n", sockopt.Findings(nil).String())
 }
+
+// Every message names the package once, then the option as it prints,
+// then what is wrong, and a Parse error says what the value should be.
+func TestErrorMessagesNameThePackageOnceAndSayWhatToWrite(t *testing.T) {
+	for s, want := range map[string]string{
+		"TCP_NODELAY=maybe":       `sockopt: "TCP_NODELAY=maybe": want true or false`,
+		"TCP_USER_TIMEOUT=5":      `sockopt: "TCP_USER_TIMEOUT=5": want a duration such as 5s or 1500ms`,
+		"SO_RCVBUF=lots":          `sockopt: "SO_RCVBUF=lots": want a decimal integer`,
+		"IP_TOS=ef":               `sockopt: "IP_TOS=ef": want a number from 0 to 255, decimal or 0x hexadecimal`,
+		"SO_MARK=-1":              `sockopt: "SO_MARK=-1": want an unsigned 32-bit number, decimal or 0x hexadecimal`,
+		"RAW(level=6,name=7)=0xz": `sockopt: "RAW(level=6,name=7)=0xz": want 0x and hexadecimal bytes, or a decimal int`,
+		"SO_LINGER=forever":       `sockopt: "SO_LINGER=forever": want off or a duration such as 5s`,
+		"TCP_CONGESTION=bb r":     `sockopt TCP_CONGESTION=bb r: name contains a space, control or non-ASCII character`,
+		"RAW(level=-1,name=7)=1":  `sockopt RAW(level=-1,name=7)=1: level must be between 0 and 2147483647`,
+	} {
+		_, err := sockopt.Parse(s)
+		require.Error(t, err, s)
+		assert.Equal(t, want, err.Error(), s)
+	}
+	mp := &sockopt.Error{Option: sockopt.UserTimeout(time.Second), Op: "check", Err: sockopt.ErrMPTCP}
+	assert.Equal(t, 1, strings.Count(mp.Error(), "sockopt"), "the package is named once: %s", mp)
+}
