@@ -35,6 +35,12 @@ type Profile struct {
 	// come from a PCG generator seeded by [Seed], so a lab fed the same
 	// packets in the same order drops the same ones.
 	Loss float64
+	// LossBurst makes losses come in bursts: the mean number of
+	// consecutive packets lost together (a Gilbert model whose bad state
+	// drops every packet), with Loss still the long-run rate. 0 means
+	// independent losses; otherwise it must be at least 1, and
+	// Loss/(1-Loss) must not exceed it.
+	LossBurst float64
 	// Rate is the link's bandwidth in bits per second; 0 means unlimited.
 	// A packet of n bytes occupies the link for n*8/Rate seconds; packets
 	// wait their turn in a drop-tail queue.
@@ -76,6 +82,10 @@ func (p Profile) Validate() error {
 		return p.invalid("Jitter %v exceeds Delay %v (a delay cannot go below 0)", p.Jitter, p.Delay)
 	case math.IsNaN(p.Loss) || p.Loss < 0 || p.Loss > 1:
 		return p.invalid("Loss %v outside [0, 1]", p.Loss)
+	case math.IsNaN(p.LossBurst) || p.LossBurst < 0 || (p.LossBurst > 0 && p.LossBurst < 1):
+		return p.invalid("LossBurst %v: want 0 (independent losses) or a mean burst of at least 1 packet", p.LossBurst)
+	case p.LossBurst > 0 && p.Loss < 1 && p.Loss/(1-p.Loss) > p.LossBurst:
+		return p.invalid("Loss %v cannot be reached with bursts of %v packets (at most %v)", p.Loss, p.LossBurst, p.LossBurst/(1+p.LossBurst))
 	case p.Rate < 0:
 		return p.invalid("Rate %d bit/s is negative", p.Rate)
 	case p.QueueBytes < 0:
@@ -136,6 +146,9 @@ func (p Profile) String() string {
 	}
 	if p.Loss != 0 {
 		parts = append(parts, "loss="+strconv.FormatFloat(p.Loss, 'g', -1, 64))
+	}
+	if p.LossBurst != 0 {
+		parts = append(parts, "burst="+strconv.FormatFloat(p.LossBurst, 'g', -1, 64))
 	}
 	if p.Rate != 0 {
 		parts = append(parts, "rate="+formatRate(p.Rate))

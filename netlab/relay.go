@@ -43,6 +43,29 @@ type shaper struct {
 	lastRelease time.Duration // latest release time handed out
 	hwBytes     int           // queue high-water marks
 	hwPackets   int
+	inBurst     bool // in the bad state of the Gilbert loss model
+}
+
+// lose draws whether the next packet is lost: independently with
+// probability Loss, or from a two-state Gilbert model when LossBurst is
+// set. The bad state loses every packet and is left with probability
+// 1/LossBurst per packet, so bursts last LossBurst packets on average; the
+// good state is left with the probability that makes the long-run rate
+// Loss.
+func (s *shaper) lose(p *Profile) bool {
+	if p.Loss <= 0 {
+		s.inBurst = false
+		return false
+	}
+	if p.LossBurst == 0 || p.Loss >= 1 {
+		return s.rng.Float64() < p.Loss
+	}
+	if s.inBurst {
+		s.inBurst = s.rng.Float64() >= 1/p.LossBurst
+	} else {
+		s.inBurst = s.rng.Float64() < p.Loss/(p.LossBurst*(1-p.Loss))
+	}
+	return s.inBurst
 }
 
 type queued struct {
@@ -59,7 +82,7 @@ func (s *shaper) admit(p *Profile, now time.Duration, size int) (time.Duration, 
 	if size > p.mtu() {
 		return 0, dropTooBig
 	}
-	if p.Loss > 0 && s.rng.Float64() < p.Loss {
+	if s.lose(p) {
 		return 0, dropLoss
 	}
 	t := now
@@ -76,9 +99,6 @@ func (s *shaper) admit(p *Profile, now time.Duration, size int) (time.Duration, 
 		}
 		start := max(now, s.linkFree)
 		s.linkFree = start + time.Duration(float64(size)*8*float64(time.Second)/float64(p.Rate))
-		if len(s.queue) == cap(s.queue) && len(s.queue) > 0 {
-			s.queue = append([]queued(nil), s.queue...) // shed the consumed prefix
-		}
 		s.queue = append(s.queue, queued{s.linkFree, size})
 		s.queuedBytes += size
 		s.hwBytes = max(s.hwBytes, s.queuedBytes)

@@ -327,3 +327,35 @@ func TestADeviceErrorIsKeptForClose(t *testing.T) {
 	l2.fail(os.ErrClosed)
 	assert.NoError(t, l2.firstErr(), "a close is how the relay stops, not an error")
 }
+
+func TestBurstyLossKeepsTheRateAndTheMeanBurst(t *testing.T) {
+	const n = 200_000
+	for _, tc := range []struct{ loss, burst float64 }{{0.01, 1}, {0.01, 3}, {0.05, 10}, {0.2, 2}} {
+		s := newShaper(5)
+		prof := Profile{Loss: tc.loss, LossBurst: tc.burst}
+		require.NoError(t, prof.Validate())
+		lost, bursts, run := 0, 0, 0
+		for i := range n {
+			_, v := s.admit(&prof, time.Duration(i), 100)
+			if v == dropLoss {
+				lost++
+				run++
+				continue
+			}
+			if run > 0 {
+				bursts++
+			}
+			run = 0
+		}
+		rate := float64(lost) / n
+		mean := float64(lost) / float64(bursts)
+		// Losses are correlated, so the binomial bound is widened by the
+		// burst length.
+		sd := math.Sqrt(n*tc.loss*(1-tc.loss)) * (2*tc.burst + 1)
+		assert.InDelta(t, tc.loss*n, float64(lost), 5*sd, "loss %v burst %v: rate %.4f", tc.loss, tc.burst, rate)
+		assert.InEpsilon(t, tc.burst, mean, 0.15, "loss %v burst %v: mean burst %.2f", tc.loss, tc.burst, mean)
+	}
+	assert.Error(t, Profile{Loss: 0.1, LossBurst: 0.5}.Validate(), "a burst below one packet")
+	assert.Error(t, Profile{Loss: 0.6, LossBurst: 1}.Validate(), "60% loss needs bursts longer than 1")
+	assert.Error(t, Profile{Loss: 0.1, LossBurst: math.NaN()}.Validate())
+}
