@@ -50,7 +50,7 @@ func fastOpenRoundTrip(t *testing.T, addr string) sockopt.TCPOptions {
 	buf := make([]byte, len(msg))
 	_, err = io.ReadFull(c, buf)
 	require.NoError(t, err)
-	ti, err := sockopt.ReadTCPInfo(c.(*net.TCPConn))
+	ti, err := sockopt.ReadTCPInfo(c)
 	require.NoError(t, err)
 	return ti.Options
 }

@@ -76,10 +76,10 @@ func TestTOSOnAnMPTCPDualStackListenerFallsBackToTCP(t *testing.T) {
 	ln, err := lc.Listen(context.Background(), "tcp", ":0")
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
-	mp, err := sockopt.IsMPTCP(ln.(*net.TCPListener))
+	mp, err := sockopt.IsMPTCP(ln)
 	require.NoError(t, err)
 	assert.False(t, mp)
-	rep, err := sockopt.Verify(ln.(*net.TCPListener), sockopt.TOS(0x28))
+	rep, err := sockopt.Verify(ln, sockopt.TOS(0x28))
 	require.NoError(t, err)
 	assert.True(t, rep.OK(), "%s", rep)
 }
