@@ -76,6 +76,6 @@
 // taken between two clock reads, counting failures and timeouts apart:
 // [Probe.Time], [Probe.Connect] with any dial function, [Probe.RoundTrip]
 // over one connection, [Probe.OpenLoop] and [Probe.KernelRTT], which takes
-// the RTT reader (for example a TCP_INFO reader) from the caller. Tests
-// pass a [Clock] to control time.
+// the RTT reader (for example a TCP_INFO reader) from the caller; each
+// returns a [ProbeResult]. Tests set [Probe].Now and Sleep to control time.
 package latency

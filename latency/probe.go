@@ -16,19 +16,40 @@ type Sink interface {
 	Record(d time.Duration)
 }
 
-// Clock is the time source of a Probe. Tests pass a fake one whose Sleep
-// advances Now, so schedules and stalls run in no real time.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits for d, or until ctx is done, and returns ctx.Err() then.
-	Sleep(ctx context.Context, d time.Duration) error
+// Probe takes latency samples and records the successful ones into Sink.
+// Each sample reads the clock exactly twice, right around the measured
+// operation; failures and timeouts are counted apart and never recorded
+// as latencies. A Probe without a Sink returns an error from every method;
+// set only Sink, the rest of the zero value is ready to use. A Probe is
+// safe for concurrent use if its Sink, Now and Sleep are (Histogram and
+// Recorder are).
+type Probe struct {
+	// Sink receives every successful sample.
+	Sink Sink
+	// Timeout bounds each sample. 0 means the default (only the caller's
+	// context bounds it); a negative value is an error. A sample that runs
+	// out of time counts in ProbeResult.Timeouts.
+	Timeout time.Duration
+	// Now reads the clock; nil means time.Now (with its monotonic reading).
+	// Tests set Now and Sleep to a fake clock whose Sleep advances Now, so
+	// that schedules and stalls run in no real time.
+	Now func() time.Time
+	// Sleep waits for d, or until ctx is done and returns ctx.Err() then;
+	// nil means a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-type systemClock struct{}
+func (p *Probe) now() time.Time {
+	if p.Now == nil {
+		return time.Now()
+	}
+	return p.Now()
+}
 
-func (systemClock) Now() time.Time { return time.Now() }
-
-func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
+func (p *Probe) sleep(ctx context.Context, d time.Duration) error {
+	if p.Sleep != nil {
+		return p.Sleep(ctx, d)
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -39,33 +60,15 @@ func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// DialFunc dials like net.Dialer.DialContext.
-type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
-
-// Probe takes latency samples and records the successful ones into Sink.
-// Each sample reads the clock exactly twice, right around the measured
-// operation; failures and timeouts are counted apart and never recorded
-// as latencies. The zero value needs a Sink; a Probe is safe for
-// concurrent use if its Sink is (Histogram and Recorder are).
-type Probe struct {
-	// Sink receives every successful sample.
-	Sink Sink
-	// Timeout bounds each sample; 0 means only the caller's context bounds
-	// it. A sample that runs out of time counts in Stats.Timeouts.
-	Timeout time.Duration
-	// Clock supplies the time; nil means the system's monotonic clock.
-	Clock Clock
-}
-
-// Stats counts the outcomes of a run of samples.
-type Stats struct {
+// ProbeResult counts the outcomes of a run of samples.
+type ProbeResult struct {
 	Samples  int   // successful samples, each recorded into the Sink
 	Failures int   // samples that failed, timeouts excluded
 	Timeouts int   // samples that ran past Timeout or the context deadline
 	LastErr  error // the most recent failure or timeout, nil if none
 }
 
-func (s *Stats) count(err error) {
+func (s *ProbeResult) count(err error) {
 	s.LastErr = err
 	if isTimeout(err) {
 		s.Timeouts++
@@ -77,7 +80,7 @@ func (s *Stats) count(err error) {
 // outcome books one sample: a latency recorded on success, a failure or
 // timeout counted otherwise. It reports the run's context error, which
 // ends the run, when the sample failed because the run was cancelled.
-func (p *Probe) outcome(ctx context.Context, st *Stats, d time.Duration, err error) error {
+func (p *Probe) outcome(ctx context.Context, st *ProbeResult, d time.Duration, err error) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -94,13 +97,6 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
 		(errors.As(err, &ne) && ne.Timeout())
-}
-
-func (p *Probe) clock() Clock {
-	if p.Clock == nil {
-		return systemClock{}
-	}
-	return p.Clock
 }
 
 func (p *Probe) check(n int) error {
@@ -128,59 +124,61 @@ func (p *Probe) sampleCtx(ctx context.Context) (context.Context, context.CancelF
 // when ctx is done; a per-sample timeout only ends that sample. A closed
 // loop hides the requests a stall delays: see OpenLoop, or correct with
 // [Histogram.RecordCorrected].
-func (p *Probe) Time(ctx context.Context, n int, f func(ctx context.Context) error) (Stats, error) {
-	var st Stats
+func (p *Probe) Time(ctx context.Context, n int, f func(ctx context.Context) error) (ProbeResult, error) {
 	if err := p.check(n); err != nil {
-		return st, err
+		return ProbeResult{}, err
 	}
-	clk := p.clock()
+	return p.closedLoop(ctx, n, f, nil)
+}
+
+// closedLoop takes n samples one after the other, each the time sample
+// takes; after, if not nil, runs once the sample's time is taken.
+func (p *Probe) closedLoop(ctx context.Context, n int, sample func(ctx context.Context) error, after func()) (ProbeResult, error) {
+	var res ProbeResult
 	for range n {
 		if err := ctx.Err(); err != nil {
-			return st, err
+			return res, err
 		}
 		sctx, cancel := p.sampleCtx(ctx)
-		start := clk.Now()
-		err := f(sctx)
-		end := clk.Now()
+		start := p.now()
+		err := sample(sctx)
+		end := p.now()
 		cancel()
-		if err := p.outcome(ctx, &st, end.Sub(start), err); err != nil {
-			return st, err
+		if after != nil {
+			after()
+		}
+		if err := p.outcome(ctx, &res, end.Sub(start), err); err != nil {
+			return res, err
 		}
 	}
-	return st, nil
+	return res, nil
 }
 
 // Connect measures connection setup: n dials of address with dial (for
 // example a net.Dialer's DialContext, or a tuned dialer's), one after the
-// other, closing each connection once its time is taken. Refused or
-// unreachable dials count as Failures, dials past Timeout as Timeouts. It
-// stops early, returning ctx.Err(), when ctx is done.
-func (p *Probe) Connect(ctx context.Context, n int, dial DialFunc, network, address string) (Stats, error) {
-	var st Stats
+// other, closing each connection once its time is taken (its Close error
+// is dropped: the sample was the dial, and nothing was sent to lose).
+// Refused or unreachable dials count as Failures, dials past Timeout as
+// Timeouts. It stops early, returning ctx.Err(), when ctx is done.
+func (p *Probe) Connect(ctx context.Context, n int, dial func(ctx context.Context, network, address string) (net.Conn, error), network, address string) (ProbeResult, error) {
 	if err := p.check(n); err != nil {
-		return st, err
+		return ProbeResult{}, err
 	}
 	if dial == nil {
-		return st, errors.New("latency: Connect: nil dial function")
+		return ProbeResult{}, errors.New("latency: Connect: nil dial function")
 	}
-	clk := p.clock()
-	for range n {
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		sctx, cancel := p.sampleCtx(ctx)
-		start := clk.Now()
-		c, err := dial(sctx, network, address)
-		end := clk.Now()
-		cancel()
-		if err == nil {
-			_ = c.Close()
-		}
-		if err := p.outcome(ctx, &st, end.Sub(start), err); err != nil {
-			return st, err
+	var conn net.Conn
+	dialOnce := func(ctx context.Context) (err error) {
+		conn, err = dial(ctx, network, address)
+		return err
+	}
+	closeConn := func() {
+		if conn != nil {
+			_ = conn.Close()
+			conn = nil
 		}
 	}
-	return st, nil
+	return p.closedLoop(ctx, n, dialOnce, closeConn)
 }
 
 // RoundTrip measures request/response round trips over one connection: n
@@ -193,14 +191,14 @@ func (p *Probe) Connect(ctx context.Context, n int, dial DialFunc, network, addr
 // can end, needs a conn whose SetDeadline works: when SetDeadline fails,
 // RoundTrip takes no sample without its bound but stops and returns that
 // error (as it does when clearing the deadline at the end fails).
-func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []byte, responseLen int) (st Stats, err error) {
+func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []byte, responseLen int) (st ProbeResult, err error) {
 	if err := p.check(n); err != nil {
 		return st, err
 	}
 	if conn == nil || responseLen < 0 {
 		return st, fmt.Errorf("latency: RoundTrip: need a conn and responseLen >= 0 (got %d)", responseLen)
 	}
-	// Deadlines are wall-clock, whatever the Clock says.
+	// Deadlines are wall-clock, whatever Now says.
 	if p.Timeout > 0 || ctx.Done() != nil {
 		if err := conn.SetDeadline(time.Time{}); err != nil {
 			return st, fmt.Errorf("latency: RoundTrip: set deadline: %w", err)
@@ -216,7 +214,6 @@ func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []b
 		defer stop()
 	}
 	resp := make([]byte, responseLen)
-	clk := p.clock()
 	for range n {
 		if err := ctx.Err(); err != nil {
 			return st, err
@@ -226,12 +223,12 @@ func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []b
 				return st, fmt.Errorf("latency: RoundTrip: set deadline: %w", err)
 			}
 		}
-		start := clk.Now()
+		start := p.now()
 		_, err := conn.Write(request)
 		if err == nil {
 			_, err = io.ReadFull(conn, resp)
 		}
-		end := clk.Now()
+		end := p.now()
 		if err != nil {
 			if ctx.Err() != nil {
 				return st, ctx.Err()
@@ -252,21 +249,20 @@ func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []b
 // would have seen: the stall is not hidden (no coordinated omission).
 // Calls run one at a time; a run that falls behind catches up by starting
 // late calls at once.
-func (p *Probe) OpenLoop(ctx context.Context, n int, interval time.Duration, f func(ctx context.Context) error) (Stats, error) {
-	var st Stats
+func (p *Probe) OpenLoop(ctx context.Context, n int, interval time.Duration, f func(ctx context.Context) error) (ProbeResult, error) {
+	var st ProbeResult
 	if err := p.check(n); err != nil {
 		return st, err
 	}
 	if interval <= 0 {
 		return st, fmt.Errorf("latency: OpenLoop interval %v: must be positive", interval)
 	}
-	clk := p.clock()
-	begin := clk.Now()
+	begin := p.now()
 	now := begin
 	for k := range n {
 		intended := begin.Add(time.Duration(k) * interval)
 		if wait := intended.Sub(now); wait > 0 {
-			if err := clk.Sleep(ctx, wait); err != nil {
+			if err := p.sleep(ctx, wait); err != nil {
 				return st, err
 			}
 		}
@@ -275,7 +271,7 @@ func (p *Probe) OpenLoop(ctx context.Context, n int, interval time.Duration, f f
 		}
 		sctx, cancel := p.sampleCtx(ctx)
 		err := f(sctx)
-		now = clk.Now()
+		now = p.now()
 		cancel()
 		if err := p.outcome(ctx, &st, now.Sub(intended), err); err != nil {
 			return st, err
@@ -289,18 +285,17 @@ func (p *Probe) OpenLoop(ctx context.Context, n int, interval time.Duration, f f
 // TCP_INFO reader (Linux reports tcpi_rtt in microseconds); an rtt that
 // returns an error wrapping errors.ErrUnsupported ends the run with that
 // error, since the platform cannot provide it.
-func (p *Probe) KernelRTT(ctx context.Context, n int, interval time.Duration, conn net.Conn, rtt func(net.Conn) (time.Duration, error)) (Stats, error) {
-	var st Stats
+func (p *Probe) KernelRTT(ctx context.Context, n int, interval time.Duration, conn net.Conn, rtt func(net.Conn) (time.Duration, error)) (ProbeResult, error) {
+	var st ProbeResult
 	if err := p.check(n); err != nil {
 		return st, err
 	}
 	if conn == nil || rtt == nil || interval < 0 {
 		return st, fmt.Errorf("latency: KernelRTT: need a conn, an rtt function and interval >= 0 (got %v)", interval)
 	}
-	clk := p.clock()
 	for k := range n {
 		if k > 0 && interval > 0 {
-			if err := clk.Sleep(ctx, interval); err != nil {
+			if err := p.sleep(ctx, interval); err != nil {
 				return st, err
 			}
 		}

@@ -92,7 +92,7 @@ func silent(t *testing.T, ln net.Listener) {
 func TestTimeRecordsEachCallWithOneClockPair(t *testing.T) {
 	clk := newFakeClock()
 	h := mustNew(t)
-	p := Probe{Sink: h, Clock: clk}
+	p := Probe{Sink: h, Now: clk.Now, Sleep: clk.Sleep}
 	k := 0
 	boom := errors.New("boom")
 	st, err := p.Time(context.Background(), 5, func(context.Context) error {
@@ -104,7 +104,7 @@ func TestTimeRecordsEachCallWithOneClockPair(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	assert.Equal(t, Stats{Samples: 4, Failures: 1, LastErr: boom}, st)
+	assert.Equal(t, ProbeResult{Samples: 4, Failures: 1, LastErr: boom}, st)
 	assert.Equal(t, 10, clk.Reads(), "two clock reads per sample")
 	s := h.Snapshot()
 	assert.Equal(t, uint64(4), s.Count(), "failures are not latencies")
@@ -125,7 +125,7 @@ func TestOpenLoopChargesAStallToTheCallsQueuedBehindIt(t *testing.T) {
 		}
 		return nil
 	}
-	p := Probe{Sink: open, Clock: clk}
+	p := Probe{Sink: open, Now: clk.Now, Sleep: clk.Sleep}
 	st, err := p.OpenLoop(context.Background(), 6, 10*time.Millisecond, work)
 	require.NoError(t, err)
 	assert.Equal(t, 6, st.Samples)
@@ -138,7 +138,7 @@ func TestOpenLoopChargesAStallToTheCallsQueuedBehindIt(t *testing.T) {
 	assert.Equal(t, 35*time.Millisecond, s.Max())
 
 	call = 0
-	pc := Probe{Sink: closed, Clock: clk}
+	pc := Probe{Sink: closed, Now: clk.Now, Sleep: clk.Sleep}
 	_, err = pc.Time(context.Background(), 6, work)
 	require.NoError(t, err)
 	csum, _ := closed.Snapshot().Sum()
@@ -223,7 +223,7 @@ func TestRoundTripStopsOnATimeout(t *testing.T) {
 	p := Probe{Sink: mustNew(t), Timeout: 30 * time.Millisecond}
 	st, err := p.RoundTrip(context.Background(), 5, c, []byte("ping"), 4)
 	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
-	assert.Equal(t, Stats{Timeouts: 1, LastErr: st.LastErr}, st)
+	assert.Equal(t, ProbeResult{Timeouts: 1, LastErr: st.LastErr}, st)
 	require.NoError(t, c.Close())
 	require.NoError(t, ln.Close())
 }
@@ -236,7 +236,7 @@ func TestKernelRTTRecordsWhatTheReaderReports(t *testing.T) {
 	defer c.Close()
 	clk := newFakeClock()
 	h := mustNew(t)
-	p := Probe{Sink: h, Clock: clk}
+	p := Probe{Sink: h, Now: clk.Now, Sleep: clk.Sleep}
 	rtts := []time.Duration{30 * time.Microsecond, 40 * time.Microsecond}
 	k := 0
 	st, err := p.KernelRTT(context.Background(), 2, time.Second, c, func(net.Conn) (time.Duration, error) {

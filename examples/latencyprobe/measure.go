@@ -15,7 +15,7 @@ type series struct {
 	name  string // stable identifier, used in -json and the plot
 	title string // what a person reads
 	snap  *latency.Snapshot
-	stats latency.Stats
+	stats latency.ProbeResult
 }
 
 // prober runs measurements with the settings every technique shares.
@@ -50,7 +50,7 @@ func (p *prober) measure(ctx context.Context, name, title string, n int, f func(
 		}
 	})
 	probe := latency.Probe{Sink: sink, Timeout: p.timeout}
-	var st latency.Stats
+	var st latency.ProbeResult
 	if p.rate > 0 {
 		st, err = probe.OpenLoop(ctx, n, time.Duration(float64(time.Second)/p.rate), f)
 	} else {

@@ -72,7 +72,7 @@ func (t *task) tick() {
 	}
 }
 
-func (t *task) done(st latency.Stats) {
+func (t *task) done(st latency.ProbeResult) {
 	p := t.p
 	if p == nil || p.quiet {
 		return

@@ -147,7 +147,7 @@ func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, erro
 		}
 		if ks := kh.Snapshot(); ks.Count() > 0 {
 			res.kernelRTT = &series{name: "kernel_rtt", title: "kernel smoothed RTT (TCP_INFO, read after each exchange)",
-				snap: ks, stats: latency.Stats{Samples: int(ks.Count())}}
+				snap: ks, stats: latency.ProbeResult{Samples: int(ks.Count())}}
 		}
 	}
 	ti, err := sockopt.ReadTCPInfo(sc)
