@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -416,143 +417,162 @@ var errMismatch = errors.New("answer does not match the query")
 // of the record's TTL and its MINIMUM field).
 func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (parsed, error) {
 	var p dnsmessage.Parser
+	h, err := startAnswer(&p, msg, id, q)
+	switch {
+	case err != nil:
+		return parsed{}, err
+	case h.Truncated:
+		return parsed{truncated: true}, nil
+	case h.RCode != dnsmessage.RCodeSuccess && h.RCode != dnsmessage.RCodeNameError:
+		return parsed{outcome: outcomeFailed, rcode: h.RCode}, nil
+	}
+	records, err := readAnswers(&p, q.Type)
+	if err != nil {
+		return parsed{}, malformed(err)
+	}
+	if addrs, ttl := records.follow(q.Name); len(addrs) > 0 && h.RCode == dnsmessage.RCodeSuccess {
+		return parsed{outcome: outcomeAddrs, addrs: addrs, ttl: ttl}, nil
+	}
+	// NXDOMAIN, or NOERROR without records of the type: negative.
+	ttl, err := negativeTTL(&p)
+	if err != nil {
+		return parsed{}, malformed(err)
+	}
+	return parsed{outcome: outcomeNotFound, ttl: ttl, rcode: h.RCode}, nil
+}
+
+func malformed(err error) error { return fmt.Errorf("malformed answer: %w", err) }
+
+// startAnswer reads the header and the question of msg with p and checks
+// that they answer query id for question q.
+func startAnswer(p *dnsmessage.Parser, msg []byte, id uint16, q dnsmessage.Question) (dnsmessage.Header, error) {
 	h, err := p.Start(msg)
 	if err != nil {
-		return parsed{}, fmt.Errorf("malformed answer: %w", err)
+		return h, malformed(err)
 	}
 	if !h.Response || h.ID != id || h.OpCode != 0 { // 0 is QUERY, what the stub asks
-		return parsed{}, errMismatch
+		return h, errMismatch
 	}
 	qs, err := p.AllQuestions()
 	if err != nil {
-		return parsed{}, fmt.Errorf("malformed answer: %w", err)
+		return h, malformed(err)
 	}
 	if len(qs) != 1 || qs[0].Type != q.Type || qs[0].Class != q.Class || !equalNames(qs[0].Name, q.Name) {
-		return parsed{}, errMismatch
+		return h, errMismatch
 	}
-	if h.Truncated {
-		return parsed{truncated: true}, nil
-	}
-	switch h.RCode {
-	case dnsmessage.RCodeSuccess, dnsmessage.RCodeNameError:
-	default:
-		return parsed{outcome: outcomeFailed, rcode: h.RCode}, nil
-	}
+	return h, nil
+}
 
-	type cname struct {
-		target dnsmessage.Name
-		ttl    uint32
-	}
-	var cnames []struct {
-		owner dnsmessage.Name
-		cname
-	}
-	type rr struct {
-		owner dnsmessage.Name
-		addr  netip.Addr
-		ttl   uint32
-	}
-	var rrs []rr
+// answerRecords are the records of an answer section that lead to
+// addresses: the CNAMEs, and the addresses of the type asked for.
+type answerRecords struct {
+	cnames []cnameRecord
+	addrs  []addrRecord
+}
+
+type cnameRecord struct {
+	owner, target dnsmessage.Name
+	ttl           uint32
+}
+
+type addrRecord struct {
+	owner dnsmessage.Name
+	addr  netip.Addr
+	ttl   uint32
+}
+
+// forEachRecord calls fn with the header of each record of one section,
+// read with next, until the section ends; fn reads or skips the record.
+func forEachRecord(next func() (dnsmessage.ResourceHeader, error), fn func(dnsmessage.ResourceHeader) error) error {
 	for {
-		rh, err := p.AnswerHeader()
+		rh, err := next()
 		if errors.Is(err, dnsmessage.ErrSectionDone) {
-			break
+			return nil
 		}
 		if err != nil {
-			return parsed{}, fmt.Errorf("malformed answer: %w", err)
+			return err
 		}
-		if rh.Class != dnsmessage.ClassINET {
-			if err := p.SkipAnswer(); err != nil {
-				return parsed{}, fmt.Errorf("malformed answer: %w", err)
-			}
-			continue
-		}
-		switch {
-		case rh.Type == dnsmessage.TypeCNAME:
-			r, err := p.CNAMEResource()
-			if err != nil {
-				return parsed{}, fmt.Errorf("malformed answer: %w", err)
-			}
-			cnames = append(cnames, struct {
-				owner dnsmessage.Name
-				cname
-			}{rh.Name, cname{r.CNAME, rh.TTL}})
-		case rh.Type == dnsmessage.TypeA && q.Type == dnsmessage.TypeA:
-			r, err := p.AResource()
-			if err != nil {
-				return parsed{}, fmt.Errorf("malformed answer: %w", err)
-			}
-			rrs = append(rrs, rr{rh.Name, netip.AddrFrom4(r.A), rh.TTL})
-		case rh.Type == dnsmessage.TypeAAAA && q.Type == dnsmessage.TypeAAAA:
-			r, err := p.AAAAResource()
-			if err != nil {
-				return parsed{}, fmt.Errorf("malformed answer: %w", err)
-			}
-			rrs = append(rrs, rr{rh.Name, netip.AddrFrom16(r.AAAA), rh.TTL})
-		default:
-			if err := p.SkipAnswer(); err != nil {
-				return parsed{}, fmt.Errorf("malformed answer: %w", err)
-			}
+		if err := fn(rh); err != nil {
+			return err
 		}
 	}
+}
 
-	// Follow the chain from the question's name.
-	cur := q.Name
+// readAnswers reads the answer section with p, keeping the CNAME records
+// and the addresses of type t, in class IN.
+func readAnswers(p *dnsmessage.Parser, t dnsmessage.Type) (answerRecords, error) {
+	var rs answerRecords
+	err := forEachRecord(p.AnswerHeader, func(rh dnsmessage.ResourceHeader) error {
+		switch {
+		case rh.Class != dnsmessage.ClassINET:
+		case rh.Type == dnsmessage.TypeCNAME:
+			r, err := p.CNAMEResource()
+			if err == nil {
+				rs.cnames = append(rs.cnames, cnameRecord{rh.Name, r.CNAME, rh.TTL})
+			}
+			return err
+		case rh.Type == dnsmessage.TypeA && t == dnsmessage.TypeA:
+			r, err := p.AResource()
+			if err == nil {
+				rs.addrs = append(rs.addrs, addrRecord{rh.Name, netip.AddrFrom4(r.A), rh.TTL})
+			}
+			return err
+		case rh.Type == dnsmessage.TypeAAAA && t == dnsmessage.TypeAAAA:
+			r, err := p.AAAAResource()
+			if err == nil {
+				rs.addrs = append(rs.addrs, addrRecord{rh.Name, netip.AddrFrom16(r.AAAA), rh.TTL})
+			}
+			return err
+		}
+		return p.SkipAnswer()
+	})
+	return rs, err
+}
+
+// follow returns the addresses reached from name through the CNAME chain
+// (at most maxCNAMEHops links), with the smallest TTL along the way.
+func (rs *answerRecords) follow(name dnsmessage.Name) ([]netip.Addr, time.Duration) {
 	ttl := time.Duration(math.MaxInt64)
 	var addrs []netip.Addr
 	for hop := 0; ; hop++ {
-		for _, r := range rrs {
-			if equalNames(r.owner, cur) {
+		for _, r := range rs.addrs {
+			if equalNames(r.owner, name) {
 				addrs = append(addrs, r.addr)
 				ttl = min(ttl, ttlDuration(r.ttl))
 			}
 		}
 		if len(addrs) > 0 || hop == maxCNAMEHops {
-			break
+			return addrs, ttl
 		}
-		next := -1
-		for i, c := range cnames {
-			if equalNames(c.owner, cur) {
-				next = i
-				break
-			}
+		i := slices.IndexFunc(rs.cnames, func(c cnameRecord) bool { return equalNames(c.owner, name) })
+		if i < 0 {
+			return addrs, ttl
 		}
-		if next < 0 {
-			break
-		}
-		ttl = min(ttl, ttlDuration(cnames[next].ttl))
-		cur = cnames[next].target
+		ttl = min(ttl, ttlDuration(rs.cnames[i].ttl))
+		name = rs.cnames[i].target
 	}
-	if len(addrs) > 0 && h.RCode == dnsmessage.RCodeSuccess {
-		return parsed{outcome: outcomeAddrs, addrs: addrs, ttl: ttl}, nil
-	}
+}
 
-	// NXDOMAIN, or NOERROR without records of the type: negative.
-	neg := parsed{outcome: outcomeNotFound, ttl: noTTL, rcode: h.RCode}
+// negativeTTL reads past the answer section with p and returns the
+// negative-caching time of the SOA records in the authority section (RFC
+// 2308: the smaller of a record's TTL and its MINIMUM field), or noTTL when
+// there is none.
+func negativeTTL(p *dnsmessage.Parser) (time.Duration, error) {
 	if err := p.SkipAllAnswers(); err != nil {
-		return parsed{}, fmt.Errorf("malformed answer: %w", err)
+		return 0, err
 	}
-	for {
-		rh, err := p.AuthorityHeader()
-		if errors.Is(err, dnsmessage.ErrSectionDone) {
-			break
-		}
-		if err != nil {
-			return parsed{}, fmt.Errorf("malformed answer: %w", err)
-		}
+	ttl := noTTL
+	err := forEachRecord(p.AuthorityHeader, func(rh dnsmessage.ResourceHeader) error {
 		if rh.Type != dnsmessage.TypeSOA {
-			if err := p.SkipAuthority(); err != nil {
-				return parsed{}, fmt.Errorf("malformed answer: %w", err)
-			}
-			continue
+			return p.SkipAuthority()
 		}
 		soa, err := p.SOAResource()
-		if err != nil {
-			return parsed{}, fmt.Errorf("malformed answer: %w", err)
+		if err == nil {
+			ttl = minTTL(ttl, min(ttlDuration(rh.TTL), ttlDuration(soa.MinTTL)))
 		}
-		neg.ttl = minTTL(neg.ttl, min(ttlDuration(rh.TTL), ttlDuration(soa.MinTTL)))
-	}
-	return neg, nil
+		return err
+	})
+	return ttl, err
 }
 
 // ttlDuration converts a TTL; RFC 2181 says values with the top bit set are
