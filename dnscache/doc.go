@@ -25,13 +25,14 @@
 //
 // Names are case-insensitive (RFC 4343): "WEB.Example.Test" and
 // "web.example.test" are one entry and one query, sent as the first caller
-// spelt it. With [ResolvConf] and no search list, "web.example.test." and
-// "web.example.test" are one entry too; with a search list, or with
-// [System] (whose search list the cache cannot see), the final dot keeps
-// its meaning (an absolute name, never searched) and they are two. An "ip4"
-// or "ip6" lookup is answered, without a query, by the IPv4 or IPv6 part
-// of a fresh "ip" answer for the name when that part is not empty and was
-// not cut at [MaxAnswerAddrs]. Errors name the host as the caller gave it.
+// spelt it. With [Static], and with [ResolvConf] and no search list,
+// "web.example.test." and "web.example.test" are one entry too; with a
+// search list, or with [System] (whose search list the cache cannot see),
+// the final dot keeps its meaning (an absolute name, never searched) and
+// they are two. An "ip4" or "ip6" lookup is answered, without a query, by
+// the IPv4 or IPv6 part of a fresh "ip" answer for the name when that part
+// is not empty and was not cut at [MaxAnswerAddrs]. Errors name the host as
+// the caller gave it.
 //
 // # Sources and TTLs
 //

@@ -558,7 +558,7 @@ type clockOption struct{ now func() time.Time }
 // Clock replaces the cache's clock, for tests: expiry, staleness and prefetch
 // decisions read now() instead of the monotonic clock. Timeouts
 // (StaleAnswerTimeout, LookupTimeout, the DNS timeouts) still run on real
-// time. now must not be nil and should be monotonic.
+// time. now should be monotonic; Clock(nil) is an error.
 func Clock(now func() time.Time) Option { return clockOption{now} }
 
 func (o clockOption) apply(c *config) error {
