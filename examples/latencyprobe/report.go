@@ -112,7 +112,7 @@ func (r *report) writeTarget(w io.Writer) {
 		fmt.Fprintf(w, "Request: %d bytes written, the same %d bytes read back (the target must echo).\n", r.cfg.size, r.cfg.size)
 	}
 
-	fmt.Fprintf(w, "\n== System preflight: what this host will do with the options (sockopt.System.Explain)\n")
+	fmt.Fprintf(w, "\n== System preflight: what this host will do with the options on the dialer's socket (sockopt.System.ExplainFor)\n")
 	switch {
 	case t.systemErr != nil:
 		fmt.Fprintf(w, "  not available: %v\n", t.systemErr)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"syscall"
 
 	"github.com/nettune/nettune/dialer"
 	"github.com/nettune/nettune/examples/internal/cli"
@@ -63,7 +62,9 @@ func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, erro
 	if sys, err := sockopt.ReadSystem(); err != nil {
 		res.systemErr = err
 	} else {
-		res.preflight = sys.Explain(cfg.sockopts...)
+		// The dialer turns Multipath TCP off for TCP-only options unless
+		// -mptcp asks for it: tell Explain which socket it will have.
+		res.preflight = sys.ExplainFor(sockopt.Dialing, d.NetDialer().MultipathTCP(), cfg.sockopts...)
 	}
 
 	res.connect, err = p.measure(ctx, "connect", "connect (dial + close)", cfg.n, dialAndClose(d, cfg.target))
@@ -106,12 +107,8 @@ func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, erro
 		return nil, fmt.Errorf("target %s: %w", cfg.target, err)
 	}
 	defer c.Close()
-	sc, ok := raw.(syscall.Conn)
-	if !ok {
-		return nil, fmt.Errorf("target %s: connection %T has no socket", cfg.target, raw)
-	}
 	if len(cfg.sockopts) > 0 {
-		res.verify, res.verifyErr = sockopt.Verify(sc, cfg.sockopts...)
+		res.verify, res.verifyErr = sockopt.Verify(raw, cfg.sockopts...)
 	}
 
 	if !cfg.connectOnly {
@@ -132,7 +129,7 @@ func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, erro
 			if kerr != nil {
 				return
 			}
-			ti, err := sockopt.ReadTCPInfo(sc)
+			ti, err := sockopt.ReadTCPInfo(raw)
 			if err != nil {
 				kerr = err
 				return
@@ -150,7 +147,7 @@ func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, erro
 				snap: ks, stats: latency.ProbeResult{Samples: int(ks.Count())}}
 		}
 	}
-	ti, err := sockopt.ReadTCPInfo(sc)
+	ti, err := sockopt.ReadTCPInfo(raw)
 	if err != nil {
 		res.tcpInfoErr = err
 	} else {
