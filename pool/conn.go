@@ -126,22 +126,21 @@ var errNotNewConnPool = errors.New("pool: ConnPool used without NewConnPool")
 // The *Conn is allocated per checkout, so that a stale one cannot touch the
 // connection once it is back in the pool.
 func (cp *ConnPool) Get(ctx context.Context) (*Conn, error) {
-	if cp.p == nil {
-		return nil, errNotNewConnPool
-	}
-	h, err := cp.p.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &Conn{h: h}, nil
+	return cp.checkOut(ctx, (*Pool[net.Conn]).Get)
 }
 
 // TryGet is [Pool.TryGet] for connections.
 func (cp *ConnPool) TryGet(ctx context.Context) (*Conn, error) {
+	return cp.checkOut(ctx, (*Pool[net.Conn]).TryGet)
+}
+
+// checkOut wraps what get returns in a new *Conn.
+func (cp *ConnPool) checkOut(ctx context.Context,
+	get func(*Pool[net.Conn], context.Context) (Resource[net.Conn], error)) (*Conn, error) {
 	if cp.p == nil {
 		return nil, errNotNewConnPool
 	}
-	h, err := cp.p.TryGet(ctx)
+	h, err := get(cp.p, ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -392,44 +391,30 @@ func (c *Conn) state(op string) (*connState, error) {
 	return r.conn, nil
 }
 
-// begin starts a Read or Write: counted in flight before checking that the
-// Conn was not returned, as Close checks in the other order.
-func (c *Conn) begin(op string) (*connState, error) {
-	r := c.h.r
-	if r == nil {
-		return nil, errZeroConn
-	}
-	s := r.conn
-	s.ops.Add(1)
-	if c.returned.Load() {
-		s.ops.Add(-1)
-		return nil, s.errReturned(op)
-	}
-	return s, nil
-}
-
 // Read reads from the connection. After Close it returns an error wrapping
 // [net.ErrClosed]. A Read that returns data proves the peer alive, for the
 // liveness check's quiet time.
-func (c *Conn) Read(b []byte) (int, error) {
-	s, err := c.begin("read")
-	if err != nil {
-		return 0, err
-	}
-	defer s.ops.Add(-1)
-	return s.read(b)
-}
+func (c *Conn) Read(b []byte) (int, error) { return c.do("read", b, (*connState).read) }
 
 // Write writes to the connection. After Close it returns an error wrapping
 // [net.ErrClosed]. Until a Read returns data, the Conn counts as awaiting a
 // reply (see [LivenessCheck]).
-func (c *Conn) Write(b []byte) (int, error) {
-	s, err := c.begin("write")
-	if err != nil {
-		return 0, err
+func (c *Conn) Write(b []byte) (int, error) { return c.do("write", b, (*connState).write) }
+
+// do runs a Read or Write: counted in flight before checking that the
+// Conn was not returned, as Close checks in the other order.
+func (c *Conn) do(op string, b []byte, f func(*connState, []byte) (int, error)) (int, error) {
+	r := c.h.r
+	if r == nil {
+		return 0, errZeroConn
 	}
+	s := r.conn
+	s.ops.Add(1)
 	defer s.ops.Add(-1)
-	return s.write(b)
+	if c.returned.Load() {
+		return 0, s.errReturned(op)
+	}
+	return f(s, b)
 }
 
 // MarkUnusable makes Close close the connection instead of pooling it.

@@ -90,8 +90,8 @@ type config struct {
 	liveness    time.Duration // pools of conns only; <0: off
 	livenessSet bool
 
-	// set records which options were given, for cross-checks.
-	maxSizeSet, maxIdleSet, maxDialsSet bool
+	// given records which count options were given, for cross-checks.
+	given [numCounts]bool
 }
 
 // Defaults, documented on the options.
@@ -128,10 +128,10 @@ func buildConfig[O ConnOption](conn bool, opts []O) (config, error) {
 	if !conn {
 		c.liveness = -1
 	}
-	if !c.maxIdleSet {
+	if !c.given[cntMaxIdle] {
 		c.maxIdle = c.maxSize
 	}
-	if !c.maxDialsSet {
+	if !c.given[cntMaxDials] {
 		c.maxDials = c.maxSize
 	}
 	if err := c.checkSizes(); err != nil {
@@ -146,8 +146,8 @@ func buildConfig[O ConnOption](conn bool, opts []O) (config, error) {
 // checkSizes checks that MinIdle ≤ MaxIdle ≤ MaxSize and
 // MaxConcurrentDials ≤ MaxSize.
 func (c *config) checkSizes() error {
-	size := bound{MaxSize(c.maxSize), "MaxSize", c.maxSize, c.maxSizeSet}
-	idle := bound{MaxIdle(c.maxIdle), "MaxIdle", c.maxIdle, c.maxIdleSet}
+	size := bound{MaxSize(c.maxSize), "MaxSize", c.maxSize, c.given[cntMaxSize]}
+	idle := bound{MaxIdle(c.maxIdle), "MaxIdle", c.maxIdle, c.given[cntMaxIdle]}
 	switch {
 	case c.minIdle > c.maxSize:
 		return size.exceededBy(MinIdle(c.minIdle))
@@ -194,150 +194,150 @@ func (c *config) settleLifetime() error {
 	return nil
 }
 
-type maxSizeOption int
+// countOption is an option that takes a count: MaxSize, MinIdle, MaxIdle,
+// MaxConcurrentDials.
+type countOption struct {
+	which countKind
+	n     int
+}
+
+type countKind uint8
+
+const (
+	cntMaxSize countKind = iota
+	cntMinIdle
+	cntMaxIdle
+	cntMaxDials
+	numCounts
+)
+
+// countSpecs gives each count option its name, its least value and the
+// field it sets.
+var countSpecs = [numCounts]struct {
+	name  string
+	least int
+	field func(*config) *int
+}{
+	cntMaxSize:  {"MaxSize", 1, func(c *config) *int { return &c.maxSize }},
+	cntMinIdle:  {"MinIdle", 0, func(c *config) *int { return &c.minIdle }},
+	cntMaxIdle:  {"MaxIdle", 1, func(c *config) *int { return &c.maxIdle }},
+	cntMaxDials: {"MaxConcurrentDials", 1, func(c *config) *int { return &c.maxDials }},
+}
+
+func (o countOption) apply(c *config) error {
+	spec := countSpecs[o.which]
+	switch {
+	case o.n >= spec.least:
+	case spec.least == 0:
+		return errors.New("must not be negative")
+	default:
+		return fmt.Errorf("must be at least %d", spec.least)
+	}
+	*spec.field(c) = o.n
+	c.given[o.which] = true
+	return nil
+}
+func (o countOption) String() string {
+	return fmt.Sprintf("pool.%s(%d)", countSpecs[o.which].name, o.n)
+}
+func (countOption) anyPool() {}
 
 // MaxSize is the most resources the pool holds at once: idle, in use,
 // being dialed and being closed together; n must be at least 1. Without it
 // the limit is 4×GOMAXPROCS, and never less than 8.
-func MaxSize(n int) Option { return maxSizeOption(n) }
-
-func (o maxSizeOption) apply(c *config) error {
-	if o < 1 {
-		return errors.New("must be at least 1")
-	}
-	c.maxSize, c.maxSizeSet = int(o), true
-	return nil
-}
-func (o maxSizeOption) String() string { return fmt.Sprintf("pool.MaxSize(%d)", int(o)) }
-func (maxSizeOption) anyPool()         {}
-
-type minIdleOption int
+func MaxSize(n int) Option { return countOption{cntMaxSize, n} }
 
 // MinIdle is how many idle resources a background goroutine keeps ready,
 // dialing new ones when the count drops below n (never beyond MaxSize, and
 // not while dialing is paused after failures). n must be 0 (the default: no
 // warm resources) or more, and at most MaxIdle.
-func MinIdle(n int) Option { return minIdleOption(n) }
-
-func (o minIdleOption) apply(c *config) error {
-	if o < 0 {
-		return errors.New("must not be negative")
-	}
-	c.minIdle = int(o)
-	return nil
-}
-func (o minIdleOption) String() string { return fmt.Sprintf("pool.MinIdle(%d)", int(o)) }
-func (minIdleOption) anyPool()         {}
-
-type maxIdleOption int
+func MinIdle(n int) Option { return countOption{cntMinIdle, n} }
 
 // MaxIdle is the most idle resources the pool keeps; a resource released
 // while n are idle is closed. n must be at least 1 and at most MaxSize,
 // which is the default.
-func MaxIdle(n int) Option { return maxIdleOption(n) }
-
-func (o maxIdleOption) apply(c *config) error {
-	if o < 1 {
-		return errors.New("must be at least 1")
-	}
-	c.maxIdle, c.maxIdleSet = int(o), true
-	return nil
-}
-func (o maxIdleOption) String() string { return fmt.Sprintf("pool.MaxIdle(%d)", int(o)) }
-func (maxIdleOption) anyPool()         {}
-
-type maxDialsOption int
+func MaxIdle(n int) Option { return countOption{cntMaxIdle, n} }
 
 // MaxConcurrentDials limits how many dials run at once, so that a burst of
 // callers on a cold pool does not open MaxSize connections at the same
 // instant. n must be at least 1 and at most MaxSize, which is the default.
-func MaxConcurrentDials(n int) Option { return maxDialsOption(n) }
+func MaxConcurrentDials(n int) Option { return countOption{cntMaxDials, n} }
 
-func (o maxDialsOption) apply(c *config) error {
-	if o < 1 {
-		return errors.New("must be at least 1")
+// durationOption is an option that takes a duration, where 0 means the
+// default and a negative value turns the limit off: MaxIdleTime,
+// MaxLifetime, LifetimeJitter, DialTimeout.
+type durationOption struct {
+	which durationKind
+	d     time.Duration
+}
+
+type durationKind uint8
+
+const (
+	durMaxIdleTime durationKind = iota
+	durMaxLifetime
+	durLifetimeJitter
+	durDialTimeout
+	numDurations
+)
+
+// durationSpecs gives each duration option its name, what 0 and a
+// negative value set, and the field it sets.
+var durationSpecs = [numDurations]struct {
+	name     string
+	def, off time.Duration
+	field    func(*config) *time.Duration
+}{
+	durMaxIdleTime: {"MaxIdleTime", 0, 0, func(c *config) *time.Duration { return &c.maxIdleTime }},
+	durMaxLifetime: {"MaxLifetime", 0, 0, func(c *config) *time.Duration { return &c.maxLifetime }},
+	// 0 stays 0, settled to a tenth of MaxLifetime by buildConfig.
+	durLifetimeJitter: {"LifetimeJitter", 0, -1, func(c *config) *time.Duration { return &c.lifetimeJitter }},
+	durDialTimeout:    {"DialTimeout", defaultDialTimeout, -1, func(c *config) *time.Duration { return &c.dialTimeout }},
+}
+
+func (o durationOption) apply(c *config) error {
+	spec := durationSpecs[o.which]
+	f := spec.field(c)
+	switch {
+	case o.d == 0:
+		*f = spec.def
+	case o.d < 0:
+		*f = spec.off
+	default:
+		*f = o.d
 	}
-	c.maxDials, c.maxDialsSet = int(o), true
 	return nil
 }
-func (o maxDialsOption) String() string { return fmt.Sprintf("pool.MaxConcurrentDials(%d)", int(o)) }
-func (maxDialsOption) anyPool()         {}
-
-// durationOption prints an option that takes one duration.
-func durationOption(name string, d time.Duration) string {
-	return "pool." + name + "(" + d.String() + ")"
+func (o durationOption) String() string {
+	return fmt.Sprintf("pool.%s(%v)", durationSpecs[o.which].name, o.d)
 }
-
-type maxIdleTimeOption time.Duration
+func (durationOption) anyPool() {}
 
 // MaxIdleTime closes a resource that has stayed idle for d. It is checked
 // when the resource is taken and by a background goroutine, against a
 // coarse clock that the goroutine advances about every d/8 (at least every
 // second, at most every millisecond). 0 means the default (no limit); a
 // negative value turns it off, as 0 does.
-func MaxIdleTime(d time.Duration) Option { return maxIdleTimeOption(d) }
-
-func (o maxIdleTimeOption) apply(c *config) error {
-	c.maxIdleTime = max(0, time.Duration(o))
-	return nil
-}
-func (o maxIdleTimeOption) String() string { return durationOption("MaxIdleTime", time.Duration(o)) }
-func (maxIdleTimeOption) anyPool()         {}
-
-type maxLifetimeOption time.Duration
+func MaxIdleTime(d time.Duration) Option { return durationOption{durMaxIdleTime, d} }
 
 // MaxLifetime retires a resource d after it was dialed, less a random jitter
 // (see [LifetimeJitter]) so that resources dialed together are not all
 // replaced together. A resource in use is retired when it is released.
 // 0 means the default (no limit); a negative value turns it off, as 0
 // does.
-func MaxLifetime(d time.Duration) Option { return maxLifetimeOption(d) }
-
-func (o maxLifetimeOption) apply(c *config) error {
-	c.maxLifetime = max(0, time.Duration(o))
-	return nil
-}
-func (o maxLifetimeOption) String() string { return durationOption("MaxLifetime", time.Duration(o)) }
-func (maxLifetimeOption) anyPool()         {}
-
-type lifetimeJitterOption time.Duration
+func MaxLifetime(d time.Duration) Option { return durationOption{durMaxLifetime, d} }
 
 // LifetimeJitter is the most that [MaxLifetime] is shortened by, chosen
 // uniformly per resource. It must be less than MaxLifetime, and needs it.
 // 0 means the default (a tenth of MaxLifetime); a negative value turns it
 // off.
-func LifetimeJitter(d time.Duration) Option { return lifetimeJitterOption(d) }
-
-func (o lifetimeJitterOption) apply(c *config) error {
-	c.lifetimeJitter = max(-1, time.Duration(o))
-	return nil
-}
-func (o lifetimeJitterOption) String() string {
-	return durationOption("LifetimeJitter", time.Duration(o))
-}
-func (lifetimeJitterOption) anyPool() {}
-
-type dialTimeoutOption time.Duration
+func LifetimeJitter(d time.Duration) Option { return durationOption{durLifetimeJitter, d} }
 
 // DialTimeout bounds one dial. Dials do not use the context of the Get that
 // started them, since a caller that gives up does not waste the dial: its
 // result goes to the next waiter or the idle set. 0 means the default
 // (30s); a negative value turns it off (a dial then ends only at Close).
-func DialTimeout(d time.Duration) Option { return dialTimeoutOption(d) }
-
-func (o dialTimeoutOption) apply(c *config) error {
-	switch {
-	case o == 0:
-		c.dialTimeout = defaultDialTimeout
-	case o < 0:
-		c.dialTimeout = -1
-	default:
-		c.dialTimeout = time.Duration(o)
-	}
-	return nil
-}
-func (o dialTimeoutOption) String() string { return durationOption("DialTimeout", time.Duration(o)) }
-func (dialTimeoutOption) anyPool()         {}
+func DialTimeout(d time.Duration) Option { return durationOption{durDialTimeout, d} }
 
 type backoffOption struct{ min, max time.Duration }
 
@@ -511,4 +511,6 @@ func (o livenessOption) apply(c *config) error {
 	c.liveness, c.livenessSet = max(-1, time.Duration(o)), true
 	return nil
 }
-func (o livenessOption) String() string { return durationOption("LivenessCheck", time.Duration(o)) }
+func (o livenessOption) String() string {
+	return fmt.Sprintf("pool.LivenessCheck(%v)", time.Duration(o))
+}

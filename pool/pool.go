@@ -726,28 +726,7 @@ func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
 			r.expires = now + int64(life)
 		}
 	}
-	switch {
-	case p.closed:
-		p.st.closed.PoolClosed++
-	case gen != p.gen:
-		p.st.closed.Reset++
-	case p.waiters.n > 0:
-		p.handLocked(r, true)
-		p.serveLocked(context.Background())
-		p.mu.Unlock()
-		return
-	case len(p.idle) >= p.cfg.maxIdle:
-		p.st.closed.Excess++
-	default:
-		p.idle = append(p.idle, r)
-		p.mu.Unlock()
-		return
-	}
-	p.open--
-	p.closing++
-	p.serveLocked(context.Background())
-	p.mu.Unlock()
-	p.destroy(r)
+	_ = p.placeUnlock(r, true) // a close error: nobody to tell
 }
 
 // failLocked records a dial failure: the longest waiter gets the error,
@@ -835,6 +814,13 @@ func (p *Pool[T]) release(h Resource[T], n returnNote) {
 		p.mu.Unlock()
 		return
 	}
+	_ = p.placeUnlock(r, false) // Release returns nothing: the close error is dropped, as documented on New
+}
+
+// placeUnlock puts r, just released or (fresh) dialed, where it belongs,
+// and unlocks p.mu: to the longest waiter, to the idle set, or closed
+// (before placeUnlock returns, whose error it is).
+func (p *Pool[T]) placeUnlock(r *resource[T], fresh bool) error {
 	var reason *uint64
 	switch {
 	case p.closed:
@@ -844,37 +830,42 @@ func (p *Pool[T]) release(h Resource[T], n returnNote) {
 	case r.expires != 0 && p.clk.now() >= r.expires:
 		reason = &p.st.closed.Lifetime
 	case p.waiters.n > 0:
-		p.handLocked(r, false)
+		p.handLocked(r, fresh)
+		if fresh {
+			p.serveLocked(context.Background()) // a dial has ended: others may start
+		}
 		p.mu.Unlock()
 		// The waiter is runnable but queued behind this goroutine on its
 		// P, where it would sit holding the resource unused for as long
 		// as this goroutine keeps running (jackc/puddle#46). Yield to it.
 		runtime.Gosched()
-		return
+		return nil
 	case len(p.idle) >= p.cfg.maxIdle:
 		reason = &p.st.closed.Excess
 	default:
 		p.idle = append(p.idle, r)
 		p.mu.Unlock()
-		return
+		return nil
 	}
-	*reason++
-	p.open--
-	p.closing++
-	p.serveLocked(context.Background())
-	p.mu.Unlock()
-	p.destroy(r)
+	return p.closeUnlock(r, reason)
 }
 
 func (p *Pool[T]) discard(h Resource[T]) error {
 	p.mu.Lock()
 	p.checkInLocked(h)
-	p.st.closed.Discarded++
+	return p.closeUnlock(h.r, &p.st.closed.Discarded)
+}
+
+// closeUnlock takes r, which is neither idle nor in use, out of the pool
+// for reason, lets a waiter have its place, unlocks p.mu and runs the
+// close function.
+func (p *Pool[T]) closeUnlock(r *resource[T], reason *uint64) error {
+	*reason++
 	p.open--
 	p.closing++
 	p.serveLocked(context.Background())
 	p.mu.Unlock()
-	return p.destroy(h.r)
+	return p.destroy(r)
 }
 
 // destroy runs the close function on r, which has already left the
@@ -1096,31 +1087,28 @@ type waitQueue[T any] struct {
 	n          int
 }
 
-func (q *waitQueue[T]) push(w *waiter[T]) {
-	w.queued = true
-	w.next = nil
-	w.prev = q.tail
-	if q.tail != nil {
-		q.tail.next = w
-	} else {
-		q.head = w
-	}
-	q.tail = w
-	q.n++
-}
+// push queues w last.
+func (q *waitQueue[T]) push(w *waiter[T]) { q.insert(w, q.tail, nil) }
 
 // pushFront queues w first: for a waiter that was served a resource that
 // failed its check, and keeps its place.
-func (q *waitQueue[T]) pushFront(w *waiter[T]) {
+func (q *waitQueue[T]) pushFront(w *waiter[T]) { q.insert(w, nil, q.head) }
+
+// insert links w between prev and next, either of which is nil at an end
+// of the queue.
+func (q *waitQueue[T]) insert(w, prev, next *waiter[T]) {
 	w.queued = true
-	w.prev = nil
-	w.next = q.head
-	if q.head != nil {
-		q.head.prev = w
+	w.prev, w.next = prev, next
+	if prev != nil {
+		prev.next = w
+	} else {
+		q.head = w
+	}
+	if next != nil {
+		next.prev = w
 	} else {
 		q.tail = w
 	}
-	q.head = w
 	q.n++
 }
 
