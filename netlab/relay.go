@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -341,9 +342,9 @@ func (l *Link) fail(err error) {
 // Timing of deliveries. Go's timers are coarse when the process is idle
 // (its poller sleeps in whole milliseconds, so a timer often fires about a
 // millisecond late), so the deliverer sleeps on a timer only until
-// coarseLead before a packet is due, then in nanosleep (precise to tens of
-// microseconds, measured in sleepLate) in steps of at most fineStep, and
-// spins the rest.
+// coarseLead before a packet is due, then on a fineTimer (precise to tens
+// of microseconds, its lateness tracked in sleepLate) in steps of at most
+// fineStep, and spins the rest, yielding.
 const (
 	coarseLead   = 2 * time.Millisecond
 	fineStep     = 500 * time.Microsecond
@@ -373,6 +374,8 @@ func (l *Link) noteSleepLate(late time.Duration) {
 func (l *Link) writeLoop(dst io.Writer, done <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	fine := newFineTimer()
+	defer fine.close()
 	var batch []*packet
 	for {
 		l.mu.Lock()
@@ -401,7 +404,7 @@ func (l *Link) writeLoop(dst io.Writer, done <-chan struct{}) {
 		}
 		if lead := l.spinLead(); rem > lead {
 			d := min(rem-lead, fineStep)
-			preciseSleep(d)
+			fine.sleep(d)
 			l.noteSleepLate(l.now() - now - d)
 			select {
 			case <-done:
@@ -410,7 +413,8 @@ func (l *Link) writeLoop(dst io.Writer, done <-chan struct{}) {
 			}
 			continue
 		}
-		for now < due { // at most spinLead: a tight loop, since yielding lets others run far longer
+		for now < due { // at most spinLead, yielding to the goroutines that wait for a P
+			runtime.Gosched()
 			now = l.now()
 		}
 		batch = batch[:0]
