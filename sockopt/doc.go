@@ -3,8 +3,9 @@
 // that return every setsockopt error; [Apply] for existing connections;
 // [Get] and [Verify] to read back what the kernel actually applied and say
 // why it differs; [ReadTCPInfo] for TCP_INFO in Go types; and
-// [ReadSystem] with [System.Explain] to predict, from sysctls and
-// capabilities, what the host will clamp, refuse or ignore.
+// [ReadSystem] with [System.ExplainFor] to predict, from sysctls and
+// capabilities, what the host will clamp, refuse or ignore on a dialing,
+// listening or accepted socket, Multipath TCP or not.
 //
 // # Options
 //
