@@ -5,7 +5,9 @@
 //
 // # Recording
 //
-// [New] returns a [Histogram]. [Histogram.Record] takes a time.Duration and
+// [New] returns a [Histogram]; without options it never fails, and a zero
+// Histogram works too (set up with the defaults on first use, at a small
+// price per value). [Histogram.Record] takes a time.Duration and
 // [Histogram.RecordValue] a plain non-negative integer; both are safe for
 // concurrent use, never block and do not allocate. The count, sum, minimum
 // and maximum are exact; negative values are counted by Invalid and values

@@ -48,9 +48,9 @@ func (h *Histogram) record(v int64) {
 		h.recordShared(v)
 		return
 	}
-	k, j := h.octaveOf(v)
 	p := procPin()
 	if uint(p) < uint(len(h.pinned)) {
+		k, j := h.octaveOf(v)
 		if sh := h.pinned[p].Load(); sh != nil {
 			if c := sh.chunk(k); c != nil {
 				// The sum, minimum and maximum are written before the count.
@@ -75,14 +75,18 @@ func (h *Histogram) record(v int64) {
 		}
 	}
 	procUnpin()
-	h.recordSlow(v, int(k)<<h.scale+j)
+	h.recordSlow(v)
 }
 
-// recordSlow records v (in bucket i) when its P's shard or octave does not
-// exist yet, or its P has no shard.
+// recordSlow records v when its P's shard or octave does not exist yet,
+// its P has no shard, or h is a zero Histogram (whose pinned is nil).
 //
 //go:noinline
-func (h *Histogram) recordSlow(v int64, i int) {
+func (h *Histogram) recordSlow(v int64) {
+	if h.table == nil {
+		h.setUp().record(v)
+		return
+	}
 	p := procPin()
 	if uint(p) >= uint(len(h.pinned)) {
 		procUnpin()
@@ -94,7 +98,7 @@ func (h *Histogram) recordSlow(v int64, i int) {
 		sh = newShard()
 		h.pinned[p].Store(sh)
 	}
-	k := uint(i >> h.scale)
+	k, _ := h.octaveOf(v)
 	if sh.chunk(k) == nil {
 		sh.setChunkPinned(k, h.scale)
 	}

@@ -18,8 +18,13 @@ import (
 // epoch counter; Interval flips the phase and waits only for writers that
 // registered in the old phase and have not yet finished, which takes
 // nanoseconds. A Recorder is safe for concurrent use.
+//
+// The zero value is ready to use: it records like a Recorder from
+// NewRecorder() (at [DefaultScale]), set up on first use.
 type Recorder struct {
-	hist   [2]*Histogram
+	hist [2]*Histogram
+	// epochs is nil only in a zero Recorder, which keeps its values in lazy
+	// (see self).
 	epochs []epoch // per shard: phase in the top bit, registrations below
 	// bulk counts the values RecordCorrected took in bulk that an Interval
 	// has not yet handed out (see MaxBulkCount); retired[p] those of them
@@ -30,6 +35,29 @@ type Recorder struct {
 	retired [2]atomic.Uint64
 	mu      sync.Mutex // guards phase; serializes Interval
 	phase   uint64
+	// lazy is the Recorder a zero Recorder keeps its values in, made with
+	// the defaults on first use.
+	lazy atomic.Pointer[Recorder]
+}
+
+// self returns the Recorder that holds r's values: r itself when
+// NewRecorder made it, or, for a zero Recorder, the one made for it on
+// first use.
+func (r *Recorder) self() *Recorder {
+	if r.epochs != nil {
+		return r
+	}
+	return r.setUp()
+}
+
+// setUp returns the Recorder a zero Recorder records into, making it the
+// first time (a writer that loses the race drops its own).
+func (r *Recorder) setUp() *Recorder {
+	if l := r.lazy.Load(); l != nil {
+		return l
+	}
+	r.lazy.CompareAndSwap(nil, newRecorder(defaultConfig()))
+	return r.lazy.Load()
 }
 
 type epoch struct {
@@ -46,14 +74,18 @@ func NewRecorder(opts ...Option) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newRecorder(c), nil
+}
+
+func newRecorder(c config) *Recorder {
 	return &Recorder{
 		hist:   [2]*Histogram{newAtomicHistogram(c), newAtomicHistogram(c)},
 		epochs: make([]epoch, c.shards),
-	}, nil
+	}
 }
 
 // Scale reports the scale of the intervals.
-func (r *Recorder) Scale() int { return r.hist[0].scale }
+func (r *Recorder) Scale() int { return r.self().hist[0].scale }
 
 // Record records a duration into the current interval (see
 // [Histogram.Record]). Safe for concurrent use; 0 allocations.
@@ -61,6 +93,7 @@ func (r *Recorder) Record(d time.Duration) { r.RecordValue(int64(d)) }
 
 // RecordValue records a non-negative integer into the current interval.
 func (r *Recorder) RecordValue(v int64) {
+	r = r.self()
 	k := shardIndex(r.hist[0].mask)
 	h := r.hist[r.epochs[k].Add(1)>>63]
 	h.recordAtomic(h.shard(k), v)
@@ -72,6 +105,7 @@ func (r *Recorder) RecordValue(v int64) {
 // that interval: past it, RecordCorrected records nothing and returns an
 // error wrapping [ErrCountLimit]. It returns nil otherwise.
 func (r *Recorder) RecordCorrected(d, expectedInterval time.Duration) error {
+	r = r.self()
 	k := shardIndex(r.hist[0].mask)
 	v, iv := int64(d), int64(expectedInterval)
 	var extra uint64
@@ -100,6 +134,7 @@ func (r *Recorder) RecordCorrected(d, expectedInterval time.Duration) error {
 // NewRecorder) and starts a new interval. Concurrent writers are never
 // blocked; each of their values is in exactly one interval.
 func (r *Recorder) Interval() *Snapshot {
+	r = r.self()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.phase

@@ -45,6 +45,7 @@ type Snapshot struct {
 // Once writers have stopped, a Snapshot is exact. A [Recorder] gives exact
 // intervals while writers run.
 func (h *Histogram) Snapshot() *Snapshot {
+	h = h.self()
 	s := &Snapshot{scale: h.scale, min: math.MaxInt64, max: -1}
 	live := make([]*shard, 0, len(h.shards)+len(h.pinned))
 	for _, set := range [2][]atomic.Pointer[shard]{h.pinned, h.shards} {
@@ -608,6 +609,7 @@ func addExtended(dst []uint64, x *Snapshot, offset int) {
 // nothing and returns an error wrapping [ErrCountLimit]. Safe for
 // concurrent use with writers.
 func (h *Histogram) Merge(s *Snapshot) error {
+	h = h.self()
 	if s.scale < h.scale && !s.empty() {
 		return fmt.Errorf("latency: merge: snapshot scale %d is coarser than the histogram's %d", s.scale, h.scale)
 	}
