@@ -20,9 +20,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"runtime"
 	"sync"
@@ -36,6 +36,11 @@ import (
 
 func main() { cli.Main("echoserver", run) }
 
+// about is the paragraph of -h.
+const about = `A TCP echo server on a reuse-port group of listeners, with socket options on
+every accepted connection. SIGINT or SIGTERM drains the listeners, waits
+-grace for clients to hang up, and prints how the connections were spread.`
+
 type config struct {
 	addr      string
 	listeners int
@@ -47,24 +52,15 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
-	fs := flag.NewFlagSet("echoserver", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:7007", "listen on this `host:port` (port 0 picks a free one)")
-	fs.IntVar(&cfg.listeners, "listeners", runtime.NumCPU(), "listeners in the reuse-port group, one accept loop each")
-	fs.IntVar(&cfg.backlog, "backlog", 0, "accept queue length per listener, read back from the kernel (0: Go's choice, net.core.somaxconn)")
-	fs.DurationVar(&cfg.grace, "grace", 5*time.Second, "on shutdown, how long to wait for clients to hang up")
-	fs.Var(&cfg.lopts, "sockopt", "socket option for the listening sockets, `NAME=value` (repeatable)")
-	fs.Var(&cfg.copts, "conn-sockopt", "socket option for every accepted connection, `NAME=value` (repeatable); replaces the defaults")
-	if err := cli.Parse(fs, args); err != nil {
+	f := cli.NewFlagSet("echoserver", stderr, about, "[flags]")
+	f.ListenAddr(&cfg.addr, "addr", "127.0.0.1:7007", "listen on this `host:port` (port 0 picks a free one)")
+	f.Int(&cfg.listeners, "listeners", runtime.NumCPU(), 1, 1024, "listeners in the reuse-port group, one accept loop each")
+	f.Int(&cfg.backlog, "backlog", 0, 0, math.MaxInt, "accept queue length per listener, read back from the kernel (0: Go's choice, net.core.somaxconn)")
+	f.Duration(&cfg.grace, "grace", 5*time.Second, 0, "on shutdown, how long to wait for clients to hang up")
+	f.Sockopts(&cfg.lopts, "sockopt", "socket option for the listening sockets (repeatable)")
+	f.Sockopts(&cfg.copts, "conn-sockopt", "socket option for every accepted connection (repeatable); replaces the defaults")
+	if err := f.Parse(args); err != nil {
 		return nil, err
-	}
-	switch {
-	case cfg.listeners < 1 || cfg.listeners > 1024:
-		return nil, cli.Usagef("-listeners %d: must be from 1 to 1024", cfg.listeners)
-	case cfg.backlog < 0:
-		return nil, cli.Usagef("-backlog %d: must not be negative", cfg.backlog)
-	case cfg.grace < 0:
-		return nil, cli.Usagef("-grace %v: must not be negative", cfg.grace)
 	}
 	if len(cfg.copts) == 0 {
 		// Tuned defaults for a request/response server: no Nagle delay,

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -155,5 +157,21 @@ func TestBadFlagsFailWithExitStatusTwo(t *testing.T) {
 		assert.ErrorAs(t, err, &ue, "%v should be refused as bad usage", args)
 		assert.Equal(t, 2, cli.ExitCode(err), "%v", args)
 		assert.Empty(t, stdout.String(), "%v: nothing on stdout", args)
+	}
+}
+
+func TestHelpAndABadValueUseTheSharedFormat(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-h"}, io.Discard, &stderr)
+	assert.ErrorIs(t, err, flag.ErrHelp)
+	assert.Equal(t, 0, cli.ExitCode(err))
+	assert.True(t, strings.HasPrefix(stderr.String(), "usage: echoserver [flags]\n"), "help starts with the shared usage line:\n%s", stderr.String())
+	assert.Contains(t, stderr.String(), "\n\nflags:\n  -", "help lists the flags under the shared heading")
+
+	for name, value := range map[string]string{"listeners": "0", "grace": "soon", "addr": "7007", "backlog": "-1"} {
+		err := run(context.Background(), []string{"-" + name, value}, io.Discard, io.Discard)
+		assert.Equal(t, 2, cli.ExitCode(err), "-%s %s", name, value)
+		want := fmt.Sprintf("-%s %q: want ", name, value)
+		assert.True(t, strings.HasPrefix(err.Error(), want), "the error should start with %s, got: %v", want, err)
 	}
 }

@@ -15,9 +15,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -35,6 +35,11 @@ import (
 
 func main() { cli.Main("httpclient", run) }
 
+// about is the paragraph of -h.
+const about = `Sends GET requests through an http.Transport on a nettune dialer, with the DNS
+cache as its resolver and a histogram of connect times, keep-alive off then
+on, and prints request and connect percentiles with the cache's statistics.`
+
 type config struct {
 	url     string
 	n       int
@@ -44,32 +49,24 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
-	fs := flag.NewFlagSet("httpclient", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.url, "url", "", "GET this http:// or https:// `URL` (default: an embedded loopback server, by a name the embedded DNS server answers)")
-	fs.IntVar(&cfg.n, "n", 1000, "requests per run")
-	fs.IntVar(&cfg.workers, "workers", 4, "requests in flight at once")
-	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "limit for each request")
-	if err := cli.Parse(fs, args); err != nil {
+	f := cli.NewFlagSet("httpclient", stderr, about, "[flags]")
+	f.Func("url", "URL", "an http:// or https:// URL with a host", "GET this http:// or https:// `URL` (default: an embedded loopback server, by a name the embedded DNS server answers)",
+		func(s string) error {
+			u, err := url.Parse(s)
+			if err != nil {
+				return err
+			}
+			if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("no http:// or https:// and host")
+			}
+			cfg.url = s
+			return nil
+		})
+	f.Int(&cfg.n, "n", 1000, 1, math.MaxInt, "requests per run")
+	f.Int(&cfg.workers, "workers", 4, 1, 1024, "requests in flight at once")
+	f.Duration(&cfg.timeout, "timeout", 5*time.Second, 1, "limit for each request")
+	if err := f.Parse(args); err != nil {
 		return nil, err
-	}
-	bad := func(format string, a ...any) (*config, error) { return nil, cli.Usagef(format, a...) }
-	switch {
-	case cfg.n < 1:
-		return bad("-n %d: need at least 1 request", cfg.n)
-	case cfg.workers < 1 || cfg.workers > 1024:
-		return bad("-workers %d: must be from 1 to 1024", cfg.workers)
-	case cfg.timeout <= 0:
-		return bad("-timeout %v: must be positive", cfg.timeout)
-	}
-	if cfg.url != "" {
-		u, err := url.Parse(cfg.url)
-		if err != nil {
-			return bad("-url: %w", err)
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("-url %q: want http://host[:port]/path or https://…", cfg.url)
-		}
 	}
 	return cfg, nil
 }

@@ -32,11 +32,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"strconv"
 	"time"
 
@@ -69,123 +67,103 @@ type config struct {
 	mptcp       *bool
 }
 
-// convenience flags: flag name, the socket option it sets, and its help.
-var shortcuts = []struct{ flag, option, help string }{
-	{"nodelay", "TCP_NODELAY", "set TCP_NODELAY to this `bool` (false turns Nagle's algorithm on)"},
-	{"quickack", "TCP_QUICKACK", "set TCP_QUICKACK to this `bool`"},
-	{"rcvbuf", "SO_RCVBUF", "SO_RCVBUF in `bytes` (the kernel doubles it and clamps at 2*rmem_max)"},
-	{"sndbuf", "SO_SNDBUF", "SO_SNDBUF in `bytes`"},
-	{"congestion", "TCP_CONGESTION", "TCP_CONGESTION `name`, such as cubic or bbr"},
-	{"user-timeout", "TCP_USER_TIMEOUT", "TCP_USER_TIMEOUT `duration`"},
-	{"tos", "IP_TOS", "IP_TOS / IPV6_TCLASS `byte` (decimal or 0x hex)"},
-	{"mss", "TCP_MAXSEG", "TCP_MAXSEG in `bytes`"},
-	{"notsent-lowat", "TCP_NOTSENT_LOWAT", "TCP_NOTSENT_LOWAT in `bytes`"},
-	{"fastopen", "TCP_FASTOPEN_CONNECT", "TCP Fast Open on the client side (TCP_FASTOPEN_CONNECT): `bool`"},
+// about is the paragraph of -h.
+const about = `Without -target: measures on loopback, against embedded servers, what a pooled
+connection, a pooled TLS connection, TCP_NODELAY and a DNS cache buy.
+With -target: measures connect time and round trips against a server that
+echoes, with the socket options given, and shows what the kernel applied.`
+
+// shortcuts are flags that set one socket option each: the flag, the
+// option, the flag's value in -h (none: a switch), what it takes, and its
+// help.
+var shortcuts = []struct{ flag, option, arg, want, help string }{
+	{"nodelay", "TCP_NODELAY", "", "true or false", "set TCP_NODELAY (-nodelay=false turns Nagle's algorithm on)"},
+	{"quickack", "TCP_QUICKACK", "", "true or false", "set TCP_QUICKACK"},
+	{"rcvbuf", "SO_RCVBUF", "bytes", "a number of bytes", "SO_RCVBUF (the kernel doubles it and clamps at 2*rmem_max)"},
+	{"sndbuf", "SO_SNDBUF", "bytes", "a number of bytes", "SO_SNDBUF"},
+	{"congestion", "TCP_CONGESTION", "name", "a congestion control such as cubic or bbr", "TCP_CONGESTION, such as cubic or bbr"},
+	{"user-timeout", "TCP_USER_TIMEOUT", "duration", "a duration such as 5s, 0 or more", "TCP_USER_TIMEOUT"},
+	{"tos", "IP_TOS", "byte", "a byte, decimal or 0x hex such as 0xb8", "IP_TOS / IPV6_TCLASS"},
+	{"mss", "TCP_MAXSEG", "bytes", "a number of bytes", "TCP_MAXSEG"},
+	{"notsent-lowat", "TCP_NOTSENT_LOWAT", "bytes", "a number of bytes", "TCP_NOTSENT_LOWAT"},
+	{"fastopen", "TCP_FASTOPEN_CONNECT", "", "true or false", "TCP Fast Open on the client side (TCP_FASTOPEN_CONNECT)"},
 }
+
+// targetOnly are the flags that make sense only with -target, besides the
+// shortcuts.
+var targetOnly = []string{"tls", "insecure", "connect-only", "sockopt", "mptcp"}
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
-	fs := flag.NewFlagSet("latencyprobe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.target, "target", "", "measure this `host:port` instead of the built-in loopback comparison")
-	fs.BoolVar(&cfg.tls, "tls", false, "with -target: speak TLS (the handshake is measured apart)")
-	fs.BoolVar(&cfg.insecure, "insecure", false, "with -tls: do not verify the server's certificate")
-	fs.BoolVar(&cfg.connectOnly, "connect-only", false, "with -target: measure connect time only (for servers that do not echo)")
-	fs.IntVar(&cfg.n, "n", 5000, "samples per measurement")
-	fs.IntVar(&cfg.tlsN, "tls-n", 1000, "samples of the fresh-TLS-connection measurement (each is a full handshake)")
-	fs.IntVar(&cfg.nagleN, "nagle-n", 40, "samples of the Nagle-on measurement (each costs a delayed-ACK timeout, ~40ms)")
-	fs.IntVar(&cfg.warmup, "warmup", 20, "unrecorded calls before each measurement")
-	fs.Float64Var(&cfg.rate, "rate", 0, "open loop: start requests at this `rate` per second, latency counted from the intended start (0: closed loop)")
-	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "limit for each sample (dial, handshake or exchange)")
-	fs.IntVar(&cfg.size, "size", 64, "request size in `bytes`; the server echoes the same number back")
-	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON on stdout")
-	fs.StringVar(&cfg.plot, "plot", "", "write a percentile plot (latency vs percentile, log scales) to this SVG `file`, a regular file created or replaced only when the run succeeds")
-	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress on stderr")
-	fs.BoolVar(&cfg.hist, "hist", true, "print a text histogram of each measurement")
-	fs.Var((*cli.Sockopts)(&cfg.sockopts), "sockopt", "with -target: set a socket option, `NAME=value` as sockopt prints it (TCP_USER_TIMEOUT=5s, SO_RCVBUF=262144, IP_TOS=0xb8); repeatable")
-	shortVals := make(map[string]*string, len(shortcuts))
-	for _, s := range shortcuts {
-		shortVals[s.flag] = fs.String(s.flag, "", "with -target: "+s.help)
+	f := cli.NewFlagSet("latencyprobe", stderr, about, "[flags]", "-target host:port [flags]")
+	f.DialAddr(&cfg.target, "target", "", "measure this `host:port` instead of the built-in loopback comparison")
+	f.Bool(&cfg.tls, "tls", false, "with -target: speak TLS (the handshake is measured apart)")
+	f.Bool(&cfg.insecure, "insecure", false, "with -tls: do not verify the server's certificate")
+	f.Bool(&cfg.connectOnly, "connect-only", false, "with -target: measure connect time only (for servers that do not echo)")
+	f.Int(&cfg.n, "n", 5000, 1, math.MaxInt, "samples per measurement")
+	f.Int(&cfg.tlsN, "tls-n", 1000, 1, math.MaxInt, "samples of the fresh-TLS-connection measurement (each is a full handshake)")
+	f.Int(&cfg.nagleN, "nagle-n", 40, 1, math.MaxInt, "samples of the Nagle-on measurement (each costs a delayed-ACK timeout, ~40ms)")
+	f.Int(&cfg.warmup, "warmup", 20, 0, math.MaxInt, "unrecorded calls before each measurement")
+	f.Float(&cfg.rate, "rate", 0, "requests per second, a positive number up to 1e9 (0: a closed loop)",
+		func(r float64) bool { return r >= 0 && r <= 1e9 },
+		"open loop: start requests at this `rate` per second, latency counted from the intended start (0: closed loop)")
+	f.Duration(&cfg.timeout, "timeout", 5*time.Second, 1, "limit for each sample (dial, handshake or exchange)")
+	f.Int(&cfg.size, "size", 64, 1, 1<<20, "request size in `bytes`; the server echoes the same number back")
+	f.Bool(&cfg.json, "json", false, "print the results as JSON on stdout")
+	f.String(&cfg.plot, "plot", "", "write a percentile plot (latency vs percentile, log scales) to this SVG `file`, a regular file created or replaced only when the run succeeds")
+	f.Bool(&cfg.quiet, "quiet", false, "no progress on stderr")
+	f.Bool(&cfg.hist, "hist", true, "print a text histogram of each measurement")
+	f.Sockopts((*cli.Sockopts)(&cfg.sockopts), "sockopt", "with -target: set a socket option, as sockopt prints it (TCP_USER_TIMEOUT=5s, SO_RCVBUF=262144, IP_TOS=0xb8); repeatable")
+	short := make([]sockopt.Option, len(shortcuts)) // in the order of shortcuts, after -sockopt's
+	for i, s := range shortcuts {
+		f.Func(s.flag, s.arg, s.want, "with -target: "+s.help, func(v string) (err error) {
+			short[i], err = sockopt.Parse(s.option + "=" + v)
+			return err
+		})
 	}
-	mptcp := fs.Bool("mptcp", false, "with -target: ask for Multipath TCP on or off")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: latencyprobe [flags]            loopback comparison of techniques\n"+
-			"       latencyprobe -target host:port [flags]   measure a server\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if err := cli.Parse(fs, args); err != nil {
+	var mptcp bool
+	f.Bool(&mptcp, "mptcp", false, "with -target: Multipath TCP on (-mptcp) or off (-mptcp=false); not given, the dialer's default")
+	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, s := range shortcuts {
-		if !set[s.flag] {
-			continue
+	for _, o := range short {
+		if o != nil {
+			cfg.sockopts = append(cfg.sockopts, o)
 		}
-		o, err := sockopt.Parse(s.option + "=" + *shortVals[s.flag])
-		if err != nil {
-			return nil, usagef("-%s %s: %w", s.flag, *shortVals[s.flag], err)
-		}
-		cfg.sockopts = append(cfg.sockopts, o)
 	}
-	if set["mptcp"] {
-		cfg.mptcp = mptcp
+	if f.Given("mptcp") {
+		cfg.mptcp = &mptcp
 	}
-	return cfg, cfg.validate(set)
+	return cfg, cfg.validate(f)
 }
 
-func (cfg *config) validate(set map[string]bool) error {
-	switch {
-	case cfg.n < 1:
-		return usagef("-n %d: need at least 1 sample", cfg.n)
-	case cfg.tlsN < 1:
-		return usagef("-tls-n %d: need at least 1 sample", cfg.tlsN)
-	case cfg.nagleN < 1:
-		return usagef("-nagle-n %d: need at least 1 sample", cfg.nagleN)
-	case cfg.warmup < 0:
-		return usagef("-warmup %d: must not be negative", cfg.warmup)
-	case cfg.rate < 0 || math.IsNaN(cfg.rate) || math.IsInf(cfg.rate, 0):
-		return usagef("-rate %v: must be a finite number of requests per second, 0 for a closed loop", cfg.rate)
-	case cfg.rate > 0 && cfg.rate > 1e9:
-		return usagef("-rate %v: at most 1e9 per second (one request per nanosecond)", cfg.rate)
-	case cfg.timeout <= 0:
-		return usagef("-timeout %v: must be positive", cfg.timeout)
-	case cfg.size < 1 || cfg.size > 1<<20:
-		return usagef("-size %d: must be from 1 to %d bytes", cfg.size, 1<<20)
-	}
+// validate checks what involves more than one flag; each flag checked its
+// own value.
+func (cfg *config) validate(f *cli.FlagSet) error {
 	if cfg.target == "" {
-		for _, name := range []string{"tls", "insecure", "connect-only", "sockopt", "mptcp"} {
-			if set[name] {
+		for _, name := range targetOnly {
+			if f.Given(name) {
 				return usagef("-%s needs -target host:port", name)
 			}
 		}
 		for _, s := range shortcuts {
-			if set[s.flag] {
+			if f.Given(s.flag) {
 				return usagef("-%s needs -target host:port", s.flag)
 			}
 		}
 		if cfg.size < 2 {
-			return usagef("-size %d: the comparison splits each request in two writes, so it needs at least 2 bytes", cfg.size)
+			return &cli.UsageError{Err: &cli.FlagError{Flag: "size", Value: strconv.Itoa(cfg.size),
+				Want: "at least 2 bytes for the loopback comparison, which splits each request in two writes"}}
 		}
 		return nil
 	}
 	for _, name := range []string{"tls-n", "nagle-n"} {
-		if set[name] {
+		if f.Given(name) {
 			return usagef("-%s is for the loopback comparison, not with -target", name)
 		}
 	}
 	if cfg.insecure && !cfg.tls {
 		return usagef("-insecure needs -tls")
-	}
-	host, port, err := net.SplitHostPort(cfg.target)
-	if err != nil {
-		return usagef("-target %q: want host:port: %w", cfg.target, err)
-	}
-	if host == "" {
-		return usagef("-target %q: no host", cfg.target)
-	}
-	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
-		return usagef("-target %q: port %q is not a number from 1 to 65535", cfg.target, port)
 	}
 	return nil
 }
@@ -228,6 +206,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := plot.commit(rep.allSeries()); err != nil {
 			return err
 		}
+		// On stderr, with -quiet too: stdout may be the JSON document.
+		fmt.Fprintf(stderr, "latencyprobe: plot written to %s\n", cfg.plot)
 	}
 	if cfg.json {
 		return rep.writeJSON(stdout)

@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -223,6 +224,101 @@ func TestHelpExitsZero(t *testing.T) {
 	assert.ErrorIs(t, err, flag.ErrHelp)
 	assert.Equal(t, 0, cli.ExitCode(err))
 	assert.Contains(t, stderr, "-target", "help should list the flags")
+	assert.True(t, strings.HasPrefix(stderr, "usage: latencyprobe [flags]\n"), "help starts with the shared usage line:\n%s", stderr)
+	assert.Contains(t, stderr, "\n\nflags:\n  -", "help lists the flags under the shared heading:\n%s", stderr)
+}
+
+func TestEveryBooleanFlagIsASwitch(t *testing.T) {
+	for _, args := range [][]string{
+		{"-nodelay"}, {"-quickack"}, {"-fastopen"}, {"-mptcp"}, {"-tls"}, {"-tls", "-insecure"}, {"-connect-only"},
+		{"-json"}, {"-quiet"}, {"-hist"},
+		{"-nodelay=false"}, {"-quickack=false"}, {"-fastopen=false"}, {"-mptcp=false"}, {"-hist=false"},
+	} {
+		_, err := parseFlags(append([]string{"-target", "127.0.0.1:9"}, args...), io.Discard)
+		assert.NoError(t, err, "%v should be a switch, needing no value", args)
+	}
+	// A value after a switch, as other flags take it, is refused with the
+	// way to write it.
+	_, err := parseFlags([]string{"-target", "127.0.0.1:9", "-nodelay", "false"}, io.Discard)
+	var ue *cli.UsageError
+	require.ErrorAs(t, err, &ue)
+	assert.Contains(t, err.Error(), "-nodelay=false", "the error shows how a switch takes a value")
+}
+
+func TestSwitchShortcutsSetTheirSocketOptionOnOrOff(t *testing.T) {
+	addr := startTestEcho(t, false)
+	out, stderr, err := runProbe(t, "-target", addr, "-n", "3", "-warmup", "0", "-json", "-quiet",
+		"-nodelay", "-quickack=false", "-fastopen=false")
+	require.NoError(t, err, "stderr: %s", stderr)
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.NotNil(t, rep.Target)
+	assert.Equal(t, []string{"TCP_NODELAY=true", "TCP_QUICKACK=false", "TCP_FASTOPEN_CONNECT=false"}, rep.Target.Options)
+}
+
+func TestABadFlagValueSaysTheFlagTheValueAndWhatTheFlagWants(t *testing.T) {
+	for _, args := range [][]string{
+		{"-rate", "abc"}, {"-rate", "-1"}, {"-rate", "NaN"}, {"-n", "0"}, {"-n", "many"}, {"-tls-n", "0"},
+		{"-nagle-n", "x"}, {"-warmup", "-1"}, {"-timeout", "0s"}, {"-timeout", "5"}, {"-size", "0"},
+		{"-size", "2MB"}, {"-hist=maybe"}, {"-target", "no-port"}, {"-target", "127.0.0.1:0"},
+		{"-target", "127.0.0.1:99999"}, {"-target", ":80"},
+		{"-target", "127.0.0.1:9", "-rcvbuf", "lots"}, {"-target", "127.0.0.1:9", "-user-timeout", "-1s"},
+		{"-target", "127.0.0.1:9", "-nodelay=maybe"}, {"-target", "127.0.0.1:9", "-sockopt", "TCP_NO_SUCH=1"},
+	} {
+		_, err := parseFlags(args, io.Discard)
+		var ue *cli.UsageError
+		if !assert.ErrorAs(t, err, &ue, "%v", args) {
+			continue
+		}
+		last := args[len(args)-1]
+		name, value, ok := strings.Cut(strings.TrimPrefix(last, "-"), "=")
+		if !ok || !strings.HasPrefix(last, "-") {
+			name, value = strings.TrimPrefix(args[len(args)-2], "-"), last
+		}
+		want := fmt.Sprintf("-%s %q: want ", name, value)
+		assert.True(t, strings.HasPrefix(err.Error(), want), "%v: the error should start with %s, got: %v", args, want, err)
+	}
+}
+
+func TestTLSAgainstATargetThatDoesNotSpeakTLSSaysSo(t *testing.T) {
+	// An echo server sends the ClientHello back; a plain-text server
+	// answers with something that is not a TLS record at all.
+	for name, addr := range map[string]string{"echo": startTestEcho(t, false), "plain text": plainTextServer(t)} {
+		_, _, err := runProbe(t, "-target", addr, "-tls", "-n", "2", "-warmup", "0", "-quiet", "-timeout", "1s")
+		assert.ErrorIs(t, err, errNotTLS, "%s: the error should say the target does not speak TLS", name)
+		assert.ErrorContains(t, err, "drop -tls", "%s: the error should say what to do", name)
+		assert.Equal(t, 1, cli.ExitCode(err), name)
+	}
+}
+
+// plainTextServer answers every connection with an HTTP error and closes it.
+func plainTextServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
+	return l.Addr().String()
+}
+
+func TestASuccessfulRunWithPlotSaysWhereThePlotWasWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plot.svg")
+	out, stderr, err := runProbe(t, append([]string{"-plot", path, "-json", "-quiet"}, tiny...)...)
+	require.NoError(t, err, "stderr: %s", stderr)
+	assert.Equal(t, "latencyprobe: plot written to "+path+"\n", stderr, "one line on stderr, even with -quiet")
+	assert.NotContains(t, out, path, "stdout holds only the JSON document")
 }
 
 func TestAnUnreachableTargetFailsWithExitStatusOneAndSaysWhy(t *testing.T) {
@@ -322,7 +418,7 @@ func startTestEcho(t *testing.T, tlsOn bool) string {
 func TestTargetModeMeasuresAnEchoServerAndShowsWhatTheKernelApplied(t *testing.T) {
 	addr := startTestEcho(t, false)
 	out, stderr, err := runProbe(t, "-target", addr, "-n", "20", "-warmup", "1",
-		"-sockopt", "SO_KEEPALIVE=true", "-rcvbuf", "65536", "-nodelay", "true")
+		"-sockopt", "SO_KEEPALIVE=true", "-rcvbuf", "65536", "-nodelay")
 	require.NoError(t, err, "stderr: %s", stderr)
 	for _, section := range []string{"== System preflight", "== Read-back", "== Latency", "== Kernel view"} {
 		assert.Contains(t, out, section)

@@ -79,14 +79,24 @@ func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, erro
 		if err != nil || !cfg.tls {
 			return raw, raw, err
 		}
-		tc := tls.Client(raw, tlsCfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = raw.Close()
-			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+		tc, err := handshakeTLS(ctx, raw, tlsCfg)
+		if err != nil {
+			return nil, nil, errors.Join(err, raw.Close())
 		}
 		return tc, raw, nil
 	}
 	if cfg.tls {
+		// One handshake first: a target that does not speak TLS fails
+		// it at once, with a hint, instead of failing every sample.
+		dctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+		c, _, err := dial(dctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", cfg.target, err)
+		}
+		if err := c.Close(); err != nil {
+			return nil, fmt.Errorf("target %s: %w", cfg.target, err)
+		}
 		res.handshake, err = p.measure(ctx, "tls_handshake", "connect + TLS handshake", cfg.n, func(ctx context.Context) error {
 			c, _, err := dial(ctx)
 			if err != nil {

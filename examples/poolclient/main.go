@@ -18,9 +18,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync/atomic"
 	"time"
@@ -32,6 +32,12 @@ import (
 )
 
 func main() { cli.Main("poolclient", run) }
+
+// about is the paragraph of -h.
+const about = `Sends echo requests over a fresh connection each, then through pool.ConnPool,
+from several goroutines at once, and prints the latencies side by side. With
+the embedded server it then drops every server-side connection and shows the
+liveness check finding the dead ones before they are used.`
 
 type config struct {
 	addr     string
@@ -45,35 +51,16 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
-	fs := flag.NewFlagSet("poolclient", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.addr, "addr", "", "echo server `host:port` (default: start one on loopback)")
-	fs.IntVar(&cfg.n, "n", 4000, "requests per run")
-	fs.IntVar(&cfg.workers, "workers", 4, "goroutines sending requests at once")
-	fs.IntVar(&cfg.size, "size", 64, "request size in `bytes`; the server echoes them back")
-	fs.IntVar(&cfg.maxSize, "max-size", 0, "pool.MaxSize (0: as many as -workers)")
-	fs.DurationVar(&cfg.liveness, "liveness", time.Millisecond, "pool.LivenessCheck: peek at connections quiet (no data read, no check passed) this long before handing them out")
-	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "limit for each request")
-	if err := cli.Parse(fs, args); err != nil {
+	f := cli.NewFlagSet("poolclient", stderr, about, "[flags]")
+	f.DialAddr(&cfg.addr, "addr", "", "echo server `host:port` (default: start one on loopback)")
+	f.Int(&cfg.n, "n", 4000, 1, math.MaxInt, "requests per run")
+	f.Int(&cfg.workers, "workers", 4, 1, 1024, "goroutines sending requests at once")
+	f.Int(&cfg.size, "size", 64, 1, 1<<20, "request size in `bytes`; the server echoes them back")
+	f.Int(&cfg.maxSize, "max-size", 0, 0, math.MaxInt, "pool.MaxSize (0: as many as -workers)")
+	f.Duration(&cfg.liveness, "liveness", time.Millisecond, cli.AnyDuration, "pool.LivenessCheck: peek at connections quiet (no data read, no check passed) this long before handing them out (negative: no check)")
+	f.Duration(&cfg.timeout, "timeout", 5*time.Second, 1, "limit for each request")
+	if err := f.Parse(args); err != nil {
 		return nil, err
-	}
-	bad := func(format string, a ...any) (*config, error) { return nil, cli.Usagef(format, a...) }
-	switch {
-	case cfg.n < 1:
-		return bad("-n %d: need at least 1 request", cfg.n)
-	case cfg.workers < 1 || cfg.workers > 1024:
-		return bad("-workers %d: must be from 1 to 1024", cfg.workers)
-	case cfg.size < 1 || cfg.size > 1<<20:
-		return bad("-size %d: must be from 1 to %d bytes", cfg.size, 1<<20)
-	case cfg.maxSize < 0:
-		return bad("-max-size %d: must not be negative", cfg.maxSize)
-	case cfg.timeout <= 0:
-		return bad("-timeout %v: must be positive", cfg.timeout)
-	}
-	if cfg.addr != "" {
-		if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
-			return bad("-addr %q: want host:port: %w", cfg.addr, err)
-		}
 	}
 	if cfg.maxSize == 0 {
 		cfg.maxSize = cfg.workers

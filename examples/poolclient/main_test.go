@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
+	"fmt"
 	"io"
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -98,5 +101,22 @@ func TestBadFlagsFailWithExitStatusTwo(t *testing.T) {
 		assert.ErrorAs(t, err, &ue, "%v", args)
 		assert.Equal(t, 2, cli.ExitCode(err), "%v", args)
 		assert.Empty(t, out, "%v: nothing on stdout", args)
+	}
+}
+
+func TestHelpAndABadValueUseTheSharedFormat(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-h"}, io.Discard, &stderr)
+	assert.ErrorIs(t, err, flag.ErrHelp)
+	assert.Equal(t, 0, cli.ExitCode(err))
+	assert.True(t, strings.HasPrefix(stderr.String(), "usage: poolclient [flags]\n"), "help starts with the shared usage line:\n%s", stderr.String())
+	assert.Contains(t, stderr.String(), "\n\nflags:\n  -", "help lists the flags under the shared heading")
+
+	for name, value := range map[string]string{"n": "0", "workers": "all", "timeout": "5", "addr": "no-port", "liveness": "x"} {
+		out, err := runClient(t, "-"+name, value)
+		assert.Equal(t, 2, cli.ExitCode(err), "-%s %s", name, value)
+		assert.Empty(t, out)
+		want := fmt.Sprintf("-%s %q: want ", name, value)
+		assert.True(t, strings.HasPrefix(err.Error(), want), "the error should start with %s, got: %v", want, err)
 	}
 }

@@ -51,37 +51,34 @@ func ExitCode(err error) int {
 }
 
 // Main runs run with the process's arguments and a context cancelled by
-// SIGINT or SIGTERM, prints its error (without a stack trace) as
-// "name: error" on stderr, and exits with ExitCode.
+// SIGINT or SIGTERM, reports its error with Exit, and exits with Exit's
+// status.
 func Main(name string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-	}
-	os.Exit(ExitCode(err))
+	os.Exit(Exit(os.Stderr, name, err))
 }
 
-// Parse parses args with fs (which must use flag.ContinueOnError) and
-// refuses positional arguments. A bad flag is a *UsageError whose message
-// ends with a pointer to -h, instead of the whole usage text; -h prints the
-// usage to fs.Output() and returns flag.ErrHelp.
-func Parse(fs *flag.FlagSet, args []string) error {
-	out := fs.Output()
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	fs.SetOutput(out)
+// Exit writes run's error to w the way every example program reports one,
+// on one line and without a stack trace, and returns the exit status for
+// it (see ExitCode):
+//
+//	name: -rate "abc": want requests per second, … (see name -h)   a *UsageError: status 2
+//	name: target 127.0.0.1:7: dial tcp …: connection refused        any other error: status 1
+//
+// It writes nothing for nil, nor for flag.ErrHelp, after which the usage
+// was printed.
+func Exit(w io.Writer, name string, err error) int {
+	code := ExitCode(err)
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fs.Usage()
-		return err
-	case err != nil:
-		return Usagef("%w (see -h)", err)
-	case fs.NArg() > 0:
-		return Usagef("unexpected argument %q (flags start with -; see -h)", fs.Arg(0))
+	case err == nil || errors.Is(err, flag.ErrHelp):
+	case code == 2:
+		fmt.Fprintf(w, "%s: %v (see %s -h)\n", name, err, name)
+	default:
+		fmt.Fprintf(w, "%s: %v\n", name, err)
 	}
-	return nil
+	return code
 }
 
 // Sockopts is a repeatable flag of socket options, each NAME=value as

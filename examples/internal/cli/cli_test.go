@@ -44,24 +44,6 @@ func TestExitCodeTellsUsageFromFailure(t *testing.T) {
 	assert.Equal(t, 1, ExitCode(errors.New("connection refused")))
 }
 
-func TestParseRefusesUnknownFlagsAndPositionalArgumentsWithoutTheWholeUsage(t *testing.T) {
-	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-n", "x"}} {
-		var out bytes.Buffer
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		fs.SetOutput(&out)
-		fs.Int("n", 1, "a number")
-		var ue *UsageError
-		assert.ErrorAs(t, Parse(fs, args), &ue, "%v", args)
-		assert.Empty(t, out.String(), "%v: the error alone says what is wrong", args)
-	}
-	var out bytes.Buffer
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(&out)
-	fs.Int("n", 1, "a number")
-	assert.ErrorIs(t, Parse(fs, []string{"-h"}), flag.ErrHelp)
-	assert.Contains(t, out.String(), "a number", "-h prints the usage")
-}
-
 func TestSockoptsCollectsRepeatedOptionsAndRefusesBadOnes(t *testing.T) {
 	var f Sockopts
 	require.NoError(t, f.Set("TCP_USER_TIMEOUT=5s"))
