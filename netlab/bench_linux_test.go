@@ -108,7 +108,7 @@ func udpPair(b *testing.B, lab *netlab.Lab) (net.PacketConn, net.Conn) {
 func settle(b *testing.B, lab *netlab.Lab) netlab.Stats {
 	var st netlab.Stats
 	waitFor(b, "the link to settle", func() bool {
-		st = lab.A().Out().Stats()
+		st = lab.Link(lab.A(), lab.B()).Stats()
 		return st.Sent == st.Delivered+st.Lost+st.Overflowed+st.Blackholed+st.TooBig
 	})
 	return st
@@ -160,7 +160,7 @@ func BenchmarkBulk(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			st := lab.A().Out().Stats()
+			st := lab.Link(lab.A(), lab.B()).Stats()
 			b.ReportMetric(float64(st.Late.Quantile(0.5))/1e3, "late-p50-µs")
 			b.ReportMetric(float64(st.Late.Quantile(0.99))/1e3, "late-p99-µs")
 			b.ReportMetric(float64(st.Overflowed), "overflowed")

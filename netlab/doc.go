@@ -40,7 +40,7 @@
 //
 // # Links
 //
-// Each direction is a [Link] ([Host.Out]) with its own [Profile], changed
+// Each direction is a [Link] ([Lab.Link]) with its own [Profile], changed
 // at run time with [Link.SetProfile] or [Lab.SetProfile], and its own
 // [Stats]: packets passed and dropped by cause, the queue's high-water
 // mark, and histograms of the delay each packet was actually given and of

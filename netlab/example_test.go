@@ -54,6 +54,6 @@ func Example() {
 	// A fresh connection costs two round trips: at least 200 ms here.
 	fmt.Printf("%s after %v\n", body, time.Since(start).Round(10*time.Millisecond))
 
-	st := lab.A().Out().Stats()
+	st := lab.Link(lab.A(), lab.B()).Stats()
 	fmt.Printf("a->b: %d packets sent, %d lost, delay p50 %v\n", st.Sent, st.Lost, st.Delay.Quantile(0.5))
 }

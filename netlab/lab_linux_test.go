@@ -136,8 +136,12 @@ func TestHostsTalkThroughTheLinkAndRouteNowhereElse(t *testing.T) {
 		serve(t, ln6, echo)
 		roundTrip(t, dial(t, a, ln6.Addr().String()), "over IPv6")
 	}
-	assert.NotZero(t, a.Out().Stats().Delivered)
-	assert.NotZero(t, b.Out().Stats().Delivered)
+	assert.Equal(t, "a->b", lab.Link(a, b).String())
+	assert.Equal(t, "b->a", lab.Link(b, a).String())
+	assert.Nil(t, lab.Link(a, a), "no link from a host to itself")
+	assert.Nil(t, lab.Link(a, &netlab.Host{}), "no link to a host of another lab")
+	assert.NotZero(t, lab.Link(a, b).Stats().Delivered)
+	assert.NotZero(t, lab.Link(b, a).Stats().Delivered)
 
 	labNet := netip.MustParsePrefix("198.18.0.0/15")
 	labNet6 := netip.MustParsePrefix("2001:2::/48")
@@ -257,7 +261,7 @@ func TestTheKernelSeesAtLeastTheConfiguredRTT(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, ti.MinRTT, 2*oneWay, "TCP_INFO min RTT")
 	assert.GreaterOrEqual(t, ti.RTT, 2*oneWay, "TCP_INFO smoothed RTT")
-	st := lab.A().Out().Stats()
+	st := lab.Link(lab.A(), lab.B()).Stats()
 	assert.GreaterOrEqual(t, st.Delay.Min(), oneWay, "every packet was held at least the delay")
 	t.Logf("TCP_INFO rtt %v min %v; link a->b added p50 %v p99 %v, late p50 %v p99 %v",
 		ti.RTT, ti.MinRTT, st.Delay.Quantile(0.5), st.Delay.Quantile(0.99), st.Late.Quantile(0.5), st.Late.Quantile(0.99))
@@ -320,7 +324,7 @@ func TestABulkTransferNeverExceedsTheRate(t *testing.T) {
 	// few packets.
 	allowed := float64(rate)/8*elapsed.Seconds() + queue + 4*1500
 	assert.LessOrEqual(t, float64(r.n), allowed, "%d bytes in %v at %d bit/s", r.n, elapsed, rate)
-	st := lab.A().Out().Stats()
+	st := lab.Link(lab.A(), lab.B()).Stats()
 	t.Logf("%d bytes in %v: %.2f Mbit/s of %d; queue high water %d B / %d pkts; overflowed %d",
 		r.n, elapsed, float64(r.n)*8/elapsed.Seconds()/1e6, rate/1_000_000, st.QueueHighWaterBytes, st.QueueHighWaterPackets, st.Overflowed)
 	assert.LessOrEqual(t, st.QueueHighWaterBytes, queue)
@@ -336,7 +340,7 @@ func udpFlood(t *testing.T, lab *netlab.Lab, n, size int) netlab.Stats {
 	c, err := a.Dial("udp", pc.LocalAddr().String())
 	require.NoError(t, err)
 	defer c.Close()
-	before := a.Out().Stats()
+	before := lab.Link(a, b).Stats()
 	msg := make([]byte, size)
 	for i := range n {
 		if _, err := c.Write(msg); err != nil && !errors.Is(err, syscall.ENOBUFS) {
@@ -347,7 +351,7 @@ func udpFlood(t *testing.T, lab *netlab.Lab, n, size int) netlab.Stats {
 	// wait until the link has read what it will and settled every one.
 	var st netlab.Stats
 	settled := func() bool {
-		st = a.Out().Stats()
+		st = lab.Link(a, b).Stats()
 		dropped := st.Lost + st.Overflowed + st.Blackholed + st.TooBig
 		return st.Sent > before.Sent && st.Sent == st.Delivered+dropped
 	}
@@ -397,7 +401,7 @@ func TestABlackholeFailsAConnWithUnackedDataAfterTheUserTimeoutAndNotBefore(t *t
 	elapsed := time.Since(start)
 	require.ErrorIs(t, err, syscall.ETIMEDOUT, "after %v", elapsed)
 	assert.GreaterOrEqual(t, elapsed, userTimeout, "not before the user timeout")
-	assert.Positive(t, lab.A().Out().Stats().Blackholed)
+	assert.Positive(t, lab.Link(lab.A(), lab.B()).Stats().Blackholed)
 	t.Logf("ETIMEDOUT after %v (TCP_USER_TIMEOUT %v)", elapsed, userTimeout)
 }
 
@@ -441,12 +445,12 @@ func TestAnMTUChangeReachesTheSendingHostsDevice(t *testing.T) {
 		return m
 	}
 	assert.Equal(t, netlab.DefaultMTU, mtu(lab.A()))
-	require.NoError(t, lab.A().Out().SetProfile(netlab.Profile{MTU: 1280}))
+	require.NoError(t, lab.Link(lab.A(), lab.B()).SetProfile(netlab.Profile{MTU: 1280}))
 	assert.Equal(t, 1280, mtu(lab.A()))
 	assert.Equal(t, netlab.DefaultMTU, mtu(lab.B()), "the other direction keeps its MTU")
 	ln := listen(t, lab.B(), echo)
 	roundTrip(t, dial(t, lab.A(), ln.Addr().String()), strings.Repeat("x", 5000))
-	assert.Zero(t, lab.A().Out().Stats().TooBig, "TCP segments to the device's MTU")
+	assert.Zero(t, lab.Link(lab.A(), lab.B()).Stats().TooBig, "TCP segments to the device's MTU")
 }
 
 // netnsOf returns the namespace a /proc/…/ns/net link names, such as

@@ -56,8 +56,8 @@ func (o seedOption) String() string        { return fmt.Sprintf("netlab.Seed(%d)
 func (o seedOption) apply(c *config) error { c.seed = uint64(o); return nil }
 
 // Lab is a set of two hosts, A and B, each a network namespace of its own,
-// joined by an emulated link: packets A sends to B travel on A.Out() and
-// packets B sends to A on B.Out(). A Lab is safe for concurrent use.
+// joined by an emulated link, one [Link] per direction: Link(A, B) carries
+// the packets A sends to B. A Lab is safe for concurrent use.
 type Lab struct {
 	a, b *Host
 
@@ -71,6 +71,18 @@ func (l *Lab) A() *Host { return l.a }
 
 // B returns the host at 198.18.0.2 (and 2001:2::2).
 func (l *Lab) B() *Host { return l.b }
+
+// Link returns the direction of the link that carries the packets from
+// sends to to, or nil if they are not two different hosts of this lab.
+func (l *Lab) Link(from, to *Host) *Link {
+	switch {
+	case from == l.a && to == l.b:
+		return l.a.out
+	case from == l.b && to == l.a:
+		return l.b.out
+	}
+	return nil
+}
 
 // SetProfile puts p in force in both directions.
 func (l *Lab) SetProfile(p Profile) error {
@@ -117,8 +129,6 @@ func (h *Host) Addr() netip.Addr { return h.addr }
 // the kernel has no IPv6.
 func (h *Host) Addr6() netip.Addr { return h.addr6 }
 
-// Out returns the link that carries the packets this host sends.
-func (h *Host) Out() *Link { return h.out }
 
 // Run calls fn on a goroutine locked to an OS thread that has entered the
 // host's network namespace, and returns fn's error. Sockets fn creates
