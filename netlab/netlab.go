@@ -129,7 +129,6 @@ func (h *Host) Addr() netip.Addr { return h.addr }
 // the kernel has no IPv6.
 func (h *Host) Addr6() netip.Addr { return h.addr6 }
 
-
 // Run calls fn on a goroutine locked to an OS thread that has entered the
 // host's network namespace, and returns fn's error. Sockets fn creates
 // belong to the host. Goroutines fn starts do not run in the namespace:
