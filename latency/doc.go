@@ -42,14 +42,17 @@
 // [Histogram.Snapshot] copies the histogram into a [Snapshot]
 // that answers [Snapshot.Quantile], [Snapshot.Summary] (p50 … p99.9, max),
 // [Snapshot.Mean], [Snapshot.StdDev] and [Snapshot.CountAtOrBelow] for SLOs.
-// A [Recorder] hands out intervals instead: [Recorder.Interval] returns what
+// Quantiles are fractions: Quantile(0.99) is the 99th percentile, and a q
+// outside [0, 1] (such as HdrHistogram's 99) returns -1, never a plausible
+// value. A [Recorder] hands out intervals instead: [Recorder.Interval] returns what
 // was recorded since the last call while writers keep going, each value in
 // exactly one interval (the job of HdrHistogram's Recorder).
 //
 // Snapshots merge index to index ([Snapshot.Merge], or in place into an
 // accumulator with [Snapshot.Add]); at different scales the
 // finer one is downscaled first, which is exactly what recording at the
-// coarser scale would have given. [Snapshot.MarshalBinary] encodes a
+// coarser scale would have given, and an empty snapshot takes the other's
+// scale. [Snapshot.MarshalBinary] encodes a
 // snapshot compactly (about 1.3 KB for a million latency-like values) and
 // [Snapshot.UnmarshalBinary] is safe on untrusted input: every method of a
 // decoded snapshot returns in time and output bounded by its number of

@@ -190,6 +190,39 @@ func TestOptionsRejectBadValuesWithAnOptionErrorNamingThem(t *testing.T) {
 	assert.Error(t, err, "quantile above 1")
 }
 
+func TestQuantileOutsideZeroToOneIsMinusOne(t *testing.T) {
+	h := mustNew(t)
+	for i := 1; i <= 100; i++ {
+		h.Record(time.Duration(i) * time.Millisecond)
+	}
+	for _, s := range []*Snapshot{h.Snapshot(), {}} {
+		for _, q := range []float64{99, 99.9, 100, 1.5, -0.5, math.NaN(), math.Inf(-1)} {
+			assert.Equalf(t, time.Duration(-1), s.Quantile(q), "Quantile(%v) of %d values", q, s.Count())
+		}
+		assert.GreaterOrEqual(t, s.Quantile(0.99), time.Duration(0), "a quantile in [0, 1] is a duration")
+	}
+}
+
+func TestAnEmptySnapshotTakesTheOtherOperandsScale(t *testing.T) {
+	fine := mustNew(t, Scale(8))
+	fine.Record(time.Millisecond)
+	emptyCoarse := mustNew(t, Scale(2)).Snapshot()
+	for name, empty := range map[string]*Snapshot{"zero Snapshot": {}, "empty scale 2": emptyCoarse} {
+		m, err := empty.Merge(fine.Snapshot())
+		require.NoError(t, err)
+		assert.Equal(t, 8, m.Scale(), "%s merged with scale 8", name)
+		m, err = fine.Snapshot().Merge(empty)
+		require.NoError(t, err)
+		assert.Equal(t, 8, m.Scale(), "scale 8 merged with %s", name)
+
+		var acc Snapshot
+		require.NoError(t, acc.Add(empty))
+		require.NoError(t, acc.Add(fine.Snapshot()))
+		assert.Equal(t, 8, acc.Scale(), "an empty accumulator takes the scale of the first values added")
+		assert.Equal(t, fine.Snapshot().Count(), acc.Count())
+	}
+}
+
 func TestRecordCorrectedAddsTheSamplesAStallHid(t *testing.T) {
 	h, ref := mustNew(t), mustNew(t)
 	h.RecordCorrected(100*time.Millisecond, 10*time.Millisecond)

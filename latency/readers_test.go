@@ -191,7 +191,9 @@ func snapshotChecks(t testing.TB, s *Snapshot) map[string]func() {
 				v, _ := s.ValueAtQuantile(q)
 				require.Equal(t, time.Duration(v), s.Quantile(q))
 			}
-			require.Zero(t, s.Quantile(2))
+			for _, q := range []float64{99, 2, 1.0000001, -0.01, math.NaN(), math.Inf(1)} {
+				require.Equalf(t, time.Duration(-1), s.Quantile(q), "Quantile(%v) is outside [0, 1]", q)
+			}
 		},
 		"Summary": func() {
 			require.Equal(t, Summary{

@@ -19,6 +19,9 @@ import (
 // Every snapshot encodes to bytes that decode to it. Only [Snapshot.Add]
 // (and UnmarshalBinary) change a Snapshot; all other methods only read, and
 // are safe for concurrent use. The zero value is an empty snapshot at scale 0.
+//
+// An empty snapshot (Count 0) has no resolution to lose: in [Snapshot.Merge]
+// and [Snapshot.Add] it takes the other operand's scale, whatever its own.
 type Snapshot struct {
 	scale int
 	// Bucket offset+k has count cum[k]-cum[k-1] (cum[-1] being the zero
@@ -348,9 +351,17 @@ func (s *Snapshot) ValueAtQuantile(q float64) (int64, error) {
 	return int64(math.Round(s.representative(s.offset + j))), nil
 }
 
-// Quantile is ValueAtQuantile for durations; it returns 0 for q outside [0, 1].
+// Quantile reports the duration at quantile q, a fraction from 0 to 1
+// (0.99 for the 99th percentile, not HdrHistogram's 99). For q outside
+// [0, 1] or NaN it returns -1, an impossible duration, so that the mistake
+// shows as "-1ns" instead of a plausible value. Otherwise it is
+// [Snapshot.ValueAtQuantile] as a duration: 0 when empty, Min at 0 and Max
+// at 1.
 func (s *Snapshot) Quantile(q float64) time.Duration {
-	v, _ := s.ValueAtQuantile(q)
+	v, err := s.ValueAtQuantile(q)
+	if err != nil {
+		return -1
+	}
 	return time.Duration(v)
 }
 
@@ -464,8 +475,9 @@ func (s *Snapshot) Downscale(scale int) (*Snapshot, error) {
 
 // Merge returns a snapshot holding the values of both s and o. When their
 // scales differ the result has the coarser one (resolution is lowered,
-// never invented). When Count or Invalid would exceed 2^64-1 it returns
-// an error wrapping [ErrCountLimit].
+// never invented), except that an empty snapshot (Count 0, such as the
+// zero Snapshot at scale 0) takes the other's scale. When Count or Invalid
+// would exceed 2^64-1 it returns an error wrapping [ErrCountLimit].
 func (s *Snapshot) Merge(o *Snapshot) (*Snapshot, error) {
 	scale := min(s.scale, o.scale)
 	switch {
@@ -520,10 +532,13 @@ func (s *Snapshot) Merge(o *Snapshot) (*Snapshot, error) {
 }
 
 // Add adds o's values to s in place: afterwards s holds what s.Merge(o)
-// would have returned. When both have the same scale and o's buckets lie
-// within the range of s's, it adds index to index into s's own storage
-// without allocating (the accumulator case: one snapshot that many others
-// are added to); otherwise it builds the merged buckets once. Add modifies
+// would have returned: at the coarser of the two scales, or at the
+// other's when one is empty (so an empty accumulator, such as a zero
+// Snapshot, takes the scale of the first snapshot added). When both have
+// the same scale and o's buckets lie within the range of s's, it adds
+// index to index into s's own storage without allocating (the accumulator
+// case: one snapshot that many others are added to); otherwise it builds
+// the merged buckets once. Add modifies
 // s, so it must not run concurrently with any other use of s (the other
 // methods of Snapshot only read). On error s is unchanged.
 func (s *Snapshot) Add(o *Snapshot) error {
