@@ -51,14 +51,20 @@
 //
 // # Accuracy
 //
-// Timers fire a few hundred microseconds late on a loaded machine, so each
-// direction's deliverer sleeps until shortly before a packet is due (by
-// the timer's recent lateness) and spins the rest: while packets are on
-// the link it uses up to one CPU core per busy direction. A delivery is
-// never early; how late it was is in [Stats].Late, and a test should
-// assert lower bounds only (a lab RTT is at least the configured one). On
-// a machine whose cores are all busy, deliveries are late by as much as
-// the scheduler keeps the relay waiting: milliseconds.
+// A Go timer fires up to a millisecond late in an idle process (the
+// runtime's poller sleeps in whole milliseconds), so each direction's
+// deliverer sleeps on a timer only until 2 ms before a packet is due, then
+// on a timerfd read through the poller, which wakes within tens of
+// microseconds without holding a P, and spins the last stretch (the
+// recent lateness of those wake-ups), yielding to other goroutines. While
+// packets are on the link a direction may use a good part of a core. A
+// delivery is never early; how late it was is in [Stats].Late, and the
+// delay each packet was given in [Stats].Delay. Tests should assert lower
+// bounds only (a lab RTT is at least the configured one): when every core
+// is busy, deliveries are late by as long as the scheduler keeps the
+// relay waiting, milliseconds at times. BenchmarkDelayAccuracy,
+// BenchmarkBulk and BenchmarkRelayPerPacket measure it on a given
+// machine.
 //
 // # Privileges and lifecycle
 //

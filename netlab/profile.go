@@ -22,7 +22,7 @@ import (
 type Profile struct {
 	// Delay is the one-way propagation delay added to every packet. A
 	// path's round-trip time is the sum of both directions' Delay. It must
-	// not be negative.
+	// lie in [0, MaxDelay].
 	Delay time.Duration
 	// Jitter varies each packet's delay uniformly in
 	// [Delay-Jitter, Delay+Jitter]. It must not be negative nor exceed
@@ -66,6 +66,10 @@ const (
 	DefaultMTU = 1500
 	MinMTU     = 1280
 	MaxMTU     = 65535
+	// MaxDelay bounds Delay: far beyond any real path (a geostationary
+	// satellite hop is 0.3 s), and a link holds every packet in memory
+	// for that long.
+	MaxDelay = time.Minute
 	// defaultQueueTime is how much of the Rate the default queue holds.
 	defaultQueueTime = 50 * time.Millisecond
 )
@@ -76,6 +80,8 @@ func (p Profile) Validate() error {
 	switch {
 	case p.Delay < 0:
 		return p.invalid("Delay %v is negative", p.Delay)
+	case p.Delay > MaxDelay:
+		return p.invalid("Delay %v exceeds MaxDelay %v", p.Delay, MaxDelay)
 	case p.Jitter < 0:
 		return p.invalid("Jitter %v is negative", p.Jitter)
 	case p.Jitter > p.Delay:

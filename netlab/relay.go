@@ -14,10 +14,13 @@ import (
 	"github.com/nettune/nettune/latency"
 )
 
-// maxInFlight bounds the packets a link holds (queued or delayed), so that
-// memory stays bounded whatever the profile; a packet past it is dropped
-// and counted as Overflowed.
-const maxInFlight = 1 << 16
+// maxInFlight and maxInFlightBytes bound the packets a link holds (queued
+// or delayed), so that memory stays bounded whatever the profile and the
+// load; a packet past either is dropped and counted as Overflowed.
+const (
+	maxInFlight      = 1 << 16
+	maxInFlightBytes = 64 << 20
+)
 
 // maxPacket is the largest packet a device hands the relay.
 const maxPacket = MaxMTU
@@ -159,11 +162,12 @@ type Link struct {
 
 	shaper shaper // the reading goroutine's alone
 
-	mu   sync.Mutex // guards q, seq, err
-	q    packetHeap
-	seq  uint64
-	err  error // first device error other than a close
-	wake chan struct{}
+	mu     sync.Mutex // guards q, qBytes, seq, err
+	q      packetHeap
+	qBytes int // bytes in q
+	seq    uint64
+	err    error // first device error other than a close
+	wake   chan struct{}
 
 	sent, delivered, deliveredBytes      atomic.Uint64
 	lost, overflowed, blackholed, tooBig atomic.Uint64
@@ -294,12 +298,13 @@ func (l *Link) input(data []byte, now time.Duration) {
 		return
 	}
 	l.mu.Lock()
-	if len(l.q) >= maxInFlight {
+	if len(l.q) >= maxInFlight || l.qBytes+len(data) > maxInFlightBytes {
 		l.mu.Unlock()
 		l.overflowed.Add(1)
 		return
 	}
 	l.seq++
+	l.qBytes += len(data)
 	p := &packet{data: data, arrival: now, release: release, seq: l.seq}
 	heap.Push(&l.q, p)
 	head := l.q[0] == p
@@ -420,7 +425,9 @@ func (l *Link) writeLoop(dst io.Writer, done <-chan struct{}) {
 		batch = batch[:0]
 		l.mu.Lock()
 		for len(l.q) > 0 && l.q[0].release <= now {
-			batch = append(batch, heap.Pop(&l.q).(*packet))
+			p := heap.Pop(&l.q).(*packet)
+			l.qBytes -= len(p.data)
+			batch = append(batch, p)
 		}
 		l.mu.Unlock()
 		for _, p := range batch {

@@ -26,6 +26,7 @@ func TestProfileValidateNamesTheFieldOutOfRange(t *testing.T) {
 		want string
 	}{
 		{Profile{Delay: -1}, "Delay"},
+		{Profile{Delay: MaxDelay + 1}, "MaxDelay"},
 		{Profile{Delay: time.Millisecond, Jitter: -1}, "Jitter"},
 		{Profile{Delay: time.Millisecond, Jitter: 2 * time.Millisecond}, "Jitter"},
 		{Profile{Loss: -0.1}, "Loss"},
@@ -358,4 +359,24 @@ func TestBurstyLossKeepsTheRateAndTheMeanBurst(t *testing.T) {
 	assert.Error(t, Profile{Loss: 0.1, LossBurst: 0.5}.Validate(), "a burst below one packet")
 	assert.Error(t, Profile{Loss: 0.6, LossBurst: 1}.Validate(), "60% loss needs bursts longer than 1")
 	assert.Error(t, Profile{Loss: 0.1, LossBurst: math.NaN()}.Validate())
+}
+
+func TestALinkHoldsBoundedMemoryWhateverTheLoad(t *testing.T) {
+	l, err := newLink("test", Profile{Delay: MaxDelay, MTU: MaxMTU}, 0, 0)
+	require.NoError(t, err)
+	big := make([]byte, MaxMTU)
+	n := maxInFlightBytes/MaxMTU + 10
+	for range n {
+		l.input(big, 0)
+	}
+	st := l.Stats()
+	assert.Equal(t, uint64(n), st.Sent)
+	assert.Equal(t, uint64(n-maxInFlightBytes/MaxMTU), st.Overflowed, "packets past the in-flight bytes are dropped")
+	assert.LessOrEqual(t, l.qBytes, maxInFlightBytes)
+
+	small := []byte{1}
+	for range maxInFlight {
+		l.input(small, 0)
+	}
+	assert.LessOrEqual(t, len(l.q), maxInFlight)
 }
