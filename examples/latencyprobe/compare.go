@@ -45,116 +45,177 @@ const compareSteps = 8
 
 // runCompare starts the embedded servers and measures, on loopback, what
 // each technique buys.
-func runCompare(ctx context.Context, cfg *config, p *prober) ([]*comparison, error) {
-	srvTLS, cliTLS, err := tlstest.Configs()
-	if err != nil {
-		return nil, fmt.Errorf("self-signed certificate: %w", err)
-	}
-	plain, err := echo.Start(ctx, cfg.size, nil)
-	if err != nil {
-		return nil, fmt.Errorf("start loopback echo server: %w", err)
-	}
-	defer plain.Close()
-	secure, err := echo.Start(ctx, cfg.size, srvTLS)
-	if err != nil {
-		return nil, fmt.Errorf("start loopback TLS echo server: %w", err)
-	}
-	defer secure.Close()
-	dns, err := dnstest.Start()
-	if err != nil {
-		return nil, fmt.Errorf("start loopback DNS server: %w", err)
-	}
-	defer dns.Close()
-	dns.SetAddrs(dnsName, time.Hour, loopback4)
-
-	req, resp := payload(cfg.size), make([]byte, cfg.size)
-	d, err := dialer.New(dialer.Timeout(cfg.timeout))
+func runCompare(ctx context.Context, cfg *config, p *prober) (_ []*comparison, err error) {
+	l, err := startLab(ctx, cfg, p)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { err = errors.Join(err, l.close()) }()
 	var out []*comparison
-
-	// 1. A fresh TCP connection per request versus a pooled one.
-	fresh, err := p.measure(ctx, "tcp_fresh", "fresh TCP connection per request", cfg.n, freshExchange(d.DialContext, plain.Addr(), req, resp))
-	if err != nil {
-		return nil, err
-	}
-	pooled, err := measurePooled(ctx, p, "tcp_pooled", "pooled TCP connection", cfg, d.DialContext, plain.Addr(), req, resp)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, &comparison{name: "tcp", title: "Connection reuse: fresh TCP connection per request vs pooled",
-		baseline: fresh, improved: pooled,
-		note: fmt.Sprintf("each sample: %d-byte request, %d-byte echo; fresh = dial + exchange + close, pooled = pool.ConnPool Get + exchange + Close", cfg.size, cfg.size)})
-
-	// 2. The same with TLS, where a new connection costs a handshake.
-	tlsDial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		raw, err := d.DialContext(ctx, network, addr)
+	for _, compare := range []func(context.Context) (*comparison, error){l.connReuse, l.tlsReuse, l.nagle, l.dnsCache} {
+		c, err := compare(ctx)
 		if err != nil {
 			return nil, err
 		}
-		tc := tls.Client(raw, cliTLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = raw.Close()
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// lab is what the loopback comparison measures against: the embedded
+// servers, a dialer, and the request and response buffers.
+type lab struct {
+	cfg       *config
+	p         *prober
+	plain     *echo.Server
+	secure    *echo.Server // speaks TLS
+	clientTLS *tls.Config  // trusts secure's certificate
+	dns       *dnstest.Server
+	d         *dialer.Dialer
+	req, resp []byte
+}
+
+// startLab starts the embedded echo servers, plain and TLS (with a
+// self-signed certificate made now), and the DNS server.
+func startLab(ctx context.Context, cfg *config, p *prober) (_ *lab, err error) {
+	l := &lab{cfg: cfg, p: p, req: payload(cfg.size), resp: make([]byte, cfg.size)}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, l.close())
+		}
+	}()
+	serverTLS, clientTLS, err := tlstest.Configs()
+	if err != nil {
+		return nil, fmt.Errorf("self-signed certificate: %w", err)
+	}
+	l.clientTLS = clientTLS
+	if l.plain, err = echo.Start(ctx, cfg.size, nil); err != nil {
+		return nil, fmt.Errorf("start loopback echo server: %w", err)
+	}
+	if l.secure, err = echo.Start(ctx, cfg.size, serverTLS); err != nil {
+		return nil, fmt.Errorf("start loopback TLS echo server: %w", err)
+	}
+	if l.dns, err = dnstest.Start(); err != nil {
+		return nil, fmt.Errorf("start loopback DNS server: %w", err)
+	}
+	l.dns.SetAddrs(dnsName, time.Hour, loopback4)
+	if l.d, err = dialer.New(dialer.Timeout(cfg.timeout)); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// close stops the servers that were started.
+func (l *lab) close() error {
+	var errs []error
+	if l.plain != nil {
+		errs = append(errs, l.plain.Close())
+	}
+	if l.secure != nil {
+		errs = append(errs, l.secure.Close())
+	}
+	if l.dns != nil {
+		errs = append(errs, l.dns.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// connReuse measures a fresh TCP connection per request against a pooled
+// one.
+func (l *lab) connReuse(ctx context.Context) (*comparison, error) {
+	fresh, pooled, err := l.reuse(ctx, "tcp", "TCP", l.d.DialContext, l.plain.Addr(), l.cfg.n)
+	if err != nil {
+		return nil, err
+	}
+	return &comparison{name: "tcp", title: "Connection reuse: fresh TCP connection per request vs pooled",
+		baseline: fresh, improved: pooled,
+		note: fmt.Sprintf("each sample: %d-byte request, %d-byte echo; fresh = dial + exchange + close, pooled = pool.ConnPool Get + exchange + Close", l.cfg.size, l.cfg.size)}, nil
+}
+
+// tlsReuse is connReuse with TLS, where a new connection costs a
+// handshake.
+func (l *lab) tlsReuse(ctx context.Context) (*comparison, error) {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := l.d.DialContext(ctx, network, addr)
+		if err != nil {
 			return nil, err
+		}
+		tc := tls.Client(raw, l.clientTLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, errors.Join(err, raw.Close())
 		}
 		return tc, nil
 	}
-	freshTLS, err := p.measure(ctx, "tls_fresh", "fresh TLS connection per request", cfg.tlsN, freshExchange(tlsDial, secure.Addr(), req, resp))
+	fresh, pooled, err := l.reuse(ctx, "tls", "TLS", dial, l.secure.Addr(), l.cfg.tlsN)
 	if err != nil {
 		return nil, err
 	}
-	pooledTLS, err := measurePooled(ctx, p, "tls_pooled", "pooled TLS connection", cfg, tlsDial, secure.Addr(), req, resp)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, &comparison{name: "tls", title: "TLS reuse: fresh TLS 1.3 connection per request vs pooled",
-		baseline: freshTLS, improved: pooledTLS,
-		note: "fresh = TCP connect + full TLS 1.3 handshake (ECDSA P-256, no session resumption) + exchange + close"})
+	return &comparison{name: "tls", title: "TLS reuse: fresh TLS 1.3 connection per request vs pooled",
+		baseline: fresh, improved: pooled,
+		note: "fresh = TCP connect + full TLS 1.3 handshake (ECDSA P-256, no session resumption) + exchange + close"}, nil
+}
 
-	// 3. Nagle's algorithm on a write-write-read exchange.
-	nagleOn, err := measureSplit(ctx, p, "nagle_on", "Nagle on (TCP_NODELAY=false)", cfg.nagleN, cfg, false, plain.Addr(), req, resp)
+// reuse measures n exchanges on a fresh connection each from dial, then
+// cfg.n through a pool of connections from dial.
+func (l *lab) reuse(ctx context.Context, name, title string, dial func(ctx context.Context, network, address string) (net.Conn, error),
+	addr string, n int) (fresh, pooled *series, err error) {
+	fresh, err = l.p.measure(ctx, name+"_fresh", "fresh "+title+" connection per request", n, freshExchange(dial, addr, l.req, l.resp))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	nagleOff, err := measureSplit(ctx, p, "nagle_off", "Nagle off (TCP_NODELAY=true, Go's default)", cfg.n, cfg, true, plain.Addr(), req, resp)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, &comparison{name: "nagle", title: "Nagle's algorithm on a write-write-read exchange: on vs off",
-		baseline: nagleOn, improved: nagleOff,
-		note: fmt.Sprintf("one connection each; the request goes out as two writes (%d + %d bytes), then the echo is read; Nagle on holds the second write until the first is ACKed, and the server delays that ACK (only %d samples: each costs a delayed-ACK timeout)", splitHeader(cfg.size), cfg.size-splitHeader(cfg.size), cfg.nagleN)})
+	pooled, err = measurePooled(ctx, l.p, name+"_pooled", "pooled "+title+" connection", l.cfg, dial, addr, l.req, l.resp)
+	return fresh, pooled, err
+}
 
-	// 4. A DNS lookup on every dial versus the cache.
-	target := net.JoinHostPort(dnsName, portOf(plain.Addr()))
-	direct, err := dialer.New(dialer.Timeout(cfg.timeout), dialer.Resolver(dns.Resolver()))
+// nagle measures Nagle's algorithm on, then off, on a write-write-read
+// exchange.
+func (l *lab) nagle(ctx context.Context) (*comparison, error) {
+	on, err := measureSplit(ctx, l.p, "nagle_on", "Nagle on (TCP_NODELAY=false)", l.cfg.nagleN, l.cfg, false, l.plain.Addr(), l.req, l.resp)
 	if err != nil {
 		return nil, err
 	}
-	dns.ResetCounters()
-	lookup, err := p.measure(ctx, "dns_lookup", "DNS lookup on every dial", cfg.n, dialAndClose(direct, target))
+	off, err := measureSplit(ctx, l.p, "nagle_off", "Nagle off (TCP_NODELAY=true, Go's default)", l.cfg.n, l.cfg, true, l.plain.Addr(), l.req, l.resp)
 	if err != nil {
 		return nil, err
 	}
-	queriesDirect := dns.TotalQueries()
-	cache, err := dnscache.New(dnscache.System(dns.Resolver()), dnscache.TTL(time.Hour))
+	hdr := splitHeader(l.cfg.size)
+	return &comparison{name: "nagle", title: "Nagle's algorithm on a write-write-read exchange: on vs off",
+		baseline: on, improved: off,
+		note: fmt.Sprintf("one connection each; the request goes out as two writes (%d + %d bytes), then the echo is read; Nagle on holds the second write until the first is ACKed, and the server delays that ACK (only %d samples: each costs a delayed-ACK timeout)", hdr, l.cfg.size-hdr, l.cfg.nagleN)}, nil
+}
+
+// dnsCache measures a DNS lookup on every dial against the DNS cache.
+func (l *lab) dnsCache(ctx context.Context) (_ *comparison, err error) {
+	target := net.JoinHostPort(dnsName, portOf(l.plain.Addr()))
+	lookup, queriesDirect, err := l.dialByName(ctx, "dns_lookup", "DNS lookup on every dial", l.dns.Resolver(), target)
 	if err != nil {
 		return nil, err
 	}
-	defer cache.Close()
-	cached, err := dialer.New(dialer.Timeout(cfg.timeout), dialer.Resolver(cache))
+	cache, err := dnscache.New(dnscache.System(l.dns.Resolver()), dnscache.TTL(time.Hour))
 	if err != nil {
 		return nil, err
 	}
-	dns.ResetCounters()
-	hit, err := p.measure(ctx, "dns_cached", "DNS cache (dnscache)", cfg.n, dialAndClose(cached, target))
+	defer func() { err = errors.Join(err, cache.Close()) }()
+	hit, queriesCached, err := l.dialByName(ctx, "dns_cached", "DNS cache (dnscache)", cache, target)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, &comparison{name: "dns", title: "Name resolution: DNS lookup on every dial vs the DNS cache",
-		baseline: lookup, improved: hit, dnsDirect: queriesDirect, dnsCached: dns.TotalQueries(),
-		note: fmt.Sprintf("each sample: dial %s (resolve + connect) and close, against an embedded DNS server on %v", target, dns.Addr())})
-	return out, nil
+	return &comparison{name: "dns", title: "Name resolution: DNS lookup on every dial vs the DNS cache",
+		baseline: lookup, improved: hit, dnsDirect: queriesDirect, dnsCached: queriesCached,
+		note: fmt.Sprintf("each sample: dial %s (resolve + connect) and close, against an embedded DNS server on %v", target, l.dns.Addr())}, nil
+}
+
+// dialByName measures dialing target, a host name, with r as the
+// dialer's resolver, and counts the DNS queries the embedded server
+// received meanwhile.
+func (l *lab) dialByName(ctx context.Context, name, title string, r dialer.AddrResolver, target string) (*series, int, error) {
+	d, err := dialer.New(dialer.Timeout(l.cfg.timeout), dialer.Resolver(r))
+	if err != nil {
+		return nil, 0, err
+	}
+	l.dns.ResetCounters()
+	s, err := l.p.measure(ctx, name, title, l.cfg.n, dialAndClose(d, target))
+	return s, l.dns.TotalQueries(), err
 }
 
 // freshExchange dials addr, makes one exchange and closes the connection.

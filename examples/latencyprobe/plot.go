@@ -140,8 +140,30 @@ func writePlot(w io.Writer, all []*series) error {
 	if len(ss) == 0 {
 		return fmt.Errorf("no samples to plot")
 	}
-	// x spans 0 .. nines decades of 1/(1-q); enough samples must back
-	// the last one.
+	a := newPlotAxes(ss)
+	e := &errWriter{w: w}
+	fmt.Fprintf(e, `<?xml version="1.0" encoding="UTF-8"?>`+"\n")
+	fmt.Fprintf(e, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", plotW, plotH, plotW, plotH)
+	fmt.Fprintf(e, `<rect x="0" y="0" width="%d" height="%d" fill="white"/>`+"\n", plotW, plotH)
+	fmt.Fprintf(e, `<text x="%d" y="28" font-size="16" font-weight="bold">%s</text>`+"\n", marginL, esc("latencyprobe: latency by percentile (log scales)"))
+	a.writeGrid(e)
+	for i, s := range ss {
+		a.writeLine(e, i, s)
+	}
+	fmt.Fprintln(e, `</svg>`)
+	return e.err
+}
+
+// plotAxes places percentiles (x) and latencies (y) in the plot.
+type plotAxes struct {
+	nines    float64 // x spans 0 .. nines decades of 1/(1-q)
+	ylo, yhi float64 // y spans 10^ylo .. 10^yhi nanoseconds
+}
+
+// newPlotAxes makes axes that hold every series of ss: x goes as far as
+// enough samples back it, y from the decade of the least minimum to that
+// of the largest maximum.
+func newPlotAxes(ss []*series) plotAxes {
 	var maxCount uint64
 	lo, hi := time.Duration(math.MaxInt64), time.Duration(0)
 	for _, s := range ss {
@@ -149,74 +171,76 @@ func writePlot(w io.Writer, all []*series) error {
 		lo = min(lo, max(s.snap.Min(), time.Nanosecond))
 		hi = max(hi, s.snap.Max())
 	}
-	nines := math.Min(plotMaxNines, math.Max(1, math.Floor(math.Log10(float64(maxCount)))))
-	ylo := math.Floor(math.Log10(float64(lo)))
-	yhi := math.Ceil(math.Log10(float64(hi)))
-	if yhi <= ylo {
-		yhi = ylo + 1
+	a := plotAxes{
+		nines: math.Min(plotMaxNines, math.Max(1, math.Floor(math.Log10(float64(maxCount))))),
+		ylo:   math.Floor(math.Log10(float64(lo))),
+		yhi:   math.Ceil(math.Log10(float64(hi))),
 	}
-	xpos := func(decades float64) float64 { return marginL + decades/nines*innerW }
-	ypos := func(d time.Duration) float64 {
-		v := math.Log10(math.Max(float64(d), 1))
-		return marginT + (1-(v-ylo)/(yhi-ylo))*innerH
+	if a.yhi <= a.ylo {
+		a.yhi = a.ylo + 1
 	}
+	return a
+}
 
-	e := &errWriter{w: w}
-	fmt.Fprintf(e, `<?xml version="1.0" encoding="UTF-8"?>`+"\n")
-	fmt.Fprintf(e, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", plotW, plotH, plotW, plotH)
-	fmt.Fprintf(e, `<rect x="0" y="0" width="%d" height="%d" fill="white"/>`+"\n", plotW, plotH)
-	fmt.Fprintf(e, `<text x="%d" y="28" font-size="16" font-weight="bold">%s</text>`+"\n", marginL, esc("latencyprobe: latency by percentile (log scales)"))
+func (a plotAxes) x(decades float64) float64 { return marginL + decades/a.nines*innerW }
 
-	// Grid and y labels: every decade, with 2 and 5 in between.
-	for dec := ylo; dec <= yhi; dec++ {
+func (a plotAxes) y(d time.Duration) float64 {
+	v := math.Log10(math.Max(float64(d), 1))
+	return marginT + (1-(v-a.ylo)/(a.yhi-a.ylo))*innerH
+}
+
+// writeGrid writes the grid lines, their labels, the frame and the axis
+// titles.
+func (a plotAxes) writeGrid(e io.Writer) {
+	// y: every decade, with 2 and 5 in between.
+	for dec := a.ylo; dec <= a.yhi; dec++ {
 		for _, m := range []float64{1, 2, 5} {
 			v := m * math.Pow(10, dec)
-			if math.Log10(v) > yhi+1e-9 {
+			if math.Log10(v) > a.yhi+1e-9 {
 				break
 			}
-			y := ypos(time.Duration(v))
-			stroke, width := "#e0e0e0", 1
+			y := a.y(time.Duration(v))
+			stroke := "#e0e0e0"
 			if m == 1 {
 				stroke = "#b0b0b0"
 			}
-			fmt.Fprintf(e, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="%d"/>`+"\n", marginL, y, marginL+innerW, y, stroke, width)
+			fmt.Fprintf(e, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="1"/>`+"\n", marginL, y, marginL+innerW, y, stroke)
 			fmt.Fprintf(e, `<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", marginL-6, y, esc(axisDur(time.Duration(v))))
 		}
 	}
-	// x grid and labels: 0%, 90%, 99%, …
-	for k := 0.0; k <= nines; k++ {
-		x := xpos(k)
+	// x: 0%, 90%, 99%, …
+	for k := 0.0; k <= a.nines; k++ {
+		x := a.x(k)
 		fmt.Fprintf(e, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#b0b0b0"/>`+"\n", x, marginT, x, marginT+innerH)
 		fmt.Fprintf(e, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, marginT+innerH+18, esc(percentLabel(k)))
 	}
 	fmt.Fprintf(e, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="black"/>`+"\n", marginL, marginT, innerW, innerH)
 	fmt.Fprintf(e, `<text x="%d" y="%d" text-anchor="middle">percentile</text>`+"\n", marginL+innerW/2, plotH-14)
 	fmt.Fprintf(e, `<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">latency</text>`+"\n", marginT+innerH/2, marginT+innerH/2)
+}
 
-	for i, s := range ss {
-		color := palette[i%len(palette)]
-		// A series with few samples stops where its samples stop.
-		top := math.Min(nines, math.Max(1, math.Log10(float64(s.snap.Count()))))
-		var pts bytes.Buffer
-		for k := 0; k <= plotPoints; k++ {
-			dec := top * float64(k) / plotPoints
-			q := 1 - math.Pow(10, -dec)
-			if k == plotPoints && top == math.Log10(float64(s.snap.Count())) {
-				q = 1
-			}
-			fmt.Fprintf(&pts, "%.1f,%.1f ", xpos(dec), ypos(s.snap.Quantile(q)))
+// writeLine writes series s, the i-th, as a line and its legend entry.
+func (a plotAxes) writeLine(e io.Writer, i int, s *series) {
+	color := palette[i%len(palette)]
+	// A series with few samples stops where its samples stop.
+	top := math.Min(a.nines, math.Max(1, math.Log10(float64(s.snap.Count()))))
+	var pts bytes.Buffer
+	for k := 0; k <= plotPoints; k++ {
+		dec := top * float64(k) / plotPoints
+		q := 1 - math.Pow(10, -dec)
+		if k == plotPoints && top == math.Log10(float64(s.snap.Count())) {
+			q = 1
 		}
-		fmt.Fprintf(e, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>`+"\n",
-			color, bytes.TrimSpace(pts.Bytes()), esc(s.title))
-		ly := marginT + 10 + i*36
-		lx := marginL + innerW + 16
-		fmt.Fprintf(e, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", lx, ly, lx+24, ly, color)
-		fmt.Fprintf(e, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", lx+30, ly, esc(s.title))
-		fmt.Fprintf(e, `<text x="%d" y="%d" dominant-baseline="middle" fill="#555" font-size="11">%s</text>`+"\n", lx+30, ly+15,
-			esc(fmt.Sprintf("p50 %s  p99 %s  n=%d", cli.Duration(s.snap.Quantile(0.5)), cli.Duration(s.snap.Quantile(0.99)), s.snap.Count())))
+		fmt.Fprintf(&pts, "%.1f,%.1f ", a.x(dec), a.y(s.snap.Quantile(q)))
 	}
-	fmt.Fprintln(e, `</svg>`)
-	return e.err
+	fmt.Fprintf(e, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>`+"\n",
+		color, bytes.TrimSpace(pts.Bytes()), esc(s.title))
+	ly := marginT + 10 + i*36
+	lx := marginL + innerW + 16
+	fmt.Fprintf(e, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", lx, ly, lx+24, ly, color)
+	fmt.Fprintf(e, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", lx+30, ly, esc(s.title))
+	fmt.Fprintf(e, `<text x="%d" y="%d" dominant-baseline="middle" fill="#555" font-size="11">%s</text>`+"\n", lx+30, ly+15,
+		esc(fmt.Sprintf("p50 %s  p99 %s  n=%d", cli.Duration(s.snap.Quantile(0.5)), cli.Duration(s.snap.Quantile(0.99)), s.snap.Count())))
 }
 
 // percentLabel names the tick k decades along: 0%, 90%, 99%, 99.9%, …
