@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -41,10 +40,8 @@ cache as its resolver and a histogram of connect times, keep-alive off then
 on, and prints request and connect percentiles with the cache's statistics.`
 
 type config struct {
-	url     string
-	n       int
-	workers int
-	timeout time.Duration
+	cli.LoadFlags
+	url string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -62,9 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			cfg.url = s
 			return nil
 		})
-	f.Int(&cfg.n, "n", 1000, 1, math.MaxInt, "requests per run")
-	f.Int(&cfg.workers, "workers", 4, 1, 1024, "requests in flight at once")
-	f.Duration(&cfg.timeout, "timeout", 5*time.Second, 1, "limit for each request")
+	f.LoadFlags(&cfg.LoadFlags, 1000)
 	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
@@ -103,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cache.Close()
 
-	fmt.Fprintf(stdout, "httpclient: %d GET requests to %s (%s), %d at once\n", cfg.n, target, where, cfg.workers)
+	fmt.Fprintf(stdout, "httpclient: %d GET requests to %s (%s), %d at once\n", cfg.N, target, where, cfg.Workers)
 	var rows []cli.LatencyRow
 	for _, keepAlive := range []bool{false, true} {
 		connects, err := latency.New()
@@ -111,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		d, err := dialer.New(
-			dialer.Timeout(cfg.timeout),
+			dialer.Timeout(cfg.Timeout),
 			dialer.Resolver(cache),
 			dialer.RecordConnectTime(connects),
 		)
@@ -121,15 +116,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		tr := &http.Transport{
 			DialContext:         d.DialContext,
 			DisableKeepAlives:   !keepAlive,
-			MaxIdleConnsPerHost: cfg.workers,
+			MaxIdleConnsPerHost: cfg.Workers,
 			ForceAttemptHTTP2:   true,
 		}
 		label := "keep-alive off"
 		if keepAlive {
 			label = "keep-alive on"
 		}
-		client := &http.Client{Transport: tr, Timeout: cfg.timeout}
-		res, err := cli.Load(ctx, cfg.n, cfg.workers, func() func(context.Context) error {
+		client := &http.Client{Transport: tr, Timeout: cfg.Timeout}
+		res, err := cli.Load(ctx, cfg.N, cfg.Workers, func() func(context.Context) error {
 			return func(ctx context.Context) error { return get(ctx, client, target) }
 		})
 		tr.CloseIdleConnections()

@@ -40,30 +40,26 @@ the embedded server it then drops every server-side connection and shows the
 liveness check finding the dead ones before they are used.`
 
 type config struct {
+	cli.LoadFlags
 	addr     string
-	n        int
-	workers  int
 	size     int
 	maxSize  int
 	liveness time.Duration
-	timeout  time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
 	f := cli.NewFlagSet("poolclient", stderr, about, "[flags]")
 	f.DialAddr(&cfg.addr, "addr", "", "echo server `host:port` (default: start one on loopback)")
-	f.Int(&cfg.n, "n", 4000, 1, math.MaxInt, "requests per run")
-	f.Int(&cfg.workers, "workers", 4, 1, 1024, "goroutines sending requests at once")
+	f.LoadFlags(&cfg.LoadFlags, 4000)
 	f.Int(&cfg.size, "size", 64, 1, 1<<20, "request size in `bytes`; the server echoes them back")
 	f.Int(&cfg.maxSize, "max-size", 0, 0, math.MaxInt, "pool.MaxSize (0: as many as -workers)")
 	f.Duration(&cfg.liveness, "liveness", time.Millisecond, cli.AnyDuration, "pool.LivenessCheck: peek at connections quiet (no data read, no check passed) this long before handing them out (negative: no check)")
-	f.Duration(&cfg.timeout, "timeout", 5*time.Second, 1, "limit for each request")
 	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
 	if cfg.maxSize == 0 {
-		cfg.maxSize = cfg.workers
+		cfg.maxSize = cfg.Workers
 	}
 	return cfg, nil
 }
@@ -82,11 +78,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer srv.Close()
 		addr, where = srv.Addr(), "embedded echo server"
 	}
-	d, err := dialer.New(dialer.Timeout(cfg.timeout))
+	d, err := dialer.New(dialer.Timeout(cfg.Timeout))
 	if err != nil {
 		return err
 	}
-	popts := []pool.ConnOption{pool.MaxSize(cfg.maxSize), pool.DialTimeout(cfg.timeout), pool.LivenessCheck(cfg.liveness)}
+	popts := []pool.ConnOption{pool.MaxSize(cfg.maxSize), pool.DialTimeout(cfg.Timeout), pool.LivenessCheck(cfg.liveness)}
 	cp, err := pool.NewConnPool(d.DialContext, "tcp", addr, popts...)
 	if errors.Is(err, errors.ErrUnsupported) {
 		// No liveness check on this platform (it needs unix).
@@ -98,12 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cp.Close()
 
-	fmt.Fprintf(stdout, "poolclient: %d requests of %d bytes to %s (%s), %d goroutines at once\n", cfg.n, cfg.size, addr, where, cfg.workers)
-	fresh, _, err := load(ctx, cfg, cfg.n, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, false)
+	fmt.Fprintf(stdout, "poolclient: %d requests of %d bytes to %s (%s), %d goroutines at once\n", cfg.N, cfg.size, addr, where, cfg.Workers)
+	fresh, _, err := load(ctx, cfg, cfg.N, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, false)
 	if err != nil {
 		return fmt.Errorf("fresh connections to %s: %w", addr, err)
 	}
-	pooled, _, err := load(ctx, cfg, cfg.n, func(ctx context.Context) (net.Conn, error) { return cp.Get(ctx) }, true)
+	pooled, _, err := load(ctx, cfg, cfg.N, func(ctx context.Context) (net.Conn, error) { return cp.Get(ctx) }, true)
 	if err != nil {
 		return fmt.Errorf("pooled connections to %s: %w", addr, err)
 	}
@@ -132,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case <-time.After(idle):
 		}
 		before := cp.Stats().Closed.Health
-		n := max(cfg.n/10, cfg.workers)
+		n := max(cfg.N/10, cfg.Workers)
 		after, retried, err := load(ctx, cfg, n, func(ctx context.Context) (net.Conn, error) { return cp.Get(ctx) }, true)
 		if err != nil {
 			return fmt.Errorf("after the server closed its connections: %w", err)
@@ -145,18 +141,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// load sends n requests from cfg.workers goroutines, each on a connection
+// load sends n requests from cfg.Workers goroutines, each on a connection
 // from get. A request that fails on a pooled connection is sent again once
 // (the echo is idempotent); the second return value counts those.
 func load(ctx context.Context, cfg *config, n int, get func(context.Context) (net.Conn, error), pooled bool) (*cli.LoadResult, int64, error) {
 	var retried atomic.Int64
-	res, err := cli.Load(ctx, n, cfg.workers, func() func(context.Context) error {
+	res, err := cli.Load(ctx, n, cfg.Workers, func() func(context.Context) error {
 		req, resp := bytes.Repeat([]byte{'e'}, cfg.size), make([]byte, cfg.size)
 		return func(ctx context.Context) error {
-			err := request(ctx, cfg.timeout, get, req, resp)
+			err := request(ctx, cfg.Timeout, get, req, resp)
 			if err != nil && pooled {
 				retried.Add(1)
-				err = request(ctx, cfg.timeout, get, req, resp)
+				err = request(ctx, cfg.Timeout, get, req, resp)
 			}
 			return err
 		}

@@ -177,3 +177,14 @@ func TestIntWithoutAnUpperBoundSaysSo(t *testing.T) {
 	f.Int(&n, "n", 1, 0, math.MaxInt, "n")
 	assert.EqualError(t, f.Parse([]string{"-n", "-1"}), `-n "-1": want a whole number, 0 or more`)
 }
+
+func TestLoadFlagsDefinesTheFlagsOfALoadRun(t *testing.T) {
+	var lf LoadFlags
+	f := NewFlagSet("prog", &bytes.Buffer{}, "", "[flags]")
+	f.LoadFlags(&lf, 100)
+	require.NoError(t, f.Parse(nil))
+	assert.Equal(t, LoadFlags{N: 100, Workers: 4, Timeout: 5 * time.Second}, lf, "the defaults")
+	require.NoError(t, f.Parse([]string{"-n", "7", "-workers", "2", "-timeout", "1s"}))
+	assert.Equal(t, LoadFlags{N: 7, Workers: 2, Timeout: time.Second}, lf)
+	assert.EqualError(t, f.Parse([]string{"-workers", "2000"}), `-workers "2000": want a whole number from 1 to 1024`)
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,4 +64,19 @@ func Load(ctx context.Context, n, workers int, newCall func() func(context.Conte
 		return nil, fmt.Errorf("all %d requests failed: %w", n, lastErr)
 	}
 	return res, nil
+}
+
+// LoadFlags are the flags of a program that sends requests with Load.
+type LoadFlags struct {
+	N       int           // -n: requests per run
+	Workers int           // -workers: requests in flight at once, from 1 to 1024
+	Timeout time.Duration // -timeout: the limit for each request
+}
+
+// LoadFlags defines -n (its default n), -workers (default 4) and -timeout
+// (default 5s) into p.
+func (f *FlagSet) LoadFlags(p *LoadFlags, n int) {
+	f.Int(&p.N, "n", n, 1, math.MaxInt, "requests per run")
+	f.Int(&p.Workers, "workers", 4, 1, 1024, "requests in flight at once, one goroutine each")
+	f.Duration(&p.Timeout, "timeout", 5*time.Second, 1, "limit for each request")
 }
