@@ -26,9 +26,12 @@
 // [New] creates hosts [Lab.A] at 198.18.0.1 and [Lab.B] at 198.18.0.2,
 // with 2001:2::1 and 2001:2::2 where the kernel has IPv6: addresses from
 // the benchmarking ranges 198.18.0.0/15 (RFC 2544) and 2001:2::/48
-// (RFC 5180). Each host has a loopback interface and one device, lab0,
-// and routes only to the other host: nothing in the lab reaches the
-// machine's own network, and the machine has no route into the lab.
+// (RFC 5180). [Hosts] asks for more (up to [MaxHosts]; host i is
+// 198.18.0.i+1), such as a resolver at its own distance from a client;
+// every two hosts are joined by a link of their own. Each host has a
+// loopback interface and one device, lab0, and routes only to the lab's
+// /24 and /64: nothing in the lab reaches the machine's own network, and
+// the machine has no route into the lab.
 //
 // [Host.Run] calls a func on a goroutine locked to an OS thread that has
 // entered the host's namespace; [Host.Listen], [Host.ListenPacket],

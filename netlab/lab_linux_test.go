@@ -619,3 +619,82 @@ func execAsNobody(bin string, args ...string) *exec.Cmd {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: false}}
 	return cmd
 }
+
+// A third host at its own distance, as a resolver far from the client
+// would be: each pair of hosts has a link of its own, with its own profile
+// and counters.
+func TestEachPairOfHostsHasALinkOfItsOwn(t *testing.T) {
+	const near, far = 5 * time.Millisecond, 30 * time.Millisecond
+	lab := newLab(t, netlab.Hosts(3), netlab.Path(netlab.Profile{Delay: near}))
+	a, b, c := lab.A(), lab.B(), lab.Host(2)
+	require.NotNil(t, c)
+	assert.Nil(t, lab.Host(3))
+	assert.Len(t, lab.Hosts(), 3)
+	assert.Equal(t, "c", c.String())
+	assert.Equal(t, netip.MustParseAddr("198.18.0.3"), c.Addr())
+	require.NoError(t, lab.Link(a, c).SetProfile(netlab.Profile{Delay: far}))
+	require.NoError(t, lab.Link(c, a).SetProfile(netlab.Profile{Delay: far}))
+
+	rttTo := func(from, to *netlab.Host) time.Duration {
+		ln := listen(t, to, echo)
+		conn := dial(t, from, ln.Addr().String())
+		for range 3 {
+			roundTrip(t, conn, "ping")
+		}
+		ti, err := sockopt.ReadTCPInfo(conn)
+		require.NoError(t, err)
+		return ti.MinRTT
+	}
+	assert.GreaterOrEqual(t, rttTo(a, b), 2*near)
+	assert.GreaterOrEqual(t, rttTo(a, c), 2*far)
+	assert.GreaterOrEqual(t, rttTo(b, c), 2*near)
+	if c.Addr6().IsValid() {
+		ln := listen6(t, c)
+		roundTrip(t, dial(t, a, ln.Addr().String()), "over IPv6 to c")
+	}
+	for _, pair := range [][2]*netlab.Host{{a, b}, {b, a}, {a, c}, {c, a}, {b, c}, {c, b}} {
+		st := lab.Link(pair[0], pair[1]).Stats()
+		assert.Positive(t, st.Delivered, "%v", lab.Link(pair[0], pair[1]))
+		floor := near
+		if pair[0] == c && pair[1] == a || pair[0] == a && pair[1] == c {
+			floor = far
+		}
+		assert.GreaterOrEqual(t, st.Delay.Min(), floor, "%v", lab.Link(pair[0], pair[1]))
+	}
+	_, err := netlab.New(netlab.Hosts(1))
+	assert.ErrorContains(t, err, "Hosts(1)")
+	_, err = netlab.New(netlab.Hosts(netlab.MaxHosts + 1))
+	assert.Error(t, err)
+}
+
+func listen6(t testing.TB, h *netlab.Host) net.Listener {
+	t.Helper()
+	ln, err := h.Listen("tcp", netip.AddrPortFrom(h.Addr6(), 0).String())
+	require.NoError(t, err)
+	serve(t, ln, echo)
+	return ln
+}
+
+// Each host's device takes the smallest MTU of the links out of it.
+func TestAHostsDeviceTakesTheSmallestMTUOfItsLinks(t *testing.T) {
+	lab := newLab(t, netlab.Hosts(3))
+	a, b, c := lab.A(), lab.B(), lab.Host(2)
+	mtu := func(h *netlab.Host) int {
+		var m int
+		require.NoError(t, h.Run(func() error {
+			ifi, err := net.InterfaceByName("lab0")
+			if err == nil {
+				m = ifi.MTU
+			}
+			return err
+		}))
+		return m
+	}
+	require.NoError(t, lab.Link(a, c).SetProfile(netlab.Profile{MTU: 1400}))
+	assert.Equal(t, 1400, mtu(a))
+	require.NoError(t, lab.Link(a, b).SetProfile(netlab.Profile{MTU: 1300}))
+	assert.Equal(t, 1300, mtu(a))
+	require.NoError(t, lab.Link(a, b).SetProfile(netlab.Profile{MTU: 9000}))
+	assert.Equal(t, 1400, mtu(a), "back to the smallest of the others")
+	assert.Equal(t, netlab.DefaultMTU, mtu(c))
+}

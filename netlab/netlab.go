@@ -28,6 +28,27 @@ type Option interface {
 type config struct {
 	profile Profile
 	seed    uint64
+	hosts   int
+}
+
+// MaxHosts is the most hosts a lab may have.
+const MaxHosts = 16
+
+type hostsOption int
+
+// Hosts sets how many hosts the lab has, from 2 (the default) to
+// [MaxHosts]. Host i (from 0) has the addresses 198.18.0.i+1 and
+// 2001:2::i+1 and is named "a", "b", "c"…; every pair of hosts is joined
+// by a link of its own.
+func Hosts(n int) Option { return hostsOption(n) }
+
+func (o hostsOption) String() string { return fmt.Sprintf("netlab.Hosts(%d)", int(o)) }
+func (o hostsOption) apply(c *config) error {
+	if o < 2 || o > MaxHosts {
+		return fmt.Errorf("netlab: Hosts(%d): want 2 to %d hosts", int(o), MaxHosts)
+	}
+	c.hosts = int(o)
+	return nil
 }
 
 type pathOption Profile
@@ -55,44 +76,59 @@ func Seed(s uint64) Option { return seedOption(s) }
 func (o seedOption) String() string        { return fmt.Sprintf("netlab.Seed(%d)", uint64(o)) }
 func (o seedOption) apply(c *config) error { c.seed = uint64(o); return nil }
 
-// Lab is a set of two hosts, A and B, each a network namespace of its own,
-// joined by an emulated link, one [Link] per direction: Link(A, B) carries
-// the packets A sends to B. A Lab is safe for concurrent use.
+// Lab is a set of hosts, each a network namespace of its own, every two
+// of them joined by an emulated link, one [Link] per direction: Link(A, B)
+// carries the packets A sends to B. A Lab is safe for concurrent use.
 type Lab struct {
-	a, b *Host
+	hosts []*Host
+	links [][]*Link // links[from][to]; nil on the diagonal
 
 	closeOnce sync.Once
 	closeErr  error
 	sys       labSys // the platform's part: devices, goroutines, namespaces
 }
 
-// A returns the host at 198.18.0.1 (and 2001:2::1).
-func (l *Lab) A() *Host { return l.a }
+// A returns the first host, at 198.18.0.1 (and 2001:2::1).
+func (l *Lab) A() *Host { return l.hosts[0] }
 
-// B returns the host at 198.18.0.2 (and 2001:2::2).
-func (l *Lab) B() *Host { return l.b }
+// B returns the second host, at 198.18.0.2 (and 2001:2::2).
+func (l *Lab) B() *Host { return l.hosts[1] }
+
+// Host returns host i, counted from 0, or nil if the lab has no such host.
+func (l *Lab) Host(i int) *Host {
+	if i < 0 || i >= len(l.hosts) {
+		return nil
+	}
+	return l.hosts[i]
+}
+
+// Hosts returns the lab's hosts in order.
+func (l *Lab) Hosts() []*Host { return append([]*Host(nil), l.hosts...) }
 
 // Link returns the direction of the link that carries the packets from
 // sends to to, or nil if they are not two different hosts of this lab.
 func (l *Lab) Link(from, to *Host) *Link {
-	switch {
-	case from == l.a && to == l.b:
-		return l.a.out
-	case from == l.b && to == l.a:
-		return l.b.out
+	if from == nil || to == nil || from == to || l.Host(from.index) != from || l.Host(to.index) != to {
+		return nil
 	}
-	return nil
+	return l.links[from.index][to.index]
 }
 
-// SetProfile puts p in force in both directions.
+// SetProfile puts p in force on every link, in both directions.
 func (l *Lab) SetProfile(p Profile) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if err := l.a.out.SetProfile(p); err != nil {
-		return err
+	for _, row := range l.links {
+		for _, link := range row {
+			if link != nil {
+				if err := link.SetProfile(p); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	return l.b.out.SetProfile(p)
+	return nil
 }
 
 // Close stops the relay, closes both hosts' devices and the lab's handles
@@ -113,13 +149,13 @@ func (l *Lab) Close() error {
 // conns and listeners it returns. A Host is safe for concurrent use.
 type Host struct {
 	name  string
+	index int
 	addr  netip.Addr
 	addr6 netip.Addr
-	out   *Link
 	sys   hostSys
 }
 
-// String returns the host's name, "a" or "b".
+// String returns the host's name: "a", "b", "c"…
 func (h *Host) String() string { return h.name }
 
 // Addr returns the host's IPv4 address in the lab.
@@ -244,14 +280,15 @@ func checkSysctlKey(key string) error {
 	return nil
 }
 
-// New starts a lab: two hosts in fresh network namespaces joined by a
-// link whose directions both start with the [Path] profile. It needs
+// New starts a lab: two hosts (or as many as [Hosts] says) in fresh
+// network namespaces, every two joined by a link whose directions all
+// start with the [Path] profile. It needs
 // Linux and CAP_SYS_ADMIN and CAP_NET_ADMIN (root, or a process started in
 // a user namespace of its own, as by `unshare -Urn`); otherwise the error
 // says what is missing and wraps the errno, or errors.ErrUnsupported off
 // Linux. Call [Lab.Close] when done.
 func New(opts ...Option) (*Lab, error) {
-	var c config
+	c := config{hosts: 2}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("netlab: nil Option")

@@ -23,6 +23,8 @@ const devName = "lab0"
 type labSys struct {
 	done chan struct{}
 	wg   sync.WaitGroup
+	mu   sync.Mutex // guards err
+	err  error      // the first error of a device read
 }
 
 type hostSys struct {
@@ -32,25 +34,39 @@ type hostSys struct {
 }
 
 func newLab(c config) (_ *Lab, err error) {
-	a := &Host{name: "a", addr: netip.MustParseAddr("198.18.0.1"), sys: hostSys{ns: -1}}
-	b := &Host{name: "b", addr: netip.MustParseAddr("198.18.0.2"), sys: hostSys{ns: -1}}
-	lab := &Lab{a: a, b: b, sys: labSys{done: make(chan struct{})}}
+	lab := &Lab{sys: labSys{done: make(chan struct{})}}
+	v6 := ipv6Available()
+	for i := range c.hosts {
+		h := &Host{
+			name:  string(rune('a' + i)),
+			index: i,
+			addr:  netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}),
+			sys:   hostSys{ns: -1},
+		}
+		if v6 {
+			h.addr6 = netip.AddrFrom16([16]byte{0x20, 0x01, 0, 0x02, 15: byte(i + 1)})
+		}
+		lab.hosts = append(lab.hosts, h)
+	}
 	defer func() {
 		if err != nil { // no goroutine has started: release what exists
 			lab.closeHosts()
 		}
 	}()
-	if a.out, err = newLink("a->b", c.profile, c.seed, 0); err != nil {
-		return nil, err
-	}
-	if b.out, err = newLink("b->a", c.profile, c.seed, 1); err != nil {
-		return nil, err
-	}
-	v6 := ipv6Available()
-	for _, h := range []*Host{a, b} {
-		if v6 {
-			h.addr6 = netip.MustParseAddr("2001:2::" + map[string]string{"a": "1", "b": "2"}[h.name])
+	lab.links = make([][]*Link, c.hosts)
+	for i, from := range lab.hosts {
+		lab.links[i] = make([]*Link, c.hosts)
+		for j, to := range lab.hosts {
+			if i == j {
+				continue
+			}
+			lab.links[i][j], err = newLink(from.name+"->"+to.name, c.profile, c.seed, uint64(i*MaxHosts+j))
+			if err != nil {
+				return nil, err
+			}
 		}
+	}
+	for _, h := range lab.hosts {
 		if h.sys.ns, err = newNetns(); err != nil {
 			if errors.Is(err, ErrNoPrivilege) {
 				return nil, err
@@ -60,30 +76,86 @@ func newLab(c config) (_ *Lab, err error) {
 		if err = h.run(func() error { return h.setUp(c.profile.mtu()) }); err != nil {
 			return nil, fmt.Errorf("netlab: host %s: %w", h.name, err)
 		}
-		h.out.setMTU = func(mtu int) error {
-			return h.run(func() error { return setMTU(mtu) })
+		for _, link := range lab.links[h.index] {
+			if link != nil {
+				link.syncMTU = func() error { return lab.syncMTU(h) }
+			}
 		}
 	}
-	lab.sys.wg.Add(4)
-	for _, dir := range [][2]*Host{{a, b}, {b, a}} {
-		from, to := dir[0], dir[1]
-		go func() { defer lab.sys.wg.Done(); from.out.readLoop(from.sys.dev) }()
-		go func() { defer lab.sys.wg.Done(); from.out.writeLoop(to.sys.dev, lab.sys.done) }()
+	for _, from := range lab.hosts {
+		lab.sys.wg.Add(1)
+		go func() {
+			defer lab.sys.wg.Done()
+			readLoop(from.sys.dev, func(pkt []byte) *Link { return lab.route(from, pkt) }, lab.fail)
+		}()
+		for _, to := range lab.hosts {
+			if link := lab.links[from.index][to.index]; link != nil {
+				lab.sys.wg.Add(1)
+				go func() { defer lab.sys.wg.Done(); link.writeLoop(to.sys.dev, lab.sys.done) }()
+			}
+		}
 	}
 	return lab, nil
+}
+
+// route returns the link a packet from h goes on, by its destination
+// address, or nil for an address of no other host.
+func (l *Lab) route(h *Host, pkt []byte) *Link {
+	var i int
+	switch {
+	case len(pkt) >= 20 && pkt[0]>>4 == 4 && pkt[16] == 198 && pkt[17] == 18 && pkt[18] == 0:
+		i = int(pkt[19]) - 1
+	case len(pkt) >= 40 && pkt[0]>>4 == 6 && l.hosts[0].addr6.IsValid() &&
+		string(pkt[24:39]) == string(l.hosts[0].addr6.AsSlice()[:15]):
+		i = int(pkt[39]) - 1
+	default:
+		return nil
+	}
+	if i < 0 || i >= len(l.hosts) {
+		return nil
+	}
+	return l.links[h.index][i]
+}
+
+// syncMTU gives h's device the smallest MTU of the links out of h, so that
+// its TCP segments fit every path.
+func (l *Lab) syncMTU(h *Host) error {
+	mtu := MaxMTU
+	for _, link := range l.links[h.index] {
+		if link != nil {
+			mtu = min(mtu, link.Profile().mtu())
+		}
+	}
+	return h.run(func() error { return setMTU(mtu) })
+}
+
+func (l *Lab) fail(err error) {
+	l.sys.mu.Lock()
+	defer l.sys.mu.Unlock()
+	if l.sys.err == nil {
+		l.sys.err = err
+	}
 }
 
 func (l *Lab) close() error {
 	close(l.sys.done)
 	l.closeHosts()
 	l.sys.wg.Wait()
-	return errors.Join(l.a.out.firstErr(), l.b.out.firstErr())
+	errs := []error{l.sys.err}
+	for _, row := range l.links {
+		for _, link := range row {
+			if link != nil {
+				errs = append(errs, link.firstErr())
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // closeHosts closes the devices, which ends the reading goroutines, and
 // the lab's fds of the namespaces.
 func (l *Lab) closeHosts() {
-	for _, h := range []*Host{l.a, l.b} {
+	for _, h := range l.hosts {
 		if h.sys.dev != nil {
 			h.sys.dev.Close()
 		}
@@ -257,7 +329,7 @@ func inNetns(enter func() error, fn func() error) error {
 
 // setUp runs in the host's namespace: it brings lo up, creates the TUN
 // device with the host's addresses and brings it up. The kernel then adds
-// the only routes the host has: to its peer's /30 and /64 via the device.
+// the only routes the host has: to the lab's /24 and /64 via the device.
 func (h *Host) setUp(mtu int) error {
 	if err := setFlagsUp("lo"); err != nil {
 		return err
@@ -395,7 +467,7 @@ func setAddr4(a netip.Addr) error {
 		if err := unix.IoctlIfreq(fd, unix.SIOCSIFADDR, ifr); err != nil {
 			return os.NewSyscallError("ioctl SIOCSIFADDR "+a.String(), err)
 		}
-		if err := ifr.SetInet4Addr([]byte{255, 255, 255, 252}); err != nil {
+		if err := ifr.SetInet4Addr([]byte{255, 255, 255, 0}); err != nil {
 			return err
 		}
 		if err := unix.IoctlIfreq(fd, unix.SIOCSIFNETMASK, ifr); err != nil {

@@ -155,8 +155,9 @@ type Link struct {
 	name  string
 	epoch time.Time
 	prof  atomic.Pointer[Profile]
-	// setMTU sets the sending host's device MTU; nil in tests of the relay.
-	setMTU func(int) error
+	// syncMTU gives the sending host's device the MTU its links now ask
+	// for; nil in tests of the relay.
+	syncMTU func() error
 
 	setMu sync.Mutex // serializes SetProfile
 
@@ -210,19 +211,22 @@ func (l *Link) Profile() Profile { return *l.prof.Load() }
 
 // SetProfile validates p and puts it in force for the packets read from
 // now on; packets already on the link keep the fate they were given. An MTU
-// change is applied to the sending host's device first.
+// change is applied to the sending host's device too (which takes the
+// smallest MTU of the links out of it); if that fails, the profile in
+// force stays the old one.
 func (l *Link) SetProfile(p Profile) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	l.setMu.Lock()
 	defer l.setMu.Unlock()
-	if old := l.prof.Load(); old.mtu() != p.mtu() && l.setMTU != nil {
-		if err := l.setMTU(p.mtu()); err != nil {
+	old := l.prof.Swap(&p)
+	if old.mtu() != p.mtu() && l.syncMTU != nil {
+		if err := l.syncMTU(); err != nil {
+			l.prof.Store(old)
 			return err
 		}
 	}
-	l.prof.Store(&p)
 	return nil
 }
 
@@ -317,19 +321,22 @@ func (l *Link) input(data []byte, now time.Duration) {
 	}
 }
 
-// readLoop reads packets from src until it fails; a close ends it quietly.
-func (l *Link) readLoop(src io.Reader) {
+// readLoop reads packets from src until it fails, and hands each to the
+// link route picks for it (nil: dropped, no host has its address). A
+// close ends it quietly; another error is handed to fail.
+func readLoop(src io.Reader, route func(pkt []byte) *Link, fail func(error)) {
 	buf := make([]byte, maxPacket+1)
 	for {
 		n, err := src.Read(buf)
 		if err != nil {
-			l.fail(err)
+			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) {
+				fail(err)
+			}
 			return
 		}
-		if n == 0 {
-			continue
+		if l := route(buf[:n]); l != nil && n > 0 {
+			l.input(append([]byte(nil), buf[:n]...), l.now())
 		}
-		l.input(append([]byte(nil), buf[:n]...), l.now())
 	}
 }
 

@@ -242,7 +242,7 @@ func startRelay(t *testing.T, l *Link, src io.Reader, dst io.Writer) (stop func(
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); l.readLoop(src) }()
+	go func() { defer wg.Done(); readLoop(src, func([]byte) *Link { return l }, l.fail) }()
 	go func() { defer wg.Done(); l.writeLoop(dst, done) }()
 	var once sync.Once
 	stop = func() {
@@ -322,7 +322,7 @@ func (failingReader) Read([]byte) (int, error) { return 0, errors.New("device go
 func TestADeviceErrorIsKeptForClose(t *testing.T) {
 	l, err := newLink("test", Profile{}, 0, 0)
 	require.NoError(t, err)
-	l.readLoop(failingReader{})
+	readLoop(failingReader{}, func([]byte) *Link { return l }, l.fail)
 	assert.ErrorContains(t, l.firstErr(), "device gone")
 	l2, _ := newLink("test", Profile{}, 0, 0)
 	l2.fail(os.ErrClosed)
