@@ -102,99 +102,152 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) 
 // is left unchanged.
 func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	d := decoder{buf: data}
+	out, err := d.header()
+	if err != nil {
+		return err
+	}
+	minV, spread, err := d.extremes()
+	if err != nil {
+		return err
+	}
+	index, counts, err := d.buckets(out.scale, out.zero)
+	if err != nil {
+		return err
+	}
+	if len(d.buf) != 0 {
+		return corrupt("%d trailing bytes", len(d.buf))
+	}
+	out.setBuckets(index, counts)
+	if err := out.setExtremes(minV, spread); err != nil {
+		return err
+	}
+	*s = out
+	return nil
+}
+
+// header reads the magic, version and scale, then the zero, overflow and
+// invalid counts and the sum, into an empty snapshot.
+func (d *decoder) header() (Snapshot, error) {
+	data := d.buf
 	if len(data) < headerLen || data[0] != magic0 || data[1] != magic1 {
-		return corrupt("bad magic")
+		return Snapshot{}, corrupt("bad magic")
 	}
 	if data[2] != version {
-		return corrupt("unknown version %d", data[2])
+		return Snapshot{}, corrupt("unknown version %d", data[2])
 	}
 	out := Snapshot{scale: int(data[3]), min: math.MaxInt64, max: -1}
 	if out.scale > MaxScale {
-		return corrupt("scale %d above %d", out.scale, MaxScale)
+		return Snapshot{}, corrupt("scale %d above %d", out.scale, MaxScale)
 	}
 	d.buf = data[headerLen:]
 	out.zero, out.overflow, out.invalid = d.uvarint(), d.uvarint(), d.uvarint()
 	out.sumHi, out.sumLo = d.uvarint(), d.uvarint()
-	top := maxIndex(out.scale)
 	if _, c := bits.Add64(out.zero, out.overflow, 0); c != 0 {
-		return corrupt("count overflows")
+		return Snapshot{}, corrupt("count overflows")
 	}
-	minV, spread := d.uvarint(), d.uvarint()
+	return out, d.err
+}
+
+// extremes reads the minimum and the spread from it to the maximum.
+func (d *decoder) extremes() (minV, spread uint64, err error) {
+	minV, spread = d.uvarint(), d.uvarint()
 	if minV > math.MaxInt64 || spread > math.MaxInt64-minV {
-		return corrupt("min %d and spread %d out of range", minV, spread)
+		return 0, 0, corrupt("min %d and spread %d out of range", minV, spread)
 	}
+	return minV, spread, d.err
+}
+
+// buckets reads the runs of non-empty buckets of a snapshot at scale
+// whose zero count is zero: their indexes, ascending within the scale's
+// range, and their counts, which with zero may not overflow a uint64. It
+// allocates for no more buckets than the input has bytes left.
+func (d *decoder) buckets(scale int, zero uint64) (index []int, counts []uint64, err error) {
 	runs := d.uvarint()
 	if d.err != nil {
-		return d.err
+		return nil, nil, d.err
 	}
 	if runs > uint64(len(d.buf)) {
-		return corrupt("%d runs in %d bytes", runs, len(d.buf))
+		return nil, nil, corrupt("%d runs in %d bytes", runs, len(d.buf))
 	}
-	var index []int
-	var counts []uint64
+	top := maxIndex(scale)
 	if runs > 0 {
-		capHint := len(d.buf) // every bucket takes at least one byte
-		index = make([]int, 0, min(capHint, top+1))
-		counts = make([]uint64, 0, min(capHint, top+1))
+		capHint := min(len(d.buf), top+1) // every bucket takes at least one byte
+		index, counts = make([]int, 0, capHint), make([]uint64, 0, capHint)
 	}
-	run := out.zero
+	total := zero
 	next := uint64(0) // lowest index the next run may start at
-	for r := uint64(0); r < runs; r++ {
-		gap, n := d.uvarint(), d.uvarint()
-		if d.err != nil {
-			return d.err
+	for r := range runs {
+		start, n, err := d.run(r, next, top)
+		if err != nil {
+			return nil, nil, err
 		}
-		if r > 0 && gap == 0 {
-			return corrupt("empty gap between runs")
-		}
-		start := next + gap
-		if gap > uint64(top) || start > uint64(top) || n == 0 || n > uint64(top)+1-start {
-			return corrupt("run of %d buckets at %d outside 0..%d", n, start, top)
-		}
-		for k := uint64(0); k < n; k++ {
+		for k := range n {
 			c := d.uvarint()
 			if d.err != nil {
-				return d.err
+				return nil, nil, d.err
 			}
 			if c == 0 {
-				return corrupt("empty bucket in a run")
+				return nil, nil, corrupt("empty bucket in a run")
 			}
 			var carry uint64
-			if run, carry = bits.Add64(run, c, 0); carry != 0 {
-				return corrupt("count overflows")
+			if total, carry = bits.Add64(total, c, 0); carry != 0 {
+				return nil, nil, corrupt("count overflows")
 			}
 			index = append(index, int(start+k))
 			counts = append(counts, c)
 		}
 		next = start + n
 	}
-	if len(d.buf) != 0 {
-		return corrupt("%d trailing bytes", len(d.buf))
+	return index, counts, nil
+}
+
+// run reads where run r starts (from a gap after next, the lowest index it
+// may start at) and how many buckets it has, all within 0..top.
+func (d *decoder) run(r, next uint64, top int) (start, n uint64, err error) {
+	gap, n := d.uvarint(), d.uvarint()
+	if d.err != nil {
+		return 0, 0, d.err
 	}
-	out.setBuckets(index, counts)
-	if _, c := bits.Add64(run, out.overflow, 0); c != 0 {
+	if r > 0 && gap == 0 {
+		return 0, 0, corrupt("empty gap between runs")
+	}
+	start = next + gap
+	if gap > uint64(top) || start > uint64(top) || n == 0 || n > uint64(top)+1-start {
+		return 0, 0, corrupt("run of %d buckets at %d outside 0..%d", n, start, top)
+	}
+	return start, n, nil
+}
+
+// setExtremes sets the minimum and maximum of a decoded snapshot whose
+// counts are set, checking them and the sum against the counts.
+func (s *Snapshot) setExtremes(minV, spread uint64) error {
+	n, c := bits.Add64(s.bucketed(), s.overflow, 0)
+	if c != 0 {
 		return corrupt("count overflows")
 	}
-	n := run + out.overflow
 	if n == 0 {
-		if out.sumHi != 0 || out.sumLo != 0 || minV != 0 || spread != 0 {
+		if s.sumHi != 0 || s.sumLo != 0 || minV != 0 || spread != 0 {
 			return corrupt("sum, min or max of an empty histogram is not 0")
 		}
-		*s = out
 		return nil
 	}
-	out.min, out.max = int64(minV), int64(minV+spread)
-	if err := out.checkExtremes(); err != nil {
+	s.min, s.max = int64(minV), int64(minV+spread)
+	if err := s.checkExtremes(); err != nil {
 		return err
 	}
-	// count×min <= sum <= count×max, in 128 bits.
-	loHi, loLo := bits.Mul64(n, uint64(out.min))
-	hiHi, hiLo := bits.Mul64(n, uint64(out.max))
-	if less128(out.sumHi, out.sumLo, loHi, loLo) || less128(hiHi, hiLo, out.sumHi, out.sumLo) {
+	loHi, loLo, hiHi, hiLo := s.sumBounds(n)
+	if less128(s.sumHi, s.sumLo, loHi, loLo) || less128(hiHi, hiLo, s.sumHi, s.sumLo) {
 		return corrupt("sum outside count×min..count×max")
 	}
-	*s = out
 	return nil
+}
+
+// sumBounds returns count×min and count×max in 128 bits, the bounds of
+// the sum of n values.
+func (s *Snapshot) sumBounds(n uint64) (loHi, loLo, hiHi, hiLo uint64) {
+	loHi, loLo = bits.Mul64(n, uint64(s.min))
+	hiHi, hiLo = bits.Mul64(n, uint64(s.max))
+	return loHi, loLo, hiHi, hiLo
 }
 
 // checkExtremes verifies that min and max fall in the lowest and highest

@@ -168,9 +168,8 @@ type Histogram struct {
 	// bulk counts the values taken in bulk (see MaxBulkCount), on a cache
 	// line of its own: RecordN writes it, Record never touches it.
 	bulk *budget
-	// lazy is the histogram a zero Histogram keeps its values in, made
-	// with the defaults on first use.
-	lazy atomic.Pointer[Histogram]
+	// lazy is the histogram a zero Histogram keeps its values in.
+	lazy lazy[Histogram]
 }
 
 // self returns the histogram that holds h's values: h itself when New
@@ -179,17 +178,26 @@ func (h *Histogram) self() *Histogram {
 	if h.table != nil {
 		return h
 	}
-	return h.setUp()
+	return h.lazy.get(newDefaultHistogram)
 }
 
-// setUp returns the histogram a zero Histogram records into, making it
-// the first time (a writer that loses the race drops its own).
-func (h *Histogram) setUp() *Histogram {
-	if l := h.lazy.Load(); l != nil {
-		return l
+func newDefaultHistogram() *Histogram { return newHistogram(defaultConfig()) }
+
+// lazy holds what a zero value (of Histogram or Recorder) keeps its state
+// in, made with the defaults on first use.
+type lazy[T any] struct{ p atomic.Pointer[T] }
+
+// get returns the value, making it the first time (a caller that loses the
+// race to store its own drops it). It is not inlined, so that the self
+// methods that call it are.
+//
+//go:noinline
+func (l *lazy[T]) get(make func() *T) *T {
+	if v := l.p.Load(); v != nil {
+		return v
 	}
-	h.lazy.CompareAndSwap(nil, newHistogram(defaultConfig()))
-	return h.lazy.Load()
+	l.p.CompareAndSwap(nil, make())
+	return l.p.Load()
 }
 
 // MaxBulkCount bounds the values a [Histogram], or one interval of a

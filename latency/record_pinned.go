@@ -84,7 +84,7 @@ func (h *Histogram) record(v int64) {
 //go:noinline
 func (h *Histogram) recordSlow(v int64) {
 	if h.table == nil {
-		h.setUp().record(v)
+		h.self().record(v)
 		return
 	}
 	p := procPin()

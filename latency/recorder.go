@@ -35,29 +35,8 @@ type Recorder struct {
 	retired [2]atomic.Uint64
 	mu      sync.Mutex // guards phase; serializes Interval
 	phase   uint64
-	// lazy is the Recorder a zero Recorder keeps its values in, made with
-	// the defaults on first use.
-	lazy atomic.Pointer[Recorder]
-}
-
-// self returns the Recorder that holds r's values: r itself when
-// NewRecorder made it, or, for a zero Recorder, the one made for it on
-// first use.
-func (r *Recorder) self() *Recorder {
-	if r.epochs != nil {
-		return r
-	}
-	return r.setUp()
-}
-
-// setUp returns the Recorder a zero Recorder records into, making it the
-// first time (a writer that loses the race drops its own).
-func (r *Recorder) setUp() *Recorder {
-	if l := r.lazy.Load(); l != nil {
-		return l
-	}
-	r.lazy.CompareAndSwap(nil, newRecorder(defaultConfig()))
-	return r.lazy.Load()
+	// lazy is the Recorder a zero Recorder keeps its values in.
+	lazy lazy[Recorder]
 }
 
 type epoch struct {
@@ -83,6 +62,18 @@ func newRecorder(c config) *Recorder {
 		epochs: make([]epoch, c.shards),
 	}
 }
+
+// self returns the Recorder that holds r's values: r itself when
+// NewRecorder made it, or, for a zero Recorder, the one made for it on
+// first use.
+func (r *Recorder) self() *Recorder {
+	if r.epochs != nil {
+		return r
+	}
+	return r.lazy.get(newDefaultRecorder)
+}
+
+func newDefaultRecorder() *Recorder { return newRecorder(defaultConfig()) }
 
 // Scale reports the scale of the intervals.
 func (r *Recorder) Scale() int { return r.self().hist[0].scale }

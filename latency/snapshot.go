@@ -166,8 +166,7 @@ func (s *Snapshot) settle() {
 	default: // only zeros
 		s.max = 0
 	}
-	loHi, loLo := bits.Mul64(n, uint64(s.min))
-	hiHi, hiLo := bits.Mul64(n, uint64(s.max))
+	loHi, loLo, hiHi, hiLo := s.sumBounds(n)
 	switch {
 	case less128(s.sumHi, s.sumLo, loHi, loLo):
 		s.sumHi, s.sumLo = loHi, loLo
