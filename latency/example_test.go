@@ -2,6 +2,7 @@ package latency_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -28,7 +29,10 @@ func Example() {
 }
 
 func ExampleSnapshot_Format() {
-	h, _ := latency.New(latency.Scale(8))
+	h, err := latency.New(latency.Scale(8))
+	if err != nil {
+		panic(err)
+	}
 	for _, ms := range []int{1, 2, 2, 3, 3, 3, 4, 4, 4, 4} {
 		h.Record(time.Duration(ms) * time.Millisecond)
 	}
@@ -45,7 +49,7 @@ func ExampleSnapshot_Format() {
 }
 
 func ExampleRecorder() {
-	r, _ := latency.NewRecorder()
+	var r latency.Recorder // the zero Recorder is ready to use
 	r.Record(3 * time.Millisecond)
 	r.Record(5 * time.Millisecond)
 	first := r.Interval() // writers may keep recording meanwhile
@@ -56,25 +60,32 @@ func ExampleRecorder() {
 }
 
 func ExampleHistogram_RecordCorrected() {
-	h, _ := latency.New()
+	h, _ := latency.New() // without options, New never fails
 	// One request every 10ms; one took 50ms, stalling the four behind it.
-	h.RecordCorrected(50*time.Millisecond, 10*time.Millisecond)
+	if err := h.RecordCorrected(50*time.Millisecond, 10*time.Millisecond); err != nil {
+		panic(err) // only past MaxBulkCount values taken in bulk
+	}
 	s := h.Snapshot()
 	fmt.Println(s.Count(), s.Min(), s.Max())
 	// Output: 5 10ms 50ms
 }
 
 func ExampleSnapshot_MarshalBinary() {
-	a, _ := latency.New()
-	b, _ := latency.New()
+	var a, b latency.Histogram // zero Histograms record at the default scale
 	a.Record(time.Millisecond)
 	b.Record(3 * time.Millisecond)
-	wire, _ := b.Snapshot().MarshalBinary() // shipped from another machine
+	wire, err := b.Snapshot().MarshalBinary() // shipped from another machine
+	if err != nil {
+		panic(err)
+	}
 	var remote latency.Snapshot
 	if err := remote.UnmarshalBinary(wire); err != nil {
 		panic(err)
 	}
-	all, _ := a.Snapshot().Merge(&remote)
+	all, err := a.Snapshot().Merge(&remote)
+	if err != nil {
+		panic(err)
+	}
 	fmt.Println(len(wire) < 40, all.Count(), all.Mean())
 	// Output: true 2 2ms
 }
@@ -94,10 +105,35 @@ func ExampleProbe_Connect() {
 			c.Close()
 		}
 	}()
-	h, _ := latency.New()
+	h, _ := latency.New() // without options, New never fails
 	p := latency.Probe{Sink: h, Timeout: 5 * time.Second}
 	var d net.Dialer
-	st, err := p.Connect(context.Background(), 10, d.DialContext, "tcp", ln.Addr().String())
-	fmt.Println(err, st.Samples, st.Failures, st.Timeouts, h.Snapshot().Count())
+	res, err := p.Connect(context.Background(), 10, d.DialContext, "tcp", ln.Addr().String())
+	fmt.Println(err, res.Samples, res.Failures, res.Timeouts, h.Snapshot().Count())
 	// Output: <nil> 10 0 0 10
+}
+
+func ExampleSnapshot_Quantile() {
+	var h latency.Histogram
+	for i := 1; i <= 100; i++ {
+		h.Record(time.Duration(i) * time.Millisecond)
+	}
+	s := h.Snapshot()
+	fmt.Println(s.Quantile(0.5), s.Quantile(1)) // p50 within 0.55% of 50ms; p100 is Max
+	fmt.Println(s.Quantile(99)) // a percentile, not a fraction: refused
+	// Output:
+	// 49.822405ms 100ms
+	// -1ns
+}
+
+func ExampleNew_optionError() {
+	_, err := latency.New(latency.Scale(9))
+	var oe *latency.OptionError
+	if errors.As(err, &oe) {
+		fmt.Println("refused:", oe.Option)
+	}
+	fmt.Println(err)
+	// Output:
+	// refused: latency.Scale(9)
+	// latency.Scale(9): scale must be between 0 and 8
 }
