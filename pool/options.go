@@ -52,7 +52,11 @@ func (e *OptionError) Error() string {
 		b.WriteString("pool: options")
 	}
 	b.WriteString(": ")
-	b.WriteString(e.Err.Error())
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	} else {
+		b.WriteString("refused")
+	}
 	for i, o := range e.Conflicts {
 		if i == 0 {
 			b.WriteString(" (conflicts with ")

@@ -64,6 +64,11 @@ func TestReleasingTheZeroResourcePanicsWithAMessage(t *testing.T) {
 	assert.PanicsWithValue(t, "pool: Release or Discard of the zero Resource", func() { _ = r.Discard() })
 }
 
+func TestTheZeroErrorsPrintWithoutPanicking(t *testing.T) {
+	assert.Equal(t, "pool: options: refused", (&pool.OptionError{}).Error())
+	assert.NotPanics(t, func() { _ = (&pool.BackoffError{}).Error() })
+}
+
 func TestTheLivenessCheckIsNotAnOptionOfNew(t *testing.T) {
 	// pool.New(dial, closeFn, pool.LivenessCheck(0)) does not compile:
 	// LivenessCheck is a ConnOption, which New does not take.
