@@ -132,8 +132,8 @@ func FuzzUnmarshal(f *testing.F) {
 	// 2^60 values of 1000 and one of 2000: percentile levels past 2^-53
 	// of the total once looped forever (issue 9).
 	huge := mustNew(f)
-	huge.RecordN(1000, 1<<60)
-	huge.RecordN(2000, 1)
+	require.NoError(f, huge.RecordN(1000, 1<<60))
+	require.NoError(f, huge.RecordN(2000, 1))
 	f.Add(encode(f, huge.Snapshot()))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s Snapshot

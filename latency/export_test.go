@@ -133,8 +133,8 @@ func TestPercentileDistributionOfCountsBeyondFloatPrecisionEnds(t *testing.T) {
 	// the running totals apart, nor the next level from the last (issue 9:
 	// this valid 38-byte snapshot wrote 567 MB in 5 s and never returned).
 	h := mustNew(t)
-	h.RecordN(1000, 1<<60)
-	h.RecordN(2000, 1)
+	require.NoError(t, h.RecordN(1000, 1<<60))
+	require.NoError(t, h.RecordN(2000, 1))
 	var s Snapshot
 	require.NoError(t, s.UnmarshalBinary(encode(t, h.Snapshot())))
 	for _, ticks := range []int{1, 5, 1000} {

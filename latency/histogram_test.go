@@ -225,8 +225,8 @@ func TestAnEmptySnapshotTakesTheOtherOperandsScale(t *testing.T) {
 
 func TestRecordCorrectedAddsTheSamplesAStallHid(t *testing.T) {
 	h, ref := mustNew(t), mustNew(t)
-	h.RecordCorrected(100*time.Millisecond, 10*time.Millisecond)
-	h.RecordCorrected(5*time.Millisecond, 10*time.Millisecond)
+	require.NoError(t, h.RecordCorrected(100*time.Millisecond, 10*time.Millisecond))
+	require.NoError(t, h.RecordCorrected(5*time.Millisecond, 10*time.Millisecond))
 	ref.Record(100 * time.Millisecond)
 	for v := 90 * time.Millisecond; v >= 10*time.Millisecond; v -= 10 * time.Millisecond {
 		ref.Record(v)
@@ -245,7 +245,7 @@ func TestRecordCorrectedMatchesTheSampleBySampleModel(t *testing.T) {
 			v = MaxValue - rng.Int64N(1000)*iv // straddle the overflow edge
 			iv = 1 + rng.Int64N(MaxValue/2000)
 		}
-		h.RecordCorrected(time.Duration(v), time.Duration(iv))
+		require.NoError(t, h.RecordCorrected(time.Duration(v), time.Duration(iv)))
 		ref.RecordValue(v)
 		for m := v - iv; m >= iv; m -= iv {
 			ref.RecordValue(m)

@@ -37,7 +37,7 @@ func TestWrappingBucketCountersLoseNoCount(t *testing.T) {
 	for range n {
 		h.Record(time.Duration(v))
 	}
-	h.RecordN(v, 3<<32+5) // and a count wider than a counter
+	require.NoError(t, h.RecordN(v, 3<<32+5)) // and a count wider than a counter
 	want := uint64(len(shards))*start + n + 3<<32 + 5
 	s := h.Snapshot()
 	got := uint64(0)

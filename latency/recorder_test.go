@@ -43,7 +43,7 @@ func TestIntervalsConserveEveryValueWhileWritersKeepRecording(t *testing.T) {
 					}
 				}
 				if i%501 == 0 {
-					r.RecordCorrected(time.Duration(v)*3, time.Duration(v)) // 3 values
+					assert.NoError(t, r.RecordCorrected(time.Duration(v)*3, time.Duration(v))) // 3 values
 					continue
 				}
 				r.RecordValue(v)
