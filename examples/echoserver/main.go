@@ -132,9 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	drained := 0
 	for i, l := range ls {
 		conns, err := l.Drain()
-		if errors.Is(err, errors.ErrUnsupported) {
-			_ = l.Close()
-		} else if err != nil {
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) { // unsupported: g.Close closes it
 			fmt.Fprintf(stderr, "echoserver: drain listener %d: %v\n", i, err)
 		}
 		for _, c := range conns {
@@ -143,7 +141,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			s.serve(c)
 		}
 	}
-	_ = g.Close()
+	if err := g.Close(); err != nil {
+		fmt.Fprintf(stderr, "echoserver: close the listeners: %v\n", err)
+	}
 	left := s.wait(cfg.grace)
 	fmt.Fprintf(stdout, "echoserver: %d queued connections drained and served, %d closed after the %v grace period\n", drained, left, cfg.grace)
 	for i := range s.accepted {

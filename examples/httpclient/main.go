@@ -69,7 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 // embeddedName is the host name the embedded DNS server answers for.
 const embeddedName = "api.httpclient.test"
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -78,15 +78,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cacheOpts := []dnscache.Option{dnscache.TTL(time.Minute)}
 	var dns *dnstest.Server
 	if target == "" {
-		stopHTTP, port, err := startHTTP(ctx)
-		if err != nil {
-			return fmt.Errorf("start loopback HTTP server: %w", err)
+		stopHTTP, port, serr := startHTTP(ctx)
+		if serr != nil {
+			return fmt.Errorf("start loopback HTTP server: %w", serr)
 		}
-		defer stopHTTP()
+		defer func() { err = errors.Join(err, stopHTTP()) }()
 		if dns, err = dnstest.Start(); err != nil {
 			return fmt.Errorf("start loopback DNS server: %w", err)
 		}
-		defer dns.Close()
+		defer func() { err = errors.Join(err, dns.Close()) }()
 		dns.SetAddrs(embeddedName, time.Minute, netip.MustParseAddr("127.0.0.1"))
 		cacheOpts = append(cacheOpts, dnscache.System(dns.Resolver()))
 		target = "http://" + net.JoinHostPort(embeddedName, strconv.Itoa(port)) + "/hello"
@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer cache.Close()
+	defer func() { err = errors.Join(err, cache.Close()) }()
 
 	fmt.Fprintf(stdout, "httpclient: %d GET requests to %s (%s), %d at once\n", cfg.N, target, where, cfg.Workers)
 	var rows []cli.LatencyRow
@@ -168,7 +168,7 @@ func get(ctx context.Context, client *http.Client, target string) error {
 
 // startHTTP serves a small fixed response on 127.0.0.1:0 and returns a
 // function that shuts the server down, and its port.
-func startHTTP(ctx context.Context) (stop func(), port int, err error) {
+func startHTTP(ctx context.Context) (stop func() error, port int, err error) {
 	lc, err := listener.New()
 	if err != nil {
 		return nil, 0, err
@@ -183,14 +183,14 @@ func startHTTP(ctx context.Context) (stop func(), port int, err error) {
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	stop = func() {
-		_ = srv.Close()
-		<-done
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	stop = func() error {
+		err := srv.Close()
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		return err
 	}
 	return stop, ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -64,7 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return cfg, nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if srv, err = echo.Start(ctx, 0, nil); err != nil {
 			return fmt.Errorf("start loopback echo server: %w", err)
 		}
-		defer srv.Close()
+		defer func() { err = errors.Join(err, srv.Close()) }()
 		addr, where = srv.Addr(), "embedded echo server"
 	}
 	d, err := dialer.New(dialer.Timeout(cfg.Timeout))
@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	defer cp.Close()
+	defer func() { err = errors.Join(err, cp.Close()) }()
 
 	fmt.Fprintf(stdout, "poolclient: %d requests of %d bytes to %s (%s), %d goroutines at once\n", cfg.N, cfg.size, addr, where, cfg.Workers)
 	fresh, _, err := load(ctx, cfg, cfg.N, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, false)
