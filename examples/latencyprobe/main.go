@@ -14,20 +14,26 @@
 // With -target host:port it measures connect time and request round trips
 // against that server, with socket options from flags, and prints what the
 // kernel actually applied (sockopt.Verify), what this host will do with the
-// options (sockopt.System.Explain) and the kernel's own RTT (TCP_INFO).
+// options (sockopt.System.ExplainFor) and the kernel's own RTT (TCP_INFO).
 // The request writes -size bytes and reads the same number back, so the
-// target must echo; use -connect-only for servers that do not.
+// target must echo; use -connect-only for servers that do not. Shortcuts
+// set one option each: -rcvbuf 262144, -congestion bbr, …, and the
+// switches -nodelay, -quickack, -fastopen and -mptcp (-nodelay=false turns
+// Nagle's algorithm on). With -tls a first handshake checks that the
+// target speaks TLS.
 //
-//	go run ./examples/latencyprobe -target 127.0.0.1:7 -sockopt TCP_USER_TIMEOUT=5s -rcvbuf 262144
+//	go run ./examples/latencyprobe -target 127.0.0.1:7 -sockopt TCP_USER_TIMEOUT=5s -rcvbuf 262144 -nodelay
 //
 // -json prints the results as JSON on stdout, -plot FILE.svg writes a
 // percentile plot. The plot is written beside FILE.svg under a temporary
 // name and renamed to it only when the run succeeds: a failed or interrupted
 // run leaves FILE.svg as it was. FILE.svg must be a regular file or not
 // exist yet; a device such as /dev/null, a fifo or a directory is refused
-// before measuring. Progress goes to stderr. Exit status: 0 on success,
-// 2 for bad flags or options, 1 when the measurement fails (such as an
-// unreachable target).
+// before measuring; on success one line on stderr says where the plot was
+// written. Progress goes to stderr. Exit status: 0 on success, 2 for bad
+// flags or options (the message names the flag, the value and what the
+// flag takes), 1 when the measurement fails (such as an unreachable
+// target).
 package main
 
 import (
