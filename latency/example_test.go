@@ -120,7 +120,7 @@ func ExampleSnapshot_Quantile() {
 	}
 	s := h.Snapshot()
 	fmt.Println(s.Quantile(0.5), s.Quantile(1)) // p50 within 0.55% of 50ms; p100 is Max
-	fmt.Println(s.Quantile(99)) // a percentile, not a fraction: refused
+	fmt.Println(s.Quantile(99))                 // a percentile, not a fraction: refused
 	// Output:
 	// 49.822405ms 100ms
 	// -1ns
