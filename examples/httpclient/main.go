@@ -53,8 +53,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			if err != nil {
 				return err
 			}
-			if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return errors.New("no http:// or https:// and host")
+			switch {
+			case u.Scheme != "http" && u.Scheme != "https":
+				return fmt.Errorf("the scheme is %q", u.Scheme)
+			case u.Host == "":
+				return errors.New("no host")
 			}
 			cfg.url = s
 			return nil
