@@ -1,6 +1,8 @@
 package latency
 
 import (
+	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -84,4 +86,28 @@ func TestAZeroRecorderRecordsLikeOneFromNewRecorder(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, uint64(4000), concurrent.Interval().Count())
+}
+
+func TestAZeroProbeReturnsAnErrorFromEveryMethod(t *testing.T) {
+	var p Probe
+	ctx := context.Background()
+	nop := func(context.Context) error { return nil }
+	ln := listen(t)
+	serve(t, ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	var d net.Dialer
+	rtt := func(net.Conn) (time.Duration, error) { return time.Millisecond, nil }
+	for name, call := range map[string]func() (ProbeResult, error){
+		"Time":      func() (ProbeResult, error) { return p.Time(ctx, 1, nop) },
+		"Connect":   func() (ProbeResult, error) { return p.Connect(ctx, 1, d.DialContext, "tcp", ln.Addr().String()) },
+		"RoundTrip": func() (ProbeResult, error) { return p.RoundTrip(ctx, 1, c, []byte("x"), 1) },
+		"OpenLoop":  func() (ProbeResult, error) { return p.OpenLoop(ctx, 1, time.Millisecond, nop) },
+		"KernelRTT": func() (ProbeResult, error) { return p.KernelRTT(ctx, 1, 0, c, rtt) },
+	} {
+		res, err := call()
+		assert.Errorf(t, err, "%s on a zero Probe: it has no Sink", name)
+		assert.Equalf(t, ProbeResult{}, res, "%s on a zero Probe takes no sample", name)
+	}
 }
