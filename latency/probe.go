@@ -80,15 +80,15 @@ func (s *ProbeResult) count(err error) {
 // outcome books one sample: a latency recorded on success, a failure or
 // timeout counted otherwise. It reports the run's context error, which
 // ends the run, when the sample failed because the run was cancelled.
-func (p *Probe) outcome(ctx context.Context, st *ProbeResult, d time.Duration, err error) error {
+func (p *Probe) outcome(ctx context.Context, res *ProbeResult, d time.Duration, err error) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		st.count(err)
+		res.count(err)
 		return nil
 	}
-	st.Samples++
+	res.Samples++
 	p.Sink.Record(d)
 	return nil
 }
@@ -191,17 +191,17 @@ func (p *Probe) Connect(ctx context.Context, n int, dial func(ctx context.Contex
 // can end, needs a conn whose SetDeadline works: when SetDeadline fails,
 // RoundTrip takes no sample without its bound but stops and returns that
 // error (as it does when clearing the deadline at the end fails).
-func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []byte, responseLen int) (st ProbeResult, err error) {
+func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []byte, responseLen int) (res ProbeResult, err error) {
 	if err := p.check(n); err != nil {
-		return st, err
+		return res, err
 	}
 	if conn == nil || responseLen < 0 {
-		return st, fmt.Errorf("latency: RoundTrip: need a conn and responseLen >= 0 (got %d)", responseLen)
+		return res, fmt.Errorf("latency: RoundTrip: need a conn and responseLen >= 0 (got %d)", responseLen)
 	}
 	// Deadlines are wall-clock, whatever Now says.
 	if p.Timeout > 0 || ctx.Done() != nil {
 		if err := conn.SetDeadline(time.Time{}); err != nil {
-			return st, fmt.Errorf("latency: RoundTrip: set deadline: %w", err)
+			return res, fmt.Errorf("latency: RoundTrip: set deadline: %w", err)
 		}
 		// Deferred calls run last-in first-out: stop the AfterFunc before
 		// clearing the deadline, so that it cannot set one after the clear.
@@ -216,11 +216,11 @@ func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []b
 	resp := make([]byte, responseLen)
 	for range n {
 		if err := ctx.Err(); err != nil {
-			return st, err
+			return res, err
 		}
 		if p.Timeout > 0 {
 			if err := conn.SetDeadline(time.Now().Add(p.Timeout)); err != nil {
-				return st, fmt.Errorf("latency: RoundTrip: set deadline: %w", err)
+				return res, fmt.Errorf("latency: RoundTrip: set deadline: %w", err)
 			}
 		}
 		start := p.now()
@@ -231,15 +231,15 @@ func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []b
 		end := p.now()
 		if err != nil {
 			if ctx.Err() != nil {
-				return st, ctx.Err()
+				return res, ctx.Err()
 			}
-			st.count(err)
-			return st, fmt.Errorf("latency: RoundTrip: %w", err)
+			res.count(err)
+			return res, fmt.Errorf("latency: RoundTrip: %w", err)
 		}
-		st.Samples++
+		res.Samples++
 		p.Sink.Record(end.Sub(start))
 	}
-	return st, nil
+	return res, nil
 }
 
 // OpenLoop calls f n times on a fixed schedule, one call every interval,
@@ -250,12 +250,12 @@ func (p *Probe) RoundTrip(ctx context.Context, n int, conn net.Conn, request []b
 // Calls run one at a time; a run that falls behind catches up by starting
 // late calls at once.
 func (p *Probe) OpenLoop(ctx context.Context, n int, interval time.Duration, f func(ctx context.Context) error) (ProbeResult, error) {
-	var st ProbeResult
+	var res ProbeResult
 	if err := p.check(n); err != nil {
-		return st, err
+		return res, err
 	}
 	if interval <= 0 {
-		return st, fmt.Errorf("latency: OpenLoop interval %v: must be positive", interval)
+		return res, fmt.Errorf("latency: OpenLoop interval %v: must be positive", interval)
 	}
 	begin := p.now()
 	now := begin
@@ -263,21 +263,21 @@ func (p *Probe) OpenLoop(ctx context.Context, n int, interval time.Duration, f f
 		intended := begin.Add(time.Duration(k) * interval)
 		if wait := intended.Sub(now); wait > 0 {
 			if err := p.sleep(ctx, wait); err != nil {
-				return st, err
+				return res, err
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return st, err
+			return res, err
 		}
 		sctx, cancel := p.sampleCtx(ctx)
 		err := f(sctx)
 		now = p.now()
 		cancel()
-		if err := p.outcome(ctx, &st, now.Sub(intended), err); err != nil {
-			return st, err
+		if err := p.outcome(ctx, &res, now.Sub(intended), err); err != nil {
+			return res, err
 		}
 	}
-	return st, nil
+	return res, nil
 }
 
 // KernelRTT records the kernel's smoothed round-trip time estimate of conn
@@ -286,34 +286,34 @@ func (p *Probe) OpenLoop(ctx context.Context, n int, interval time.Duration, f f
 // returns an error wrapping errors.ErrUnsupported ends the run with that
 // error, since the platform cannot provide it.
 func (p *Probe) KernelRTT(ctx context.Context, n int, interval time.Duration, conn net.Conn, rtt func(net.Conn) (time.Duration, error)) (ProbeResult, error) {
-	var st ProbeResult
+	var res ProbeResult
 	if err := p.check(n); err != nil {
-		return st, err
+		return res, err
 	}
 	if conn == nil || rtt == nil || interval < 0 {
-		return st, fmt.Errorf("latency: KernelRTT: need a conn, an rtt function and interval >= 0 (got %v)", interval)
+		return res, fmt.Errorf("latency: KernelRTT: need a conn, an rtt function and interval >= 0 (got %v)", interval)
 	}
 	for k := range n {
 		if k > 0 && interval > 0 {
 			if err := p.sleep(ctx, interval); err != nil {
-				return st, err
+				return res, err
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return st, err
+			return res, err
 		}
 		d, err := rtt(conn)
 		switch {
 		case errors.Is(err, errors.ErrUnsupported):
-			return st, fmt.Errorf("latency: KernelRTT: %w", err)
+			return res, fmt.Errorf("latency: KernelRTT: %w", err)
 		case err != nil:
-			st.count(err)
+			res.count(err)
 		case d < 0:
-			st.count(fmt.Errorf("latency: KernelRTT: negative rtt %v", d))
+			res.count(fmt.Errorf("latency: KernelRTT: negative rtt %v", d))
 		default:
-			st.Samples++
+			res.Samples++
 			p.Sink.Record(d)
 		}
 	}
-	return st, nil
+	return res, nil
 }
