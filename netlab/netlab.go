@@ -78,7 +78,9 @@ func (o seedOption) apply(c *config) error { c.seed = uint64(o); return nil }
 
 // Lab is a set of hosts, each a network namespace of its own, every two
 // of them joined by an emulated link, one [Link] per direction: Link(A, B)
-// carries the packets A sends to B. A Lab is safe for concurrent use.
+// carries the packets A sends to B. A packet to a lab address that no
+// host has is dropped, as a router without a route would (without an
+// ICMP error). A Lab is safe for concurrent use.
 type Lab struct {
 	hosts []*Host
 	links [][]*Link // links[from][to]; nil on the diagonal
@@ -142,8 +144,8 @@ func (l *Lab) Close() error {
 	return l.closeErr
 }
 
-// Host is one end of the lab: a network namespace with a loopback
-// interface and one device toward the other host. Sockets made on a host
+// Host is one host of the lab: a network namespace with a loopback
+// interface and one device toward the other hosts. Sockets made on a host
 // live in its namespace for good, whichever goroutine uses them later, so
 // net, net/http, crypto/tls and nettune's packages work unchanged on the
 // conns and listeners it returns. A Host is safe for concurrent use.
