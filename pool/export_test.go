@@ -32,6 +32,10 @@ func (p *Pool[T]) CheckInvariants() error {
 // Probe runs the liveness check on c.
 func Probe(c net.Conn) error { return newConnState(c, &clock{}).probe() }
 
+// ProbeConn runs the liveness check on c as a Get does: on the state kept
+// with the connection, whose RawConn was taken once, at the dial.
+func ProbeConn(c *Conn) error { return c.h.r.conn.probe() }
+
 // Underlying returns the generic pool under a ConnPool.
 func (cp *ConnPool) Underlying() *Pool[net.Conn] { return cp.p }
 

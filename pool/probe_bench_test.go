@@ -18,10 +18,15 @@ func BenchmarkLivenessProbe(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cp.Shutdown(b.Context()) })
-	conns := warm(b, cp, 1)
+	warm(b, cp, 1)
+	c, err := cp.Get(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := pool.Probe(conns[0]); err != nil {
+		if err := pool.ProbeConn(c); err != nil {
 			b.Fatal(err)
 		}
 	}
