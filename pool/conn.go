@@ -40,7 +40,8 @@ var errLivenessUnsupported = fmt.Errorf("the liveness check needs a non-blocking
 // [Option] of [New] and the [LivenessCheck] (on by default where
 // supported); a HealthCheck among them must be a HealthCheck[net.Conn],
 // and runs after the liveness check. It returns an [*OptionError] when an
-// option is invalid.
+// option is invalid. The HealthCheck gets the connection as dialed (such
+// as a *tls.Conn), as [Conn.NetConn] returns it.
 func NewConnPool(dial func(ctx context.Context, network, address string) (net.Conn, error),
 	network, address string, opts ...ConnOption) (*ConnPool, error) {
 	p, err := newConnPool(dial, network, address, asConn, opts)
@@ -50,7 +51,10 @@ func NewConnPool(dial func(ctx context.Context, network, address string) (net.Co
 	return &ConnPool{p: p, network: network, address: address}, nil
 }
 
-func asConn(_ context.Context, c net.Conn) (net.Conn, error) { return c, nil }
+// asConn makes the value of a ConnPool's resource the conn as dialed,
+// which its HealthCheck gets; the *Conn reaches the pool's view of it
+// through the resource.
+func asConn(_ context.Context, c net.Conn) (net.Conn, error) { return c.(*connState).c, nil }
 
 // NewConnPoolOf returns a pool of C, each made by wrap over a connection
 // to address on network dialed with dial (as for [NewConnPool]): a

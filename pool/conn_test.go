@@ -441,6 +441,7 @@ func TestAHealthCheckRunsAfterTheLivenessCheck(t *testing.T) {
 	assert.NotSame(t, conns[0], c.NetConn(), "the health check refused it")
 	require.NoError(t, c.Close())
 	assert.Len(t, checked, 1)
+	assert.Same(t, conns[0], checked[0], "the check gets the conn as dialed")
 }
 
 func TestThePoolRecoversByItselfWhenTheServerComesBack(t *testing.T) {

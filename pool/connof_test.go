@@ -179,3 +179,25 @@ func TestAFailedWrapCountsAsAFailedDialAndClosesTheConn(t *testing.T) {
 	assert.ErrorIs(t, err, net.ErrClosed, "the pool closed the conn")
 	assert.NoError(t, p.Shutdown(context.Background()))
 }
+
+func TestAClientThatClosesItsConnIsDroppedOnRelease(t *testing.T) {
+	s := startServer(t, "127.0.0.1:0", nil)
+	p, wraps := newLinePool(t, s.addr(), pool.MaxSize(1))
+	ctx := context.Background()
+	r, err := p.Get(ctx)
+	require.NoError(t, err)
+	require.NoError(t, r.Value().conn.Close(), "the client says goodbye and closes")
+	r.Release()
+	st := p.Stats()
+	assert.Equal(t, uint64(1), st.Closed.Discarded, "not pooled: %+v", st)
+	assert.Zero(t, st.Idle)
+
+	r, err = p.Get(ctx)
+	require.NoError(t, err)
+	require.NoError(t, r.Value().send("ping\n"))
+	line, err := r.Value().readLine()
+	require.NoError(t, err)
+	assert.Equal(t, "ping\n", line, "a new conn")
+	r.Release()
+	assert.Equal(t, int32(2), wraps.Load())
+}
