@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nettune/nettune/internal/opterr"
 	"github.com/nettune/nettune/internal/optset"
 	"github.com/nettune/nettune/sockopt"
 )
@@ -427,5 +428,5 @@ func (d *Dialer) NetDialer() *net.Dialer {
 // String lists the Dialer's options, such as
 // "dialer.Dialer(dialer.Timeout(5s), dialer.MultipathTCP(false))".
 func (d *Dialer) String() string {
-	return "dialer.Dialer(" + optset.List(d.self().opts) + ")"
+	return "dialer.Dialer(" + opterr.List(d.self().opts) + ")"
 }

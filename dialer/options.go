@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nettune/nettune/internal/opterr"
 	"github.com/nettune/nettune/internal/optset"
 	"github.com/nettune/nettune/sockopt"
 )
@@ -79,7 +80,7 @@ type OptionError struct {
 // when Conflicts is set, such as
 // "dialer.Timeout(-1s): must not be negative (0 means no timeout)".
 func (e *OptionError) Error() string {
-	return optset.ErrorString("dialer", e.Option, e.Option == nil, e.Conflicts, e.Err)
+	return opterr.Message("dialer", e.Option, e.Option == nil, e.Conflicts, e.Err)
 }
 
 // Unwrap returns Err.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nettune/nettune/internal/opterr"
 )
 
 // Defaults used when an option is not given (or given as zero).
@@ -54,28 +56,7 @@ type OptionError struct {
 // Error returns "<option>: <what is wrong>", followed by
 // " (conflicts with <option>, ...)" when there are Conflicts.
 func (e *OptionError) Error() string {
-	var b strings.Builder
-	if e.Option != nil {
-		b.WriteString(e.Option.String())
-	} else {
-		b.WriteString("dnscache")
-	}
-	b.WriteString(": ")
-	if e.Err != nil {
-		b.WriteString(e.Err.Error())
-	}
-	for i, o := range e.Conflicts {
-		if i == 0 {
-			b.WriteString(" (conflicts with ")
-		} else {
-			b.WriteString(", ")
-		}
-		b.WriteString(o.String())
-	}
-	if len(e.Conflicts) > 0 {
-		b.WriteByte(')')
-	}
-	return b.String()
+	return opterr.Message("dnscache", e.Option, e.Option == nil, e.Conflicts, e.Err)
 }
 
 // Unwrap returns e.Err.

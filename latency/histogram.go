@@ -6,10 +6,11 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/nettune/nettune/internal/opterr"
 )
 
 // Option configures a Histogram or a Recorder. Options print themselves
@@ -33,28 +34,7 @@ type OptionError struct {
 // "latency.Scale(9): scale must be between 0 and 8", followed, if that is
 // why, by " (conflicts with <options>)".
 func (e *OptionError) Error() string {
-	var b strings.Builder
-	if e.Option != nil {
-		b.WriteString(e.Option.String())
-	} else {
-		b.WriteString("latency")
-	}
-	b.WriteString(": ")
-	if e.Err != nil {
-		b.WriteString(e.Err.Error())
-	}
-	for i, o := range e.Conflicts {
-		if i == 0 {
-			b.WriteString(" (conflicts with ")
-		} else {
-			b.WriteString(", ")
-		}
-		b.WriteString(o.String())
-	}
-	if len(e.Conflicts) > 0 {
-		b.WriteString(")")
-	}
-	return b.String()
+	return opterr.Message("latency", e.Option, e.Option == nil, e.Conflicts, e.Err)
 }
 
 // Unwrap returns Err.

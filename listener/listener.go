@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/nettune/nettune/internal/opterr"
 	"github.com/nettune/nettune/internal/optset"
 	"github.com/nettune/nettune/sockopt"
 )
@@ -41,7 +42,7 @@ type OptionError struct {
 // when Conflicts is set, such as "listener.Backlog(-1): must be between 0
 // (Go's default) and 2147483647".
 func (e *OptionError) Error() string {
-	return optset.ErrorString("listener", e.Option, e.Option == nil, e.Conflicts, e.Err)
+	return opterr.Message("listener", e.Option, e.Option == nil, e.Conflicts, e.Err)
 }
 
 // Unwrap returns Err.
@@ -230,7 +231,7 @@ func (cfg *Config) netListenConfig(c *config, listen []optset.Entry[Option]) net
 
 // String lists the options the Config was made with.
 func (c *Config) String() string {
-	return "listener.Config{" + optset.List(c.opts) + "}"
+	return "listener.Config{" + opterr.List(c.opts) + "}"
 }
 
 // ListenConfig returns the standard library configuration underneath c:

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"syscall"
 	"time"
 
@@ -234,35 +233,4 @@ func KeepAliveOptions(cfg net.KeepAliveConfig) []sockopt.Option {
 // literal syntax: "net.KeepAliveConfig{Enable:true, Idle:30s, …}".
 func KeepAliveString(cfg net.KeepAliveConfig) string {
 	return fmt.Sprintf("net.KeepAliveConfig{Enable:%t, Idle:%v, Interval:%v, Count:%d}", cfg.Enable, cfg.Idle, cfg.Interval, cfg.Count)
-}
-
-// ErrorString is the message of an OptionError: "<option>: <err>" and,
-// with conflicts, " (conflicts with <a>, <b>)". pkg ("dialer") prefixes
-// the message when there is no option to name.
-func ErrorString[O fmt.Stringer](pkg string, option O, isNil bool, conflicts []O, err error) string {
-	var b strings.Builder
-	if isNil {
-		b.WriteString(pkg)
-	} else {
-		b.WriteString(option.String())
-	}
-	b.WriteString(": ")
-	if err != nil {
-		b.WriteString(err.Error())
-	}
-	if len(conflicts) > 0 {
-		b.WriteString(" (conflicts with ")
-		b.WriteString(List(conflicts))
-		b.WriteString(")")
-	}
-	return b.String()
-}
-
-// List prints opts separated by ", ".
-func List[O fmt.Stringer](opts []O) string {
-	s := make([]string, len(opts))
-	for i, o := range opts {
-		s[i] = o.String()
-	}
-	return strings.Join(s, ", ")
 }

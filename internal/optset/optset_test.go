@@ -15,16 +15,6 @@ import (
 
 type opt string
 
-func (o opt) String() string { return string(o) }
-
-func TestErrorStringNamesTheOptionTheCauseAndTheConflicts(t *testing.T) {
-	cause := errors.New("what is wrong")
-	assert.Equal(t, "pkg.A(1): what is wrong", optset.ErrorString("pkg", opt("pkg.A(1)"), false, nil, cause))
-	assert.Equal(t, "pkg.A(1): what is wrong (conflicts with pkg.B(2), pkg.C(3))",
-		optset.ErrorString("pkg", opt("pkg.A(1)"), false, []opt{"pkg.B(2)", "pkg.C(3)"}, cause))
-	assert.Equal(t, "pkg: what is wrong", optset.ErrorString("pkg", opt(""), true, nil, cause), "no option: the package prefix")
-}
-
 func TestDedupeKeepsTheFirstOfIdenticalOptions(t *testing.T) {
 	a, b := sockopt.NoDelay(true), sockopt.UserTimeout(time.Second)
 	assert.Equal(t, []sockopt.Option{a, b}, optset.Dedupe([]sockopt.Option{a, b, a, b}))
