@@ -230,7 +230,7 @@ func unshareError(err error) error {
 	return fmt.Errorf("%w (unshare CLONE_NEWNET: %w); an unprivileged user namespace is no way out "+
 		"from a Go process: unshare CLONE_NEWUSER|CLONE_NEWNET: %v (the kernel refuses it to a multithreaded "+
 		"process, and a Go process always is one); run as root, or give the binary the capabilities "+
-		"(setcap cap_sys_admin,cap_net_admin+ep), or start it in namespaces of its own: "+
+		"(setcap cap_sys_admin,cap_net_admin+ep, with /dev/net/tun open to its user), or start it in namespaces of its own: "+
 		"unshare --user --map-root-user --net <program> (needs /dev/net/tun open to all, mode 0666, and kernel.unprivileged_userns_clone=1 where that sysctl exists)",
 		ErrNoPrivilege, err, userErr)
 }
