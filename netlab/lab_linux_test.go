@@ -698,3 +698,33 @@ func TestAHostsDeviceTakesTheSmallestMTUOfItsLinks(t *testing.T) {
 	assert.Equal(t, 1400, mtu(a), "back to the smallest of the others")
 	assert.Equal(t, netlab.DefaultMTU, mtu(c))
 }
+
+// Close does not wait for a func still running on a host; that func keeps
+// its namespace until it returns, and Run afterwards says the lab is closed.
+func TestCloseDoesNotWaitForAFuncRunningOnAHost(t *testing.T) {
+	lab := newLab(t)
+	release := make(chan struct{})
+	entered := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- lab.A().Run(func() error {
+			entered <- netnsOf("/proc/thread-self/ns/net")
+			<-release
+			return nil
+		})
+	}()
+	ns := <-entered
+	require.NoError(t, lab.Close())
+	close(release)
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	err := lab.A().Run(func() error { return nil })
+	assert.ErrorIs(t, err, netlab.ErrClosed)
+	waitFor(t, "no thread left in the host's namespace", func() bool {
+		return len(referencesTo(map[string]bool{ns: true})) == 0
+	})
+}
