@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"time"
+
+	"github.com/nettune/nettune/internal/opterr"
 )
 
 // Option configures a [Pool] or a pool of connections: [New],
@@ -43,32 +44,10 @@ type OptionError struct {
 
 // Error is the option as written, what is wrong with it and, if that is
 // why, the options it conflicts with: "pool.MinIdle(4): must be at most
-// MaxSize (conflicts with pool.MaxSize(2))".
+// MaxSize (conflicts with pool.MaxSize(2))". Without an Option it starts
+// with "pool: " instead.
 func (e *OptionError) Error() string {
-	var b strings.Builder
-	if e.Option != nil {
-		b.WriteString(e.Option.String())
-	} else {
-		b.WriteString("pool: options")
-	}
-	b.WriteString(": ")
-	if e.Err != nil {
-		b.WriteString(e.Err.Error())
-	} else {
-		b.WriteString("refused")
-	}
-	for i, o := range e.Conflicts {
-		if i == 0 {
-			b.WriteString(" (conflicts with ")
-		} else {
-			b.WriteString(", ")
-		}
-		b.WriteString(o.String())
-	}
-	if len(e.Conflicts) > 0 {
-		b.WriteString(")")
-	}
-	return b.String()
+	return opterr.Message("pool", e.Option, e.Option == nil, e.Conflicts, e.Err)
 }
 
 // Unwrap returns Err.

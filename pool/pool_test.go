@@ -608,7 +608,7 @@ func TestEveryRefusedOptionIsAnOptionErrorPrintedAsItWasWritten(t *testing.T) {
 			"pool.HealthCheck[*pool_test.res](-1s, func): a negative threshold is an error; 0 checks on every checkout"},
 		{[]pool.Option{pool.HealthCheck[string](0, func(context.Context, string) error { return nil })},
 			"pool.HealthCheck[string](0s, func)", nil, "pool.HealthCheck[string](0s, func): checks another type than the pool's *pool_test.res"},
-		{[]pool.Option{nil}, "", nil, "pool: options: nil option"},
+		{[]pool.Option{nil}, "", nil, "pool: nil option"},
 	} {
 		_, err := pool.New(f.dial, f.close, tc.opts...)
 		var oe *pool.OptionError
