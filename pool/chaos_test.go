@@ -29,13 +29,13 @@ import (
 // Conns die in two ways. Known deaths: a worker holding a conn has the
 // server reset it, close it or write unrequested bytes on it, waits until
 // its own socket shows that, and returns the conn as if nothing happened;
-// with a zero threshold a dial can also return a conn that is dead on
+// with EveryCheckout a dial can also return a conn that is dead on
 // arrival. Any later Get returning one of those conns is counted. Noise:
 // workers also have the server kill other conns at random moments; those
 // may be in use, so the workers tolerate the failures, and they are not
 // counted.
 func TestUnderChaosNoConnKnownToBeDeadIsHandedOut(t *testing.T) {
-	t.Run("threshold=0", func(t *testing.T) { chaos(t, 0) })
+	t.Run("threshold=EveryCheckout", func(t *testing.T) { chaos(t, pool.EveryCheckout) })
 	t.Run("threshold=1s", func(t *testing.T) { chaos(t, time.Second) })
 }
 
@@ -53,19 +53,19 @@ func chaos(t *testing.T, threshold time.Duration) {
 		noiseErrs  atomic.Int64
 		freshDead  atomic.Int64
 	)
-	clock := newFakeClock() // moved only by the workers, for threshold > 0
+	clock := newFakeClock() // moved only by the workers, for a threshold above EveryCheckout
 	opts := []pool.ConnOption{pool.MaxSize(maxSize), pool.MinIdle(1), pool.LivenessCheck(threshold),
 		pool.DialBackoff(-1, 0)}
-	if threshold > 0 {
+	if threshold > pool.EveryCheckout {
 		opts = append(opts, pool.Clock(clock.Now))
 	}
 
 	var d net.Dialer
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
-		// A dial result is checked only with a zero threshold: a dial
+		// A dial result is checked only with EveryCheckout: a dial
 		// proves the conn alive.
-		if err != nil || threshold > 0 || rand.IntN(20) != 0 {
+		if err != nil || threshold > pool.EveryCheckout || rand.IntN(20) != 0 {
 			return c, err
 		}
 		if !killAndWait(t, s, c, rand.IntN(3)) {

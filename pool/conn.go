@@ -97,8 +97,8 @@ func newConnPool[C any](dial func(ctx context.Context, network, address string) 
 		return nil, err
 	}
 	if !livenessSupported {
-		if cfg.livenessSet && cfg.liveness >= 0 {
-			return nil, &OptionError{Option: LivenessCheck(cfg.liveness), Err: errLivenessUnsupported}
+		if cfg.livenessOpt != nil {
+			return nil, &OptionError{Option: cfg.livenessOpt, Err: errLivenessUnsupported}
 		}
 		cfg.liveness = -1
 	}

@@ -447,7 +447,7 @@ func TestAHealthCheckRunsAfterTheLivenessCheck(t *testing.T) {
 func TestThePoolRecoversByItselfWhenTheServerComesBack(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
 	addr := s.addr()
-	cp := newConnPool(t, nil, addr, pool.LivenessCheck(0), pool.DialBackoff(5*time.Millisecond, 20*time.Millisecond))
+	cp := newConnPool(t, nil, addr, pool.LivenessCheck(pool.EveryCheckout), pool.DialBackoff(5*time.Millisecond, 20*time.Millisecond))
 	warm(t, cp, 2)
 	s.stop()
 
@@ -484,7 +484,7 @@ func TestThePoolRecoversByItselfWhenTheServerComesBack(t *testing.T) {
 
 func TestConnPoolTryGetNeverWaitsAndSkipsADeadConn(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
-	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(0))
+	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(pool.EveryCheckout))
 	_, err := cp.TryGet(context.Background())
 	assert.ErrorIs(t, err, pool.ErrUnavailable, "nothing idle yet")
 	eventually(t, "TryGet's background dial lands", func() bool { return cp.Stats().Idle == 1 })
@@ -564,9 +564,10 @@ func TestConnPoolStringNamesTheNetworkAndAddress(t *testing.T) {
 	assert.Equal(t, "pool.ConnPool(tcp6 [::1]:6379)", fmt.Sprint(cp), "fmt uses String")
 }
 
-// With LivenessCheck(0) the pool had no clock, so a HealthCheck's own
-// threshold was never reached and the check never ran.
-func TestAHealthCheckWithAThresholdRunsAlongsideAZeroLivenessThreshold(t *testing.T) {
+// LivenessCheck(EveryCheckout) needs no clock, but a HealthCheck's
+// threshold does: the pool must still read one for it (once it did not,
+// and the check never ran).
+func TestAHealthCheckWithAThresholdRunsAlongsideALivenessCheckOnEveryCheckout(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
 	clock := newFakeClock()
 	var checks atomic.Int32
@@ -574,7 +575,7 @@ func TestAHealthCheckWithAThresholdRunsAlongsideAZeroLivenessThreshold(t *testin
 		checks.Add(1)
 		return errors.New("no")
 	}
-	cp := newConnPool(t, nil, s.addr(), pool.LivenessCheck(0), pool.HealthCheck(time.Minute, check),
+	cp := newConnPool(t, nil, s.addr(), pool.LivenessCheck(pool.EveryCheckout), pool.HealthCheck(time.Minute, check),
 		pool.Clock(clock.Now))
 	conns := warm(t, cp, 1)
 	c, err := cp.Get(context.Background())

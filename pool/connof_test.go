@@ -52,7 +52,7 @@ func newLinePool(t testing.TB, addr string, opts ...pool.ConnOption) (*pool.Pool
 
 func TestAClientsBufferedReaderLivesWithItsConnAcrossCheckouts(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
-	p, wraps := newLinePool(t, s.addr(), pool.MaxSize(1), pool.LivenessCheck(0))
+	p, wraps := newLinePool(t, s.addr(), pool.MaxSize(1), pool.LivenessCheck(pool.EveryCheckout))
 	ctx := context.Background()
 
 	r, err := p.Get(ctx)
@@ -77,7 +77,7 @@ func TestAClientsBufferedReaderLivesWithItsConnAcrossCheckouts(t *testing.T) {
 
 func TestTheLivenessCheckStillCatchesADeadPeerUnderAClient(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
-	p, wraps := newLinePool(t, s.addr(), pool.MaxSize(1), pool.LivenessCheck(0))
+	p, wraps := newLinePool(t, s.addr(), pool.MaxSize(1), pool.LivenessCheck(pool.EveryCheckout))
 	ctx := context.Background()
 	r, err := p.Get(ctx)
 	require.NoError(t, err)
@@ -149,7 +149,7 @@ func TestAClientPoolTakesAHealthCheckOfTheClientType(t *testing.T) {
 		}
 		return err
 	}
-	p, _ := newLinePool(t, s.addr(), pool.HealthCheck(0, ping))
+	p, _ := newLinePool(t, s.addr(), pool.HealthCheck(pool.EveryCheckout, ping))
 	r, err := p.Get(context.Background())
 	require.NoError(t, err)
 	r.Release()

@@ -61,9 +61,9 @@
 // check to [New] does not compile. A bad option makes the constructor
 // return an [*OptionError] that prints the option as it was written:
 // "pool.MaxSize(0): must be at least 1". Durations follow net.Dialer's
-// KeepAlive: 0 means the default, a negative value turns the limit off;
-// the two check thresholds ([LivenessCheck], [HealthCheck]) say how long a
-// resource may go unproven, so there 0 means "check on every checkout".
+// KeepAlive: 0 means the default, a negative value turns the limit off.
+// The two check thresholds ([LivenessCheck], [HealthCheck]) say how long a
+// resource may go unproven; [EveryCheckout] checks it on every checkout.
 //
 // # Closing and resetting
 //
@@ -135,12 +135,12 @@
 //     a server that keeps its socket open is found on the next Read.
 //
 // A connection straight from its dial that fails the check (only possible
-// with a threshold of 0) fails the Get with the check's error, since a
+// with a threshold of [EveryCheckout]) fails the Get with the check's error, since a
 // server that drops every new connection would otherwise keep it dialing.
 //
 // # What the liveness check promises
 //
-// With LivenessCheck(0) no connection is handed out whose death (end of
+// With LivenessCheck(EveryCheckout) no connection is handed out whose death (end of
 // stream, reset, or unrequested bytes on a plain connection) had reached
 // the client's socket when the Get received it. With a threshold d > 0
 // the same holds for every connection quiet for d or more (measured on a

@@ -63,7 +63,7 @@ func expectNotHandedOver(t *testing.T, cp *pool.ConnPool, held *pool.Conn, got <
 
 func TestAConnResetWhileHeldIsNotHandedToAWaitingGet(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
-	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(0))
+	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(pool.EveryCheckout))
 	held, raw, got := heldWhileAnotherWaits(t, cp, s, nil)
 
 	require.NoError(t, raw.SetLinger(0))
@@ -74,7 +74,7 @@ func TestAConnResetWhileHeldIsNotHandedToAWaitingGet(t *testing.T) {
 
 func TestAConnClosedByThePeerWhileHeldIsNotHandedToAWaitingGet(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
-	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(0))
+	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(pool.EveryCheckout))
 	held, raw, got := heldWhileAnotherWaits(t, cp, s, nil)
 
 	require.NoError(t, raw.CloseWrite()) // FIN
@@ -84,7 +84,7 @@ func TestAConnClosedByThePeerWhileHeldIsNotHandedToAWaitingGet(t *testing.T) {
 
 func TestAConnSentUnsolicitedBytesWhileHeldIsNotHandedToAWaitingGet(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
-	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(0))
+	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(pool.EveryCheckout))
 	held, raw, got := heldWhileAnotherWaits(t, cp, s, nil)
 
 	_, err := raw.Write([]byte("ping\n")) // what the next request would read as its answer
@@ -158,7 +158,7 @@ func TestAFreshConnThatFailsTheCheckFailsTheGet(t *testing.T) {
 		}
 		return c, nil
 	}
-	cp := newConnPool(t, dial, ln.Addr().String(), pool.MaxSize(1), pool.LivenessCheck(0),
+	cp := newConnPool(t, dial, ln.Addr().String(), pool.MaxSize(1), pool.LivenessCheck(pool.EveryCheckout),
 		pool.DialTimeout(20*time.Second))
 	c, err := cp.Get(context.Background())
 	if !assert.ErrorIs(t, err, pool.ErrPeerClosed, "the dead conn failed the Get") {
@@ -215,7 +215,7 @@ func TestAConnReturnedAfterAWriteWithNothingToReadIsKept(t *testing.T) {
 // is served before Gets that queued after it.
 func TestAGetHandedADeadConnKeepsItsPlaceInTheQueue(t *testing.T) {
 	s := startServer(t, "127.0.0.1:0", nil)
-	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(0))
+	cp := newConnPool(t, nil, s.addr(), pool.MaxSize(1), pool.LivenessCheck(pool.EveryCheckout))
 	held, raw, first := heldWhileAnotherWaits(t, cp, s, nil)
 	second := make(chan getResult, 1)
 	go func() {

@@ -50,7 +50,7 @@ func peek(rc syscall.RawConn, isTLS bool) error {
 }
 
 // peeker is peek's callback and what it found, reused through peekers so
-// that a peek (on every checkout with LivenessCheck(0)) does not allocate
+// that a peek (on every checkout with LivenessCheck(EveryCheckout)) does not allocate
 // them each time.
 type peeker struct {
 	peekResult

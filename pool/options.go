@@ -70,8 +70,8 @@ type config struct {
 	health    healthChecker // nil: none; checked against the pool's type
 	healthOpt ConnOption    // the option that set health, for errors
 
-	liveness    time.Duration // pools of conns only; <0: off
-	livenessSet bool
+	liveness    time.Duration // pools of conns only; <0: off; 0: every checkout
+	livenessOpt ConnOption    // the LivenessCheck that asked for a check, for errors; nil: none, or the default
 
 	// given records which count options were given, for cross-checks.
 	given [numCounts]bool
@@ -401,11 +401,15 @@ type healthOption[T any] struct {
 // every way it can reach the Get (from the idle set, handed over by a
 // Release, handed over from a dial, through TryGet), when at least after
 // has passed since the resource was last known good: dialed, released with
-// [Resource.Release], or passed the check. after is a threshold: 0 checks
-// on every checkout, fresh dials included, and a negative value is an
-// error. For a pool of connections a release does not count as known good
-// (the conn may have died while held): a Read that returned data on it
-// does, as for [LivenessCheck].
+// [Resource.Release], or passed the check. For a pool of connections a
+// release does not count as known good (the conn may have died while
+// held): a Read that returned data on it does, as for [LivenessCheck].
+//
+// after is a threshold: 0 means the default ([EveryCheckout]: the check runs
+// on every checkout, fresh dials included, since a check given with no
+// threshold is a check asked for each time); a negative value is an error.
+// A threshold above EveryCheckout is measured on the pool's coarse clock
+// (see [LivenessCheck]).
 //
 // check runs in the Get that receives the resource, with that Get's
 // context and without holding the pool's lock. A resource whose check
@@ -428,12 +432,12 @@ func (o healthOption[T]) apply(c *config) error {
 		return errors.New("nil check")
 	}
 	if o.threshold < 0 {
-		return errors.New("a negative threshold is an error; 0 checks on every checkout")
+		return errors.New("a negative threshold is an error; 0 (the default) or EveryCheckout checks on every checkout")
 	}
 	c.health, c.healthOpt = o, o
 	return nil
 }
-func (o healthOption[T]) after() time.Duration { return o.threshold }
+func (o healthOption[T]) after() time.Duration { return always(o.threshold) }
 func (o healthOption[T]) String() string {
 	return fmt.Sprintf("pool.HealthCheck[%s](%v, func)", typeName[T](), o.threshold)
 }
@@ -455,6 +459,25 @@ func healthFor[T any](c *config) (check func(context.Context, T) error, err erro
 // typeName names T, even when T is an interface type.
 func typeName[T any]() string { return fmt.Sprintf("%T", (*T)(nil))[1:] }
 
+// EveryCheckout is the threshold of a [LivenessCheck] or a [HealthCheck]
+// that checks on every checkout, hand-offs and fresh dials included:
+// LivenessCheck(EveryCheckout), HealthCheck(EveryCheckout, check). It is
+// one nanosecond, since a resource is always quiet for at least that long;
+// the pool takes it (and any threshold up to it) to mean "always" and does
+// not read its clock for it, so that a coarse clock that has not ticked
+// since a resource was last proven good never lets it skip the check.
+const EveryCheckout time.Duration = 1
+
+// always maps a threshold of at most EveryCheckout to 0, which the pool
+// compares with the quiet time: the check is then due even when the quiet
+// time is measured as 0.
+func always(d time.Duration) time.Duration {
+	if d <= EveryCheckout {
+		return 0
+	}
+	return d
+}
+
 type livenessOption time.Duration
 
 // LivenessCheck is for pools of connections ([NewConnPool],
@@ -473,16 +496,17 @@ type livenessOption time.Duration
 // the pool's coarse clock, which can lag by one tick: d/8, but at least
 // 1ms and at most 1s.
 //
-// d is a threshold: 0 checks on every checkout, hand-offs and fresh dials
-// included, so that no connection is handed out whose death (end of
-// stream, reset, or on a plain connection unrequested bytes) had reached
-// the client's socket when the Get received it; a negative value turns
-// the check off. Without this option the threshold is 1s, where the
-// platform supports the check (unix); elsewhere it is off, and asking for
-// it makes the constructor return an [*OptionError] wrapping
-// [errors.ErrUnsupported]. A larger d saves the system call (about half a
-// microsecond) on connections in steady use, at the price of handing out
-// one that died less than d after it last proved alive.
+// d is a threshold: 0 means the default (1s where the platform supports
+// the check, that is on unix; elsewhere off); a negative value turns it
+// off. [EveryCheckout] checks on every checkout, hand-offs and fresh dials
+// included, without reading the clock, so that no connection is handed out
+// whose death (end of stream, reset, or on a plain connection unrequested
+// bytes) had reached the client's socket when the Get received it. Where
+// the platform lacks the check, asking for it (a positive d) makes the
+// constructor return an [*OptionError] wrapping [errors.ErrUnsupported]. A
+// larger d saves the system call (about half a microsecond) on connections
+// in steady use, at the price of handing out one that died less than d
+// after it last proved alive.
 //
 // Whatever d is, a plain connection returned with a Write after its last
 // Read (a reply may be on its way) is peeked at on its next checkout, and
@@ -491,7 +515,14 @@ type livenessOption time.Duration
 func LivenessCheck(d time.Duration) ConnOption { return livenessOption(d) }
 
 func (o livenessOption) apply(c *config) error {
-	c.liveness, c.livenessSet = max(-1, time.Duration(o)), true
+	switch d := time.Duration(o); {
+	case d == 0:
+		c.liveness, c.livenessOpt = defaultLiveness, nil
+	case d < 0:
+		c.liveness, c.livenessOpt = -1, nil
+	default:
+		c.liveness, c.livenessOpt = always(d), o
+	}
 	return nil
 }
 func (o livenessOption) String() string {

@@ -59,8 +59,8 @@ type Pool[T any] struct {
 	cfg     config
 
 	health   func(ctx context.Context, v T) error // the HealthCheck, or nil
-	healthAt int64                                // its threshold, quiet nanoseconds
-	liveAt   int64                                // the LivenessCheck's threshold; <0: off (always, for New)
+	healthAt int64                                // its threshold, quiet nanoseconds; 0: every checkout
+	liveAt   int64                                // the LivenessCheck's threshold; 0: every checkout; <0: off (always, for New)
 	checkAt  int64                                // quiet nanoseconds from which a check runs; <0: no check
 
 	plain bool // no option acts on checkout: no time limits, check or MinIdle

@@ -605,7 +605,7 @@ func TestEveryRefusedOptionIsAnOptionErrorPrintedAsItWasWritten(t *testing.T) {
 		{[]pool.Option{pool.Clock(nil)}, "pool.Clock(nil)", nil, "pool.Clock(nil): nil func"},
 		{[]pool.Option{pool.HealthCheck[*res](-time.Second, func(context.Context, *res) error { return nil })},
 			"pool.HealthCheck[*pool_test.res](-1s, func)", nil,
-			"pool.HealthCheck[*pool_test.res](-1s, func): a negative threshold is an error; 0 checks on every checkout"},
+			"pool.HealthCheck[*pool_test.res](-1s, func): a negative threshold is an error; 0 (the default) or EveryCheckout checks on every checkout"},
 		{[]pool.Option{pool.HealthCheck[string](0, func(context.Context, string) error { return nil })},
 			"pool.HealthCheck[string](0s, func)", nil, "pool.HealthCheck[string](0s, func): checks another type than the pool's *pool_test.res"},
 		{[]pool.Option{nil}, "", nil, "pool: nil option"},
@@ -722,7 +722,7 @@ func TestMaxConcurrentDialsLimitsDialsInFlight(t *testing.T) {
 	f.closedOnce(t)
 }
 
-func TestAHealthCheckWithAZeroThresholdRunsOnAHandOffToo(t *testing.T) {
+func TestAHealthCheckOnEveryCheckoutRunsOnAHandOffToo(t *testing.T) {
 	f := &factory{}
 	var bad atomic.Pointer[res]
 	var checks atomic.Int32
@@ -733,11 +733,11 @@ func TestAHealthCheckWithAZeroThresholdRunsOnAHandOffToo(t *testing.T) {
 		}
 		return nil
 	}
-	p := newPool(t, f, pool.MaxSize(1), pool.HealthCheck(0, check))
+	p := newPool(t, f, pool.MaxSize(1), pool.HealthCheck(pool.EveryCheckout, check))
 	ctx := context.Background()
 	held, err := p.Get(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, int32(1), checks.Load(), "a fresh dial is checked too: 0 is every checkout")
+	assert.Equal(t, int32(1), checks.Load(), "a fresh dial is checked too")
 
 	got := make(chan pool.Resource[*res], 1)
 	go func() {

@@ -84,7 +84,7 @@ func stress(t *testing.T, closeEarly bool) {
 	}
 	p, err := pool.New(dial, closeFn, pool.MaxSize(maxSize), pool.MinIdle(1), pool.MaxIdle(3),
 		pool.MaxConcurrentDials(2), pool.MaxIdleTime(3*time.Millisecond), pool.MaxLifetime(8*time.Millisecond),
-		pool.HealthCheck(0, check), pool.DialBackoff(100*time.Microsecond, time.Millisecond))
+		pool.HealthCheck(pool.EveryCheckout, check), pool.DialBackoff(100*time.Microsecond, time.Millisecond))
 	require.NoError(t, err)
 
 	var calls, successes atomic.Uint64
