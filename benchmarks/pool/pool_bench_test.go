@@ -265,7 +265,7 @@ func BenchmarkGetCancelled(b *testing.B) {
 // Release. waits/op (from Stats) is 2: one op is two hand-offs. The conn
 // variants hand over a loopback TCP conn that does no I/O, with the
 // liveness check at its default threshold (a conn within it is handed
-// over unchecked) and at 0 (a peek on every hand-off).
+// over unchecked) and at EveryCheckout (a peek on every hand-off).
 func BenchmarkWaitingGet(b *testing.B) {
 	ctx := context.Background()
 	b.Run("pool=generic", func(b *testing.B) {
@@ -279,10 +279,13 @@ func BenchmarkWaitingGet(b *testing.B) {
 			return r.Release, err
 		}, p.Stats)
 	})
-	for _, live := range []time.Duration{time.Second, 0} {
-		b.Run("pool=conn/liveness="+live.String(), func(b *testing.B) {
+	for _, live := range []struct {
+		name string
+		d    time.Duration
+	}{{"1s", time.Second}, {"EveryCheckout", pool.EveryCheckout}} {
+		b.Run("pool=conn/liveness="+live.name, func(b *testing.B) {
 			addr := silentServer(b)
-			cp, err := pool.NewConnPool(nil, "tcp", addr, pool.MaxSize(1), pool.LivenessCheck(live))
+			cp, err := pool.NewConnPool(nil, "tcp", addr, pool.MaxSize(1), pool.LivenessCheck(live.d))
 			if err != nil {
 				b.Fatal(err)
 			}

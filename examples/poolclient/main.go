@@ -8,7 +8,7 @@
 //
 // With the embedded server it then closes every server-side connection,
 // as a restarting server or an idle timeout would, lets the pool sit idle
-// for -liveness (at least 10ms), and shows the pool's liveness check
+// for the -liveness threshold (at least 10ms), and shows the pool's liveness check
 // finding the dead idle connections before they are used.
 // A request is sent again, once, on a new connection when it fails on a
 // pooled one (safe here: an echo is idempotent).
@@ -54,7 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	f.LoadFlags(&cfg.LoadFlags, 4000)
 	f.Int(&cfg.size, "size", 64, 1, 1<<20, "request size in `bytes`; the server echoes them back")
 	f.Int(&cfg.maxSize, "max-size", 0, 0, math.MaxInt, "pool.MaxSize (0: as many as -workers)")
-	f.Duration(&cfg.liveness, "liveness", time.Millisecond, cli.AnyDuration, "pool.LivenessCheck: peek at connections quiet (no data read, no check passed) this long before handing them out (negative: no check)")
+	f.Duration(&cfg.liveness, "liveness", time.Millisecond, cli.AnyDuration, "pool.LivenessCheck: peek at connections quiet (no data read, no check passed) this long before handing them out (0: the pool's default, 1s; negative: no check)")
 	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
@@ -121,7 +121,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		// pool sits idle while it restarts: longer than the liveness
 		// threshold, so every idle connection is checked before reuse.
 		closed := srv.CloseConns()
-		idle := max(cfg.liveness, 10*time.Millisecond)
+		threshold := cfg.liveness
+		if threshold == 0 {
+			threshold = time.Second // the pool's default, which 0 asks for
+		}
+		idle := max(threshold, 10*time.Millisecond)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
