@@ -463,9 +463,9 @@ func typeName[T any]() string { return fmt.Sprintf("%T", (*T)(nil))[1:] }
 // that checks on every checkout, hand-offs and fresh dials included:
 // LivenessCheck(EveryCheckout), HealthCheck(EveryCheckout, check). It is
 // one nanosecond, since a resource is always quiet for at least that long;
-// the pool takes it (and any threshold up to it) to mean "always" and does
-// not read its clock for it, so that a coarse clock that has not ticked
-// since a resource was last proven good never lets it skip the check.
+// the pool takes it (and any threshold up to it) to mean "always", whatever
+// its clock says, so that a coarse clock that has not ticked since a
+// resource was last proven good never lets it skip the check.
 const EveryCheckout time.Duration = 1
 
 // always maps a threshold of at most EveryCheckout to 0, which the pool
@@ -499,7 +499,7 @@ type livenessOption time.Duration
 // d is a threshold: 0 means the default (1s where the platform supports
 // the check, that is on unix; elsewhere off); a negative value turns it
 // off. [EveryCheckout] checks on every checkout, hand-offs and fresh dials
-// included, without reading the clock, so that no connection is handed out
+// included, whatever the clock says, so that no connection is handed out
 // whose death (end of stream, reset, or on a plain connection unrequested
 // bytes) had reached the client's socket when the Get received it. Where
 // the platform lacks the check, asking for it (a positive d) makes the
