@@ -1,0 +1,16 @@
+package nettuneprom
+
+import "github.com/nettune/nettune/latency"
+
+// NanosecondExport reports whether latency still exports nanoseconds.
+var NanosecondExport = nanosecondExport
+
+// NativeCounts returns the native buckets of s, downscaled by k, by index.
+func NativeCounts(s *latency.Snapshot, k int) map[int]uint64 {
+	nh := exportNative(s)
+	m := map[int]uint64{}
+	for _, b := range downscale(nativeBuckets(&nh), k) {
+		m[b.index] += b.count
+	}
+	return m
+}

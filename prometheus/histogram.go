@@ -1,0 +1,223 @@
+package nettuneprom
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/nettune/nettune/latency"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// maxSchema and minSchema bound the schemas Prometheus accepts.
+const (
+	maxSchema = 8
+	minSchema = -4
+)
+
+// HistogramOpts names a latency histogram metric and picks its classic
+// buckets. The fields mean what they mean in prometheus.HistogramOpts.
+type HistogramOpts struct {
+	Namespace string
+	Subsystem string
+	// Name must end in "_seconds": values are exported in seconds.
+	Name string
+	// Help is required, as Prometheus's linter wants.
+	Help        string
+	ConstLabels prometheus.Labels
+
+	// VariableLabels are the label names whose values Track takes.
+	VariableLabels []string
+
+	// Buckets are the upper bounds, in seconds and ascending, of the classic
+	// buckets exported next to the native ones (servers that do not scrape
+	// native histograms read only these). nil means prometheus.DefBuckets;
+	// an empty non-nil slice exports native buckets only.
+	Buckets []float64
+}
+
+// HistogramCollector is a prometheus.Collector that exports latency
+// snapshots as histograms: each series carries the native histogram
+// (schema = the snapshot's scale, bucket boundaries at powers of
+// 2^(2^-schema) seconds, the counts copied as they are) and classic
+// buckets at HistogramOpts.Buckets, together in one metric.
+//
+// A classic bucket is exact when its bound is a native bucket boundary
+// (any power of two, such as 0.25, 0.5 or 1 second, at every schema), at
+// or above the largest value, or below the smallest; otherwise the native
+// bucket holding the bound is left out of it, so the classic count is a
+// lower bound that misses only values within one native bucket (the
+// snapshot's relative error) of the bound.
+//
+// A HistogramCollector is safe for concurrent use; Collect calls each
+// series' snapshot function once per scrape.
+type HistogramCollector struct {
+	desc    *prometheus.Desc
+	nLabels int
+	bounds  []float64
+
+	mu     sync.Mutex         // guards series
+	series map[string]*series // by label values joined with "\xff"
+}
+
+type series struct {
+	labelValues []string
+	snapshot    func() *latency.Snapshot
+}
+
+// NewHistogramCollector returns a collector with no series yet: Track adds
+// them. It returns an error for a name without the "_seconds" suffix, a
+// missing help text, or buckets that are not ascending positive finite
+// numbers.
+func NewHistogramCollector(opts HistogramOpts) (*HistogramCollector, error) {
+	name := prometheus.BuildFQName(opts.Namespace, opts.Subsystem, opts.Name)
+	if !strings.HasSuffix(name, "_seconds") {
+		return nil, fmt.Errorf("nettuneprom: histogram %q: name must end in _seconds (values are exported in seconds)", name)
+	}
+	if opts.Help == "" {
+		return nil, fmt.Errorf("nettuneprom: histogram %q: Help is empty", name)
+	}
+	bounds := opts.Buckets
+	if bounds == nil {
+		bounds = prometheus.DefBuckets
+	}
+	for j, b := range bounds {
+		if !(b > 0) || math.IsInf(b, 1) || (j > 0 && b <= bounds[j-1]) {
+			return nil, fmt.Errorf("nettuneprom: histogram %q: Buckets %v: must be ascending positive finite numbers of seconds", name, bounds)
+		}
+	}
+	desc := prometheus.NewDesc(name, opts.Help, opts.VariableLabels, opts.ConstLabels)
+	if err := desc.Err(); err != nil { // a bad label name, for example
+		return nil, fmt.Errorf("nettuneprom: histogram %q: %w", name, err)
+	}
+	return &HistogramCollector{
+		desc:    desc,
+		nLabels: len(opts.VariableLabels),
+		bounds:  slices.Clone(bounds),
+		series:  make(map[string]*series),
+	}, nil
+}
+
+// Track adds a series with the given label values (one per
+// HistogramOpts.VariableLabels name), or replaces the snapshot function of
+// an existing one. snapshot returns the cumulative contents (for a
+// *latency.Histogram h, pass h.Snapshot); it is called at every scrape and
+// must be safe for concurrent use.
+func (c *HistogramCollector) Track(snapshot func() *latency.Snapshot, labelValues ...string) error {
+	if snapshot == nil {
+		return errors.New("nettuneprom: Track: nil snapshot function")
+	}
+	if len(labelValues) != c.nLabels {
+		return fmt.Errorf("nettuneprom: Track: %d label values for %d labels", len(labelValues), c.nLabels)
+	}
+	key := strings.Join(labelValues, "\xff")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.series[key] = &series{labelValues: slices.Clone(labelValues), snapshot: snapshot}
+	return nil
+}
+
+// Untrack removes the series with the given label values and reports
+// whether there was one.
+func (c *HistogramCollector) Untrack(labelValues ...string) bool {
+	key := strings.Join(labelValues, "\xff")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.series[key]
+	delete(c.series, key)
+	return ok
+}
+
+// Describe implements prometheus.Collector.
+func (c *HistogramCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector: one histogram per tracked series.
+func (c *HistogramCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	ss := make([]*series, 0, len(c.series))
+	for _, s := range c.series {
+		ss = append(ss, s)
+	}
+	c.mu.Unlock()
+	for _, s := range ss {
+		ch <- c.metric(s.snapshot(), s.labelValues)
+	}
+}
+
+// metric converts one snapshot.
+func (c *HistogramCollector) metric(s *latency.Snapshot, labelValues []string) prometheus.Metric {
+	m := &histogram{desc: c.desc, labels: prometheus.MakeLabelPairs(c.desc, labelValues)}
+	h := &m.h
+	if s == nil {
+		s = new(latency.Snapshot)
+	}
+	nh := exportNative(s)
+	bs := nativeBuckets(&nh)
+	schema := int(nh.Schema)
+	if schema > maxSchema { // latency.MaxScale is 8 today; keep the guard
+		bs = downscale(bs, schema-maxSchema)
+		schema = maxSchema
+	}
+	count, sum, zero := nh.Count, nh.Sum, nh.ZeroCount
+	threshold := nh.ZeroThreshold
+	schema32 := int32(schema)
+	h.SampleCount, h.SampleSum = &count, &sum
+	h.Schema, h.ZeroThreshold, h.ZeroCount = &schema32, &threshold, &zero
+	h.PositiveSpan, h.PositiveDelta = spans(bs)
+	if len(h.PositiveSpan) == 0 && zero == 0 && threshold == 0 {
+		// An empty histogram is recognised as native only with a span.
+		h.PositiveSpan = []*dto.BucketSpan{{Offset: new(int32), Length: new(uint32)}}
+	}
+	if len(c.bounds) > 0 {
+		cum := make([]uint64, len(c.bounds))
+		classicCounts(cum, c.bounds, bs, schema, zero, count, s.Max().Seconds())
+		h.Bucket = make([]*dto.Bucket, len(c.bounds))
+		for j := range c.bounds {
+			h.Bucket[j] = &dto.Bucket{CumulativeCount: &cum[j], UpperBound: &c.bounds[j]}
+		}
+	}
+	return m
+}
+
+// spans encodes buckets as Prometheus spans and deltas.
+func spans(bs []bucket) ([]*dto.BucketSpan, []int64) {
+	if len(bs) == 0 {
+		return nil, nil
+	}
+	var sp []*dto.BucketSpan
+	deltas := make([]int64, len(bs))
+	var prev int64
+	for j, b := range bs {
+		if j == 0 || b.index != bs[j-1].index+1 {
+			off := int32(b.index)
+			if j > 0 {
+				off = int32(b.index - bs[j-1].index - 1)
+			}
+			sp = append(sp, &dto.BucketSpan{Offset: &off, Length: new(uint32)})
+		}
+		*sp[len(sp)-1].Length++
+		deltas[j] = int64(b.count) - prev
+		prev = int64(b.count)
+	}
+	return sp, deltas
+}
+
+// histogram is one exported series: native and classic buckets in one
+// dto.Histogram, which client_golang's constructors cannot make.
+type histogram struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	h      dto.Histogram
+}
+
+func (m *histogram) Desc() *prometheus.Desc { return m.desc }
+
+func (m *histogram) Write(out *dto.Metric) error {
+	out.Label = m.labels
+	out.Histogram = &m.h
+	return nil
+}
