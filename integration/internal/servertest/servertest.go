@@ -7,11 +7,13 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,10 +41,14 @@ func Binary(tb testing.TB, name, aptPackage string, globs ...string) string {
 			}
 		}
 	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("%s not found (in PATH or %q): CI must install the Debian package %s", name, globs, aptPackage)
+	where := "in PATH"
+	if len(globs) > 0 {
+		where = fmt.Sprintf("in PATH or %s", strings.Join(globs, ", "))
 	}
-	tb.Skipf("%s not found (in PATH or %q): install the Debian package %s to run this test (with CI=true it fails)", name, globs, aptPackage)
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("%s not found %s: CI must install the Debian package %s", name, where, aptPackage)
+	}
+	tb.Skipf("%s not found %s: install the Debian package %s to run this test (with CI=true it fails)", name, where, aptPackage)
 	return ""
 }
 
@@ -107,8 +113,13 @@ func Start(tb testing.TB, cmd *exec.Cmd, ready string, stop os.Signal) {
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	reported := false // the process exited before it was ready, and the test says so
 
 	tb.Cleanup(func() {
+		if reported {
+			<-drained
+			return
+		}
 		select {
 		case err := <-exited:
 			tb.Errorf("%s exited before the end of the test: %v\n%s", cmd.Path, err, output())
@@ -134,7 +145,7 @@ func Start(tb testing.TB, cmd *exec.Cmd, ready string, stop os.Signal) {
 	select {
 	case <-isReady:
 	case err := <-exited:
-		exited <- err // for the cleanup
+		reported = true
 		tb.Fatalf("%s exited before it was ready: %v\n%s", cmd.Path, err, output())
 	case <-time.After(time.Minute):
 		tb.Fatalf("%s not ready after a minute (waiting for %q)\n%s", cmd.Path, ready, output())
