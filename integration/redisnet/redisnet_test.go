@@ -102,6 +102,14 @@ func TestGoRedisWithACustomDialerNeedsTheDialerToDoTLS(t *testing.T) {
 
 	rdb := newClient(t, &redis.Options{Addr: addr, Dialer: redisnet.Dialer(d.DialContext, clientTLS)})
 	assert.NoError(t, rdb.Ping(ctx).Err(), "TLS done by redisnet.Dialer")
+
+	// With no ServerName the host of the address is verified (here
+	// 127.0.0.1, which the certificate names), as go-redis's own dialer does.
+	noName := clientTLS.Clone()
+	noName.ServerName = ""
+	rdb = newClient(t, &redis.Options{Addr: addr, Dialer: redisnet.Dialer(d.DialContext, noName)})
+	assert.NoError(t, rdb.Ping(ctx).Err(), "TLS with the ServerName taken from the address")
+	assert.Empty(t, noName.ServerName, "the caller's tls.Config is left as it was")
 }
 
 // tlsFiles writes the certificate and key of cfg as PEM files and returns
