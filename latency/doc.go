@@ -24,8 +24,13 @@
 //	s := h.Snapshot()
 //	fmt.Println(s.Quantile(0.99), s.Max())
 //
-// Values go into base-2 exponential buckets: bucket i holds
-// (base^(i-1), base^i] with base = 2^(2^-scale). [Scale] or [RelativeError]
+// Values go into base-2 exponential buckets of seconds: bucket i holds
+// (base^(i-1), base^i] seconds with base = 2^(2^-scale), so bucket 0 ends
+// at exactly one second, the layout of Prometheus native histograms and
+// OpenTelemetry exponential histograms. Each duration lands in its exact
+// bucket: the boundaries, irrational numbers of nanoseconds, are computed
+// exactly once per scale, and Record compares in integer nanoseconds
+// (no logarithm, no float rounding). [Scale] or [RelativeError]
 // picks the scale; quantiles are within [ErrorAtScale] of the exact value
 // (0.54% at the default scale 6, 0.135% at scale 8), plus at most half a
 // nanosecond of rounding. Each bucket is a 32-bit counter (a wrap past 2^32
@@ -69,9 +74,12 @@
 // # Exports and rendering
 //
 // The layout is that of Prometheus native histograms (schema = scale) and
-// OpenTelemetry exponential histograms, so [Snapshot.NativeHistogram] and
-// [Snapshot.ExponentialHistogram] copy counts without re-bucketing, in
-// nanoseconds. [Snapshot.WritePercentileDistribution] writes HdrHistogram's
+// OpenTelemetry exponential histograms in seconds, their base unit, so
+// [Snapshot.NativeHistogram] and [Snapshot.ExponentialHistogram] copy
+// counts without re-bucketing: the buckets, Count and ZeroCount are
+// exactly those of a client_golang or OpenTelemetry histogram observing
+// the same durations in seconds, and Sum, Min and Max are the exact
+// nanosecond values converted to float64 seconds. [Snapshot.WritePercentileDistribution] writes HdrHistogram's
 // percentile distribution text. A Snapshot prints as a percentile table
 // with %v and adds a text bar chart with %+v.
 //

@@ -8,20 +8,27 @@ import (
 	"math/bits"
 )
 
-// Encoding (version 1), all integers unsigned varints unless noted:
+// Encoding (version 2), all integers unsigned varints unless noted:
 //
-//	magic 'L' 'H', version byte 1, scale byte
+//	magic 'L' 'H', version byte 2, scale byte
 //	zero count, overflow count, invalid count, sum high 64 bits, sum low 64 bits
-//	min, max-min (both 0 when the count is 0)
+//	min, max-min (both 0 when the count is 0), in nanoseconds
 //	number of runs of adjacent non-empty buckets
-//	per run: start (the first run's index; later runs: gap after the previous
-//	run, at least 1), length n >= 1, then n counts >= 1
+//	per run: start (the first run's bucket index, a signed varint; later
+//	runs: gap after the previous run, at least 1), length n >= 1, then n
+//	counts >= 1
+//
+// Bucket i holds (2^((i-1)/2^scale), 2^(i/2^scale)] seconds, so indexes
+// below one second are negative. Version 1 numbered buckets of
+// nanoseconds, (2^((i-1)/2^scale), 2^(i/2^scale)] ns: its counts cannot be
+// moved to the seconds buckets without splitting buckets, so it is refused
+// (with an error saying so) rather than converted with invented counts.
 //
 // A typical latency histogram of 10^6 values encodes in well under 1.5 KB.
 
 const (
 	magic0, magic1 = 'L', 'H'
-	version        = 1
+	version        = 2
 	headerLen      = 4
 )
 
@@ -34,7 +41,7 @@ const (
 const MaxDecodeAlloc = 16
 
 // maxCumBytes is the largest running-total array a snapshot at scale s has.
-func maxCumBytes(s int) int { return 8 * (maxIndex(s) + 1) }
+func maxCumBytes(s int) int { return 8 * (maxIndex(s) - minIndex(s) + 1) }
 
 // MaxDecodeErrorAlloc bounds what building an error message allocates.
 const MaxDecodeErrorAlloc = 1024
@@ -73,7 +80,7 @@ func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
 	prevEnd := -1
 	for _, r := range runs {
 		if prevEnd < 0 {
-			b = binary.AppendUvarint(b, uint64(s.offset+r.start))
+			b = binary.AppendVarint(b, int64(s.offset+r.start))
 		} else {
 			b = binary.AppendUvarint(b, uint64(r.start-prevEnd-1))
 		}
@@ -132,6 +139,9 @@ func (d *decoder) header() (Snapshot, error) {
 	if len(data) < headerLen || data[0] != magic0 || data[1] != magic1 {
 		return Snapshot{}, corrupt("bad magic")
 	}
+	if data[2] == 1 {
+		return Snapshot{}, corrupt("version 1 (buckets of nanoseconds, before the seconds layout) is no longer decoded")
+	}
 	if data[2] != version {
 		return Snapshot{}, corrupt("unknown version %d", data[2])
 	}
@@ -169,15 +179,15 @@ func (d *decoder) buckets(scale int, zero uint64) (index []int, counts []uint64,
 	if runs > uint64(len(d.buf)) {
 		return nil, nil, corrupt("%d runs in %d bytes", runs, len(d.buf))
 	}
-	top := maxIndex(scale)
+	bottom, top := minIndex(scale), maxIndex(scale)
 	if runs > 0 {
-		capHint := min(len(d.buf), top+1) // every bucket takes at least one byte
+		capHint := min(len(d.buf), top-bottom+1) // every bucket takes at least one byte
 		index, counts = make([]int, 0, capHint), make([]uint64, 0, capHint)
 	}
 	total := zero
-	next := uint64(0) // lowest index the next run may start at
+	next := bottom // lowest index the next run may start at
 	for r := range runs {
-		start, n, err := d.run(r, next, top)
+		start, n, err := d.run(r, next, bottom, top)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -193,7 +203,7 @@ func (d *decoder) buckets(scale int, zero uint64) (index []int, counts []uint64,
 			if total, carry = bits.Add64(total, c, 0); carry != 0 {
 				return nil, nil, corrupt("count overflows")
 			}
-			index = append(index, int(start+k))
+			index = append(index, start+k)
 			counts = append(counts, c)
 		}
 		next = start + n
@@ -201,21 +211,38 @@ func (d *decoder) buckets(scale int, zero uint64) (index []int, counts []uint64,
 	return index, counts, nil
 }
 
-// run reads where run r starts (from a gap after next, the lowest index it
-// may start at) and how many buckets it has, all within 0..top.
-func (d *decoder) run(r, next uint64, top int) (start, n uint64, err error) {
-	gap, n := d.uvarint(), d.uvarint()
+// run reads where run r starts (the first run: its index; later runs: a
+// gap after next, the lowest index it may start at) and how many buckets
+// it has, all within bottom..top.
+func (d *decoder) run(r uint64, next, bottom, top int) (start, n int, err error) {
+	var first int64
+	var gap uint64
+	if r == 0 {
+		first = d.varint()
+	} else {
+		gap = d.uvarint()
+	}
+	un := d.uvarint()
 	if d.err != nil {
 		return 0, 0, d.err
 	}
-	if r > 0 && gap == 0 {
+	span := uint64(top - bottom)
+	switch {
+	case r == 0 && (first < int64(bottom) || first > int64(top)):
+		return 0, 0, corrupt("first run at %d outside %d..%d", first, bottom, top)
+	case r > 0 && gap == 0:
 		return 0, 0, corrupt("empty gap between runs")
+	case r > 0 && gap > span:
+		return 0, 0, corrupt("gap of %d buckets outside %d..%d", gap, bottom, top)
 	}
-	start = next + gap
-	if gap > uint64(top) || start > uint64(top) || n == 0 || n > uint64(top)+1-start {
-		return 0, 0, corrupt("run of %d buckets at %d outside 0..%d", n, start, top)
+	start = int(first)
+	if r > 0 {
+		start = next + int(gap)
 	}
-	return start, n, nil
+	if start > top || un == 0 || un > uint64(top+1-start) {
+		return 0, 0, corrupt("run of %d buckets at %d outside %d..%d", un, start, bottom, top)
+	}
+	return start, int(un), nil
 }
 
 // setExtremes sets the minimum and maximum of a decoded snapshot whose
@@ -261,7 +288,7 @@ func (s *Snapshot) checkExtremes() error {
 		case v > MaxValue:
 			return over
 		}
-		return bucketIndex(&tables[s.scale], uint(s.scale), v)
+		return bucketIndex(s.scale, v)
 	}
 	lowest, highest := over, -1
 	switch {
@@ -294,6 +321,19 @@ func corrupt(format string, args ...any) error {
 type decoder struct {
 	buf []byte
 	err error
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.err = corrupt("truncated or overlong varint")
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
 }
 
 func (d *decoder) uvarint() uint64 {

@@ -48,6 +48,31 @@ func TestAMillionLatenciesEncodeInUnderOneAndAHalfKilobytes(t *testing.T) {
 	assert.LessOrEqual(t, len(b), 1536)
 }
 
+func TestBucketsBelowOneSecondEncodeWithNegativeIndexes(t *testing.T) {
+	h := mustNew(t)
+	h.RecordValue(1) // the lowest bucket, minIndex(6) = -1913
+	s := h.Snapshot()
+	b := encode(t, s)
+	var got Snapshot
+	require.NoError(t, got.UnmarshalBinary(b))
+	assert.Equal(t, s, &got)
+	// The first run starts at a zigzag varint: one below the lowest
+	// bucket is refused.
+	var below Snapshot
+	assert.ErrorIs(t, below.UnmarshalBinary(tamper(b, 8, 2)), ErrCorrupt)
+}
+
+func TestVersion1EncodingsOfNanosecondBucketsAreRefusedByName(t *testing.T) {
+	// What version 1 (buckets of nanoseconds) wrote for one value of 1000 ns
+	// at scale 6: bucket 638 = ceil(64·log2(1000)).
+	v1 := []byte{'L', 'H', 1, 6, 0, 0, 0, 0, 0xe8, 0x07, 0xe8, 0x07, 0, 1, 0xfe, 0x04, 1, 1}
+	var s Snapshot
+	err := s.UnmarshalBinary(v1)
+	require.ErrorIs(t, err, ErrCorrupt)
+	assert.Contains(t, err.Error(), "version 1", "the error names the retired version")
+	assert.Zero(t, s.Count())
+}
+
 func TestUnmarshalRejectsCorruptInputWithErrCorrupt(t *testing.T) {
 	h := mustNew(t)
 	for v := int64(1); v < 3000; v += 7 {
@@ -58,7 +83,7 @@ func TestUnmarshalRejectsCorruptInputWithErrCorrupt(t *testing.T) {
 		"empty":        nil,
 		"magic":        append([]byte("XX"), good[2:]...),
 		"version":      append([]byte{'L', 'H', 9}, good[3:]...),
-		"scale":        append([]byte{'L', 'H', 1, 9}, good[4:]...),
+		"scale":        append([]byte{'L', 'H', version, 9}, good[4:]...),
 		"truncated":    good[:len(good)-1],
 		"trailing":     append(slices.Clone(good), 0),
 		"huge runs":    append(slices.Clone(good[:len(good)-1]), 0xff, 0xff, 0xff, 0xff, 0x0f),
@@ -91,8 +116,9 @@ func tamper(b []byte, i int, delta uint64) []byte {
 
 func TestUnmarshalAllocatesWithinTheStatedBound(t *testing.T) {
 	// A few bytes that declare the widest legal run at scale 8.
-	hostile := []byte{'L', 'H', 1, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0}
-	hostile = binary.AppendUvarint(hostile, uint64(maxIndex(8)+1))
+	hostile := []byte{'L', 'H', version, 8, 0, 0, 0, 0, 0, 0, 0, 1}
+	hostile = binary.AppendVarint(hostile, int64(minIndex(8)))
+	hostile = binary.AppendUvarint(hostile, uint64(maxIndex(8)-minIndex(8)+1))
 	inputs := [][]byte{hostile, encode(t, mustNew(t).Snapshot())}
 	h := mustNew(t, Scale(8))
 	for _, v := range latencyLike(rand.New(rand.NewPCG(1, 2)), 100000) {

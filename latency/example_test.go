@@ -38,9 +38,9 @@ func ExampleSnapshot_Format() {
 	}
 	fmt.Printf("%v", h.Snapshot())
 	// Output:
-	// count=10 min=1ms mean=3ms stddev=998.8µs max=4ms (±0.14%)
-	//   p50        3.002ms
-	//   p90        3.997ms
+	// count=10 min=1ms mean=3ms stddev=998.6µs max=4ms (±0.14%)
+	//   p50            3ms
+	//   p90        3.996ms
 	//   p95            4ms
 	//   p99            4ms
 	//   p99.9          4ms
@@ -122,7 +122,7 @@ func ExampleSnapshot_Quantile() {
 	fmt.Println(s.Quantile(0.5), s.Quantile(1)) // p50 within 0.55% of 50ms; p100 is Max
 	fmt.Println(s.Quantile(99))                 // a percentile, not a fraction: refused
 	// Output:
-	// 49.822405ms 100ms
+	// 50.05529ms 100ms
 	// -1ns
 }
 

@@ -10,10 +10,14 @@ import (
 
 // The bucket layout of a Snapshot is the one Prometheus native histograms
 // (schema = Scale) and OpenTelemetry exponential histograms (scale = Scale)
-// use, so both exports below copy counts without re-bucketing. The unit of
-// the exported values is the nanosecond: converting to seconds would move
-// every boundary off the base-2 grid (10^9 is not a power of two), so
-// name the metric accordingly (for example "rpc_latency_nanoseconds").
+// use, in seconds, their base unit: bucket i holds (2^((i-1)/2^s),
+// 2^(i/2^s)] seconds. Record puts every duration in its exact bucket (the
+// boundaries are compared in integer nanoseconds, see layout.go), so both
+// exports below copy counts without re-bucketing and hold exactly what a
+// Prometheus or OpenTelemetry histogram observing the same durations in
+// seconds would hold. Name the metric accordingly (for example
+// "rpc_latency_seconds"). Sum, Min and Max are exact in the Snapshot
+// (integer nanoseconds) and exported as float64 seconds, rounded once.
 //
 // Values above MaxValue have no bucket of their own; both exports count
 // them in the bucket that holds Max.
@@ -26,7 +30,7 @@ type NativeHistogram struct {
 	ZeroThreshold  float64 // 0: the zero bucket holds exact zeros only
 	ZeroCount      uint64
 	Count          uint64
-	Sum            float64 // nanoseconds
+	Sum            float64 // seconds
 	PositiveSpans  []BucketSpan
 	PositiveDeltas []int64 // each bucket's count minus the previous bucket's
 }
@@ -47,7 +51,7 @@ func (s *Snapshot) exportBuckets() (index []int32, counts []uint64) {
 		return true
 	})
 	if s.overflow > 0 {
-		i := int32(math.Ceil(math.Log2(float64(s.max)) * float64(int(1)<<s.scale)))
+		i := int32(bucketIndex(s.scale, s.max))
 		if len(index) > 0 && index[len(index)-1] == i {
 			counts[len(counts)-1] += s.overflow
 		} else {
@@ -58,24 +62,34 @@ func (s *Snapshot) exportBuckets() (index []int32, counts []uint64) {
 	return index, counts
 }
 
-// NativeHistogram converts the snapshot losslessly (in nanoseconds) to the
-// fields of a Prometheus native histogram. Prometheus bucket i holds
-// (2^((i-1)/2^schema), 2^(i/2^schema)], exactly the snapshot's bucket i.
+// NativeHistogram converts the snapshot losslessly to the fields of a
+// Prometheus native histogram in seconds. Prometheus bucket i holds
+// (2^((i-1)/2^schema), 2^(i/2^schema)] seconds, exactly the snapshot's
+// bucket i; Sum is in seconds. The spans and deltas are the ones
+// client_golang exposes for the same buckets: a gap of one or two empty
+// buckets continues the span with zero counts instead of starting a new
+// one (cheaper to encode), so a delta may describe an empty bucket inside
+// a span; every span starts and ends with a non-empty bucket.
 func (s *Snapshot) NativeHistogram() NativeHistogram {
-	nh := NativeHistogram{Schema: int32(s.scale), ZeroCount: s.zero, Count: s.Count(), Sum: s.SumFloat()}
+	nh := NativeHistogram{Schema: int32(s.scale), ZeroCount: s.zero, Count: s.Count(), Sum: s.sumSeconds()}
 	index, counts := s.exportBuckets()
 	var prevCount int64
-	for j, i := range index {
-		if j == 0 || i != index[j-1]+1 {
-			off := i
-			if j > 0 {
-				off = i - index[j-1] - 1
-			}
-			nh.PositiveSpans = append(nh.PositiveSpans, BucketSpan{Offset: off})
-		}
+	next := int32(0) // the index after the previous bucket
+	add := func(count int64) {
 		nh.PositiveSpans[len(nh.PositiveSpans)-1].Length++
-		nh.PositiveDeltas = append(nh.PositiveDeltas, int64(counts[j])-prevCount)
-		prevCount = int64(counts[j])
+		nh.PositiveDeltas = append(nh.PositiveDeltas, count-prevCount)
+		prevCount = count
+	}
+	for j, i := range index {
+		if gap := i - next; j == 0 || gap > 2 {
+			nh.PositiveSpans = append(nh.PositiveSpans, BucketSpan{Offset: gap})
+		} else {
+			for range gap {
+				add(0)
+			}
+		}
+		add(int64(counts[j]))
+		next = i + 1
 	}
 	return nh
 }
@@ -85,8 +99,8 @@ func (s *Snapshot) NativeHistogram() NativeHistogram {
 type ExponentialHistogram struct {
 	Scale     int32
 	Count     uint64
-	Sum       float64 // nanoseconds
-	Min, Max  float64 // nanoseconds; 0 when Count is 0
+	Sum       float64 // seconds
+	Min, Max  float64 // seconds; 0 when Count is 0
 	ZeroCount uint64
 	// Positive bucket k (0-based) has OpenTelemetry index PositiveOffset+k
 	// and holds (base^(PositiveOffset+k), base^(PositiveOffset+k+1)].
@@ -94,13 +108,15 @@ type ExponentialHistogram struct {
 	PositiveBucketCounts []uint64
 }
 
-// ExponentialHistogram converts the snapshot losslessly (in nanoseconds)
-// to an OpenTelemetry exponential histogram data point. The OpenTelemetry
-// index of a bucket is its Prometheus index minus one.
+// ExponentialHistogram converts the snapshot losslessly to an
+// OpenTelemetry exponential histogram data point in seconds (unit "s").
+// The OpenTelemetry index of a bucket is its Prometheus index minus one:
+// OpenTelemetry bucket k holds (base^k, base^(k+1)] seconds. Sum, Min and
+// Max are in seconds.
 func (s *Snapshot) ExponentialHistogram() ExponentialHistogram {
-	eh := ExponentialHistogram{Scale: int32(s.scale), Count: s.Count(), Sum: s.SumFloat(), ZeroCount: s.zero}
+	eh := ExponentialHistogram{Scale: int32(s.scale), Count: s.Count(), Sum: s.sumSeconds(), ZeroCount: s.zero}
 	if eh.Count > 0 {
-		eh.Min, eh.Max = float64(s.min), float64(s.max)
+		eh.Min, eh.Max = seconds(s.min), seconds(s.max)
 	}
 	index, counts := s.exportBuckets()
 	if len(index) == 0 {
@@ -112,6 +128,19 @@ func (s *Snapshot) ExponentialHistogram() ExponentialHistogram {
 		eh.PositiveBucketCounts[i-index[0]] = counts[j]
 	}
 	return eh
+}
+
+// seconds converts v nanoseconds to float64 seconds; exact nanoseconds
+// (up to 2^53) give the correctly rounded number of seconds.
+func seconds(v int64) float64 { return float64(v) / 1e9 }
+
+// sumSeconds is the exact 128-bit sum in float64 seconds: its whole
+// seconds and the nanoseconds left over are converted apart, so the
+// result is within a few roundings of the exact value, never saturated.
+func (s *Snapshot) sumSeconds() float64 {
+	qHi := s.sumHi / 1e9
+	qLo, r := bits.Div64(s.sumHi%1e9, s.sumLo, 1e9)
+	return float64(qHi)*0x1p64 + float64(qLo) + float64(r)/1e9
 }
 
 // WritePercentileDistribution writes the snapshot in HdrHistogram's

@@ -37,25 +37,59 @@ func TestNativeHistogramSpansAndDeltasRebuildEveryBucket(t *testing.T) {
 		for range sp.Length {
 			count += nh.PositiveDeltas[k]
 			k++
-			got[int(i)] = uint64(count)
+			if count != 0 { // a gap of one or two buckets bridged inside a span
+				got[int(i)] = uint64(count)
+			}
 			i++
 		}
 	}
 	assert.Equal(t, s.counts(), got, "decoding spans and deltas gives back the buckets")
 }
 
-func TestExponentialHistogramBucketsHoldTheirValues(t *testing.T) {
-	for _, v := range []int64{1, 2, 3, 1000, 1 << 20, 123456789, MaxValue} {
-		h := mustNew(t)
-		h.RecordValue(v)
-		eh := h.Snapshot().ExponentialHistogram()
-		require.Len(t, eh.PositiveBucketCounts, 1)
-		base := math.Exp2(math.Exp2(-float64(eh.Scale)))
-		lo, hi := math.Pow(base, float64(eh.PositiveOffset)), math.Pow(base, float64(eh.PositiveOffset+1))
-		assert.Truef(t, float64(v) > lo*(1-1e-12) && float64(v) <= hi*(1+1e-12), "%d in (%g, %g]", v, lo, hi)
-		assert.Equal(t, float64(v), eh.Min)
-		assert.Equal(t, float64(v), eh.Max)
+func TestExponentialHistogramBucketsHoldTheirValuesInSeconds(t *testing.T) {
+	for _, s := range []int{0, 6, 8} {
+		ref := newExactBucket(s)
+		for _, v := range []int64{1, 2, 3, 1000, 1 << 20, 123456789, 1e9 - 1, 1e9, 1e9 + 1, 2e9, 3e9, MaxValue} {
+			h := mustNew(t, Scale(s))
+			h.RecordValue(v)
+			eh := h.Snapshot().ExponentialHistogram()
+			require.Len(t, eh.PositiveBucketCounts, 1)
+			// OpenTelemetry bucket k holds (base^k, base^(k+1)] seconds:
+			// Prometheus bucket k+1.
+			assert.Truef(t, ref.holds(v, int(eh.PositiveOffset)+1), "scale %d: %d ns in OpenTelemetry bucket %d", s, v, eh.PositiveOffset)
+			assert.Equal(t, float64(v)/1e9, eh.Min, "Min in seconds")
+			assert.Equal(t, float64(v)/1e9, eh.Max, "Max in seconds")
+			assert.Equal(t, float64(v)/1e9, eh.Sum, "Sum in seconds")
+		}
 	}
+}
+
+func TestExportsAreInSeconds(t *testing.T) {
+	h := mustNew(t)
+	h.Record(time.Second)             // closes bucket 0: (0.989, 1] s at scale 6
+	h.Record(1500 * time.Millisecond) // (2^(37/64), 2^(38/64)] s
+	h.Record(3 * time.Millisecond)
+	nh := h.Snapshot().NativeHistogram()
+	assert.Equal(t, 2.503, nh.Sum, "Sum in seconds")
+	got := map[int]uint64{}
+	i, count, k := int32(0), int64(0), 0
+	for _, sp := range nh.PositiveSpans {
+		i += sp.Offset
+		for range sp.Length {
+			count += nh.PositiveDeltas[k]
+			k++
+			if count != 0 {
+				got[int(i)] = uint64(count)
+			}
+			i++
+		}
+	}
+	// ceil(64·log2(0.003)) = ceil(-536.4) = -536; ceil(64·log2(1.5)) = ceil(37.44) = 38.
+	assert.Equal(t, map[int]uint64{-536: 1, 0: 1, 38: 1}, got)
+	eh := h.Snapshot().ExponentialHistogram()
+	assert.Equal(t, int32(-537), eh.PositiveOffset, "OpenTelemetry index = Prometheus index - 1")
+	assert.Equal(t, 0.003, eh.Min)
+	assert.Equal(t, 1.5, eh.Max)
 }
 
 func TestOverflowedValuesExportInTheBucketOfMax(t *testing.T) {
@@ -68,7 +102,8 @@ func TestOverflowedValuesExportInTheBucketOfMax(t *testing.T) {
 		n += c
 	}
 	assert.Equal(t, eh.Count, n+eh.ZeroCount, "every value is in a bucket")
-	assert.Equal(t, int32(59), eh.PositiveOffset+int32(len(eh.PositiveBucketCounts))-1, "2^60 is in (2^59, 2^60]")
+	// 2^60 ns = 2^30.1 s is in (2^30, 2^31] s: OpenTelemetry bucket 30.
+	assert.Equal(t, int32(30), eh.PositiveOffset+int32(len(eh.PositiveBucketCounts))-1)
 }
 
 func TestPercentileDistributionReadsLikeHdrHistogram(t *testing.T) {

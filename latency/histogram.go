@@ -59,7 +59,7 @@ const maxShards = 64
 
 type scaleOption int
 
-// Scale sets the resolution: 2^s buckets per power of two, for s from
+// Scale sets the resolution: 2^s buckets per doubling, for s from
 // [MinScale] to [MaxScale], the schema of a Prometheus native histogram and
 // the scale of an OpenTelemetry exponential histogram. Quantiles are then
 // within [ErrorAtScale](s) of the exact value.
@@ -254,7 +254,7 @@ func buildConfig(opts []Option) (config, error) {
 func newHistogram(c config) *Histogram {
 	h := &Histogram{
 		scale:  c.scale,
-		table:  &tables[c.scale],
+		table:  tableAt(c.scale),
 		mask:   uintptr(c.shards - 1),
 		shards: make([]atomic.Pointer[shard], c.shards),
 		bulk:   new(budget),
@@ -307,7 +307,9 @@ func (h *Histogram) shard(k uintptr) *shard {
 func (h *Histogram) Record(d time.Duration) { h.record(int64(d)) }
 
 // RecordValue records a non-negative integer, such as a byte count or a
-// queue depth; negative values are counted by Invalid. Like Record.
+// queue depth; negative values are counted by Invalid. Like Record: the
+// value is bucketed as a number of nanoseconds, so quantiles keep their
+// relative error, but the exports (in seconds) show it divided by 1e9.
 func (h *Histogram) RecordValue(v int64) { h.record(v) }
 
 // recordShared records v on the atomic path.

@@ -227,7 +227,7 @@ func snapshotChecks(t testing.TB, s *Snapshot) map[string]func() {
 			prev, calls := math.MinInt, 0
 			s.Buckets(func(i int, c uint64) bool {
 				require.Greater(t, i, prev, "buckets ascend")
-				require.True(t, i >= 0 && i <= maxIndex(s.Scale()), "bucket %d in range", i)
+				require.True(t, i >= minIndex(s.Scale()) && i <= maxIndex(s.Scale()), "bucket %d in range", i)
 				require.NotZero(t, c, "only non-empty buckets")
 				prev = i
 				calls++
@@ -286,20 +286,35 @@ func snapshotChecks(t testing.TB, s *Snapshot) map[string]func() {
 			require.Equal(t, int32(s.Scale()), nh.Schema)
 			require.Equal(t, n, nh.Count)
 			require.Equal(t, s.ZeroCount(), nh.ZeroCount)
-			require.Equal(t, s.SumFloat(), nh.Sum)
+			requireSeconds(t, s.SumFloat(), nh.Sum, "the sum in seconds")
 			// Spans and deltas rebuild every count (modulo 2^64, as the
 			// protobuf's int64 deltas are added).
-			length, total, count := 0, s.ZeroCount(), uint64(0)
-			for _, sp := range nh.PositiveSpans {
+			// As client_golang lays them out: a span starts and ends with a
+			// non-empty bucket, spans are more than two buckets apart, and
+			// inside a span at most two empty buckets follow each other.
+			length, total, count, k := 0, s.ZeroCount(), uint64(0), 0
+			for j, sp := range nh.PositiveSpans {
 				require.Positive(t, sp.Length)
+				if j > 0 {
+					require.Greater(t, sp.Offset, int32(2), "a gap of one or two buckets stays inside the span")
+				}
 				length += int(sp.Length)
+				require.LessOrEqual(t, length, len(nh.PositiveDeltas))
+				empty := 0
+				for b := range sp.Length {
+					count += uint64(nh.PositiveDeltas[k])
+					k++
+					if count == 0 {
+						empty++
+						require.True(t, b > 0 && b < sp.Length-1, "a span starts and ends with a non-empty bucket")
+						require.LessOrEqual(t, empty, 2, "at most two empty buckets in a row")
+					} else {
+						empty = 0
+					}
+					total += count
+				}
 			}
 			require.Equal(t, length, len(nh.PositiveDeltas))
-			for _, d := range nh.PositiveDeltas {
-				count += uint64(d)
-				require.NotZero(t, count, "no empty bucket is exported")
-				total += count
-			}
 			require.Equal(t, n, total)
 		},
 		"ExponentialHistogram": func() {
@@ -314,8 +329,10 @@ func snapshotChecks(t testing.TB, s *Snapshot) map[string]func() {
 			require.Equal(t, n, total)
 			// Overflowed values are in the bucket of Max, at most 2^63.
 			require.LessOrEqual(t, len(eh.PositiveBucketCounts), 63<<s.Scale()+1)
-			require.Equal(t, float64(s.Min()), eh.Min)
-			require.Equal(t, float64(s.Max()), eh.Max)
+			// In seconds: the exact nanoseconds divided by 1e9, rounded once.
+			require.Equal(t, float64(s.Min())/1e9, eh.Min)
+			require.Equal(t, float64(s.Max())/1e9, eh.Max)
+			requireSeconds(t, s.SumFloat(), eh.Sum, "the sum in seconds")
 		},
 		"WritePercentileDistribution": func() {
 			for _, ticks := range []int{1, 5} {
@@ -448,4 +465,12 @@ func TestCheckSnapshotCallsEveryMethod(t *testing.T) {
 		name := typ.Method(i).Name
 		assert.Containsf(t, checks, name, "checkSnapshot does not call (*Snapshot).%s: add a check", name)
 	}
+}
+
+// requireSeconds checks that secs is nanos nanoseconds in seconds, within
+// a few roundings.
+func requireSeconds(t testing.TB, nanos, secs float64, msg string) {
+	t.Helper()
+	want := nanos / 1e9
+	require.LessOrEqualf(t, math.Abs(secs-want), 4e-16*want, "%s: %v s for %v ns", msg, secs, nanos)
 }

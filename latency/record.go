@@ -66,29 +66,25 @@ func counter(c *uint32, j int) *uint32 {
 // newChunk allocates the counters of one octave at scale s.
 func newChunk(scale int) *uint32 { return &make([]uint32, 1<<scale)[0] }
 
-// bucketOf returns the bucket of v (1 <= v <= MaxValue) with one table load.
-func (h *Histogram) bucketOf(v int64) int {
-	s := uint(h.scale)
-	b := math.Float64bits(float64(v))
-	e := int(b>>mantBits) - 1023
-	m := b & mantMask
-	x := &h.table.entry[m>>(mantBits-1-s)]
-	c := int(x.c) + int((x.bound-m)>>63) // +1 when m > bound, without a branch
-	return e<<s + c
-}
+// bucketOf returns the slot of v (1 <= v <= MaxValue): its bucket plus
+// the table's offset (see layout.go), its place among the counters.
+func (h *Histogram) bucketOf(v int64) int { return h.table.slotOf(uint64(v)) }
 
-// octaveOf returns the chunk k and position j of v's bucket (1 <= v <=
-// MaxValue): bucket k<<scale + j. It is bucketOf for the hot path, which
-// the bounds of the table make safe without bounds checks: m < 2^52, so
-// the cell index is below 2^(scale+1), the table's length; k is at most
-// 53, below numChunks.
+// octaveOf returns the chunk k and position j of v's slot (1 <= v <=
+// MaxValue): slot k<<scale + j. It is bucketOf for the hot path, with
+// integer work only (the bit length, two shifts, one table load and one
+// compare), which the bounds of the table make safe without bounds
+// checks: m < 2^64, so the cell index is below 2^(scale+2), the table's
+// length; k is at most 53, below numChunks.
 func (h *Histogram) octaveOf(v int64) (k uint, j int) {
 	s := uint(h.scale) & 15
-	b := math.Float64bits(float64(v))
-	m := b & mantMask
-	x := (*cellEntry)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(h.table.entry)), (m>>((mantBits-1-s)&63))*uint64(unsafe.Sizeof(cellEntry{}))))
-	c := int(x.c) + int((x.bound-m)>>63) // +1 when m > bound, without a branch
-	return uint(int(b>>mantBits) - 1023 + c>>s), c & (1<<s - 1)
+	l := uint(bits.Len64(uint64(v)))
+	m := uint64(v) << ((64 - l) & 63) // the mantissa, top bit set
+	x := (*cellEntry)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(h.table.entry)), (m>>((62-s)&63))*uint64(unsafe.Sizeof(cellEntry{}))))
+	// m and x.bound are both in [2^63, 2^64): bound-m has its top bit set
+	// exactly when m > bound, which adds one, without a branch.
+	c := int(x.c) + int((x.bound-m)>>63)
+	return l - 1 + uint(c>>s), c & (1<<s - 1)
 }
 
 // wrapsOf returns the shard's wrap counters, allocating them (atomically,
@@ -228,7 +224,7 @@ func (h *Histogram) recordArithmetic(sh *shard, first, step int64, n uint64) {
 	}
 	for left > 0 {
 		i := h.bucketOf(x)
-		lo, _ := intRange(h.scale, i)
+		lo, _ := intRange(h.scale, i-h.table.offset)
 		k := min(uint64((x-lo)/step)+1, left) // members of the sequence in [lo, x]
 		h.addCount(sh, i, k)
 		left -= k

@@ -42,7 +42,7 @@ func TestWrappingBucketCountersLoseNoCount(t *testing.T) {
 	s := h.Snapshot()
 	got := uint64(0)
 	s.Buckets(func(j int, c uint64) bool {
-		if j == i {
+		if j == slotBucket(h.scale, i) {
 			got = c
 		}
 		return true

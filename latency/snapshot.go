@@ -125,6 +125,9 @@ func (h *Histogram) Snapshot() *Snapshot {
 		dense[k] = run
 	}
 	s.cum = dense
+	if dense != nil {
+		s.offset -= h.table.offset // from slots to buckets
+	}
 	s.settle()
 	return s
 }
@@ -399,7 +402,7 @@ func (s *Snapshot) CountAtOrBelow(d time.Duration) uint64 {
 	case v == 0:
 		return s.zero
 	}
-	i := bucketIndex(&tables[s.scale], uint(s.scale), v)
+	i := bucketIndex(s.scale, v)
 	if _, hi := intRange(s.scale, i); hi > v {
 		i-- // the bucket of v also holds values above v: leave it out
 	}
@@ -414,9 +417,10 @@ func (s *Snapshot) CountAtOrBelow(d time.Duration) uint64 {
 }
 
 // Buckets calls yield for every non-empty bucket in ascending order with
-// its Prometheus index i (it holds the values in (base^(i-1), base^i],
-// base = 2^(2^-Scale)) and its count. The zero count and Overflow are not
-// buckets: see ZeroCount and Overflow.
+// its Prometheus index i (it holds the durations in (base^(i-1), base^i]
+// seconds, base = 2^(2^-Scale), so i is negative below one second) and its
+// count. The zero count and Overflow are not buckets: see ZeroCount and
+// Overflow.
 func (s *Snapshot) Buckets(yield func(index int, count uint64) bool) {
 	prev := s.zero
 	for k, c := range s.cum {
@@ -655,7 +659,7 @@ func (h *Histogram) Merge(s *Snapshot) error {
 		atomic.AddUint64(&sh.overflow, s.overflow)
 	}
 	s.Buckets(func(i int, n uint64) bool {
-		h.addCount(sh, i, n)
+		h.addCount(sh, i+h.table.offset, n)
 		return true
 	})
 	return nil

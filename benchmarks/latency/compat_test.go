@@ -1,6 +1,7 @@
 package latencybench
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -20,19 +21,29 @@ var (
 )
 
 // TestNativeHistogramMatchesPrometheusClientBucketForBucket observes the
-// same values into client_golang's native histogram (schema 6) and
-// compares what it would expose with latency's export.
+// same durations, as float seconds, into client_golang's native histogram
+// (schema 6) and compares what it would expose with latency's export:
+// the same schema, spans and deltas, and the sum in seconds.
 func TestNativeHistogramMatchesPrometheusClientBucketForBucket(t *testing.T) {
-	ph := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "compat_nanoseconds", Help: "compat", NativeHistogramBucketFactor: promFactor, NativeHistogramZeroThreshold: prometheus.NativeHistogramZeroThresholdZero})
+	ph := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "compat_seconds", Help: "compat", NativeHistogramBucketFactor: promFactor, NativeHistogramZeroThreshold: prometheus.NativeHistogramZeroThresholdZero})
 	reg := prometheus.NewRegistry()
 	require.NoError(t, reg.Register(ph))
 	h, err := latency.New(latency.Scale(6))
 	require.NoError(t, err)
 	vs := latencyLike(9, 20000)
 	vs = append(vs, 0, 1, 2, 1024, 1025, int64(time.Hour))
+	// Around every bucket boundary from 1µs to 1000s: the integers either
+	// side of 10^9·2^(i/64) ns, and the boundaries at 2^k seconds, which
+	// are whole nanoseconds and belong to the bucket below.
+	for i := -640; i <= 640; i++ {
+		b := math.Floor(1e9 * math.Exp2(float64(i)/64))
+		for d := b - 1; d <= b+2; d++ {
+			vs = append(vs, int64(d))
+		}
+	}
 	for _, v := range vs {
-		ph.Observe(float64(v))
-		h.RecordValue(v)
+		ph.Observe(time.Duration(v).Seconds())
+		h.Record(time.Duration(v))
 	}
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
@@ -42,16 +53,17 @@ func TestNativeHistogramMatchesPrometheusClientBucketForBucket(t *testing.T) {
 	assert.Equal(t, want.GetSchema(), got.Schema)
 	assert.Equal(t, want.GetZeroCount(), got.ZeroCount)
 	assert.Equal(t, want.GetSampleCount(), got.Count)
-	assert.InDelta(t, want.GetSampleSum(), got.Sum, 1)
-	// client_golang bridges short gaps with zero buckets inside a span, so
-	// compare the buckets the spans describe, not the spans themselves.
+	// client_golang adds float seconds one by one; latency converts its
+	// exact sum once.
+	assert.InEpsilon(t, want.GetSampleSum(), got.Sum, 1e-12, "the sum in seconds")
 	var wantSpans []latency.BucketSpan
 	for _, sp := range want.GetPositiveSpan() {
 		wantSpans = append(wantSpans, latency.BucketSpan{Offset: sp.GetOffset(), Length: sp.GetLength()})
 	}
-	wantBuckets := decode(wantSpans, want.GetPositiveDelta())
-	assert.Greater(t, len(wantBuckets), 100, "sanity: many buckets in use")
-	assert.Equal(t, wantBuckets, decode(got.PositiveSpans, got.PositiveDeltas))
+	assert.Greater(t, len(decode(wantSpans, want.GetPositiveDelta())), 1000, "sanity: many buckets in use")
+	assert.Equal(t, wantSpans, got.PositiveSpans, "the same spans")
+	assert.Equal(t, want.GetPositiveDelta(), got.PositiveDeltas, "the same deltas")
+	assert.Equal(t, decode(wantSpans, want.GetPositiveDelta()), decode(got.PositiveSpans, got.PositiveDeltas))
 }
 
 // decode turns spans and deltas into the non-empty buckets they describe.
