@@ -1,15 +1,31 @@
-// Command latencyprobe measures what the latency techniques of nettune buy,
-// and how a real server answers.
+// Command latencyprobe measures what the latency techniques of nettune buy
+// on a realistic network path, how close each comes to what physics
+// allows, and which call gives it; and how a real server answers.
 //
-// With no arguments it starts an embedded loopback echo server (plain and
-// TLS, with a self-signed certificate made at start) and an embedded
-// loopback DNS server, then measures side by side: a fresh TCP connection
-// per request versus a pooled one, the same with TLS, Nagle's algorithm on
-// versus off on a write-write-read exchange, and a DNS lookup on every dial
-// versus the DNS cache. For each it prints p50, p95, p99, p99.9 and max,
-// a text histogram and the speed-up ratios.
+// With no arguments it starts a netlab lab (three network namespaces: a
+// client, a server and a DNS resolver) on netlab's CrossContinent path
+// (30 ms each way, so a 60 ms RTT, 1 ms jitter, 0.01% loss, 100 Mbit/s;
+// the resolver 20 ms away) and measures each technique without and with:
+// connection reuse (pool), TLS (full, resumed, pooled), TCP Fast Open,
+// Nagle's algorithm turned back on, the DNS cache (and serve-stale through
+// a resolver outage), dead-peer detection with TCP_USER_TIMEOUT, socket
+// buffers against the bandwidth-delay product, and cubic against bbr on a
+// lossy path. It prints a summary first: p50 and p99 without and with,
+// the saving per request and in round trips, the floor (round trips × RTT,
+// or the link's rate), how close "with" gets, and the call or sysctl that
+// gives it; then what this host would do with those settings (sockopt
+// preflight), then a section per technique (histograms with -hist). A
+// technique that cannot run is listed with the reason.
 //
 //	go run ./examples/latencyprobe
+//
+// The lab needs root (or CAP_SYS_ADMIN); where it cannot start, the run
+// falls back to loopback, and one line says why and how to get the lab.
+// -preset picks another netlab path (lan, same-region, cross-continent,
+// intercontinental, lossy-mobile); -rtt, -loss, -bandwidth and -jitter
+// change the preset's figures (-rate is the open-loop request rate, so the
+// link's rate is -bandwidth); -loopback skips the lab; -techniques pool,tfo
+// measures only those. The default run takes under a minute.
 //
 // With -target host:port it measures connect time and request round trips
 // against that server, with socket options from flags, and prints what the
@@ -38,13 +54,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nettune/nettune/examples/internal/cli"
+	"github.com/nettune/nettune/netlab"
 	"github.com/nettune/nettune/sockopt"
 )
 
@@ -71,11 +90,20 @@ type config struct {
 	hist        bool
 	sockopts    []sockopt.Option
 	mptcp       *bool
+
+	// The path of the comparison run.
+	loopback   bool           // -loopback: do not try the lab
+	preset     string         // -preset
+	profile    netlab.Profile // the preset with -rtt, -loss, -bandwidth and -jitter applied
+	pathGiven  bool           // a path flag was given: the lab is required
+	techniques []string       // -techniques, in the program's order
+	given      map[string]bool
 }
 
 // about is the paragraph of -h.
-const about = `Without -target: measures on loopback, against embedded servers, what a pooled
-connection, a pooled TLS connection, TCP_NODELAY and a DNS cache buy.
+const about = `Without -target: measures what each latency technique buys, without and with,
+on an emulated cross-continent path (netlab: needs root) or, where the lab
+cannot run, on loopback, and how close each comes to what physics allows.
 With -target: measures connect time and round trips against a server that
 echoes, with the socket options given, and shows what the kernel applied.`
 
@@ -99,6 +127,9 @@ var shortcuts = []struct{ flag, option, arg, want, help string }{
 // shortcuts.
 var targetOnly = []string{"tls", "insecure", "connect-only", "sockopt", "mptcp"}
 
+// pathFlags are the flags that shape the lab's path.
+var pathFlags = []string{"preset", "rtt", "loss", "bandwidth", "jitter"}
+
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
 	f := cli.NewFlagSet("latencyprobe", stderr, about, "[flags]", "-target host:port [flags]")
@@ -118,7 +149,33 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	f.Bool(&cfg.json, "json", false, "print the results as JSON on stdout")
 	f.String(&cfg.plot, "plot", "", "write a percentile plot (latency vs percentile, log scales) to this SVG `file`, a regular file created or replaced only when the run succeeds")
 	f.Bool(&cfg.quiet, "quiet", false, "no progress on stderr")
-	f.Bool(&cfg.hist, "hist", true, "print a text histogram of each measurement")
+	f.Bool(&cfg.hist, "hist", false, "print a text histogram of each measurement")
+	cfg.preset = defaultPreset
+	f.Func("preset", "name", "one of "+presetNames(), "the lab's path: "+presetNames()+" (default "+defaultPreset+", netlab's CrossContinent)", func(v string) error {
+		if _, ok := presetProfile(v); !ok {
+			return errors.New("no detail")
+		}
+		cfg.preset = v
+		return nil
+	})
+	var rtt, jitter time.Duration
+	var loss float64
+	var bandwidth int64
+	f.Duration(&rtt, "rtt", 0, 0, "the lab path's round-trip time (half each way), replacing the preset's")
+	f.Duration(&jitter, "jitter", 0, 0, "the lab path's jitter each way, replacing the preset's")
+	f.Float(&loss, "loss", 0, "a probability from 0 to 1", func(v float64) bool { return v >= 0 && v <= 1 },
+		"the lab path's random loss each way, a probability (0.001 is 0.1%), replacing the preset's")
+	f.Func("bandwidth", "bit/s", "bits per second, such as 50M or 1G (0: unlimited)",
+		"the lab path's rate each way, such as 50M (-rate is the request rate of an open loop)", func(v string) (err error) {
+			bandwidth, err = parseBandwidth(v)
+			return err
+		})
+	f.Bool(&cfg.loopback, "loopback", false, "measure on loopback even where the lab could run")
+	techniques := strings.Join(techniqueNames, ",")
+	f.Func("techniques", "list", "a comma-separated list of "+techniques, "measure only these techniques, such as pool,tfo (default all: "+techniques+")", func(v string) (err error) {
+		cfg.techniques, err = parseTechniques(v)
+		return err
+	})
 	f.Sockopts((*cli.Sockopts)(&cfg.sockopts), "sockopt", "with -target: set a socket option, as sockopt prints it (TCP_USER_TIMEOUT=5s, SO_RCVBUF=262144, IP_TOS=0xb8); repeatable")
 	short := make([]sockopt.Option, len(shortcuts)) // in the order of shortcuts, after -sockopt's
 	for i, s := range shortcuts {
@@ -140,6 +197,35 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if f.Given("mptcp") {
 		cfg.mptcp = &mptcp
 	}
+	cfg.given = map[string]bool{}
+	for _, name := range []string{"n", "tls-n", "nagle-n", "warmup"} {
+		cfg.given[name] = f.Given(name)
+	}
+	if cfg.techniques == nil {
+		cfg.techniques = techniqueNames
+	}
+	cfg.techniques = sorted(cfg.techniques)
+	cfg.profile, _ = presetProfile(cfg.preset)
+	if f.Given("rtt") {
+		cfg.profile.Delay = rtt / 2
+		cfg.profile.Jitter = min(cfg.profile.Jitter, cfg.profile.Delay)
+	}
+	if f.Given("jitter") {
+		cfg.profile.Jitter = jitter
+	}
+	if f.Given("loss") {
+		cfg.profile.Loss = loss
+	}
+	if f.Given("bandwidth") {
+		cfg.profile.Rate = bandwidth
+		cfg.profile.QueueBytes, cfg.profile.QueuePackets = 0, 0
+	}
+	for _, name := range pathFlags {
+		cfg.pathGiven = cfg.pathGiven || f.Given(name)
+	}
+	if err := cfg.profile.Validate(); err != nil {
+		return nil, usagef("the path: %w", err)
+	}
 	return cfg, cfg.validate(f)
 }
 
@@ -157,13 +243,16 @@ func (cfg *config) validate(f *cli.FlagSet) error {
 				return usagef("-%s needs -target host:port", s.flag)
 			}
 		}
+		if cfg.loopback && cfg.pathGiven {
+			return usagef("-loopback and the path flags (-%s) exclude each other", strings.Join(pathFlags, ", -"))
+		}
 		if cfg.size < 2 {
 			return &cli.UsageError{Err: &cli.FlagError{Flag: "size", Value: strconv.Itoa(cfg.size),
 				Want: "at least 2 bytes for the loopback comparison, which splits each request in two writes"}}
 		}
 		return nil
 	}
-	for _, name := range []string{"tls-n", "nagle-n"} {
+	for _, name := range append([]string{"tls-n", "nagle-n", "loopback", "techniques"}, pathFlags...) {
 		if f.Given(name) {
 			return usagef("-%s is for the loopback comparison, not with -target", name)
 		}
@@ -177,6 +266,28 @@ func (cfg *config) validate(f *cli.FlagSet) error {
 // run is the whole program: main is a thin wrapper around it so that tests
 // can run it in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, stdout, stderr, netlab.New)
+}
+
+// labDefaults sets the sample counts not given on the command line to
+// those of a lab run, where each sample costs round trips of tens of
+// milliseconds: enough for a p50 and a rough p99 within the minute the
+// default run takes.
+func (cfg *config) labDefaults() {
+	for _, d := range []struct {
+		flag string
+		p    *int
+		n    int
+	}{{"n", &cfg.n, 30}, {"tls-n", &cfg.tlsN, 15}, {"nagle-n", &cfg.nagleN, 8}, {"warmup", &cfg.warmup, 2}} {
+		if !cfg.given[d.flag] {
+			*d.p = d.n
+		}
+	}
+}
+
+// runWith is run with the lab's constructor given, so that a test can
+// make the lab unavailable.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newLab func(...netlab.Option) (*netlab.Lab, error)) (err error) {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -188,17 +299,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer plot.discard() // a failed or interrupted run leaves the destination as it was
 	}
-	var steps int
-	if cfg.target == "" {
-		steps = compareSteps
-	} else {
-		steps = targetSteps(cfg)
-	}
-	p := &prober{timeout: cfg.timeout, rate: cfg.rate, warmup: cfg.warmup, progress: newProgress(stderr, cfg.quiet, steps)}
 	rep := &report{cfg: cfg, started: time.Now()}
+	var p *prober
 	if cfg.target == "" {
-		rep.comparisons, err = runCompare(ctx, cfg, p)
+		var pa *path
+		if pa, err = openPath(cfg, newLab); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, pa.close()) }()
+		rep.path = pa
+		if pa.lab != nil {
+			cfg.labDefaults()
+		}
+		p = &prober{timeout: cfg.timeout, rate: cfg.rate, warmup: cfg.warmup, progress: newProgress(stderr, cfg.quiet, 0)}
+		if !cfg.quiet {
+			fmt.Fprintf(stderr, "latencyprobe: path: %s\n", pa.describe())
+		}
+		rep.comparisons, err = runCompare(ctx, cfg, p, pa)
 	} else {
+		p = &prober{timeout: cfg.timeout, rate: cfg.rate, warmup: cfg.warmup, progress: newProgress(stderr, cfg.quiet, targetSteps(cfg))}
 		rep.target, err = runTarget(ctx, cfg, p)
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/examples/internal/cli"
+	"github.com/nettune/nettune/netlab"
 )
 
 // runWithDeadline runs the probe in a goroutine and waits for it with a
@@ -115,4 +117,85 @@ func TestPlotThroughASymlinkReplacesTheFileItPointsAtAndKeepsTheLink(t *testing.
 	assert.Equal(t, 2, cli.ExitCode(err), "a link to a file that does not exist is refused: %v", err)
 	_, err = os.Lstat(dangling)
 	assert.NoError(t, err, "the dangling link is left alone")
+}
+
+// newTestLab is netlab.New, skipping the test where the lab cannot run.
+func newTestLab(t *testing.T) {
+	t.Helper()
+	lab, err := netlab.New()
+	if err != nil {
+		t.Skipf("netlab is not available here: %v", err)
+	}
+	require.NoError(t, lab.Close())
+}
+
+// A shortened lab run: every technique that can run in the lab runs, has
+// its section, and meets the floors physics sets on the path (20 ms RTT,
+// 50 Mbit/s, no loss). Only lower bounds, and the link's rate as an upper
+// one: the machine is shared.
+func TestALabRunMeasuresEachTechniqueAboveItsPhysicalFloor(t *testing.T) {
+	newTestLab(t)
+	const rtt = 20 * time.Millisecond
+	const rate = 50e6
+	args := []string{"-rtt", "20ms", "-jitter", "0", "-loss", "0", "-bandwidth", "50M",
+		"-n", "5", "-tls-n", "3", "-nagle-n", "2", "-warmup", "1", "-quiet"}
+	out, _, err := runProbe(t, append([]string{"-json"}, args...)...)
+	require.NoError(t, err)
+	tech := checkJSONShape(t, out, true)
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	assert.Equal(t, int64(rtt), rep.Path.RTTNS)
+	assert.Equal(t, int64(rate), rep.Path.RateBPS)
+	assert.Zero(t, rep.Path.Loss)
+
+	byName := map[string]jsonTechnique{}
+	for _, jt := range rep.Techniques {
+		byName[jt.Name] = jt
+	}
+	for _, name := range []string{"pool", "tls", "tfo", "nagle", "dns", "deadpeer", "buffers", "congestion"} {
+		require.Empty(t, byName[name].Skipped, "%s runs in the lab", name)
+	}
+	atLeast := func(name, side string, got int64, rtts float64) {
+		assert.GreaterOrEqual(t, time.Duration(got), time.Duration(rtts*float64(rtt)), "%s %s p50: %v round trips at least", name, side, rtts)
+	}
+	atLeast("pool", "fresh", byName["pool"].Without.P50NS, 2)
+	atLeast("pool", "pooled", byName["pool"].With.P50NS, 1)
+	atLeast("tls", "full handshake", byName["tls"].Without.P50NS, 3)
+	atLeast("tls", "resumed", byName["tls"].Extra[0].P50NS, 3)
+	atLeast("tls", "pooled", byName["tls"].With.P50NS, 1)
+	atLeast("tfo", "Fast Open", byName["tfo"].With.P50NS, 1)
+	atLeast("nagle", "on", byName["nagle"].Without.P50NS, 1)
+	atLeast("nagle", "off", byName["nagle"].With.P50NS, 1)
+	atLeast("dns", "lookup", byName["dns"].Without.P50NS, 1+float64(resolverProfile.RTT())/float64(rtt))
+	atLeast("dns", "cache hit", byName["dns"].With.P50NS, 1)
+	assert.Equal(t, int64(rtt), *byName["pool"].FloorNS, "pool's floor is one RTT")
+
+	dead := byName["deadpeer"]
+	assert.GreaterOrEqual(t, dead.With.P50NS, *dead.FloorNS, "TCP_USER_TIMEOUT does not fire early")
+	assert.True(t, dead.Without.Capped, "keep-alive alone does not notice while data is unacknowledged")
+	assert.Greater(t, dead.Without.P50NS, dead.With.P50NS)
+
+	for _, name := range []string{"buffers", "congestion"} {
+		jt := byName[name]
+		assert.Equal(t, rate, *jt.FloorBPS, "%s: the floor is the link's rate", name)
+		for _, side := range append([]jsonSide{*jt.Without, *jt.With}, jt.Extra...) {
+			require.NotNil(t, side.BPS, "%s %s", name, side.Label)
+			assert.Positive(t, *side.BPS, "%s %s", name, side.Label)
+			// Bytes still in flight when the window starts arrive inside
+			// it: allow a tenth over the link's rate.
+			assert.LessOrEqual(t, *side.BPS, 1.1*rate, "%s %s: never above the link's rate", name, side.Label)
+		}
+	}
+	// A 64 KiB receive buffer caps a 20 ms path near 64 KiB / 20 ms = 26 Mbit/s.
+	assert.Less(t, *byName["buffers"].Without.BPS, 2*float64(64<<10*8)/rtt.Seconds(), "the small buffer caps the throughput")
+	assert.NotEmpty(t, tech["eyeballs"]["skipped"], "eyeballs is listed with the reason it did not run")
+
+	text, _, err := runProbe(t, append([]string{"-techniques", "pool,tfo,deadpeer"}, args...)...)
+	require.NoError(t, err)
+	assert.Contains(t, text, "Path: emulated by netlab")
+	for _, section := range []string{"== Summary", "== Preflight", "== pool: ", "== tfo: ", "== deadpeer: ", "What gives \"with\""} {
+		assert.Contains(t, text, section)
+	}
+	assert.Contains(t, text, "dialer.FastOpen(true) + listener.FastOpen(true)", "the summary names the call that gives the gain")
+	assert.NotContains(t, text, "lab was not available")
 }

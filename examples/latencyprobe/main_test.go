@@ -25,6 +25,7 @@ import (
 
 	"github.com/nettune/nettune/examples/internal/cli"
 	"github.com/nettune/nettune/examples/internal/echo"
+	"github.com/nettune/nettune/netlab"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -32,8 +33,26 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// tiny keeps every run quick: a handful of samples per measurement.
-var tiny = []string{"-n", "30", "-tls-n", "5", "-nagle-n", "2", "-warmup", "1"}
+// tiny keeps every run quick: a handful of samples per measurement, on
+// loopback.
+var tiny = []string{"-loopback", "-n", "30", "-tls-n", "5", "-nagle-n", "2", "-warmup", "1"}
+
+// loopbackSeries are the series a loopback run measures (each technique's
+// without, with, then its extras), TCP Fast Open's
+// aside (it runs only where this host's net.ipv4.tcp_fastopen is 3).
+var loopbackSeries = []string{"tcp_fresh", "tcp_pooled", "tls_full", "tls_pooled", "tls_resumed",
+	"nagle_on", "nagle_off", "nagle_writev", "dns_lookup", "dns_cached"}
+
+// seriesNames lists the series of a JSON report, without tfo's.
+func seriesNames(rep jsonReport) []string {
+	var names []string
+	for _, s := range rep.Series {
+		if s.Name != "tfo" {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
 
 func runProbe(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
@@ -75,17 +94,18 @@ func TestTheComparisonRunPrintsEveryTechniqueWithPercentilesThatParse(t *testing
 	require.NoError(t, err, "stderr: %s", stderr)
 
 	for _, section := range []string{
-		"== Connection reuse", "== TLS reuse", "== Nagle's algorithm", "== Name resolution", "== Summary",
-		"speed-up:", "DNS queries sent:",
+		"== Summary", "== Preflight", "== pool: ", "== tls: ", "== nagle: ", "== dns: ",
+		"speed-up:", "DNS queries sent:", "resolver outage",
 	} {
 		assert.Contains(t, out, section, "the output should have the section %q", section)
 	}
+	assert.Less(t, strings.Index(out, "== Summary"), strings.Index(out, "== pool: "), "the summary comes first")
 	rows := tableRows(t, out)
 	for _, title := range []string{
 		"fresh TCP connection per request", "pooled TCP connection",
-		"fresh TLS connection per request", "pooled TLS connection",
-		"Nagle on (TCP_NODELAY=false)", "Nagle off (TCP_NODELAY=true, Go's default)",
-		"DNS lookup on every dial", "DNS cache (dnscache)",
+		"fresh TLS connection, full handshake", "fresh TLS connection, resumed session", "pooled TLS connection",
+		"Nagle on (TCP_NODELAY=false), two writes", "Nagle off (Go's default), two writes", "Nagle on, one writev (net.Buffers)",
+		"DNS lookup on every dial", "DNS cache hit (dnscache)",
 	} {
 		ds, ok := rows[title]
 		if !assert.True(t, ok, "the output should have a table row for %q", title) {
@@ -96,9 +116,16 @@ func TestTheComparisonRunPrintsEveryTechniqueWithPercentilesThatParse(t *testing
 		}
 		assert.Positive(t, ds[0], "%q: p50 should be positive", title)
 	}
-	assert.Contains(t, out, "count=30 ", "the histograms should be printed with their counts")
-	assert.Contains(t, stderr, "[1/8] fresh TCP connection per request", "progress should go to stderr")
-	assert.NotContains(t, out, "[1/8]", "progress should never go to stdout")
+	for _, name := range []string{"deadpeer", "buffers", "congestion", "eyeballs", "backlog", "http2"} {
+		assert.Regexp(t, "(?m)^  "+name+" +\\S", out[strings.Index(out, "Not measured"):], "%s is listed as not measured, with the reason", name)
+	}
+	assert.NotContains(t, out, "count=30 ", "histograms only with -hist")
+	assert.Contains(t, stderr, "] fresh TCP connection per request", "progress should go to stderr")
+	assert.NotContains(t, out, "[1/", "progress should never go to stdout")
+
+	out, stderr, err = runProbe(t, append([]string{"-hist", "-techniques", "pool"}, tiny...)...)
+	require.NoError(t, err, "stderr: %s", stderr)
+	assert.Contains(t, out, "count=30 ", "-hist prints the histograms with their counts")
 }
 
 func TestTheComparisonRunWithJSONPrintsOnlyValidJSONWithTheStableFields(t *testing.T) {
@@ -113,35 +140,110 @@ func TestTheComparisonRunWithJSONPrintsOnlyValidJSONWithTheStableFields(t *testi
 
 	assert.Equal(t, "compare", rep.Mode)
 	assert.Equal(t, "closed", rep.Loop)
-	var names []string
 	for _, s := range rep.Series {
-		names = append(names, s.Name)
 		assert.Positive(t, s.Samples, "%s should have samples", s.Name)
 		assert.Positive(t, s.P50NS, "%s should have a p50", s.Name)
 		assert.LessOrEqual(t, s.P50NS, s.P99NS, "%s: p50 <= p99", s.Name)
 		assert.LessOrEqual(t, s.P999NS, s.MaxNS, "%s: p99.9 <= max", s.Name)
 	}
-	assert.Equal(t, []string{"tcp_fresh", "tcp_pooled", "tls_fresh", "tls_pooled", "nagle_on", "nagle_off", "dns_lookup", "dns_cached"}, names)
-	require.Len(t, rep.Comparisons, 4)
-	for _, c := range rep.Comparisons {
-		assert.Positive(t, c.SpeedupP50, "%s should have a speed-up", c.Name)
-	}
-	dns := rep.Comparisons[3]
-	require.Equal(t, "dns", dns.Name)
-	require.NotNil(t, dns.DNSQueriesBaseline)
-	require.NotNil(t, dns.DNSQueriesImproved)
-	assert.Less(t, *dns.DNSQueriesImproved, *dns.DNSQueriesBaseline, "the cache should send fewer DNS queries than a lookup per dial")
+	assert.Equal(t, loopbackSeries, seriesNames(rep))
+	checkJSONShape(t, out, false)
+}
 
-	// The raw field names are the contract: check a few by name.
+// checkJSONShape checks the document's path and techniques by their raw
+// field names, which are the contract other tools read.
+func checkJSONShape(t *testing.T, out string, lab bool) map[string]map[string]any {
+	t.Helper()
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &raw))
-	for _, key := range []string{"mode", "series", "comparisons", "go_version", "timeout_ns", "elapsed_ns"} {
+	for _, key := range []string{"mode", "series", "path", "techniques", "go_version", "timeout_ns", "elapsed_ns"} {
 		assert.Contains(t, raw, key)
 	}
-	first := raw["series"].([]any)[0].(map[string]any)
-	for _, key := range []string{"name", "samples", "failures", "p50_ns", "p95_ns", "p99_ns", "p999_ns", "max_ns"} {
-		assert.Contains(t, first, key)
+	path := raw["path"].(map[string]any)
+	for _, key := range []string{"rtt_ns", "loss", "rate_bps", "lab"} {
+		assert.Contains(t, path, key, "path")
 	}
+	assert.Equal(t, lab, path["lab"], "path.lab")
+	byName := map[string]map[string]any{}
+	var names []string
+	for _, item := range raw["techniques"].([]any) {
+		tech := item.(map[string]any)
+		name := tech["name"].(string)
+		names = append(names, name)
+		byName[name] = tech
+		require.Contains(t, tech, "skipped", name)
+		if tech["skipped"] != "" {
+			assert.Nil(t, tech["without"], "%s: skipped, so no figures", name)
+			continue
+		}
+		_, latencyFloor := tech["floor_ns"]
+		_, rateFloor := tech["floor_bps"]
+		assert.True(t, latencyFloor != rateFloor, "%s has floor_ns or floor_bps: %v", name, tech)
+		for _, s := range []string{"without", "with"} {
+			side, ok := tech[s].(map[string]any)
+			if !assert.True(t, ok, "%s.%s is an object", name, s) {
+				continue
+			}
+			for _, key := range []string{"p50_ns", "p99_ns"} {
+				assert.Contains(t, side, key, "%s.%s", name, s)
+			}
+			if rateFloor {
+				assert.Contains(t, side, "bps", "%s.%s: a throughput technique", name, s)
+			}
+		}
+	}
+	assert.Equal(t, techniqueNames, names, "every technique is listed, in order, run or skipped with the reason")
+	return byName
+}
+
+func TestWithoutTheLabTheRunFallsBackToLoopbackAndSaysWhyInOneLine(t *testing.T) {
+	noLab := func(...netlab.Option) (*netlab.Lab, error) {
+		return nil, fmt.Errorf("%w: run as root", netlab.ErrNoPrivilege)
+	}
+	args := []string{"-n", "5", "-tls-n", "2", "-nagle-n", "2", "-warmup", "1", "-techniques", "pool,deadpeer"}
+	var out, stderr bytes.Buffer
+	require.NoError(t, runWith(context.Background(), args, &out, &stderr, noLab), "stderr: %s", stderr.String())
+	var why []string
+	for line := range strings.SplitSeq(out.String(), "\n") {
+		if strings.Contains(line, "lab was not available") {
+			why = append(why, line)
+		}
+	}
+	require.Len(t, why, 1, "one line says why:\n%s", out.String())
+	assert.Contains(t, why[0], netlab.ErrNoPrivilege.Error(), "it quotes netlab's error")
+	assert.Contains(t, why[0], "run as root", "it says how to get the lab")
+	assert.Contains(t, out.String(), "Path: loopback")
+	assert.Contains(t, out.String(), "== pool: ")
+	assert.Contains(t, out.String(), "deadpeer   needs the lab")
+
+	out.Reset()
+	require.NoError(t, runWith(context.Background(), append([]string{"-json", "-quiet"}, args...), &out, io.Discard, noLab))
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+	require.NotNil(t, rep.Path)
+	assert.False(t, rep.Path.Lab)
+	assert.Contains(t, rep.Path.Why, netlab.ErrNoPrivilege.Error())
+	assert.Zero(t, rep.Path.RTTNS, "loopback has no configured RTT")
+
+	// Asking for a path, the run needs the lab and fails without it.
+	err := runWith(context.Background(), append([]string{"-rtt", "50ms"}, args...), io.Discard, io.Discard, noLab)
+	assert.ErrorIs(t, err, netlab.ErrNoPrivilege)
+	assert.Equal(t, 1, cli.ExitCode(err))
+}
+
+func TestAnOpenLoopRunWhoseGeneratorFallsBehindSaysSoAndDrawsNoConclusion(t *testing.T) {
+	// A million requests a second: no fresh TLS connection keeps up.
+	args := []string{"-loopback", "-rate", "1000000", "-techniques", "tls", "-n", "20", "-tls-n", "20", "-warmup", "1", "-quiet"}
+	out, _, err := runProbe(t, args...)
+	require.NoError(t, err)
+	assert.Contains(t, out, "WARNING: at -rate 1e+06/s the load generator fell behind")
+	assert.Contains(t, out, "no conclusion")
+	out, _, err = runProbe(t, append([]string{"-json"}, args...)...)
+	require.NoError(t, err)
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Len(t, rep.Techniques, 1)
+	assert.True(t, rep.Techniques[0].Behind, "generator_behind is set")
 }
 
 func TestTheComparisonRunsOpenLoopWithRate(t *testing.T) {
@@ -152,7 +254,7 @@ func TestTheComparisonRunsOpenLoopWithRate(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	assert.Equal(t, "open", rep.Loop)
 	assert.Equal(t, 5000.0, rep.RatePerSec)
-	require.Len(t, rep.Series, 8)
+	assert.Equal(t, loopbackSeries, seriesNames(rep))
 	for _, s := range rep.Series {
 		assert.Positive(t, s.Samples, "%s should have samples in open loop too", s.Name)
 	}
@@ -160,8 +262,10 @@ func TestTheComparisonRunsOpenLoopWithRate(t *testing.T) {
 
 func TestPlotWritesAWellFormedSVGWithOneLinePerMeasurement(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plot.svg")
-	_, stderr, err := runProbe(t, append([]string{"-plot", path, "-json"}, tiny...)...)
+	out, stderr, err := runProbe(t, append([]string{"-plot", path, "-json"}, tiny...)...)
 	require.NoError(t, err, "stderr: %s", stderr)
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -186,7 +290,7 @@ func TestPlotWritesAWellFormedSVGWithOneLinePerMeasurement(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "svg", root)
-	assert.Equal(t, 8, lines, "one line per measured technique")
+	assert.Equal(t, len(rep.Series), lines, "one line per measured series")
 }
 
 func TestBadFlagsFailWithExitStatusTwoAndNothingOnStdout(t *testing.T) {
@@ -208,6 +312,15 @@ func TestBadFlagsFailWithExitStatusTwoAndNothingOnStdout(t *testing.T) {
 		{"-timeout", "0s"},
 		{"-size", "1"},
 		{"-plot", filepath.Join(t.TempDir(), "no-such-dir", "plot.svg")}, // refused before measuring
+		{"-preset", "moon"},
+		{"-loss", "2"},
+		{"-bandwidth", "fast"},
+		{"-rtt", "-5ms"},
+		{"-techniques", "pool,teleport"},
+		{"-loopback", "-rtt", "10ms"},
+		{"-jitter", "40ms"}, // more than the preset's 30 ms delay
+		{"-target", "127.0.0.1:9", "-preset", "lan"},
+		{"-target", "127.0.0.1:9", "-techniques", "pool"},
 		{"extra"},
 	} {
 		out, stderr, err := runProbe(t, args...)

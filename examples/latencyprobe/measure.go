@@ -16,6 +16,21 @@ type series struct {
 	title string // what a person reads
 	snap  *latency.Snapshot
 	stats latency.ProbeResult
+	// Open loop only: the time the calls took in all, against the
+	// schedule's span (n × interval). A generator whose calls take
+	// longer than the schedule leaves falls behind, and its latencies
+	// measure its own queue rather than the technique.
+	busy, span time.Duration
+}
+
+// behind reports whether an open-loop run's generator fell behind its
+// schedule, and by how much (busy/span).
+func (s *series) behind() (float64, bool) {
+	if s.span == 0 {
+		return 0, false
+	}
+	r := float64(s.busy) / float64(s.span)
+	return r, r > 0.9
 }
 
 // prober runs measurements with the settings every technique shares.
@@ -51,8 +66,17 @@ func (p *prober) measure(ctx context.Context, name, title string, n int, f func(
 	})
 	probe := latency.Probe{Sink: sink, Timeout: p.timeout}
 	var st latency.ProbeResult
+	var busy, span time.Duration
 	if p.rate > 0 {
-		st, err = probe.OpenLoop(ctx, n, time.Duration(float64(time.Second)/p.rate), f)
+		interval := time.Duration(float64(time.Second) / p.rate)
+		span = time.Duration(n) * interval
+		timed := func(ctx context.Context) error {
+			start := time.Now()
+			err := f(ctx)
+			busy += time.Since(start) // calls run one at a time
+			return err
+		}
+		st, err = probe.OpenLoop(ctx, n, interval, timed)
 	} else {
 		st, err = probe.Time(ctx, n, f)
 	}
@@ -63,7 +87,7 @@ func (p *prober) measure(ctx context.Context, name, title string, n int, f func(
 	if n > 0 && st.Samples == 0 {
 		return nil, fmt.Errorf("%s: all %d attempts failed: %w", title, n, st.LastErr)
 	}
-	return &series{name: name, title: title, snap: h.Snapshot(), stats: st}, nil
+	return &series{name: name, title: title, snap: h.Snapshot(), stats: st, busy: busy, span: span}, nil
 }
 
 type discard struct{}
@@ -104,6 +128,21 @@ func splitExchange(ctx context.Context, c net.Conn, hdr int, req, resp []byte) e
 		return err
 	}
 	if _, err := c.Write(req[hdr:]); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, resp)
+	return err
+}
+
+// writevExchange is splitExchange with both parts in one writev.
+func writevExchange(ctx context.Context, c net.Conn, hdr int, req, resp []byte) error {
+	if dl, ok := ctx.Deadline(); ok {
+		if err := c.SetDeadline(dl); err != nil {
+			return err
+		}
+	}
+	bufs := net.Buffers{req[:hdr], req[hdr:]}
+	if _, err := bufs.WriteTo(c); err != nil {
 		return err
 	}
 	_, err := io.ReadFull(c, resp)

@@ -17,7 +17,8 @@ type report struct {
 	cfg         *config
 	started     time.Time
 	elapsed     time.Duration
-	comparisons []*comparison // loopback comparison
+	comparisons []*comparison // the comparison run
+	path        *path         // where it ran
 	target      *targetResult // -target
 }
 
@@ -25,7 +26,9 @@ type report struct {
 func (r *report) allSeries() []*series {
 	var out []*series
 	for _, c := range r.comparisons {
-		out = append(out, c.baseline, c.improved)
+		for _, sd := range c.sides() {
+			out = append(out, sd.s)
+		}
 	}
 	if t := r.target; t != nil {
 		for _, s := range []*series{t.connect, t.handshake, t.rtt, t.kernelRTT} {
@@ -49,20 +52,7 @@ func (r *report) writeText(w io.Writer) error {
 	fmt.Fprintf(ew, "latencyprobe: %s %s/%s, %d CPUs, %s, timeout %v per sample\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), r.loop(), r.cfg.timeout)
 	if r.target == nil {
-		fmt.Fprintf(ew, "Loopback comparison against embedded servers on 127.0.0.1: %d samples per measurement "+
-			"(fresh TLS: %d, Nagle on: %d), each after %d unrecorded warm-up calls.\n",
-			r.cfg.n, r.cfg.tlsN, r.cfg.nagleN, r.cfg.warmup)
-		for _, c := range r.comparisons {
-			r.writeComparison(ew, c)
-		}
-		fmt.Fprintf(ew, "\n== Summary: what each technique buys here (speed-up = without / with, per percentile)\n")
-		rows := [][]string{{"technique", "p50 without", "p50 with", "speed-up p50", "p99", "p99.9"}}
-		for _, c := range r.comparisons {
-			rows = append(rows, []string{c.name + ": " + c.improved.title,
-				cli.Duration(c.baseline.snap.Quantile(0.5)), cli.Duration(c.improved.snap.Quantile(0.5)),
-				cli.Ratio(c.speedup(0.5)), cli.Ratio(c.speedup(0.99)), cli.Ratio(c.speedup(0.999))})
-		}
-		cli.WriteTable(ew, rows)
+		r.writeCompare(ew)
 	} else {
 		r.writeTarget(ew)
 	}
@@ -77,22 +67,6 @@ func writeTable(w io.Writer, ss []*series) {
 		rows[i] = cli.LatencyRow{Title: s.title, Snap: s.snap, Failed: s.stats.Failures + s.stats.Timeouts}
 	}
 	cli.WriteLatencyTable(w, rows)
-}
-
-func (r *report) writeComparison(w io.Writer, c *comparison) {
-	fmt.Fprintf(w, "\n== %s\n", c.title)
-	indent(w, wrap(c.note, 76))
-	writeTable(w, []*series{c.baseline, c.improved})
-	fmt.Fprintf(w, "  speed-up: %s at p50, %s at p95, %s at p99, %s at p99.9\n",
-		cli.Ratio(c.speedup(0.5)), cli.Ratio(c.speedup(0.95)), cli.Ratio(c.speedup(0.99)), cli.Ratio(c.speedup(0.999)))
-	if c.name == "dns" {
-		fmt.Fprintf(w, "  DNS queries sent: %d without the cache, %d with it\n", c.dnsDirect, c.dnsCached)
-	}
-	if r.cfg.hist {
-		for _, s := range []*series{c.baseline, c.improved} {
-			writeHistogram(w, s)
-		}
-	}
 }
 
 // writeHistogram prints the latency package's rendering, indented.
@@ -203,19 +177,20 @@ func (e *errWriter) Write(p []byte) (int, error) {
 // JSON output. Field names are stable; durations are integer nanoseconds.
 
 type jsonReport struct {
-	Mode        string           `json:"mode"` // "compare" or "target"
-	GoVersion   string           `json:"go_version"`
-	OS          string           `json:"os"`
-	Arch        string           `json:"arch"`
-	CPUs        int              `json:"cpus"`
-	Loop        string           `json:"loop"`                   // "closed" or "open"
-	RatePerSec  float64          `json:"rate_per_sec,omitempty"` // open loop only
-	TimeoutNS   int64            `json:"timeout_ns"`             // per sample
-	RequestSize int              `json:"request_size"`           // bytes echoed per exchange
-	ElapsedNS   int64            `json:"elapsed_ns"`             // whole run
-	Series      []jsonSeries     `json:"series"`                 // every measurement
-	Comparisons []jsonComparison `json:"comparisons,omitempty"`  // compare mode
-	Target      *jsonTarget      `json:"target,omitempty"`       // target mode
+	Mode        string          `json:"mode"` // "compare" or "target"
+	GoVersion   string          `json:"go_version"`
+	OS          string          `json:"os"`
+	Arch        string          `json:"arch"`
+	CPUs        int             `json:"cpus"`
+	Loop        string          `json:"loop"`                   // "closed" or "open"
+	RatePerSec  float64         `json:"rate_per_sec,omitempty"` // open loop only
+	TimeoutNS   int64           `json:"timeout_ns"`             // per sample
+	RequestSize int             `json:"request_size"`           // bytes echoed per exchange
+	ElapsedNS   int64           `json:"elapsed_ns"`             // whole run
+	Series      []jsonSeries    `json:"series"`                 // every measurement
+	Path        *jsonPath       `json:"path,omitempty"`         // compare mode
+	Techniques  []jsonTechnique `json:"techniques,omitempty"`   // compare mode
+	Target      *jsonTarget     `json:"target,omitempty"`       // target mode
 }
 
 type jsonSeries struct {
@@ -233,20 +208,6 @@ type jsonSeries struct {
 	P99NS       int64  `json:"p99_ns"`
 	P999NS      int64  `json:"p999_ns"`
 	MaxNS       int64  `json:"max_ns"`
-}
-
-type jsonComparison struct {
-	Name        string  `json:"name"`
-	Description string  `json:"description"`
-	Baseline    string  `json:"baseline"` // series name
-	Improved    string  `json:"improved"` // series name
-	SpeedupP50  float64 `json:"speedup_p50"`
-	SpeedupP95  float64 `json:"speedup_p95"`
-	SpeedupP99  float64 `json:"speedup_p99"`
-	SpeedupP999 float64 `json:"speedup_p999"`
-	// DNS queries the embedded server received (dns comparison only).
-	DNSQueriesBaseline *int `json:"dns_queries_baseline,omitempty"`
-	DNSQueriesImproved *int `json:"dns_queries_improved,omitempty"`
 }
 
 type jsonTarget struct {
@@ -312,13 +273,8 @@ func (r *report) writeJSON(w io.Writer) error {
 	for _, s := range r.allSeries() {
 		jr.Series = append(jr.Series, toJSONSeries(s))
 	}
-	for _, c := range r.comparisons {
-		jc := jsonComparison{Name: c.name, Description: c.title, Baseline: c.baseline.name, Improved: c.improved.name,
-			SpeedupP50: c.speedup(0.5), SpeedupP95: c.speedup(0.95), SpeedupP99: c.speedup(0.99), SpeedupP999: c.speedup(0.999)}
-		if c.name == "dns" {
-			jc.DNSQueriesBaseline, jc.DNSQueriesImproved = &c.dnsDirect, &c.dnsCached
-		}
-		jr.Comparisons = append(jr.Comparisons, jc)
+	if r.path != nil {
+		jr.Path, jr.Techniques = r.jsonCompare()
 	}
 	if t := r.target; t != nil {
 		jr.Mode = "target"
