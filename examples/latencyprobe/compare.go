@@ -121,7 +121,7 @@ var techniqueTitles = map[string]string{
 
 // techniqueSteps is how many measurements each technique takes, for the
 // progress line.
-var techniqueSteps = map[string]int{"pool": 2, "tls": 3, "tfo": 2, "nagle": 3, "dns": 2, "deadpeer": 1, "buffers": 3, "congestion": 2}
+var techniqueSteps = map[string]int{"pool": 2, "tls": 3, "tfo": 2, "nagle": 3, "dns": 2, "deadpeer": 1, "buffers": 3, "congestion": 2, "backlog": 2, "http2": 2}
 
 // cannot says why technique name cannot run on this path, or "".
 func (b *bench) cannot(name string) string {
@@ -151,8 +151,6 @@ func (b *bench) cannot(name string) string {
 	case "eyeballs":
 		return "not measured in the lab: the dialer races addresses on goroutines of its own, and netlab.Host.Run " +
 			"puts only the calling goroutine in the host's namespace, so the racing sockets would be made outside the lab"
-	case "backlog", "http2":
-		return "not implemented in this version of latencyprobe"
 	}
 	return ""
 }
@@ -175,6 +173,10 @@ func (b *bench) run(ctx context.Context, name string) (*comparison, error) {
 		return b.buffers(ctx)
 	case "congestion":
 		return b.congestion(ctx)
+	case "backlog":
+		return b.backlog(ctx)
+	case "http2":
+		return b.http2(ctx)
 	}
 	return nil, fmt.Errorf("no such technique %q", name)
 }

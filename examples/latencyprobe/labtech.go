@@ -98,7 +98,7 @@ func cli2(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 // and times how long each takes to learn the path is dead.
 func (b *bench) deadPeer(ctx context.Context) (_ *comparison, err error) {
 	const userTimeout = 2 * time.Second
-	limit := 3 * userTimeout // the keep-alive-only side stops here
+	limit := 5 * time.Second // the keep-alive-only side stops here
 	ka := net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 3}
 	dKA, err := dialer.New(dialer.Timeout(b.cfg.timeout), dialer.KeepAliveConfig(ka))
 	if err != nil {
@@ -204,7 +204,7 @@ func ignoreClosed(err error) error {
 
 // transfer is how long each bulk download lasts, and how much of its start
 // (slow start) is left out of the throughput.
-const transfer, rampUp = 2500 * time.Millisecond, 700 * time.Millisecond
+const transfer, rampUp = 2 * time.Second, 600 * time.Millisecond
 
 // buffers downloads with a small fixed receive buffer, with the kernel's
 // autotuning, and with a buffer sized to the bandwidth-delay product.

@@ -152,7 +152,7 @@ func TestALabRunMeasuresEachTechniqueAboveItsPhysicalFloor(t *testing.T) {
 	for _, jt := range rep.Techniques {
 		byName[jt.Name] = jt
 	}
-	for _, name := range []string{"pool", "tls", "tfo", "nagle", "dns", "deadpeer", "buffers", "congestion"} {
+	for _, name := range []string{"pool", "tls", "tfo", "nagle", "dns", "deadpeer", "buffers", "congestion", "backlog", "http2"} {
 		require.Empty(t, byName[name].Skipped, "%s runs in the lab", name)
 	}
 	atLeast := func(name, side string, got int64, rtts float64) {
@@ -168,6 +168,10 @@ func TestALabRunMeasuresEachTechniqueAboveItsPhysicalFloor(t *testing.T) {
 	atLeast("nagle", "off", byName["nagle"].With.P50NS, 1)
 	atLeast("dns", "lookup", byName["dns"].Without.P50NS, 1+float64(resolverProfile.RTT())/float64(rtt))
 	atLeast("dns", "cache hit", byName["dns"].With.P50NS, 1)
+	atLeast("backlog", "small", byName["backlog"].Without.P50NS, 2)
+	atLeast("backlog", "adequate", byName["backlog"].With.P50NS, 2)
+	atLeast("http2", "HTTP/1.1", byName["http2"].Without.P50NS, 1)
+	atLeast("http2", "HTTP/2", byName["http2"].With.P50NS, 1)
 	assert.Equal(t, int64(rtt), *byName["pool"].FloorNS, "pool's floor is one RTT")
 
 	dead := byName["deadpeer"]

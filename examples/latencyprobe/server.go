@@ -21,12 +21,21 @@ type server struct {
 }
 
 func serve(ln net.Listener, tlsCfg *tls.Config, handle func(net.Conn)) *server {
+	return servePaced(ln, tlsCfg, 0, handle)
+}
+
+// servePaced is serve with a pause of pace after each Accept: a busy
+// server that accepts one connection every pace.
+func servePaced(ln net.Listener, tlsCfg *tls.Config, pace time.Duration, handle func(net.Conn)) *server {
 	s := &server{ln: ln, conn: map[net.Conn]struct{}{}}
 	s.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return // closed; the lab's listeners meet no temporary errors
+			}
+			if pace > 0 {
+				time.Sleep(pace) // the pace is the point
 			}
 			if tlsCfg != nil {
 				c = tls.Server(c, tlsCfg)
