@@ -15,8 +15,11 @@
 //     nothing that schema 8 can hold), its buckets lie between powers of
 //     2^(2^-schema) seconds, values above latency.MaxValue are counted in
 //     the bucket of the maximum (so the buckets add up to the count, as
-//     Prometheus requires), and an empty histogram carries the {0, 0} span
-//     that marks it as native;
+//     Prometheus requires), the zero bucket's threshold is client_golang's
+//     default 2^-128 s (it holds exactly the zero durations, as latency's
+//     does), and an empty histogram carries the {0, 0} span: either marks it
+//     as native (Prometheus before 2.47 looks at the threshold, later ones at
+//     the span);
 //   - classic le buckets at HistogramOpts.Buckets (prometheus.DefBuckets by
 //     default), for servers that scrape only those. A bound that is a native
 //     bucket boundary (any power of two of seconds, such as 0.25, 0.5, 1 or

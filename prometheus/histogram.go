@@ -163,13 +163,19 @@ func (c *HistogramCollector) metric(s *latency.Snapshot, labelValues []string) p
 		schema = maxSchema
 	}
 	count, sum, zero := nh.Count, nh.Sum, nh.ZeroCount
-	threshold := nh.ZeroThreshold
+	// latency's zero bucket holds exact zeros (threshold 0). client_golang's
+	// default threshold, 2^-128 s, holds the same durations (the smallest
+	// positive one, 1 ns, is far above it), and a threshold above 0 marks a
+	// histogram as native for every Prometheus version: before 2.47 an
+	// empty one with threshold 0 was taken for a classic histogram.
+	threshold := max(nh.ZeroThreshold, prometheus.DefNativeHistogramZeroThreshold)
 	schema32 := int32(schema)
 	h.SampleCount, h.SampleSum = &count, &sum
 	h.Schema, h.ZeroThreshold, h.ZeroCount = &schema32, &threshold, &zero
 	h.PositiveSpan, h.PositiveDelta = spans(bs)
-	if len(h.PositiveSpan) == 0 && zero == 0 && threshold == 0 {
-		// An empty histogram is recognised as native only with a span.
+	if len(h.PositiveSpan) == 0 {
+		// Prometheus 2.47 and later recognise an empty native histogram by
+		// a span, even an empty one.
 		h.PositiveSpan = []*dto.BucketSpan{{Offset: new(int32), Length: new(uint32)}}
 	}
 	if len(c.bounds) > 0 {
