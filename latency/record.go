@@ -68,7 +68,10 @@ func newChunk(scale int) *uint32 { return &make([]uint32, 1<<scale)[0] }
 
 // bucketOf returns the slot of v (1 <= v <= MaxValue): its bucket plus
 // the table's offset (see layout.go), its place among the counters.
-func (h *Histogram) bucketOf(v int64) int { return h.table.slotOf(uint64(v)) }
+func (h *Histogram) bucketOf(v int64) int {
+	k, j := h.octaveOf(v)
+	return int(k)<<h.scale + j
+}
 
 // octaveOf returns the chunk k and position j of v's slot (1 <= v <=
 // MaxValue): slot k<<scale + j. It is bucketOf for the hot path, with
@@ -154,13 +157,13 @@ func (h *Histogram) recordAtomic(sh *shard, v int64) {
 		casMax(&sh.max, v)
 	}
 	sh.addSum(0, uint64(v))
-	i := h.bucketOf(v)
-	c := sh.chunk(uint(i >> h.scale))
+	k, j := h.octaveOf(v)
+	c := sh.chunk(k)
 	if c == nil {
-		c = sh.chunkAtomic(i>>h.scale, h.scale)
+		c = sh.chunkAtomic(int(k), h.scale)
 	}
-	if atomic.AddUint32(counter(c, i&(1<<h.scale-1)), 1) == 0 {
-		atomic.AddUint64(&sh.wrapsOf(h.scale)[i], 1)
+	if atomic.AddUint32(counter(c, j), 1) == 0 {
+		atomic.AddUint64(&sh.wrapsOf(h.scale)[int(k)<<h.scale+j], 1)
 	}
 }
 
