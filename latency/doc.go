@@ -76,9 +76,9 @@
 // The layout is that of Prometheus native histograms (schema = scale) and
 // OpenTelemetry exponential histograms in seconds, their base unit, so
 // [Snapshot.NativeHistogram] and [Snapshot.ExponentialHistogram] copy
-// counts without re-bucketing: the buckets, Count and ZeroCount are
-// exactly those of a client_golang or OpenTelemetry histogram observing
-// the same durations in seconds, and Sum, Min and Max are the exact
+// counts without re-bucketing: each duration is in the bucket that holds
+// it mathematically (as client_golang's native histogram places the same
+// durations in float seconds), and Sum, Min and Max are the exact
 // nanosecond values converted to float64 seconds. [Snapshot.WritePercentileDistribution] writes HdrHistogram's
 // percentile distribution text. A Snapshot prints as a percentile table
 // with %v and adds a text bar chart with %+v.
