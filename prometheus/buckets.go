@@ -13,30 +13,74 @@ type bucket struct {
 	count uint64
 }
 
+// buckets walks the non-empty buckets of spans and deltas (a native
+// histogram's encoding) in ascending order.
+type buckets struct {
+	spans  []latency.BucketSpan
+	deltas []int64
+	s, k   int    // the current span, the next delta
+	left   uint32 // buckets left in span s
+	index  int    // the index of the next bucket
+	count  int64  // the count of the previous bucket
+}
+
+// next returns the next non-empty bucket, or ok false at the end.
+func (it *buckets) next() (b bucket, ok bool) {
+	for {
+		for it.left == 0 {
+			if it.s >= len(it.spans) {
+				return bucket{}, false
+			}
+			sp := it.spans[it.s]
+			if it.s == 0 {
+				it.index = int(sp.Offset)
+			} else {
+				it.index += int(sp.Offset)
+			}
+			it.left = sp.Length
+			it.s++
+		}
+		it.count += it.deltas[it.k]
+		it.k++
+		it.left--
+		i := it.index
+		it.index++
+		if it.count != 0 {
+			return bucket{index: i, count: uint64(it.count)}, true
+		}
+	}
+}
+
 // nativeBuckets lists the non-empty buckets of nh with their absolute counts.
 // NativeHistogram places the values above latency.MaxValue in the bucket of
 // the maximum, so the counts add up to Count minus ZeroCount.
 func nativeBuckets(nh *latency.NativeHistogram) []bucket {
 	out := make([]bucket, 0, len(nh.PositiveDeltas))
-	var i int
-	var count int64
-	k := 0
-	for j, sp := range nh.PositiveSpans {
-		if j == 0 {
-			i = int(sp.Offset)
-		} else {
-			i += int(sp.Offset)
-		}
-		for range sp.Length {
-			count += nh.PositiveDeltas[k]
-			k++
-			if count != 0 {
-				out = append(out, bucket{index: i, count: uint64(count)})
-			}
-			i++
-		}
+	it := buckets{spans: nh.PositiveSpans, deltas: nh.PositiveDeltas}
+	for b, ok := it.next(); ok; b, ok = it.next() {
+		out = append(out, b)
 	}
 	return out
+}
+
+// encode is the inverse of nativeBuckets: spans and deltas for bs.
+func encode(bs []bucket) ([]latency.BucketSpan, []int64) {
+	var spans []latency.BucketSpan
+	deltas := make([]int64, len(bs))
+	var prev int64
+	for j, b := range bs {
+		if j == 0 || b.index != bs[j-1].index+1 {
+			off := b.index
+			if j > 0 {
+				off = b.index - bs[j-1].index - 1
+			}
+			spans = append(spans, latency.BucketSpan{Offset: int32(off)})
+		}
+		spans[len(spans)-1].Length++
+		deltas[j] = int64(b.count) - prev
+		prev = int64(b.count)
+	}
+	return spans, deltas
 }
 
 // downscale lowers the schema of buckets by k (k >= 0), losslessly: bucket
@@ -89,16 +133,16 @@ func bucketOf(b float64, schema int) (i int, edge bool) {
 }
 
 // classicCounts fills cum[j] with the number of values at or below
-// bounds[j] (ascending, in seconds), from the buckets bs at schema s, the
+// bounds[j] (ascending, in seconds), from the buckets it walks at schema s, the
 // zero count and the exact maximum maxSeconds. The count is exact when a
 // bound is a bucket's upper bound, at or above the maximum, or below the
 // smallest non-empty bucket; otherwise the bucket holding the bound is left
 // out (the values it holds lie within one bucket's width below or above the
 // bound), so a classic bucket is then a lower bound, never counting a value
 // above its le as below it.
-func classicCounts(cum []uint64, bounds []float64, bs []bucket, schema int, zero, count uint64, maxSeconds float64) {
-	k := 0        // the next bucket not yet counted
-	below := zero // the values in buckets before k, with the zero count
+func classicCounts(cum []uint64, bounds []float64, it buckets, schema int, zero, count uint64, maxSeconds float64) {
+	below := zero // the values in the buckets counted so far, with the zero count
+	next, more := it.next()
 	for j, b := range bounds {
 		switch {
 		case count == 0:
@@ -118,9 +162,9 @@ func classicCounts(cum []uint64, bounds []float64, bs []bucket, schema int, zero
 		if edge {
 			i++ // bucket i lies wholly at or below b
 		}
-		for k < len(bs) && bs[k].index < i {
-			below += bs[k].count
-			k++
+		for more && next.index < i {
+			below += next.count
+			next, more = it.next()
 		}
 		cum[j] = below
 	}

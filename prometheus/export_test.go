@@ -14,3 +14,12 @@ func NativeCounts(s *latency.Snapshot, k int) map[int]uint64 {
 	}
 	return m
 }
+
+// Reencode decodes s's native buckets, encodes them again and decodes
+// that.
+func Reencode(s *latency.Snapshot) (want, got []bucket) {
+	nh := exportNative(s)
+	want = nativeBuckets(&nh)
+	nh.PositiveSpans, nh.PositiveDeltas = encode(want)
+	return want, nativeBuckets(&nh)
+}

@@ -156,10 +156,9 @@ func (c *HistogramCollector) metric(s *latency.Snapshot, labelValues []string) p
 		s = new(latency.Snapshot)
 	}
 	nh := exportNative(s)
-	bs := nativeBuckets(&nh)
 	schema := int(nh.Schema)
 	if schema > maxSchema { // latency.MaxScale is 8 today; keep the guard
-		bs = downscale(bs, schema-maxSchema)
+		nh.PositiveSpans, nh.PositiveDeltas = encode(downscale(nativeBuckets(&nh), schema-maxSchema))
 		schema = maxSchema
 	}
 	count, sum, zero := nh.Count, nh.Sum, nh.ZeroCount
@@ -172,44 +171,40 @@ func (c *HistogramCollector) metric(s *latency.Snapshot, labelValues []string) p
 	schema32 := int32(schema)
 	h.SampleCount, h.SampleSum = &count, &sum
 	h.Schema, h.ZeroThreshold, h.ZeroCount = &schema32, &threshold, &zero
-	h.PositiveSpan, h.PositiveDelta = spans(bs)
-	if len(h.PositiveSpan) == 0 {
-		// Prometheus 2.47 and later recognise an empty native histogram by
-		// a span, even an empty one.
-		h.PositiveSpan = []*dto.BucketSpan{{Offset: new(int32), Length: new(uint32)}}
-	}
+	h.PositiveSpan, h.PositiveDelta = dtoSpans(nh.PositiveSpans), nh.PositiveDeltas
 	if len(c.bounds) > 0 {
 		cum := make([]uint64, len(c.bounds))
-		classicCounts(cum, c.bounds, bs, schema, zero, count, s.Max().Seconds())
+		it := buckets{spans: nh.PositiveSpans, deltas: nh.PositiveDeltas}
+		classicCounts(cum, c.bounds, it, schema, zero, count, s.Max().Seconds())
+		bs := make([]dto.Bucket, len(c.bounds))
 		h.Bucket = make([]*dto.Bucket, len(c.bounds))
 		for j := range c.bounds {
-			h.Bucket[j] = &dto.Bucket{CumulativeCount: &cum[j], UpperBound: &c.bounds[j]}
+			bs[j] = dto.Bucket{CumulativeCount: &cum[j], UpperBound: &c.bounds[j]}
+			h.Bucket[j] = &bs[j]
 		}
 	}
 	return m
 }
 
-// spans encodes buckets as Prometheus spans and deltas.
-func spans(bs []bucket) ([]*dto.BucketSpan, []int64) {
-	if len(bs) == 0 {
-		return nil, nil
+// dtoSpans converts spans to their protobuf form, in three allocations
+// whatever their number. Prometheus 2.47 and later recognise an empty
+// native histogram by a span, even an empty one: no spans give {0, 0}.
+func dtoSpans(spans []latency.BucketSpan) []*dto.BucketSpan {
+	if len(spans) == 0 {
+		return []*dto.BucketSpan{{Offset: new(int32), Length: new(uint32)}}
 	}
-	var sp []*dto.BucketSpan
-	deltas := make([]int64, len(bs))
-	var prev int64
-	for j, b := range bs {
-		if j == 0 || b.index != bs[j-1].index+1 {
-			off := int32(b.index)
-			if j > 0 {
-				off = int32(b.index - bs[j-1].index - 1)
-			}
-			sp = append(sp, &dto.BucketSpan{Offset: &off, Length: new(uint32)})
-		}
-		*sp[len(sp)-1].Length++
-		deltas[j] = int64(b.count) - prev
-		prev = int64(b.count)
+	ds := make([]dto.BucketSpan, len(spans))
+	fields := make([]struct {
+		offset int32
+		length uint32
+	}, len(spans))
+	out := make([]*dto.BucketSpan, len(spans))
+	for j, sp := range spans {
+		fields[j].offset, fields[j].length = sp.Offset, sp.Length
+		ds[j].Offset, ds[j].Length = &fields[j].offset, &fields[j].length
+		out[j] = &ds[j]
 	}
-	return sp, deltas
+	return out
 }
 
 // histogram is one exported series: native and classic buckets in one

@@ -366,3 +366,16 @@ func BenchmarkScrape(b *testing.B) {
 		}
 	})
 }
+
+func TestNativeBucketsDecodeAndEncodeBack(t *testing.T) {
+	for _, scale := range []int{0, 6, 8} {
+		h, err := latency.New(latency.Scale(scale))
+		require.NoError(t, err)
+		for _, d := range durations(3000, 9) {
+			h.Record(d)
+		}
+		want, got := nettuneprom.Reencode(h.Snapshot())
+		assert.NotEmpty(t, want)
+		assert.Equal(t, want, got, "scale %d", scale)
+	}
+}
