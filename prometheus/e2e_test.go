@@ -220,7 +220,16 @@ scrape_configs:
 		if err := cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			t.Errorf("prometheus: interrupt: %v", err)
 		}
-		err := <-exited
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(30 * time.Second):
+			t.Errorf("prometheus still running 30 s after SIGINT: killing it")
+			if err := cmd.Process.Kill(); err != nil {
+				t.Errorf("prometheus: kill: %v", err)
+			}
+			err = <-exited
+		}
 		if t.Failed() {
 			t.Logf("prometheus logs:\n%s", logs.String())
 		}
