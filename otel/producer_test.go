@@ -274,3 +274,28 @@ func TestDNSCacheStatsAreInstruments(t *testing.T) {
 	assert.False(t, mono)
 	assert.Equal(t, "By", ms["nettune.dnscache.size"].Unit)
 }
+
+// BenchmarkProduce measures a ManualReader collection of 100 histograms of
+// 10,000 latency-like values each (which the producer fits into 160
+// buckets).
+func BenchmarkProduce(b *testing.B) {
+	var p nettuneotel.Producer
+	for i := range 100 {
+		h, err := latency.New()
+		require.NoError(b, err)
+		for _, d := range durations(10000, 2*time.Millisecond, 1.5, 2, uint64(i)) {
+			h.Record(d)
+		}
+		require.NoError(b, p.TrackHistogram("rpc.client.duration", "RPC latency.", h.Snapshot, attribute.Int("shard", i)))
+	}
+	r := metric.NewManualReader(metric.WithProducer(&p))
+	mp := metric.NewMeterProvider(metric.WithReader(r))
+	defer func() { require.NoError(b, mp.Shutdown(context.Background())) }()
+	b.ReportAllocs()
+	for b.Loop() {
+		var rm metricdata.ResourceMetrics
+		if err := r.Collect(context.Background(), &rm); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
