@@ -13,9 +13,11 @@
 // the exact count, sum, minimum and maximum. When the buckets span more
 // than [Producer.MaxSize] (160 by default, the SDK's own default), the
 // scale is lowered one step at a time until they fit, each coarse bucket the
-// sum of the two fine ones it covers: the point is then exactly what the
-// SDK's base-2 exponential histogram aggregation with that MaxSize holds
-// for the same durations.
+// sum of the two fine ones it covers: the point is then what the SDK's
+// base-2 exponential histogram aggregation with that MaxSize holds for the
+// same durations (the SDK finds a bucket by logarithm, so for a value
+// within rounding of a boundary it may pick the neighbour; latency's
+// buckets are the exact ones).
 //
 //	h, _ := latency.New()
 //	var p nettuneotel.Producer

@@ -167,7 +167,7 @@ func dataPoint(s *latency.Snapshot, maxSize int, attrs attribute.Set, start, now
 	if s == nil {
 		s = new(latency.Snapshot)
 	}
-	eh := exportExponential(s)
+	eh := s.ExponentialHistogram()
 	dp := metricdata.ExponentialHistogramDataPoint[float64]{
 		Attributes: attrs, StartTime: start, Time: now,
 		Count: eh.Count, Sum: eh.Sum, ZeroCount: eh.ZeroCount,

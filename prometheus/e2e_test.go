@@ -35,7 +35,6 @@ import (
 // Snapshot, so the two agree within one bucket (2^(2^-6)-1 = 1.09% at the
 // default scale) and each is within that of the exact p99.
 func TestPrometheusMergesTwoProcessesAsTheSnapshotsMerge(t *testing.T) {
-	skipIfNanoseconds(t)
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		if os.Getenv("CI") == "true" {

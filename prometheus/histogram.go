@@ -155,7 +155,7 @@ func (c *HistogramCollector) metric(s *latency.Snapshot, labelValues []string) p
 	if s == nil {
 		s = new(latency.Snapshot)
 	}
-	nh := exportNative(s)
+	nh := s.NativeHistogram()
 	schema := int(nh.Schema)
 	if schema > maxSchema { // latency.MaxScale is 8 today; keep the guard
 		nh.PositiveSpans, nh.PositiveDeltas = encode(downscale(nativeBuckets(&nh), schema-maxSchema))

@@ -24,15 +24,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// skipIfNanoseconds skips a test of exact seconds buckets while latency
-// still exports nanoseconds (see nanoseconds.go).
-func skipIfNanoseconds(t testing.TB) {
-	t.Helper()
-	if nettuneprom.NanosecondExport {
-		t.Skip("latency still exports nanoseconds: its buckets are not on the seconds grid yet (nanoseconds.go maps them approximately)")
-	}
-}
-
 // durations returns latency-like durations: log-normal around 2 ms, with
 // exact zeros, exact powers of two of seconds and a few long ones.
 func durations(n int, seed uint64) []time.Duration {
@@ -117,7 +108,6 @@ func clientGolang(s int, ds []time.Duration) prometheus.Histogram {
 }
 
 func TestNativeBucketsAreClientGolangsForTheSameDurations(t *testing.T) {
-	skipIfNanoseconds(t)
 	for _, scale := range []int{0, 3, latency.DefaultScale, latency.MaxScale} {
 		ds := durations(20000, uint64(scale))
 		h, err := latency.New(latency.Scale(scale))
@@ -144,7 +134,6 @@ func TestNativeBucketsAreClientGolangsForTheSameDurations(t *testing.T) {
 }
 
 func TestClassicBucketsAreExactOnBucketEdgesAndLowerBoundsElsewhere(t *testing.T) {
-	skipIfNanoseconds(t)
 	ds := durations(20000, 7)
 	h, err := latency.New()
 	require.NoError(t, err)
@@ -238,7 +227,6 @@ func TestAnEmptyHistogramIsExportedAsNative(t *testing.T) {
 func TestNativeBucketsDownscaleLosslessly(t *testing.T) {
 	// Downscaling the exported buckets must give what recording at the
 	// coarser scale gives.
-	skipIfNanoseconds(t)
 	ds := durations(5000, 3)
 	fine, err := latency.New(latency.Scale(8))
 	require.NoError(t, err)
