@@ -13,11 +13,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// maxSchema and minSchema bound the schemas Prometheus accepts.
-const (
-	maxSchema = 8
-	minSchema = -4
-)
+// maxSchema is the finest schema Prometheus accepts (the coarsest, -4, is
+// below latency.MinScale).
+const maxSchema = 8
 
 // HistogramOpts names a latency histogram metric and picks its classic
 // buckets. The fields mean what they mean in prometheus.HistogramOpts.
@@ -50,8 +48,9 @@ type HistogramOpts struct {
 // (any power of two, such as 0.25, 0.5 or 1 second, at every schema), at
 // or above the largest value, or below the smallest; otherwise the native
 // bucket holding the bound is left out of it, so the classic count is a
-// lower bound that misses only values within one native bucket (the
-// snapshot's relative error) of the bound.
+// lower bound that misses only values less than one native bucket's width
+// (a factor 2^(2^-schema): 1.09% at latency's default scale 6) above or
+// below the bound.
 //
 // A HistogramCollector is safe for concurrent use; Collect calls each
 // series' snapshot function once per scrape.
