@@ -25,8 +25,8 @@
 //     bucket boundary (any power of two of seconds, such as 0.25, 0.5, 1 or
 //     2), at or above the maximum, or below the smallest value is exact;
 //     another leaves out the one native bucket it falls in, so its count is
-//     a lower bound missing only values within the snapshot's relative
-//     error of the bound.
+//     a lower bound missing only values less than one native bucket's
+//     width (1.09% at the default scale) below the bound.
 //
 // Prometheus scrapes native histograms in the protobuf format, which
 // promhttp serves when asked; the text format carries the classic buckets.

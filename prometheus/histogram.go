@@ -49,7 +49,7 @@ type HistogramOpts struct {
 // or above the largest value, or below the smallest; otherwise the native
 // bucket holding the bound is left out of it, so the classic count is a
 // lower bound that misses only values less than one native bucket's width
-// (a factor 2^(2^-schema): 1.09% at latency's default scale 6) above or
+// (a factor 2^(2^-schema): 1.09% at latency's default scale 6)
 // below the bound.
 //
 // A HistogramCollector is safe for concurrent use; Collect calls each
