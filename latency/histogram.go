@@ -229,6 +229,8 @@ func bulkLimitError(call string, n uint64) error {
 // New returns an empty Histogram. Without options it records at
 // [DefaultScale] (quantiles within 0.55%) from 0 to [MaxValue] nanoseconds,
 // and never fails: the only errors are [*OptionError]s for bad options.
+// The first histogram of a process at a given scale computes that scale's
+// bucket boundaries (under 1 ms at the default scale, once).
 func New(opts ...Option) (*Histogram, error) {
 	c, err := buildConfig(opts)
 	if err != nil {
