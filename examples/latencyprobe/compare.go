@@ -73,10 +73,15 @@ type bench struct {
 }
 
 // runCompare measures each technique cfg selects on the path.
-func runCompare(ctx context.Context, cfg *config, p *prober, pa *path) (_ []*comparison, err error) {
+//
+// The bulk downloads (buffers, congestion) run last, and the relay's
+// lateness is read before them: they keep the relay busy, and its
+// lateness then says nothing about the latency techniques. The
+// comparisons come back in the program's order.
+func runCompare(ctx context.Context, cfg *config, p *prober, pa *path) (_ []*comparison, emu *emulation, err error) {
 	b, err := startBench(ctx, cfg, p, pa)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { err = errors.Join(err, b.close()) }()
 	why := map[string]string{}
@@ -88,21 +93,41 @@ func runCompare(ctx context.Context, cfg *config, p *prober, pa *path) (_ []*com
 	if why["pool"] == "" && why["tfo"] == "" && slices.Contains(cfg.techniques, "pool") && slices.Contains(cfg.techniques, "tfo") {
 		p.progress.steps-- // they share the fresh-connection measurement
 	}
+	bulk := func(name string) bool { return name == "buffers" || name == "congestion" }
+	order := slices.Clone(cfg.techniques)
+	slices.SortStableFunc(order, func(x, y string) int {
+		switch {
+		case bulk(x) == bulk(y):
+			return 0
+		case bulk(x):
+			return 1
+		}
+		return -1
+	})
 	var out []*comparison
-	for _, name := range cfg.techniques {
+	for _, name := range order {
+		if bulk(name) && emu == nil {
+			emu = pa.emulation()
+		}
 		var c *comparison
 		if why := why[name]; why != "" {
-			c = &comparison{name: name, title: techniqueTitles[name], skipped: why}
+			c = &comparison{name: name, skipped: why}
 		} else {
 			c, err = b.run(ctx, name)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
+				return nil, nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}
 		c.title = techniqueTitles[name]
 		out = append(out, c)
 	}
-	return out, nil
+	if emu == nil {
+		emu = pa.emulation()
+	}
+	slices.SortStableFunc(out, func(x, y *comparison) int {
+		return slices.Index(techniqueNames, x.name) - slices.Index(techniqueNames, y.name)
+	})
+	return out, emu, nil
 }
 
 var techniqueTitles = map[string]string{
@@ -149,6 +174,9 @@ func (b *bench) cannot(name string) string {
 			return "the path's RTT is under 1 ms: every buffer covers its bandwidth-delay product"
 		}
 	case "eyeballs":
+		if !lab {
+			return "needs the lab: loopback has no address that drops SYNs"
+		}
 		return "not measured in the lab: the dialer races addresses on goroutines of its own, and netlab.Host.Run " +
 			"puts only the calling goroutine in the host's namespace, so the racing sockets would be made outside the lab"
 	}

@@ -315,7 +315,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newLa
 		if !cfg.quiet {
 			fmt.Fprintf(stderr, "latencyprobe: path: %s\n", pa.describe())
 		}
-		rep.comparisons, err = runCompare(ctx, cfg, p, pa)
+		rep.comparisons, rep.emulation, err = runCompare(ctx, cfg, p, pa)
 	} else {
 		p = &prober{timeout: cfg.timeout, rate: cfg.rate, warmup: cfg.warmup, progress: newProgress(stderr, cfg.quiet, targetSteps(cfg))}
 		rep.target, err = runTarget(ctx, cfg, p)

@@ -129,6 +129,7 @@ type path struct {
 	lab     *netlab.Lab    // nil on loopback
 	profile netlab.Profile // client–server, each direction (zero on loopback)
 	why     string         // on loopback: why the lab is not used
+	labErr  error          // on loopback: netlab's error, if that is why
 	client  host
 	server  host
 	resolv  host // the DNS resolver's host (the client on loopback)
@@ -159,7 +160,7 @@ func openPath(cfg *config, newLab func(...netlab.Option) (*netlab.Lab, error)) (
 		if cfg.pathGiven {
 			return nil, fmt.Errorf("the path flags need netlab: %w", err)
 		}
-		loopback.why = err.Error()
+		loopback.why, loopback.labErr = err.Error(), err
 		return loopback, nil
 	}
 	a, b, c := lab.Host(0), lab.Host(1), lab.Host(2)
@@ -182,6 +183,37 @@ func (p *path) setProfile(pr netlab.Profile) error {
 	a, b := p.client.lab, p.server.lab
 	return errors.Join(p.lab.Link(a, b).SetProfile(pr), p.lab.Link(b, a).SetProfile(pr))
 }
+
+// emulation is what the relay did on the client–server link, both ways,
+// over the run: how late it delivered packets (its error, added to the
+// path's delay) and what it dropped.
+type emulation struct {
+	delivered, lost, overflowed uint64
+	lateP50, lateP99            time.Duration
+}
+
+func (p *path) emulation() *emulation {
+	if p.lab == nil {
+		return nil
+	}
+	e := &emulation{}
+	a, b := p.client.lab, p.server.lab
+	for _, l := range []*netlab.Link{p.lab.Link(a, b), p.lab.Link(b, a)} {
+		st := l.Stats()
+		e.delivered += st.Delivered
+		e.lost += st.Lost
+		e.overflowed += st.Overflowed
+		if st.Late != nil {
+			e.lateP50 = max(e.lateP50, st.Late.Quantile(0.5))
+			e.lateP99 = max(e.lateP99, st.Late.Quantile(0.99))
+		}
+	}
+	return e
+}
+
+// late reports whether the relay ran late enough to distort the figures:
+// by more than a tenth of the RTT at p99.
+func (e *emulation) late(rtt time.Duration) bool { return e.lateP99 > max(rtt/10, time.Millisecond) }
 
 func (p *path) close() error {
 	if p.lab == nil {

@@ -19,6 +19,7 @@ type report struct {
 	elapsed     time.Duration
 	comparisons []*comparison // the comparison run
 	path        *path         // where it ran
+	emulation   *emulation    // what the lab's relay did (nil on loopback)
 	target      *targetResult // -target
 }
 

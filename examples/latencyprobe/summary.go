@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/nettune/nettune/examples/internal/cli"
+	"github.com/nettune/nettune/netlab"
 	"github.com/nettune/nettune/sockopt"
 )
 
@@ -42,19 +44,26 @@ func p50(s *series) time.Duration { return s.snap.Quantile(0.5) }
 func p99(s *series) time.Duration { return s.snap.Quantile(0.99) }
 
 // loopbackWhy is the one line that says why the run is on loopback and
-// how to get the lab.
-func loopbackWhy(why string) string {
-	if why == "-loopback" {
+// how to get the lab. netlab's whole error, which lists every way to
+// the privilege, is in the JSON document's path.why.
+func loopbackWhy(pa *path) string {
+	switch {
+	case pa.why == "-loopback":
 		return "-loopback was given: no emulated path, so no round trips to save; run without it for the lab."
+	case errors.Is(pa.labErr, netlab.ErrNoPrivilege):
+		return fmt.Sprintf("The lab was not available (%v): run as root to measure on an emulated cross-continent path "+
+			"(netlab's doc lists the other ways: file capabilities, a user namespace).", netlab.ErrNoPrivilege)
+	case errors.Is(pa.labErr, errors.ErrUnsupported):
+		return fmt.Sprintf("The lab was not available (%s): netlab needs Linux.", pa.why)
 	}
-	return fmt.Sprintf("The lab was not available (%s): run as root (sudo go run ./examples/latencyprobe) to measure on an emulated cross-continent path.", why)
+	return fmt.Sprintf("The lab was not available (%s): run as root to measure on an emulated cross-continent path.", pa.why)
 }
 
 func (r *report) writeCompare(w io.Writer) {
 	pa := r.path
 	fmt.Fprintf(w, "Path: %s.\n", pa.describe())
 	if pa.lab == nil {
-		fmt.Fprintln(w, loopbackWhy(pa.why))
+		fmt.Fprintln(w, loopbackWhy(pa))
 	}
 	fmt.Fprintf(w, "Samples: %d per measurement (fresh TLS: %d, Nagle on: %d), each after %d unrecorded warm-up calls.\n",
 		r.cfg.n, r.cfg.tlsN, r.cfg.nagleN, r.cfg.warmup)
@@ -112,6 +121,14 @@ func (r *report) writeCompare(w io.Writer) {
 		rows = append(rows, row)
 	}
 	cli.WriteTable(w, rows)
+	if e := r.emulation; e != nil {
+		fmt.Fprintf(w, "Emulation check, before the bulk downloads: the relay delivered %d packets between client and server, late by %s at p50 and %s at p99 "+
+			"(its error, on top of the path's delay); it dropped %d by the path's loss and %d at a full queue.\n",
+			e.delivered, cli.Duration(e.lateP50), cli.Duration(e.lateP99), e.lost, e.overflowed)
+		if e.late(rtt) {
+			fmt.Fprintf(w, "WARNING: the relay ran late (this machine is busy): the figures above overstate the path's cost; run again on a quieter machine.\n")
+		}
+	}
 	if len(hows) > 0 {
 		fmt.Fprintf(w, "\nWhat gives \"with\":\n%s\n", strings.Join(hows, "\n"))
 	}
@@ -202,6 +219,10 @@ type jsonPath struct {
 	JitterNS int64   `json:"jitter_ns"`
 	Preset   string  `json:"preset,omitempty"`
 	Why      string  `json:"why,omitempty"` // on loopback: why the lab was not used
+	// The relay's lateness at p99, its error on top of the path's delay
+	// (lab only); relay_late is set when it distorts the figures.
+	RelayLateP99NS int64 `json:"relay_late_p99_ns,omitempty"`
+	RelayLate      bool  `json:"relay_late,omitempty"`
 }
 
 type jsonSide struct {
@@ -237,6 +258,9 @@ func toJSONSide(sd side) *jsonSide {
 func (r *report) jsonCompare() (*jsonPath, []jsonTechnique) {
 	pa := r.path
 	jp := &jsonPath{RTTNS: int64(pa.rtt()), Loss: pa.profile.Loss, RateBPS: pa.profile.Rate, Lab: pa.lab != nil, JitterNS: int64(pa.profile.Jitter)}
+	if e := r.emulation; e != nil {
+		jp.RelayLateP99NS, jp.RelayLate = int64(e.lateP99), e.late(pa.rtt())
+	}
 	if pa.lab != nil {
 		if !r.cfg.pathGiven || r.cfg.preset != defaultPreset {
 			jp.Preset = r.cfg.preset
