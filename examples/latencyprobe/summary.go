@@ -86,10 +86,13 @@ func (r *report) writeCompare(w io.Writer) {
 			skipped = append(skipped, fmt.Sprintf("  %-10s %s", c.name, c.skipped))
 			continue
 		}
-		hows = append(hows, fmt.Sprintf("  %-10s %s", c.name, c.how))
+		how := c.how
 		if c.throughput() {
-			rows = append(rows, []string{c.name,
-				c.without.label + " " + bitRate(c.without.bps), c.with.label + " " + bitRate(c.with.bps),
+			how = fmt.Sprintf("(%s vs %s) %s", c.without.label, c.with.label, how)
+		}
+		hows = append(hows, fmt.Sprintf("  %-10s %s", c.name, how))
+		if c.throughput() {
+			rows = append(rows, []string{c.name, bitRate(c.without.bps), bitRate(c.with.bps),
 				fmt.Sprintf("%.2g× the rate", c.with.bps/c.without.bps), "-",
 				"link " + bitRate(c.floorBps), fmt.Sprintf("%.0f%%", 100*c.with.bps/c.floorBps)})
 			continue
