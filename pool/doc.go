@@ -46,6 +46,12 @@
 // success resumes dialing, so the pool recovers as soon as the server is
 // back.
 //
+// [Stats] counts Gets, hits, waits and the total wait time. With
+// [RecordWaitTime] each successful Get also reports its wait to a
+// recorder, such as a latency histogram: 0 for a Get served from the idle
+// set (no clock read), the time in the queue for one that waited, and
+// nothing for one that failed.
+//
 // # Misuse
 //
 // Releasing or discarding the same checkout twice panics with a message

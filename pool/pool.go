@@ -216,7 +216,7 @@ type Stats struct {
 	Hits       uint64        // of those, served from the idle set at once
 	Misses     uint64        // of those, that found no idle resource
 	Waits      uint64        // Gets that waited and got a resource
-	WaitTime   time.Duration // total time those waited
+	WaitTime   time.Duration // total time those waited (what RecordWaitTime records, summed)
 	Timeouts   uint64        // Gets ended by their context (also before waiting)
 	Dials      uint64        // dials started
 	DialErrors uint64        // dials that failed
@@ -371,9 +371,15 @@ func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
 		p.inUse++
 		p.st.hits++
 		p.mu.Unlock()
+		if p.cfg.recorder != nil {
+			p.cfg.recorder.Record(0)
+		}
 		return Resource[T]{r: r, seq: r.seq}, nil
 	}
 	if h, done, err := p.takeIdle(ctx); done {
+		if err == nil && p.cfg.recorder != nil {
+			p.cfg.recorder.Record(0)
+		}
 		return h, err
 	}
 	return p.wait(ctx)
@@ -387,6 +393,9 @@ func (p *Pool[T]) TryGet(ctx context.Context) (Resource[T], error) {
 	p.mu.Lock()
 	p.st.gets++
 	if h, done, err := p.takeIdle(ctx); done {
+		if err == nil && p.cfg.recorder != nil {
+			p.cfg.recorder.Record(0)
+		}
 		return h, err
 	}
 	if p.dialing <= p.waiters.n && p.canDialLocked(p.clk.precise()) {
@@ -541,10 +550,10 @@ func (p *Pool[T]) retireLocked(r *resource[T], reason *uint64) {
 // its dial: see the fresh case below).
 func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 	w := p.wfree.Get().(*waiter[T])
+	start := p.clk.precise() // before anyone can see w in the queue
 	p.waiters.push(w)
 	p.serveLocked(ctx)
 	p.mu.Unlock()
-	start := p.clk.precise()
 	var d delivery[T]
 	for {
 		done := ctx.Done()
@@ -594,7 +603,11 @@ func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 		}
 	}
 	p.wfree.Put(w)
-	p.waitTime.Add(p.clk.precise() - start)
+	waited := max(0, p.clk.precise()-start) // a test's Clock may go back
+	p.waitTime.Add(waited)
+	if p.cfg.recorder != nil {
+		p.cfg.recorder.Record(time.Duration(waited))
+	}
 	return Resource[T]{r: d.r, seq: d.r.seq}, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/puddle/v2"
+	"github.com/nettune/nettune/latency"
 	"github.com/nettune/nettune/pool"
 )
 
@@ -58,23 +59,42 @@ func (p *chanPool[T]) Get(ctx context.Context) (T, error) {
 
 func (p *chanPool[T]) Put(v T) { p.idle <- v }
 
-func BenchmarkAcquireRelease(b *testing.B) {
-	ctx := context.Background()
-	b.Run("impl=nettune", func(b *testing.B) {
-		p, err := pool.New(newThing, func(*thing) error { return nil }, pool.MaxSize(8))
+// recorders are the wait-time settings the nettune benchmarks run with:
+// none (the plain name, comparable with earlier runs) and
+// pool.RecordWaitTime into a latency histogram.
+var recorders = []struct {
+	name string
+	opts func(b *testing.B) []pool.Option
+}{
+	{"", func(*testing.B) []pool.Option { return nil }},
+	{"/recorder=histogram", func(b *testing.B) []pool.Option {
+		h, err := latency.New()
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer p.Shutdown(ctx)
-		b.ReportAllocs()
-		for b.Loop() {
-			r, err := p.Get(ctx)
+		return []pool.Option{pool.RecordWaitTime(h)}
+	}},
+}
+
+func BenchmarkAcquireRelease(b *testing.B) {
+	ctx := context.Background()
+	for _, rec := range recorders {
+		b.Run("impl=nettune"+rec.name, func(b *testing.B) {
+			p, err := pool.New(newThing, func(*thing) error { return nil }, append(rec.opts(b), pool.MaxSize(8))...)
 			if err != nil {
 				b.Fatal(err)
 			}
-			r.Release()
-		}
-	})
+			defer p.Shutdown(ctx)
+			b.ReportAllocs()
+			for b.Loop() {
+				r, err := p.Get(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.Release()
+			}
+		})
+	}
 	b.Run("impl=puddle", func(b *testing.B) {
 		p := newPuddle(b, 8)
 		b.ReportAllocs()
@@ -111,24 +131,26 @@ func newPuddle(b *testing.B, size int) *puddle.Pool[*thing] {
 func BenchmarkAcquireReleaseParallel(b *testing.B) {
 	ctx := context.Background()
 	size := 2 * runtime.GOMAXPROCS(0)
-	b.Run("impl=nettune", func(b *testing.B) {
-		p, err := pool.New(newThing, func(*thing) error { return nil }, pool.MaxSize(size))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Shutdown(ctx)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				r, err := p.Get(ctx)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				r.Release()
+	for _, rec := range recorders {
+		b.Run("impl=nettune"+rec.name, func(b *testing.B) {
+			p, err := pool.New(newThing, func(*thing) error { return nil }, append(rec.opts(b), pool.MaxSize(size))...)
+			if err != nil {
+				b.Fatal(err)
 			}
+			defer p.Shutdown(ctx)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					r, err := p.Get(ctx)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					r.Release()
+				}
+			})
 		})
-	})
+	}
 	b.Run("impl=puddle", func(b *testing.B) {
 		p := newPuddle(b, size)
 		b.ReportAllocs()
@@ -268,17 +290,19 @@ func BenchmarkGetCancelled(b *testing.B) {
 // over unchecked) and at EveryCheckout (a peek on every hand-off).
 func BenchmarkWaitingGet(b *testing.B) {
 	ctx := context.Background()
-	b.Run("pool=generic", func(b *testing.B) {
-		p, err := pool.New(newThing, func(*thing) error { return nil }, pool.MaxSize(1))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Shutdown(ctx)
-		pingPong(b, func() (func(), error) {
-			r, err := p.Get(ctx)
-			return r.Release, err
-		}, p.Stats)
-	})
+	for _, rec := range recorders {
+		b.Run("pool=generic"+rec.name, func(b *testing.B) {
+			p, err := pool.New(newThing, func(*thing) error { return nil }, append(rec.opts(b), pool.MaxSize(1))...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Shutdown(ctx)
+			pingPong(b, func() (func(), error) {
+				r, err := p.Get(ctx)
+				return r.Release, err
+			}, p.Stats)
+		})
+	}
 	for _, live := range []struct {
 		name string
 		d    time.Duration
