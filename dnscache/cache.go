@@ -1,15 +1,13 @@
 package dnscache
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"maps"
+	"hash/maphash"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,10 +22,14 @@ var ErrClosed = errors.New("dnscache: closed")
 // sweepEvery is how often the background goroutine drops unusable entries.
 const sweepEvery = time.Second
 
-// lastUsedGrain is the resolution of an entry's last-use stamp: a hit writes
-// the stamp only when it has aged this much, so that parallel hits on one
-// entry do not write its cache line every time.
-const lastUsedGrain = 10 * time.Millisecond
+// sweepBatch and sweepShare bound the entries one sweep looks at: all of
+// them up to sweepBatch, else the larger of sweepBatch and 1/sweepShare of
+// them, so that a sweep of a large cache holds the lock for a bounded time
+// and an unusable entry is dropped within sweepShare sweeps.
+const (
+	sweepBatch = 4096
+	sweepShare = 16
+)
 
 // hitShardBits sets the number of hit counters (1<<hitShardBits).
 const hitShardBits = 4
@@ -41,10 +43,12 @@ const maxNameLen = 254
 // entry, its slot, its share of the table, a negative answer's error) plus
 // the name plus the addresses, each stored once as a 24-byte netip.Addr and
 // counted as 32 to cover the allocator's rounding. Measured on linux/amd64
-// with Go 1.26 and 16-byte names: 183 bytes of heap for an entry of one
-// address (counted 368), 239 for a negative one (336), 1,950 for 64
-// addresses (2,384); TestAnEntryHoldsNoMoreHeapThanItCountsAgainstMaxBytes
-// checks that each is under its count.
+// with Go 1.26 and 16-byte names: 200 bytes of heap for an entry of one
+// address (counted 368), 256 for a negative one (336), 1,968 for 64
+// addresses (2,384), the slot's share of its table included (8 bytes per
+// cell, 2 to 4 cells per slot after the table grows);
+// TestAnEntryHoldsNoMoreHeapThanItCountsAgainstMaxBytes checks that each
+// is under its count.
 const (
 	entryOverhead = 320
 	addrBytes     = 32
@@ -87,12 +91,12 @@ func netIndex(network string) int {
 // A Cache is safe for concurrent use by any number of goroutines. Close it
 // to stop its goroutines.
 type Cache struct {
-	// tables maps host to slot, one table per network. A table is
-	// copy-on-write: readers load it with one atomic read and never lock;
-	// writers (under mu) store a refreshed answer into the existing slot and
-	// copy the map only to add or remove hosts, which a service with a
-	// steady set of upstreams rarely does.
-	tables [len(networks)]atomic.Pointer[map[string]*slot]
+	// idx maps host to slot, one hash table per network (see table).
+	// Readers probe it without a lock; writers (under mu) store a refreshed
+	// answer into the existing slot, and add or remove a host in O(1)
+	// amortised, whatever the number of hosts.
+	idx  [len(networks)]index
+	seed maphash.Seed // of the tables' hash
 
 	cfg     config
 	src     source
@@ -109,12 +113,14 @@ type Cache struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the cache started
 
-	mu      sync.Mutex // guards flights, count, bytes, gen, closed and every write to tables
+	mu      sync.Mutex // guards flights, count, bytes, gen, closed, hand, sweepAt and every write to idx and the ring
 	flights map[key]*flight
-	count   int    // entries in tables
+	count   int    // entries in idx
 	bytes   int64  // what the entries count against MaxBytes (see entryBytes)
 	gen     uint64 // bumped by Invalidate and Flush: older lookups are not stored
 	closed  bool
+	hand    *slot // the eviction ring's next candidate (CLOCK); nil when empty
+	sweepAt *slot // where the next sweep starts; nil: at hand
 }
 
 type paddedCounter struct {
@@ -122,17 +128,13 @@ type paddedCounter struct {
 	_ [56]byte
 }
 
-// slot holds the current entry of one (host, network); a refresh swaps the
-// entry without copying the table.
-type slot struct{ e atomic.Pointer[entry] }
-
 type key struct {
 	net  int
 	host string
 }
 
-// entry is an immutable cached answer, replaced whole on refresh; only the
-// two atomics change in place. Times are clock readings (see Cache.now).
+// entry is an immutable cached answer, replaced whole on refresh; only
+// prefetching changes in place. Times are clock readings (see Cache.now).
 type entry struct {
 	addrs      []netip.Addr  // never handed out: callers get copies
 	n4         int           // how many of addrs are IPv4
@@ -143,7 +145,6 @@ type entry struct {
 	prefetchAt int64         // a hit at or after this starts a prefetch
 	retryAt    int64         // after a failed refresh: no new query before this
 
-	lastUsed    atomic.Int64
 	prefetching atomic.Bool
 }
 
@@ -168,9 +169,9 @@ func New(opts ...Option) (*Cache, error) {
 		return nil, err
 	}
 	c := &Cache{cfg: cfg, src: src, foldDot: foldDot, flights: make(map[key]*flight),
-		sem: make(chan struct{}, cfg.maxLookups)}
-	for n := range c.tables {
-		c.tables[n].Store(&map[string]*slot{})
+		sem: make(chan struct{}, cfg.maxLookups), seed: maphash.MakeSeed()}
+	for n := range c.idx {
+		c.idx[n].reset()
 	}
 	c.start = time.Now()
 	if cfg.clock != nil {
@@ -379,15 +380,15 @@ func (c *Cache) countHit() uint32 {
 // get returns a positive entry for (network, host), the view of it that
 // answers network, and a random number for rotation. The fast path is a
 // fresh entry under host as given (the tables hold canonical names only, so
-// a name found as given is canonical): one map load, one clock read, no
-// allocation.
+// a name found as given is canonical): one hash, one probe of a table, one
+// clock read, no lock, no allocation.
 func (c *Cache) get(ctx context.Context, network, host string) (*entry, int, uint32, error) {
 	n := netIndex(network)
 	if n >= 0 {
-		if s := (*c.tables[n].Load())[host]; s != nil {
+		if s := c.idx[n].t.Load().find(c.hashName(host), host); s != nil {
 			if e := s.e.Load(); e.err == nil {
 				if now := c.now(); now < e.expires {
-					e.touch(now)
+					s.touch()
 					if now >= e.prefetchAt {
 						c.prefetch(n, host, e)
 					}
@@ -399,10 +400,11 @@ func (c *Cache) get(ctx context.Context, network, host string) (*entry, int, uin
 	return c.getSlow(ctx, n, network, host)
 }
 
-// touch stamps e as used at now, at most once per lastUsedGrain.
-func (e *entry) touch(now int64) {
-	if now-e.lastUsed.Load() >= int64(lastUsedGrain) {
-		e.lastUsed.Store(now)
+// touch marks s as used since the eviction hand last passed it. Only the
+// first hit after that writes: parallel hits on a hot entry only read it.
+func (s *slot) touch() {
+	if !s.used.Load() {
+		s.used.Store(true)
 	}
 }
 
@@ -417,13 +419,17 @@ func (c *Cache) getSlow(ctx context.Context, n int, network, host string) (*entr
 	// literals, then the network.
 	name := c.canonical(host)
 	now := c.now()
-	e := c.load(n, name)
+	s := c.find(n, name)
+	var e *entry
+	if s != nil {
+		e = s.e.Load()
+	}
 	switch {
 	case e != nil && now < e.expires && e.err != nil:
 		c.negativeHits.Add(1)
 		return nil, 0, 0, e.negative(host)
 	case e != nil && now < e.expires:
-		e.touch(now)
+		s.touch()
 		if name != host && now >= e.prefetchAt {
 			c.prefetch(n, name, e)
 		}
@@ -435,9 +441,11 @@ func (c *Cache) getSlow(ctx context.Context, n int, network, host string) (*entr
 		// Unless it is empty (the other family alone answered: this one may
 		// have failed) or was cut at MaxAnswerAddrs (the family's own
 		// answer may hold more).
-		if ip := c.load(0, name); ip != nil && ip.err == nil && now < ip.expires && !ip.truncated && ip.count(n) > 0 {
-			ip.touch(now)
-			return ip, n, c.countHit(), nil
+		if s := c.find(0, name); s != nil {
+			if ip := s.e.Load(); ip.err == nil && now < ip.expires && !ip.truncated && ip.count(n) > 0 {
+				s.touch()
+				return ip, n, c.countHit(), nil
+			}
 		}
 	}
 	if a, err := parseLiteral(host); err == nil {
@@ -562,8 +570,14 @@ func closedError(host string) error {
 	return &net.DNSError{Err: ErrClosed.Error(), Name: host, UnwrapErr: ErrClosed}
 }
 
+// find returns the slot of host in the table of network n, or nil.
+func (c *Cache) find(n int, host string) *slot {
+	return c.idx[n].t.Load().find(c.hashName(host), host)
+}
+
+// load returns the entry of host for network n, or nil.
 func (c *Cache) load(n int, host string) *entry {
-	if s := (*c.tables[n].Load())[host]; s != nil {
+	if s := c.find(n, host); s != nil {
 		return s.e.Load()
 	}
 	return nil
@@ -682,7 +696,7 @@ func (c *Cache) run(k key, host string, f *flight, gen uint64) {
 		case e != nil && e.expires > now:
 			c.storeLocked(k, e)
 		case e != nil && e.err == nil && old != nil:
-			c.deleteLocked(k.net, []string{k.host})
+			c.deleteLocked(c.find(k.net, k.host))
 		case e == nil && old != nil && old.err == nil:
 			c.storeLocked(k, old.retryLater(now+int64(c.cfg.minRefresh)))
 		}
@@ -713,7 +727,6 @@ func (c *Cache) positive(addrs []netip.Addr, ttl time.Duration, now int64) *entr
 	if !c.cfg.prefetch {
 		e.prefetchAt = math.MaxInt64 // keeps the hit path from even asking
 	}
-	e.lastUsed.Store(now)
 	return e
 }
 
@@ -765,14 +778,13 @@ func (c *Cache) negativeEntry(host string, de *net.DNSError, ttl time.Duration, 
 	e := &entry{err: neg, expires: now + max(int64(t), 0)}
 	e.staleUntil = e.expires
 	e.prefetchAt = e.expires
-	e.lastUsed.Store(now)
 	return e
 }
 
 // retryLater copies a positive entry after a failed refresh: still served
 // until it goes stale, with no new query before at.
 func (e *entry) retryLater(at int64) *entry {
-	n := &entry{
+	return &entry{
 		addrs:      e.addrs,
 		n4:         e.n4,
 		truncated:  e.truncated,
@@ -781,8 +793,6 @@ func (e *entry) retryLater(at int64) *entry {
 		prefetchAt: max(e.prefetchAt, at),
 		retryAt:    at,
 	}
-	n.lastUsed.Store(e.lastUsed.Load())
-	return n
 }
 
 // size is what e, cached under host, counts against MaxBytes.
@@ -791,95 +801,104 @@ func (e *entry) size(host string) int64 { return entryBytes(host, len(e.addrs)) 
 // storeLocked puts e in the table and evicts when the cache is over one of
 // its bounds. c.mu must be held.
 func (c *Cache) storeLocked(k key, e *entry) {
-	t := *c.tables[k.net].Load()
-	if s := t[k.host]; s != nil {
+	x := &c.idx[k.net]
+	h := c.hashName(k.host)
+	s := x.t.Load().find(h, k.host)
+	if s != nil {
 		c.bytes += e.size(k.host) - s.e.Load().size(k.host)
 		s.e.Store(e)
 	} else {
-		nt := maps.Clone(t)
-		s := &slot{}
+		s = &slot{host: k.host, hash: h, net: k.net}
 		s.e.Store(e)
-		nt[k.host] = s
-		c.tables[k.net].Store(&nt)
+		x.insert(s)
+		c.ringAdd(s)
 		c.count++
 		c.bytes += e.size(k.host)
 	}
 	if c.count > c.cfg.maxEntries || c.bytes > c.cfg.maxBytes {
-		c.evictLocked(k)
+		c.evictLocked(s)
 	}
 }
 
-// deleteLocked removes hosts from table n with one copy of the table.
+// deleteLocked removes s (nil: nothing) from its table and the ring.
 // c.mu must be held.
-func (c *Cache) deleteLocked(n int, hosts []string) int {
-	if len(hosts) == 0 {
-		return 0
+func (c *Cache) deleteLocked(s *slot) {
+	if s == nil {
+		return
 	}
-	nt := maps.Clone(*c.tables[n].Load())
-	removed := 0
-	for _, h := range hosts {
-		if s := nt[h]; s != nil {
-			c.bytes -= s.e.Load().size(h)
-			delete(nt, h)
-			removed++
-		}
-	}
-	c.tables[n].Store(&nt)
-	c.count -= removed
-	return removed
+	c.idx[s.net].remove(s)
+	c.ringRemove(s)
+	c.count--
+	c.bytes -= s.e.Load().size(s.host)
 }
 
-// evictLocked removes the least recently used entries, never keep, until
-// the cache is back under nine tenths of each bound (at least one entry).
-// Sorting the whole cache once per tenth of its size keeps the cost per
-// insert at O(log n) while the hit path only stamps lastUsed.
+// evictLocked removes entries, never keep, until the cache is within both
+// bounds again, one at a time with the CLOCK algorithm (an approximation
+// of least recently used): the hand goes round the ring of entries, in
+// insertion order, and drops the first that cannot be served any more or
+// has not been used since the hand last passed it; a used one has its mark
+// cleared and is passed over (a second chance). Each step either drops an
+// entry or clears a mark that a hit set, so an eviction costs O(1)
+// amortised, and a hit only sets a mark that is not set yet.
 // c.mu must be held.
-func (c *Cache) evictLocked(keep key) {
-	type victim struct {
-		k        key
-		lastUsed int64
-		size     int64
-	}
-	all := make([]victim, 0, c.count)
-	for n := range c.tables {
-		for h, s := range *c.tables[n].Load() {
-			if k := (key{n, h}); k != keep {
-				e := s.e.Load()
-				all = append(all, victim{k, e.lastUsed.Load(), e.size(h)})
+func (c *Cache) evictLocked(keep *slot) {
+	now := c.now()
+	for c.count > c.cfg.maxEntries || c.bytes > c.cfg.maxBytes {
+		// Two turns clear every mark; a third would find keep alone.
+		for steps := 2*c.count + 1; ; steps-- {
+			s := c.hand
+			if steps == 0 || s == nil {
+				return // keep alone is over a bound: New makes sure it cannot be
 			}
-		}
-	}
-	slices.SortFunc(all, func(a, b victim) int { return cmp.Compare(a.lastUsed, b.lastUsed) })
-	count, bytes := c.count, c.bytes
-	var drop [len(networks)][]string
-	for i, v := range all {
-		if i > 0 && count <= c.cfg.maxEntries-c.cfg.maxEntries/10 && bytes <= c.cfg.maxBytes-c.cfg.maxBytes/10 {
+			c.hand = s.next
+			if s == keep {
+				continue
+			}
+			if now >= s.e.Load().staleUntil {
+				c.deleteLocked(s)
+				c.expired.Add(1)
+				break
+			}
+			if s.used.Load() {
+				s.used.Store(false)
+				continue
+			}
+			c.deleteLocked(s)
+			c.evictions.Add(1)
 			break
 		}
-		drop[v.k.net] = append(drop[v.k.net], v.k.host)
-		count--
-		bytes -= v.size
-	}
-	for n := range drop {
-		c.evictions.Add(uint64(c.deleteLocked(n, drop[n])))
 	}
 }
 
 // sweep drops entries that can no longer be served: positive ones past
-// their stale window, negative ones past their TTL.
+// their stale window, negative ones past their TTL. It looks at every
+// entry when there are at most sweepBatch of them, else at the larger of
+// sweepBatch and 1/sweepShare of them, going on from where the last sweep
+// stopped, so that one sweep holds the lock for a bounded time.
 func (c *Cache) sweep() {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for n := range c.tables {
-		var drop []string
-		for h, s := range *c.tables[n].Load() {
-			if now >= s.e.Load().staleUntil {
-				drop = append(drop, h)
+	budget := c.count
+	if budget > sweepBatch {
+		budget = max(sweepBatch, c.count/sweepShare)
+	}
+	s := c.sweepAt
+	if s == nil {
+		s = c.hand
+	}
+	for ; budget > 0 && s != nil && c.count > 0; budget-- {
+		next := s.next
+		if now >= s.e.Load().staleUntil {
+			c.deleteLocked(s)
+			c.expired.Add(1)
+			if c.count == 0 {
+				next = nil
 			}
 		}
-		c.expired.Add(uint64(c.deleteLocked(n, drop)))
+		s = next
 	}
+	c.sweepAt = s
 }
 
 // Invalidate drops every cached answer for host (all networks; host is
@@ -889,10 +908,8 @@ func (c *Cache) Invalidate(host string) {
 	name := c.canonical(host)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for n := range c.tables {
-		if _, ok := (*c.tables[n].Load())[name]; ok {
-			c.deleteLocked(n, []string{name})
-		}
+	for n := range c.idx {
+		c.deleteLocked(c.find(n, name))
 	}
 	c.gen++
 }
@@ -902,9 +919,10 @@ func (c *Cache) Invalidate(host string) {
 func (c *Cache) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for n := range c.tables {
-		c.tables[n].Store(&map[string]*slot{})
+	for n := range c.idx {
+		c.idx[n].reset()
 	}
+	c.hand, c.sweepAt = nil, nil
 	c.count, c.bytes = 0, 0
 	c.gen++
 }
@@ -943,7 +961,7 @@ type Stats struct {
 	NegativeHits uint64 // cached "no such host" answers served
 	Prefetches   uint64 // background refreshes started by hits near expiry
 	Evictions    uint64 // entries dropped to hold MaxEntries and MaxBytes
-	Expired      uint64 // entries dropped by the sweeper, no longer servable
+	Expired      uint64 // entries dropped because they could no longer be served (by the sweeper, or by eviction, which drops those first)
 	Lookups      uint64 // lookups at the source started
 	LookupErrors uint64 // of those, ended by a transient failure (a timeout, SERVFAIL, REFUSED); "no such host" is an answer
 	InFlight     int    // lookups at the source in progress now (at most MaxLookups)

@@ -2,6 +2,7 @@ package dnscache
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -59,4 +60,99 @@ func BenchmarkHit(b *testing.B) {
 			_, _ = c.LookupHost(ctx, "svc.bench.test")
 		}
 	})
+}
+
+// scaleSizes are the cache sizes of the scale benchmarks.
+var scaleSizes = []int{10, 10_000, 1_000_000}
+
+func scaleNames(n int) []string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = fmt.Sprintf("h%07d.scale.test", i)
+	}
+	return s
+}
+
+// scaleCache is a cache holding every name of hosts (one address each,
+// from a source without a network), bounded at maxEntries.
+func scaleCache(b *testing.B, hosts []string, maxEntries int) *Cache {
+	b.Helper()
+	c := newCache(b, MaxEntries(maxEntries), MaxBytes(1<<31))
+	c.src = countingSource{1}
+	var buf [4]netip.Addr
+	for _, h := range hosts {
+		if _, err := c.AppendNetIP(context.Background(), buf[:0], "ip4", h); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return c
+}
+
+// BenchmarkScale: a hit on one of 16 names spread over a cache of entries
+// names (serial and parallel), an insert into a full cache (which evicts
+// one), and a fill from empty (ns/host), at 10, 10k and 1M entries.
+func BenchmarkScale(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range scaleSizes {
+		hosts := scaleNames(2 * n)
+		hot := make([]string, 16)
+		for i := range hot {
+			hot[i] = hosts[i*n/len(hot)]
+		}
+		b.Run(fmt.Sprintf("op=hit/entries=%d", n), func(b *testing.B) {
+			c := scaleCache(b, hosts[:n], n)
+			buf := make([]netip.Addr, 0, 4)
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", hot[i&15])
+				i++
+			}
+			if len(buf) != 1 {
+				b.Fatal(buf)
+			}
+		})
+		b.Run(fmt.Sprintf("op=hit-parallel/entries=%d", n), func(b *testing.B) {
+			c := scaleCache(b, hosts[:n], n)
+			b.ReportAllocs()
+			b.ResetTimer() // RunParallel has no b.Loop: keep the fill out of the time
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]netip.Addr, 0, 4)
+				i := 0
+				for pb.Next() {
+					buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", hot[i&15])
+					i++
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("op=insert-full/entries=%d", n), func(b *testing.B) {
+			c := scaleCache(b, hosts[:n], n)
+			var buf [4]netip.Addr
+			i := n
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.AppendNetIP(ctx, buf[:0], "ip4", hosts[i%len(hosts)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			if e := c.Stats().Entries; e > n {
+				b.Fatalf("%d entries, MaxEntries %d", e, n)
+			}
+		})
+		b.Run(fmt.Sprintf("op=fill/entries=%d", n), func(b *testing.B) {
+			c := scaleCache(b, nil, n)
+			var buf [4]netip.Addr
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Flush()
+				for _, h := range hosts[:n] {
+					if _, err := c.AppendNetIP(ctx, buf[:0], "ip4", h); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/host")
+		})
+	}
 }

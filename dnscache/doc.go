@@ -68,10 +68,11 @@
 // default: the first ones, as the source ordered them), [MaxEntries] the
 // number of entries and [MaxBytes] their heap (16 MiB by default; each
 // entry counts 320 bytes plus its name plus 32 bytes per address, more than
-// it holds, so at most 2,622 bytes with the defaults), evicting the least
-// recently used entries. The tables are copy-on-write: a refresh swaps one
-// entry, but adding or dropping a host copies its table, which suits a
-// service's steady set of upstreams rather than millions of distinct names.
+// it holds, so at most 2,622 bytes with the defaults), evicting about the
+// least recently used entries, one per insert over a bound (the CLOCK
+// algorithm). Hits probe a hash table without a lock; adding, refreshing,
+// evicting or dropping a host costs the same (O(1) amortised) whether the
+// cache holds ten names or millions.
 //
 // Every hit reads the monotonic clock (20–40 ns) and no wall clock, so an
 // answer is never served as fresh past its TTL, even right after the process

@@ -496,8 +496,12 @@ func (o numberOption) String() string {
 
 // MaxEntries bounds the number of cached answers, one per (host, network)
 // pair, positive and negative alike (default [DefaultMaxEntries]; n must be
-// at least 1). When an insert goes over the bound, the least recently used
-// tenth of the entries is evicted. [MaxBytes] bounds their size.
+// at least 1). An insert that goes over the bound evicts one entry, so the
+// cache holds exactly n once full: the first, going round the entries in
+// the order they were added, that cannot be served any more or has not
+// been used since the last time round (the CLOCK algorithm, an
+// approximation of least recently used that costs a hit no lock and an
+// insert O(1) amortised). [MaxBytes] bounds their size.
 func MaxEntries(n int) Option { return numberOption{numMaxEntries, int64(n)} }
 
 // MaxAnswerAddrs bounds the addresses kept from one answer (default
@@ -514,11 +518,11 @@ func MaxAnswerAddrs(n int) Option { return numberOption{numMaxAnswerAddrs, int64
 // [DefaultMaxBytes]). Each answer counts 320 bytes plus the length of its
 // name plus 32 bytes per address, which is more than it holds (an address
 // is stored once, as a 24-byte [netip.Addr]; an answer of one address
-// holds about 170 bytes in all, one of 64 about 1,930), so one answer
+// holds about 200 bytes in all, one of 64 about 1,970), so one answer
 // counts at most 320 + 254 + 32 × [MaxAnswerAddrs] bytes (2,622 with the
 // defaults) and [New] refuses an n below that. When an insert goes over the
-// bound, the least recently used entries are evicted until the count is
-// under nine tenths of it. [Cache.Stats] reports the count. With the
+// bound, entries are evicted as [MaxEntries] evicts them until the count is
+// within it again. [Cache.Stats] reports the count. With the
 // defaults the cache holds at most 16 MiB of answers, whatever the zones
 // it is asked about return.
 func MaxBytes(n int64) Option { return numberOption{numMaxBytes, n} }
