@@ -91,4 +91,15 @@
 // over one connection, [Probe.OpenLoop] and [Probe.KernelRTT], which takes
 // the RTT reader (for example a TCP_INFO reader) from the caller; each
 // returns a [ProbeResult]. Tests set [Probe].Now and Sleep to control time.
+//
+// # HTTP stages
+//
+// [HTTPStages] splits the time of net/http client requests into stages,
+// each into its own Sink: DNS, Connect and TLS once per new connection
+// (a reused connection, or another stream of an HTTP/2 connection, adds
+// none of them; with Happy Eyeballs only the attempt that won), and
+// FirstByte, Server and Total once per round trip that returned a
+// response, Total ending when the body is read to its end or closed.
+// [HTTPStages.Transport] wraps any http.RoundTripper; failures are counted
+// in [HTTPStageStats], never recorded as latencies.
 package latency
