@@ -31,9 +31,23 @@ var deleted = &slot{}
 // tombstones, at most once per len(slots)/4 changes: O(1) amortised too.
 // It is never more than three quarters full, counting tombstones, so a
 // probe always ends at an empty cell.
+//
+// A cell holds the slot's hash beside the pointer, so that a probe compares
+// hashes in the table's own memory and follows a pointer only on a match:
+// in a large table the slots a probe passes are rarely in the CPU cache.
+// A writer stores the hash before the pointer and a reader loads the
+// pointer before the hash, so a reader that sees a slot sees its hash or a
+// later one; a later one can only make it miss a slot being stored at that
+// moment, which sends that lookup the slow way (the slot itself is always
+// checked).
 type table struct {
-	slots []atomic.Pointer[slot]
+	slots []cell
 	mask  uint64
+}
+
+type cell struct {
+	s    atomic.Pointer[slot]
+	hash atomic.Uint64
 }
 
 // index is one network's table and what its writers count.
@@ -47,7 +61,7 @@ type index struct {
 const minTableSize = 8
 
 func newTable(cells int) *table {
-	return &table{slots: make([]atomic.Pointer[slot], cells), mask: uint64(cells - 1)}
+	return &table{slots: make([]cell, cells), mask: uint64(cells - 1)}
 }
 
 // hashName is the hash of host in the tables of c.
@@ -57,14 +71,20 @@ func (c *Cache) hashName(host string) uint64 { return maphash.String(c.seed, hos
 // lock and does not allocate.
 func (t *table) find(h uint64, host string) *slot {
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		s := t.slots[i].Load()
+		s := t.slots[i].s.Load()
 		if s == nil {
 			return nil
 		}
-		if s.hash == h && s.host == host && s != deleted {
+		if s != deleted && t.slots[i].hash.Load() == h && s.hash == h && s.host == host {
 			return s
 		}
 	}
+}
+
+// store puts s in the cell: its hash first (see table).
+func (c *cell) store(s *slot) {
+	c.hash.Store(s.hash)
+	c.s.Store(s)
 }
 
 // reset empties x. Cache.mu must be held.
@@ -80,12 +100,12 @@ func (x *index) insert(s *slot) {
 		t = x.rebuild(x.live + 1)
 	}
 	for i := s.hash & t.mask; ; i = (i + 1) & t.mask {
-		switch t.slots[i].Load() {
+		switch t.slots[i].s.Load() {
 		case nil:
 			x.used++
 			fallthrough
 		case deleted:
-			t.slots[i].Store(s)
+			t.slots[i].store(s)
 			x.live++
 			return
 		}
@@ -96,18 +116,18 @@ func (x *index) insert(s *slot) {
 func (x *index) remove(s *slot) {
 	t := x.t.Load()
 	for i := s.hash & t.mask; ; i = (i + 1) & t.mask {
-		switch t.slots[i].Load() {
+		switch t.slots[i].s.Load() {
 		case nil:
 			return // not in the table
 		case s:
 			x.live--
-			if t.slots[(i+1)&t.mask].Load() == nil {
+			if t.slots[(i+1)&t.mask].s.Load() == nil {
 				// No probe goes on past an empty cell: this one can be
 				// empty too, rather than a tombstone.
-				t.slots[i].Store(nil)
+				t.slots[i].s.Store(nil)
 				x.used--
 			} else {
-				t.slots[i].Store(deleted)
+				t.slots[i].s.Store(deleted)
 			}
 			return
 		}
@@ -122,13 +142,13 @@ func (x *index) rebuild(n int) *table {
 	old := x.t.Load()
 	t := newTable(cells)
 	for i := range old.slots {
-		s := old.slots[i].Load()
+		s := old.slots[i].s.Load()
 		if s == nil || s == deleted {
 			continue
 		}
 		for j := s.hash & t.mask; ; j = (j + 1) & t.mask {
-			if t.slots[j].Load() == nil {
-				t.slots[j].Store(s)
+			if t.slots[j].s.Load() == nil {
+				t.slots[j].store(s)
 				break
 			}
 		}
