@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,11 +25,16 @@ import (
 //
 // The zero Dialer dials like New() with no options: like a zero net.Dialer.
 type Dialer struct {
-	opts     []Option         // as given to New, for String
-	before   []sockopt.Option // set in Control, before connect
-	after    []sockopt.Option // set again on the connected socket
-	template net.Dialer       // the configuration NetDialer copies
-	attempts *net.Dialer      // dials one address; no Timeout, times the connect
+	opts   []Option         // as given to New, for String
+	before []sockopt.Option // set in Control, before connect
+	after  []sockopt.Option // set again on the connected socket
+	// early are the options an attempt's control sets, in one
+	// sockopt.Apply: before, then KeepAliveConfig's options (net leaves
+	// keep-alive alone on the attempts' sockets).
+	early    []sockopt.Option
+	controls []optset.ControlFunc // the Control options, run after early
+	template net.Dialer           // the configuration NetDialer copies
+	attempts *net.Dialer          // dials one address; no Timeout, times the connect
 	resolver AddrResolver
 	recorder Recorder
 	delay    time.Duration // RFC 8305 connection attempt delay; < 0: serial
@@ -176,36 +183,41 @@ func (c *config) netDialer(before []sockopt.Option, set []optset.Entry[Option]) 
 
 // setUpAttempts makes the dialers of single attempts from d.template:
 // without a Timeout (DialContext puts the whole dial's deadline in the
-// context), with the keepalive options moved to d.after, where a failure
-// fails the dial, and with control as ControlContext.
+// context), with keep-alive left to d.early and with control as
+// ControlContext.
 func (d *Dialer) setUpAttempts(c *config) {
 	a := d.template // copies the MPTCP setting too
 	a.Timeout = 0
+	d.early = d.before
 	if c.keepAliveOpt != nil {
 		// net ignores the errors of the keepalive options it sets; set
-		// them here, where a failure fails the dial. A new socket has
+		// them in control, where a failure fails the dial, and keep net
+		// from touching keep-alive after connect. A new socket has
 		// keepalive off: nothing to set for Enable false.
 		a.KeepAlive, a.KeepAliveConfig = -1, net.KeepAliveConfig{}
 		if c.keepAlive.Enable {
-			d.after = append(d.after, optset.KeepAliveOptions(c.keepAlive)...)
+			d.early = append(d.before[:len(d.before):len(d.before)], optset.KeepAliveOptions(c.keepAlive)...)
 		}
 	}
-	plain := a // Control, if any, sets the options only
+	d.controls = c.control
+	plain := a
+	plain.Control = nil
 	// control sets the options, notes that the attempt made a socket and
-	// stamps the start of connect.
+	// stamps the start of connect. net calls a ControlContext as it is,
+	// where it wraps a Control in a closure: one allocation less.
 	a.Control, a.ControlContext = nil, d.control
 	d.attempts = &a
 	d.dial = a.DialContext
 	d.untracked = d.dial
-	if d.recorder == nil {
-		// A single literal address needs neither the connect time nor
-		// whether a socket was made: save net the RawConn of a Control
-		// call when there are no socket options.
+	if d.recorder == nil && len(d.early) == 0 && len(d.controls) == 0 {
+		// Nothing to set and nothing to note: save net the RawConn (and
+		// the strings) of a Control call.
 		d.untracked = plain.DialContext
 	}
 }
 
-// attemptKey keys the *attemptState in an attempt's context.
+// attemptKey is the key under which an attempt's context returns its
+// *attemptState.
 type attemptKey struct{}
 
 // attemptState is what control notes about one attempt. It is written by
@@ -214,6 +226,24 @@ type attemptKey struct{}
 type attemptState struct {
 	socket bool      // a socket was made: net connects it after control
 	start  time.Time // the options were set: connect starts now
+}
+
+// attemptCtx is the context of a tracked attempt: its parent, with its
+// attemptState as the value of attemptKey. It is what
+// context.WithValue(parent, attemptKey{}, &state) would make, in one
+// allocation instead of two. Cancellation, deadline and every other value
+// are the parent's, so net and the context package treat it as they
+// treat a context.WithValue.
+type attemptCtx struct {
+	context.Context
+	state attemptState
+}
+
+func (c *attemptCtx) Value(key any) any {
+	if key == (attemptKey{}) {
+		return &c.state
+	}
+	return c.Context.Value(key)
 }
 
 // control is the ControlContext of an attempt: it notes that a socket was
@@ -227,8 +257,13 @@ func (d *Dialer) control(ctx context.Context, network, address string, c syscall
 	if d.onSocket != nil {
 		d.onSocket(network, address, c)
 	}
-	if d.template.Control != nil {
-		if err := d.template.Control(network, address, c); err != nil {
+	if len(d.early) > 0 {
+		if err := sockopt.Apply(c, d.early...); err != nil {
+			return err
+		}
+	}
+	for _, f := range d.controls {
+		if err := f(network, address, c); err != nil {
 			return err
 		}
 	}
@@ -291,7 +326,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	if _, err := netip.ParseAddr(host); host == "" || err == nil {
+	if host == "" || isIPLiteral(host) {
 		c, took, _, err := d.attempt(ctx, network, address, d.recorder != nil)
 		if err != nil {
 			return nil, err
@@ -299,16 +334,53 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		d.record(took)
 		return c, nil
 	}
-	addrs, err := d.resolve(ctx, network, host, port)
+	var buf [8]netip.Addr // a *net.Resolver's answer, converted
+	ips, p, pooled, err := d.resolve(ctx, network, host, port, buf[:0])
+	if pooled != nil {
+		defer addrBufs.Put(pooled) // ips is read until the dial ends
+	}
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	c, took, err := d.race(ctx, network, address, addrs)
+	// Count the addresses to dial first: a name with one suitable address
+	// (the usual answer of a warm cache, or a name of one family) is
+	// dialed without the race, and without building its list.
+	var one netip.AddrPort
+	n := 0
+	for _, ip := range ips {
+		if ip, ok := d.suitable(network, ip); ok {
+			if n == 0 {
+				one = netip.AddrPortFrom(ip, p)
+			}
+			n++
+		}
+	}
+	var c net.Conn
+	var took time.Duration
+	switch n {
+	case 0:
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.AddrError{Err: "no suitable address found", Addr: host}}
+	case 1:
+		c, took, err = d.dialOne(ctx, network, address, one)
+	default:
+		c, took, err = d.race(ctx, network, address, ips, p, n)
+	}
 	if err != nil {
 		return nil, err
 	}
 	d.record(took)
 	return c, nil
+}
+
+// isIPLiteral reports whether host is an IP address. It parses only what
+// may be one (digits and dots, or a colon), since netip.ParseAddr
+// allocates its error for every host name.
+func isIPLiteral(host string) bool {
+	if !strings.Contains(host, ":") && strings.Trim(host, "0123456789.") != "" {
+		return false // a name: IPv4 has only digits and dots, IPv6 a colon
+	}
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }
 
 func (d *Dialer) record(took time.Duration) {
@@ -326,8 +398,8 @@ func (d *Dialer) record(took time.Duration) {
 func (d *Dialer) attempt(ctx context.Context, network, address string, track bool) (c net.Conn, took time.Duration, tried bool, err error) {
 	var st *attemptState
 	if track {
-		st = new(attemptState)
-		ctx = context.WithValue(ctx, attemptKey{}, st)
+		actx := &attemptCtx{Context: ctx}
+		st, ctx = &actx.state, actx
 	}
 	dial := d.dial
 	if !track {
@@ -356,16 +428,29 @@ func (d *Dialer) attempt(ctx context.Context, network, address string, track boo
 	return c, took, true, nil
 }
 
+// appendResolver is an AddrResolver that can also append its answer to a
+// slice of the caller's, as dnscache.Cache does: the dial then looks the
+// name up into a buffer of its own, without an allocation.
+type appendResolver interface {
+	AppendNetIP(ctx context.Context, dst []netip.Addr, network, host string) ([]netip.Addr, error)
+}
+
+// addrBufs are the buffers into which an appendResolver answers.
+var addrBufs = sync.Pool{New: func() any { return new([8]netip.Addr) }}
+
 // portLookuper is the part of *net.Resolver that maps service names to
 // ports.
 type portLookuper interface {
 	LookupPort(ctx context.Context, network, service string) (int, error)
 }
 
-// resolve returns the addresses to dial for host and port: those of the
-// network's family (and the local address's, when one is set), in the
-// resolver's order.
-func (d *Dialer) resolve(ctx context.Context, network, host, port string) ([]netip.AddrPort, error) {
+// resolve looks host up with the Dialer's resolver and port up as a
+// number or a service name. It returns the resolver's answer, to be
+// filtered with suitable: as the resolver returned it, appended to buf for
+// a *net.Resolver, or appended to a buffer from addrBufs for a resolver
+// with an AppendNetIP method; that buffer is returned too, for the caller
+// to put back once it no longer reads the answer.
+func (d *Dialer) resolve(ctx context.Context, network, host, port string, buf []netip.Addr) ([]netip.Addr, uint16, *[8]netip.Addr, error) {
 	var r AddrResolver = net.DefaultResolver
 	if d.resolver != nil {
 		r = d.resolver
@@ -378,31 +463,92 @@ func (d *Dialer) resolve(ctx context.Context, network, host, port string) ([]net
 		}
 		n, lerr := pl.LookupPort(ctx, network, port)
 		if lerr != nil {
-			return nil, lerr
+			return nil, 0, nil, lerr
 		}
 		p = uint64(n)
 	}
-	lookup := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network]
-	ips, err := r.LookupNetIP(ctx, lookup, host)
-	if err != nil {
-		return nil, err
+	lookup := "ip"
+	switch network {
+	case "tcp4":
+		lookup = "ip4"
+	case "tcp6":
+		lookup = "ip6"
 	}
-	addrs := make([]netip.AddrPort, 0, len(ips))
-	for _, ip := range ips {
-		ip = ip.Unmap()
-		switch {
-		case !ip.IsValid(),
-			network == "tcp4" && !ip.Is4(),
-			network == "tcp6" && !ip.Is6(),
-			d.local.IsValid() && d.local.Unmap().Is4() != ip.Is4():
-			continue
+	nr, ok := r.(*net.Resolver)
+	if !ok {
+		if ar, ok := r.(appendResolver); ok {
+			// buf would escape through the interface call: take one
+			// from the pool instead.
+			pooled := addrBufs.Get().(*[8]netip.Addr)
+			ips, err := ar.AppendNetIP(ctx, pooled[:0], lookup, host)
+			if err != nil {
+				return nil, 0, pooled, err
+			}
+			return ips, uint16(p), pooled, nil
 		}
-		addrs = append(addrs, netip.AddrPortFrom(ip, uint16(p)))
+		ips, err := r.LookupNetIP(ctx, lookup, host)
+		return ips, uint16(p), nil, err
 	}
-	if len(addrs) == 0 {
-		return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
+	// (*net.Resolver).LookupNetIP converts net's answer twice (to
+	// []net.IP, then to []netip.Addr), allocating for each address; ask
+	// for the same lookup in a form converted here, into buf.
+	if lookup == "ip" {
+		ipas, err := nr.LookupIPAddr(ctx, host)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		for _, ipa := range ipas {
+			if a, ok := netip.AddrFromSlice(ipa.IP); ok {
+				buf = append(buf, a)
+			}
+		}
+		// As net does (go.dev/issue/18806): a host whose only address
+		// is "::" is dialed at 0.0.0.0 too.
+		if len(buf) == 1 && buf[0].Unmap() == netip.IPv6Unspecified() {
+			buf = append(buf, netip.IPv4Unspecified())
+		}
+		return buf, uint16(p), nil, nil
 	}
-	return addrs, nil
+	ips, err := nr.LookupIP(ctx, lookup, host)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	for _, ip := range ips {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			buf = append(buf, a)
+		}
+	}
+	return buf, uint16(p), nil, nil
+}
+
+// suitable returns ip unmapped, and whether it is to be dialed: of the
+// network's family, and of the local address's when one is set.
+func (d *Dialer) suitable(network string, ip netip.Addr) (netip.Addr, bool) {
+	ip = ip.Unmap()
+	switch {
+	case !ip.IsValid(),
+		network == "tcp4" && !ip.Is4(),
+		network == "tcp6" && !ip.Is6(),
+		d.local.IsValid() && d.local.Unmap().Is4() != ip.Is4():
+		return ip, false
+	}
+	return ip, true
+}
+
+// order puts the suitable addresses of ips, with port p, into addrs in the
+// order they are tried: families interleaved as RFC 8305 section 4 says,
+// or the resolver's order when the dial is serial (a negative
+// FallbackDelay).
+func (d *Dialer) order(addrs []netip.AddrPort, network string, ips []netip.Addr, p uint16) []netip.AddrPort {
+	for _, ip := range ips {
+		if ip, ok := d.suitable(network, ip); ok {
+			addrs = append(addrs, netip.AddrPortFrom(ip, p))
+		}
+	}
+	if d.delay < 0 {
+		return addrs
+	}
+	return interleave(addrs)
 }
 
 // NetDialer returns a new *net.Dialer configured like d: Timeout,

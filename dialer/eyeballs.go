@@ -95,30 +95,45 @@ var _ net.Error = (*Error)(nil)
 
 // interleave orders addrs as RFC 8305 section 4 says: the family of the
 // first address first, then alternating families, each in the resolver's
-// order.
+// order. It reorders addrs in place and returns it.
 func interleave(addrs []netip.AddrPort) []netip.AddrPort {
 	if len(addrs) < 2 {
 		return addrs
 	}
 	first := addrs[0].Addr().Is4()
-	var a, b []netip.AddrPort
-	for _, x := range addrs {
-		if x.Addr().Is4() == first {
-			a = append(a, x)
+	nFirst := 0
+	for _, a := range addrs {
+		if a.Addr().Is4() == first {
+			nFirst++
+		}
+	}
+	nOther := len(addrs) - nFirst
+	if nOther == 0 {
+		return addrs
+	}
+	var buf [8]netip.AddrPort // most answers fit: no allocation
+	src := append(buf[:0], addrs...)
+	var i, j int // how many of the first family and of the other are placed
+	for _, a := range src {
+		if a.Addr().Is4() == first {
+			// The i-th of the first family: even slots while the other
+			// family lasts, then the slots left at the end.
+			if i < nOther {
+				addrs[2*i] = a
+			} else {
+				addrs[nOther+i] = a
+			}
+			i++
 		} else {
-			b = append(b, x)
+			if j < nFirst {
+				addrs[2*j+1] = a
+			} else {
+				addrs[nFirst+j] = a
+			}
+			j++
 		}
 	}
-	out := make([]netip.AddrPort, 0, len(addrs))
-	for i := 0; i < len(a) || i < len(b); i++ {
-		if i < len(a) {
-			out = append(out, a[i])
-		}
-		if i < len(b) {
-			out = append(out, b[i])
-		}
-	}
-	return out
+	return addrs
 }
 
 // minAttemptTime is the least time an attempt is given when the dial has a
@@ -144,29 +159,57 @@ func attemptDeadline(now, deadline time.Time, remaining int) time.Time {
 
 // outcome is the end of one attempt.
 type outcome struct {
-	i     int // index into the address order
 	c     net.Conn
 	took  time.Duration
 	tried bool // see Dialer.attempt
 	err   error
 }
 
-// race dials addrs as RFC 8305 section 5 says and returns the first
-// connection made, with its connect time. No attempt starts once the
-// context is done or its deadline has passed (the context's timer may fire
-// late); the addresses left are reported as not tried.
-func (d *Dialer) race(ctx context.Context, network, address string, addrs []netip.AddrPort) (net.Conn, time.Duration, error) {
-	r := &racer{d: d, network: network, order: addrs}
-	if d.delay >= 0 {
-		r.order = interleave(addrs)
+// dialOne dials the only address a name resolved to: what race does for
+// one address, in the calling goroutine, without the race's context,
+// timer and bookkeeping. As in race, no attempt starts once the context
+// is done or its deadline has passed, and a failure is an *Error.
+func (d *Dialer) dialOne(ctx context.Context, network, address string, a netip.AddrPort) (net.Conn, time.Duration, error) {
+	stopped := ctx.Err()
+	if dl, ok := ctx.Deadline(); ok && stopped == nil && !time.Now().Before(dl) {
+		stopped = context.DeadlineExceeded
 	}
+	if stopped == nil {
+		// Whether the attempt made a socket matters only when it can end
+		// with its context (and the recorder needs the start of connect):
+		// a context that is never done saves the tracking.
+		track := d.recorder != nil || ctx.Done() != nil
+		c, took, tried, err := d.attempt(ctx, network, a.String(), track)
+		if err == nil {
+			return c, took, nil
+		}
+		if tried {
+			return nil, 0, &Error{Network: network, Address: address, Errs: []error{err}}
+		}
+		stopped = ctx.Err()
+	}
+	return nil, 0, &Error{Network: network, Address: address, NotTried: []netip.AddrPort{a}, Stopped: stopped}
+}
+
+// race dials the n suitable addresses of ips (n at least two), with port
+// p, as RFC 8305 section 5 says and returns the first connection made,
+// with its connect time. No attempt starts once the context is done or
+// its deadline has passed (the context's timer may fire late); the
+// addresses left are reported as not tried.
+func (d *Dialer) race(ctx context.Context, network, address string, ips []netip.Addr, p uint16, n int) (net.Conn, time.Duration, error) {
+	r := &racer{d: d, network: network}
+	// A few addresses fit in the racer itself: one allocation for all.
+	if n <= len(r.small) {
+		r.order, r.outcomes = r.smallOrder[:0], r.small[:n]
+	} else {
+		r.order, r.outcomes = make([]netip.AddrPort, 0, n), make([]outcome, n)
+	}
+	r.order = d.order(r.order, network, ips, p)
 	r.deadline, _ = ctx.Deadline()
 	var cancel context.CancelFunc
 	r.ctx, cancel = context.WithCancel(ctx)
 	defer cancel() // stops the attempts still running when one has won
-	r.results = make(chan outcome, len(r.order))
-	r.errs = make([]error, len(r.order))
-	r.tried = make([]bool, len(r.order))
+	r.ended = make(chan int, n)
 
 	if w, ok := r.run(); ok {
 		return w.c, w.took, nil
@@ -174,8 +217,8 @@ func (d *Dialer) race(ctx context.Context, network, address string, addrs []neti
 	return nil, 0, r.failure(address)
 }
 
-// racer is the state of one race. Its fields other than mu, done and
-// results belong to the goroutine of race.
+// racer is the state of one race. Its fields other than mu, done, ended
+// and outcomes belong to the goroutine of race.
 type racer struct {
 	d        *Dialer
 	network  string
@@ -183,15 +226,20 @@ type racer struct {
 	ctx      context.Context  // the dial's, cancelled when race returns
 	deadline time.Time        // the dial's, or zero
 
-	mu      sync.Mutex   // guards done, and sends on results
-	done    bool         // a winner was taken: later connections are closed
-	results chan outcome // one per attempt launched, buffered
+	mu    sync.Mutex // guards done, the sends on ended and the writes to outcomes
+	done  bool       // a winner was taken: later connections are closed
+	ended chan int   // the index of each attempt that ended, buffered for all
+	// outcomes are the attempts' ends, by index into order: each is written
+	// by its attempt before it sends its index on ended, and read by race
+	// after receiving it.
+	outcomes []outcome
 
-	errs    []error // by index into order: the attempt's error
-	tried   []bool  // by index into order: see Dialer.attempt
-	stopped error   // why start refused to launch the next attempt
-	next    int     // the next address to try
-	running int     // attempts started and not ended
+	small      [4]outcome        // outcomes' array for a few addresses
+	smallOrder [4]netip.AddrPort // order's array for a few addresses
+
+	stopped error // why start refused to launch the next attempt
+	next    int   // the next address to try
+	running int   // attempts started and not ended
 }
 
 // run starts the attempts, one after the fallback delay or as soon as the
@@ -210,13 +258,12 @@ func (r *racer) run() (outcome, bool) {
 			tick = timer.C
 		}
 		select {
-		case o := <-r.results:
+		case i := <-r.ended:
 			r.running--
-			if o.err == nil {
+			if o := r.outcomes[i]; o.err == nil {
 				r.closeLosers()
 				return o, true
 			}
-			r.errs[o.i], r.tried[o.i] = o.err, o.tried
 			if r.start() && timer != nil {
 				timer.Reset(r.d.delay)
 			}
@@ -271,7 +318,8 @@ func (r *racer) launch(i int, now time.Time) {
 			}
 			return
 		}
-		r.results <- outcome{i: i, c: c, took: took, tried: tried, err: err}
+		r.outcomes[i] = outcome{c: c, took: took, tried: tried, err: err}
+		r.ended <- i
 	}()
 }
 
@@ -281,8 +329,8 @@ func (r *racer) closeLosers() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done = true
-	for len(r.results) > 0 {
-		if extra := <-r.results; extra.c != nil {
+	for len(r.ended) > 0 {
+		if extra := r.outcomes[<-r.ended]; extra.c != nil {
 			extra.c.Close()
 		}
 	}
@@ -293,13 +341,14 @@ func (r *racer) closeLosers() {
 func (r *racer) failure(address string) *Error {
 	e := &Error{Network: r.network, Address: address}
 	for i, a := range r.order {
+		o := r.outcomes[i]
 		switch {
-		case r.tried[i]:
-			e.Errs = append(e.Errs, r.errs[i])
+		case o.tried:
+			e.Errs = append(e.Errs, o.err)
 		case i < r.next: // launched, but its context ended before a socket was made
 			e.NotTried = append(e.NotTried, a)
 			if e.Stopped == nil {
-				e.Stopped = r.errs[i]
+				e.Stopped = o.err
 			}
 		default:
 			e.NotTried = append(e.NotTried, a)

@@ -32,7 +32,16 @@ type Option interface {
 
 // AddrResolver looks up the IP addresses of a host. network is "ip", "ip4"
 // or "ip6". *net.Resolver implements it, and so does any DNS cache with a
-// LookupNetIP method of the same shape.
+// LookupNetIP method of the same shape. The Dialer only reads the slice
+// returned.
+//
+// A resolver that also has the method
+//
+//	AppendNetIP(ctx context.Context, dst []netip.Addr, network, host string) ([]netip.Addr, error)
+//
+// returning what LookupNetIP would, appended to dst (dnscache.Cache has
+// it), is asked through that method, into a buffer of the dial's own: a
+// cached answer then costs the dial no allocation.
 type AddrResolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
