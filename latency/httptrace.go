@@ -22,12 +22,16 @@ import (
 // requests: each new connection records them once, when the stage
 // succeeds, and a request sent on a reused connection (HTTP/1.1
 // keep-alive, or another stream of an HTTP/2 connection) records none of
-// them; [HTTPStageStats].Reused counts those requests. The request stages
+// them; [HTTPStageStats].Reused counts those requests. (net/http may hand
+// a connection dialed for one request to another that is waiting: it is
+// new to that request, which saw no dial, and its stages were recorded by
+// the request that dialed it.) The request stages
 // (FirstByte, Server, Total) are recorded once per round trip that
 // returned a response, each measured from that round trip's own start,
 // so the concurrent streams of one HTTP/2 connection never mix. A stage
-// that fails records nothing: a round trip that returns an error counts in
-// [HTTPStageStats].Failures, a body whose Read fails in BodyErrors.
+// that fails (a lookup, connect or handshake error) records nothing, nor
+// do the request stages of a round trip that returns an error: it counts
+// in [HTTPStageStats].Failures, and a body whose Read fails in BodyErrors.
 //
 // Set the fields before the first request and leave them alone after; an
 // HTTPStages must not be copied once used. It is safe for concurrent use
@@ -101,9 +105,9 @@ func (s *HTTPStages) Stats() HTTPStageStats {
 
 // Transport returns a RoundTripper that times each round trip of next
 // (http.DefaultTransport if next is nil) into s. It adds an
-// httptrace.ClientTrace to the request's context, after any trace the
-// caller put there (both run), and wraps the response body to see its
-// end. The stages come from next's trace hooks, as http.Transport (HTTP/1
+// httptrace.ClientTrace to the request's context (its hooks run first,
+// then those of any trace the caller put there) and wraps the response
+// body to see its end. The stages come from next's trace hooks, as http.Transport (HTTP/1
 // and HTTP/2) calls them; a RoundTripper that calls none records only
 // Total. With http.Client every redirect is a round trip of its own.
 // CloseIdleConnections is passed on to next.
