@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/nettune/nettune/dialer"
+	"github.com/nettune/nettune/dnscache"
+	"github.com/nettune/nettune/internal/dnstest"
 	"github.com/nettune/nettune/sockopt"
 )
 
@@ -62,8 +65,12 @@ type dialFunc func(ctx context.Context, network, address string) (net.Conn, erro
 // close (SO_LINGER 0), so that no TIME_WAIT piles up and exhausts the
 // ephemeral ports; every implementation pays the same for it.
 func dialLoop(b *testing.B, dial dialFunc, network, address string) {
+	dialLoopCtx(b, context.Background(), dial, network, address)
+}
+
+// dialLoopCtx is dialLoop with every dial under ctx.
+func dialLoopCtx(b *testing.B, ctx context.Context, dial dialFunc, network, address string) {
 	b.ReportAllocs()
-	ctx := context.Background()
 	for b.Loop() {
 		c, err := dial(ctx, network, address)
 		if err != nil {
@@ -80,12 +87,16 @@ func typicalNet() *net.Dialer {
 	return nd
 }
 
-func typicalNettune(b *testing.B, more ...dialer.Option) *dialer.Dialer {
+func typicalOptions() []dialer.Option {
 	opts := []dialer.Option{dialer.KeepAliveConfig(keepAlive)}
 	for _, o := range typical {
 		opts = append(opts, dialer.Sockopt(o))
 	}
-	d, err := dialer.New(append(opts, more...)...)
+	return opts
+}
+
+func typicalNettune(b *testing.B, more ...dialer.Option) *dialer.Dialer {
+	d, err := dialer.New(append(typicalOptions(), more...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,22 +130,186 @@ func BenchmarkDial(b *testing.B) {
 	})
 }
 
-// BenchmarkDialName dials "localhost" (resolved from /etc/hosts by Go's
-// resolver): net.Dialer's own resolution and dial against dialer.Dialer's
-// resolver path with its Happy Eyeballs race.
+// table is a resolver answering from memory, as a warm DNS cache does:
+// the same slice every time, no allocation.
+type table map[string][]netip.Addr
+
+func (t table) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if ips, ok := t[host]; ok {
+		return ips, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// BenchmarkDialName dials a host name, resolve + connect + reset close,
+// with no socket options (MPTCP off) and with the typical set. Each
+// resolver= pair compares the same work:
+//   - resolver=table and resolver=dnscache: a resolver answering from
+//     memory with 127.0.0.1: a map returning its own slice (a
+//     dialer.AddrResolver and no more), and a warm dnscache.Cache. nettune
+//     dials the name through it; net, which takes only a *net.Resolver,
+//     looks the name up the cheapest way the resolver offers (LookupNetIP,
+//     AppendNetIP into a stack buffer) and dials the IP literal. ctx= is
+//     the dial's context: context.Background, or one with a deadline (a
+//     request's), which costs both more.
+//   - resolver=dns: a *net.Resolver (PreferGo) asking a loopback DNS
+//     server, given to both (net.Dialer.Resolver, dialer.Resolver); the
+//     name has an A record only (addrs=1), or A and AAAA with the server
+//     listening on 127.0.0.1 and [::1] (addrs=2, Happy Eyeballs: the first
+//     address wins at once). The DNS server's own allocations are counted
+//     too, alike for both.
+//   - resolver=hosts: "localhost" through Go's default resolver
+//     (/etc/hosts), network tcp4.
 func BenchmarkDialName(b *testing.B) {
 	ln := server(b, "tcp4", "127.0.0.1:0")
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	v4 := netip.MustParseAddr("127.0.0.1")
+	v6 := netip.IPv6Loopback()
+
+	opts := []struct {
+		name string
+		net  func() *net.Dialer
+		opts []dialer.Option
+	}{
+		{"none", func() *net.Dialer { nd := new(net.Dialer); nd.SetMultipathTCP(false); return nd }, []dialer.Option{dialer.MultipathTCP(false)}},
+		{"typical", typicalNet, typicalOptions()},
+	}
+
+	// A context that can end (a request's, or a Timeout's) costs net and
+	// nettune more than context.Background: measure both.
+	deadline, cancel := context.WithTimeout(context.Background(), time.Hour)
+	b.Cleanup(cancel)
+	contexts := []struct {
+		name string
+		ctx  context.Context
+	}{{"background", context.Background()}, {"deadline", deadline}}
+
+	dns, err := dnstest.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dns.Close() })
+	dns.SetAddrs("one.example", time.Hour, v4)
+	port6 := dualStack(b)
+	dns.SetAddrs("two.example", time.Hour, v6, v4)
+	res := dns.Resolver()
+
+	cache, err := dnscache.New(dnscache.System(res))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cache.Close() })
+	if _, err := cache.LookupNetIP(context.Background(), "ip", "one.example"); err != nil {
+		b.Fatal(err)
+	}
+
+	// The resolvers answering from memory, and how net's side asks them:
+	// the allocation-free way each offers.
+	tab := table{"svc.example": {v4}}
+	memory := []struct {
+		name   string
+		r      dialer.AddrResolver
+		host   string
+		lookup func(ctx context.Context, buf []netip.Addr, host string) ([]netip.Addr, error)
+	}{
+		{"table", tab, "svc.example", func(ctx context.Context, _ []netip.Addr, host string) ([]netip.Addr, error) {
+			return tab.LookupNetIP(ctx, "ip", host)
+		}},
+		{"dnscache", cache, "one.example", func(ctx context.Context, buf []netip.Addr, host string) ([]netip.Addr, error) {
+			return cache.AppendNetIP(ctx, buf, "ip", host)
+		}},
+	}
+	for _, m := range memory {
+		for _, o := range opts {
+			for _, cx := range contexts {
+				name := "resolver=" + m.name + "/addrs=1/opts=" + o.name + "/ctx=" + cx.name
+				b.Run(name+"/impl=net", func(b *testing.B) {
+					nd := o.net()
+					dialLoopCtx(b, cx.ctx, func(ctx context.Context, network, address string) (net.Conn, error) {
+						host, port, err := net.SplitHostPort(address)
+						if err != nil {
+							return nil, err
+						}
+						var buf [4]netip.Addr
+						ips, err := m.lookup(ctx, buf[:0], host)
+						if err != nil {
+							return nil, err
+						}
+						return nd.DialContext(ctx, network, net.JoinHostPort(ips[0].String(), port))
+					}, "tcp", net.JoinHostPort(m.host, port))
+				})
+				b.Run(name+"/impl=nettune", func(b *testing.B) {
+					d, err := dialer.New(append(o.opts, dialer.Resolver(m.r))...)
+					if err != nil {
+						b.Fatal(err)
+					}
+					dialLoopCtx(b, cx.ctx, d.DialContext, "tcp", net.JoinHostPort(m.host, port))
+				})
+			}
+		}
+	}
+
+	for _, tc := range []struct{ addrs, name, port string }{{"1", "one.example", port}, {"2", "two.example", port6}} {
+		for _, o := range opts {
+			b.Run("resolver=dns/addrs="+tc.addrs+"/opts="+o.name+"/impl=net", func(b *testing.B) {
+				nd := o.net()
+				nd.Resolver = res
+				dialLoop(b, nd.DialContext, "tcp", net.JoinHostPort(tc.name, tc.port))
+			})
+			b.Run("resolver=dns/addrs="+tc.addrs+"/opts="+o.name+"/impl=nettune", func(b *testing.B) {
+				d, err := dialer.New(append(o.opts, dialer.Resolver(res))...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				dialLoop(b, d.DialContext, "tcp", net.JoinHostPort(tc.name, tc.port))
+			})
+		}
+	}
+
 	addr := net.JoinHostPort("localhost", port)
 	if _, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip4", "localhost"); err != nil {
-		b.Skipf("localhost does not resolve here: %v", err)
+		b.Logf("localhost does not resolve here, resolver=hosts skipped: %v", err)
+		return
 	}
-	b.Run("opts=typical/impl=net", func(b *testing.B) {
+	b.Run("resolver=hosts/opts=typical/impl=net", func(b *testing.B) {
 		dialLoop(b, typicalNet().DialContext, "tcp4", addr)
 	})
-	b.Run("opts=typical/impl=nettune", func(b *testing.B) {
+	b.Run("resolver=hosts/opts=typical/impl=nettune", func(b *testing.B) {
 		dialLoop(b, typicalNettune(b).DialContext, "tcp4", addr)
 	})
+}
+
+// dualStack starts servers on 127.0.0.1 and [::1] on one port.
+func dualStack(b *testing.B) string {
+	b.Helper()
+	for range 20 {
+		ln4 := server(b, "tcp4", "127.0.0.1:0")
+		_, port, _ := net.SplitHostPort(ln4.Addr().String())
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		ln6, err := lc.Listen(context.Background(), "tcp6", net.JoinHostPort("::1", port))
+		if err != nil {
+			ln4.Close()
+			continue
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				c, err := ln6.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		})
+		b.Cleanup(func() {
+			ln6.Close()
+			wg.Wait()
+		})
+		return port
+	}
+	b.Fatal("no port free on both 127.0.0.1 and [::1]")
+	return ""
 }
 
 // The request and response of the write-write-read exchange: a header and
