@@ -2,14 +2,17 @@ package nettuneprom
 
 import (
 	"github.com/nettune/nettune/dnscache"
+	"github.com/nettune/nettune/latency"
 	"github.com/nettune/nettune/pool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// StatsOpts names the metrics of a PoolCollector or a DNSCacheCollector.
+// StatsOpts names the metrics of a PoolCollector, a DNSCacheCollector or an
+// HTTPStagesCollector.
 type StatsOpts struct {
 	// Namespace and Subsystem prefix every metric name. An empty Namespace
-	// means "nettune"; an empty Subsystem means "pool" or "dnscache".
+	// means "nettune"; an empty Subsystem means "pool", "dnscache" or
+	// "http_client".
 	Namespace, Subsystem string
 	// ConstLabels tell apart several pools or caches registered together,
 	// for example {"pool": "db"}.
@@ -195,3 +198,42 @@ func (d *DNSCacheCollector) Describe(ch chan<- *prometheus.Desc) { d.c.describe(
 
 // Collect implements prometheus.Collector.
 func (d *DNSCacheCollector) Collect(ch chan<- prometheus.Metric) { d.c.collect(ch) }
+
+// HTTPStagesCollector is a prometheus.Collector for the counts of a
+// latency.HTTPStages: how many round trips, how many of them on a reused
+// connection, how many new connections, and the failures. The stage
+// durations themselves are histograms: export each stage's sink with a
+// HistogramCollector, for example one named
+// nettune_http_client_stage_duration_seconds with a "stage" label
+// (dns, connect, tls, first_byte, server, total). Safe for concurrent use.
+type HTTPStagesCollector struct {
+	c statsCollector[latency.HTTPStageStats]
+}
+
+// NewHTTPStagesCollector returns a collector that calls stats (for an
+// HTTPStages s, s.Stats) at every scrape. With the default names its
+// metrics are:
+//
+//	nettune_http_client_requests_total      counter  Requests
+//	nettune_http_client_reused_total        counter  Reused
+//	nettune_http_client_connections_total   counter  Conns
+//	nettune_http_client_failures_total      counter  Failures
+//	nettune_http_client_body_errors_total   counter  BodyErrors
+func NewHTTPStagesCollector(opts StatsOpts, stats func() latency.HTTPStageStats) *HTTPStagesCollector {
+	h := &HTTPStagesCollector{c: statsCollector[latency.HTTPStageStats]{read: stats}}
+	ns, sub := opts.names("http_client")
+	b := &builder[latency.HTTPStageStats]{namespace: ns, subsystem: sub, constLabels: opts.ConstLabels, c: &h.c}
+	c := prometheus.CounterValue
+	b.add("requests_total", "Round trips that returned a response.", c, func(s *latency.HTTPStageStats) float64 { return float64(s.Requests) })
+	b.add("reused_total", "Round trips sent on a connection that had served a request before.", c, func(s *latency.HTTPStageStats) float64 { return float64(s.Reused) })
+	b.add("connections_total", "New connections made for round trips.", c, func(s *latency.HTTPStageStats) float64 { return float64(s.Conns) })
+	b.add("failures_total", "Round trips that returned an error.", c, func(s *latency.HTTPStageStats) float64 { return float64(s.Failures) })
+	b.add("body_errors_total", "Response bodies whose read failed before the end.", c, func(s *latency.HTTPStageStats) float64 { return float64(s.BodyErrors) })
+	return h
+}
+
+// Describe implements prometheus.Collector.
+func (h *HTTPStagesCollector) Describe(ch chan<- *prometheus.Desc) { h.c.describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (h *HTTPStagesCollector) Collect(ch chan<- prometheus.Metric) { h.c.collect(ch) }

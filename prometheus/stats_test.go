@@ -2,11 +2,15 @@ package nettuneprom_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nettune/nettune/dnscache"
+	"github.com/nettune/nettune/latency"
 	"github.com/nettune/nettune/pool"
 	nettuneprom "github.com/nettune/nettune/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,6 +129,71 @@ app_dns_stale_served_total 3
 	problems, err := testutil.CollectAndLint(c)
 	require.NoError(t, err)
 	assert.Empty(t, problems)
+}
+
+func TestHTTPStagesCollectorExportsEveryCount(t *testing.T) {
+	st := latency.HTTPStageStats{Requests: 1, Reused: 2, Conns: 3, Failures: 4, BodyErrors: 5}
+	c := nettuneprom.NewHTTPStagesCollector(nettuneprom.StatsOpts{}, func() latency.HTTPStageStats { return st })
+	want := `
+# HELP nettune_http_client_body_errors_total Response bodies whose read failed before the end.
+# TYPE nettune_http_client_body_errors_total counter
+nettune_http_client_body_errors_total 5
+# HELP nettune_http_client_connections_total New connections made for round trips.
+# TYPE nettune_http_client_connections_total counter
+nettune_http_client_connections_total 3
+# HELP nettune_http_client_failures_total Round trips that returned an error.
+# TYPE nettune_http_client_failures_total counter
+nettune_http_client_failures_total 4
+# HELP nettune_http_client_requests_total Round trips that returned a response.
+# TYPE nettune_http_client_requests_total counter
+nettune_http_client_requests_total 1
+# HELP nettune_http_client_reused_total Round trips sent on a connection that had served a request before.
+# TYPE nettune_http_client_reused_total counter
+nettune_http_client_reused_total 2
+`
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(want)))
+	problems, err := testutil.CollectAndLint(c)
+	require.NoError(t, err)
+	assert.Empty(t, problems)
+}
+
+// A live HTTPStages behind a real loopback server: the counts a scrape shows
+// are the ones the round trips made.
+func TestHTTPStagesCollectorReadsALiveTransport(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	var stages latency.HTTPStages
+	client := &http.Client{Transport: stages.Transport(tr)}
+	for range 3 {
+		resp, err := client.Get(srv.URL)
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+	}
+	values := gatherCounters(t, nettuneprom.NewHTTPStagesCollector(nettuneprom.StatsOpts{}, stages.Stats))
+	assert.Equal(t, 3.0, values["nettune_http_client_requests_total"])
+	assert.Equal(t, 2.0, values["nettune_http_client_reused_total"], "one connection, reused twice")
+	assert.Equal(t, 1.0, values["nettune_http_client_connections_total"])
+}
+
+// gatherCounters scrapes c through a pedantic registry and returns each
+// counter's value by name.
+func gatherCounters(t *testing.T, c prometheus.Collector) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(c))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	values := make(map[string]float64)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			values[mf.GetName()] += m.GetCounter().GetValue()
+		}
+	}
+	return values
 }
 
 func TestTwoLivePoolsAndACacheRegisterTogether(t *testing.T) {
