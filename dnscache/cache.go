@@ -43,10 +43,10 @@ const maxNameLen = 254
 // entry, its slot, its share of the table, a negative answer's error) plus
 // the name plus the addresses, each stored once as a 24-byte netip.Addr and
 // counted as 32 to cover the allocator's rounding. Measured on linux/amd64
-// with Go 1.26 and 16-byte names: 200 bytes of heap for an entry of one
-// address (counted 368), 256 for a negative one (336), 1,968 for 64
-// addresses (2,384), the slot's share of its table included (8 bytes per
-// cell, 2 to 4 cells per slot after the table grows);
+// with Go 1.26 and 16-byte names, 2,000 entries: 217 bytes of heap for an
+// entry of one address (counted 368), 276 for a negative one (336), 1,985
+// for 64 addresses (2,384), the slot's share of its table included (16
+// bytes per cell, 4/3 to 4 cells per slot: 21 to 64 bytes, 32 here);
 // TestAnEntryHoldsNoMoreHeapThanItCountsAgainstMaxBytes checks that each
 // is under its count.
 const (

@@ -96,83 +96,87 @@ func scaleCache(b *testing.B, hosts []string, maxEntries int) *Cache {
 // The cache is filled once per size, outside the timings, and collected
 // garbage first, so that a hit does not share the CPU with the collector.
 func BenchmarkScale(b *testing.B) {
-	ctx := context.Background()
 	for _, n := range scaleSizes {
-		hosts := scaleNames(2 * n)
-		hot := make([]string, 16)
-		for i := range hot {
-			hot[i] = hosts[i*n/len(hot)]
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) { benchmarkScale(b, n) })
+	}
+}
+
+func benchmarkScale(b *testing.B, n int) {
+	ctx := context.Background()
+	hosts := scaleNames(2 * n)
+	hot := make([]string, 16)
+	for i := range hot {
+		hot[i] = hosts[i*n/len(hot)]
+	}
+	c := scaleCache(b, hosts[:n], n)
+	runtime.GC()
+	b.Run("op=hit", func(b *testing.B) {
+		buf := make([]netip.Addr, 0, 4)
+		i := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", hot[i&15])
+			i++
 		}
-		c := scaleCache(b, hosts[:n], n)
-		runtime.GC()
-		b.Run(fmt.Sprintf("op=hit/entries=%d", n), func(b *testing.B) {
+		if len(buf) != 1 {
+			b.Fatal(buf)
+		}
+	})
+	b.Run("op=hit-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
 			buf := make([]netip.Addr, 0, 4)
 			i := 0
-			b.ReportAllocs()
-			for b.Loop() {
+			for pb.Next() {
 				buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", hot[i&15])
 				i++
 			}
-			if len(buf) != 1 {
-				b.Fatal(buf)
+		})
+	})
+	b.Run("op=insert-full", func(b *testing.B) {
+		var buf [4]netip.Addr
+		i := n
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.AppendNetIP(ctx, buf[:0], "ip4", hosts[i%len(hosts)]); err != nil {
+				b.Fatal(err)
 			}
-		})
-		b.Run(fmt.Sprintf("op=hit-parallel/entries=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				buf := make([]netip.Addr, 0, 4)
-				i := 0
-				for pb.Next() {
-					buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", hot[i&15])
-					i++
-				}
-			})
-		})
-		b.Run(fmt.Sprintf("op=insert-full/entries=%d", n), func(b *testing.B) {
-			var buf [4]netip.Addr
-			i := n
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := c.AppendNetIP(ctx, buf[:0], "ip4", hosts[i%len(hosts)]); err != nil {
+			i++
+		}
+		if e := c.Stats().Entries; e > n {
+			b.Fatalf("%d entries, MaxEntries %d", e, n)
+		}
+	})
+	b.Run("op=store-full", func(b *testing.B) {
+		// The insert alone, without the lookup around it: what the
+		// table and the eviction hand cost, under the cache's lock.
+		e := c.positive([]netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}, time.Hour, c.now())
+		i := n
+		b.ReportAllocs()
+		for b.Loop() {
+			c.mu.Lock()
+			c.storeLocked(key{1, hosts[i%len(hosts)]}, e)
+			c.mu.Unlock()
+			i++
+		}
+		if e := c.Stats().Entries; e != n {
+			b.Fatalf("%d entries, MaxEntries %d", e, n)
+		}
+	})
+	c.Flush()
+	runtime.GC()
+	b.Run("op=fill", func(b *testing.B) {
+		var buf [4]netip.Addr
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Flush()
+			for _, h := range hosts[:n] {
+				if _, err := c.AppendNetIP(ctx, buf[:0], "ip4", h); err != nil {
 					b.Fatal(err)
 				}
-				i++
 			}
-			if e := c.Stats().Entries; e > n {
-				b.Fatalf("%d entries, MaxEntries %d", e, n)
-			}
-		})
-		b.Run(fmt.Sprintf("op=store-full/entries=%d", n), func(b *testing.B) {
-			// The insert alone, without the lookup around it: what the
-			// table and the eviction hand cost, under the cache's lock.
-			e := c.positive([]netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}, time.Hour, c.now())
-			i := n
-			b.ReportAllocs()
-			for b.Loop() {
-				c.mu.Lock()
-				c.storeLocked(key{1, hosts[i%len(hosts)]}, e)
-				c.mu.Unlock()
-				i++
-			}
-			if e := c.Stats().Entries; e != n {
-				b.Fatalf("%d entries, MaxEntries %d", e, n)
-			}
-		})
-		c.Flush()
-		runtime.GC()
-		b.Run(fmt.Sprintf("op=fill/entries=%d", n), func(b *testing.B) {
-			var buf [4]netip.Addr
-			b.ReportAllocs()
-			for b.Loop() {
-				c.Flush()
-				for _, h := range hosts[:n] {
-					if _, err := c.AppendNetIP(ctx, buf[:0], "ip4", h); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/host")
-		})
-		c.Flush()
-	}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/host")
+	})
+	c.Flush()
 }

@@ -518,7 +518,7 @@ func MaxAnswerAddrs(n int) Option { return numberOption{numMaxAnswerAddrs, int64
 // [DefaultMaxBytes]). Each answer counts 320 bytes plus the length of its
 // name plus 32 bytes per address, which is more than it holds (an address
 // is stored once, as a 24-byte [netip.Addr]; an answer of one address
-// holds about 200 bytes in all, one of 64 about 1,970), so one answer
+// holds about 220 bytes in all, one of 64 about 2,000), so one answer
 // counts at most 320 + 254 + 32 × [MaxAnswerAddrs] bytes (2,622 with the
 // defaults) and [New] refuses an n below that. When an insert goes over the
 // bound, entries are evicted as [MaxEntries] evicts them until the count is
