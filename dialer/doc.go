@@ -54,8 +54,10 @@
 // # Resolving and Happy Eyeballs
 //
 // A host name is looked up with the [AddrResolver] given by [Resolver]
-// (any type with a LookupNetIP method: *net.Resolver, a DNS cache) or with
-// Go's default resolver, and the Dialer dials the addresses itself as
+// (any type with a LookupNetIP method: *net.Resolver, a DNS cache; one that
+// also has AppendNetIP, as dnscache.Cache has, is asked through it and a
+// cached answer costs the dial no allocation) or with Go's default
+// resolver, and the Dialer dials the addresses itself as
 // RFC 8305 says: IPv6 and IPv4 interleaved starting with the family of the
 // first address, the next attempt started after the [FallbackDelay]
 // (default 300ms) or as soon as the previous one failed, the first
