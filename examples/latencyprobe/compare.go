@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -146,7 +147,7 @@ var techniqueTitles = map[string]string{
 
 // techniqueSteps is how many measurements each technique takes, for the
 // progress line.
-var techniqueSteps = map[string]int{"pool": 2, "tls": 3, "tfo": 2, "nagle": 3, "dns": 2, "deadpeer": 1, "buffers": 3, "congestion": 2, "backlog": 2, "http2": 2}
+var techniqueSteps = map[string]int{"pool": 2, "tls": 3, "tfo": 2, "nagle": 3, "dns": 2, "deadpeer": 1, "buffers": 3, "congestion": 2, "backlog": 2, "http2": 2, "eyeballs": 2}
 
 // cannot says why technique name cannot run on this path, or "".
 func (b *bench) cannot(name string) string {
@@ -174,11 +175,9 @@ func (b *bench) cannot(name string) string {
 			return "the path's RTT is under 1 ms: every buffer covers its bandwidth-delay product"
 		}
 	case "eyeballs":
-		if !lab {
-			return "needs the lab: loopback has no address that drops SYNs"
+		if runtime.GOOS != "linux" {
+			return "needs Linux: its blackholed address is a listener whose accept queue is full, which needs listener.Backlog"
 		}
-		return "not measured in the lab: the dialer races addresses on goroutines of its own, and netlab.Host.Run " +
-			"puts only the calling goroutine in the host's namespace, so the racing sockets would be made outside the lab"
 	}
 	return ""
 }
@@ -205,6 +204,8 @@ func (b *bench) run(ctx context.Context, name string) (*comparison, error) {
 		return b.backlog(ctx)
 	case "http2":
 		return b.http2(ctx)
+	case "eyeballs":
+		return b.eyeballs(ctx)
 	}
 	return nil, fmt.Errorf("no such technique %q", name)
 }

@@ -98,7 +98,7 @@ func cli2(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 // and times how long each takes to learn the path is dead.
 func (b *bench) deadPeer(ctx context.Context) (_ *comparison, err error) {
 	const userTimeout = 2 * time.Second
-	limit := 5 * time.Second // the keep-alive-only side stops here
+	limit := 2 * userTimeout // the keep-alive-only side stops here
 	ka := net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 3}
 	dKA, err := dialer.New(dialer.Timeout(b.cfg.timeout), dialer.KeepAliveConfig(ka))
 	if err != nil {

@@ -152,7 +152,7 @@ func TestALabRunMeasuresEachTechniqueAboveItsPhysicalFloor(t *testing.T) {
 	for _, jt := range rep.Techniques {
 		byName[jt.Name] = jt
 	}
-	for _, name := range []string{"pool", "tls", "tfo", "nagle", "dns", "deadpeer", "buffers", "congestion", "backlog", "http2"} {
+	for _, name := range []string{"pool", "tls", "tfo", "nagle", "dns", "deadpeer", "buffers", "congestion", "eyeballs", "backlog", "http2"} {
 		require.Empty(t, byName[name].Skipped, "%s runs in the lab", name)
 	}
 	atLeast := func(name, side string, got int64, rtts float64) {
@@ -192,7 +192,10 @@ func TestALabRunMeasuresEachTechniqueAboveItsPhysicalFloor(t *testing.T) {
 	}
 	// A 64 KiB receive buffer caps a 20 ms path near 64 KiB / 20 ms = 26 Mbit/s.
 	assert.Less(t, *byName["buffers"].Without.BPS, 2*float64(64<<10*8)/rtt.Seconds(), "the small buffer caps the throughput")
-	assert.NotEmpty(t, tech["eyeballs"]["skipped"], "eyeballs is listed with the reason it did not run")
+	eyeballs := byName["eyeballs"]
+	assert.True(t, eyeballs.Without.Capped, "one address after the other waits on the blackholed one")
+	assert.GreaterOrEqual(t, eyeballs.With.P50NS, *eyeballs.FloorNS, "the dialer tries the next address after the fallback delay, not before")
+	assert.Len(t, tech, len(techniqueNames))
 
 	text, _, err := runProbe(t, append([]string{"-techniques", "pool,tfo,deadpeer"}, args...)...)
 	require.NoError(t, err)

@@ -41,7 +41,8 @@ var tiny = []string{"-loopback", "-n", "30", "-tls-n", "5", "-nagle-n", "2", "-w
 // without, with, then its extras), TCP Fast Open's
 // aside (it runs only where this host's net.ipv4.tcp_fastopen is 3).
 var loopbackSeries = []string{"tcp_fresh", "tcp_pooled", "tls_full", "tls_pooled", "tls_resumed",
-	"nagle_on", "nagle_off", "nagle_writev", "dns_lookup", "dns_cached", "backlog_4", "backlog_1024", "http1", "http2"}
+	"nagle_on", "nagle_off", "nagle_writev", "dns_lookup", "dns_cached",
+	"eyeballs_serial", "eyeballs_dialer", "backlog_4", "backlog_1024", "http1", "http2"}
 
 // seriesNames lists the series of a JSON report, without tfo's.
 func seriesNames(rep jsonReport) []string {
@@ -106,6 +107,7 @@ func TestTheComparisonRunPrintsEveryTechniqueWithPercentilesThatParse(t *testing
 		"fresh TLS connection, full handshake", "fresh TLS connection, resumed session", "pooled TLS connection",
 		"Nagle on (TCP_NODELAY=false), two writes", "Nagle off (Go's default), two writes", "Nagle on, one writev (net.Buffers)",
 		"DNS lookup on every dial", "DNS cache hit (dnscache)",
+		"cached addresses one after the other", "nettune dialer over the cache",
 		"32 connects at once, backlog 4", "32 connects at once, backlog 1024",
 		"HTTP/1.1 (http.Transport defaults)", "HTTP/2, one multiplexed connection",
 	} {
@@ -118,7 +120,7 @@ func TestTheComparisonRunPrintsEveryTechniqueWithPercentilesThatParse(t *testing
 		}
 		assert.Positive(t, ds[0], "%q: p50 should be positive", title)
 	}
-	for _, name := range []string{"deadpeer", "buffers", "congestion", "eyeballs"} {
+	for _, name := range []string{"deadpeer", "buffers", "congestion"} {
 		assert.Regexp(t, "(?m)^  "+name+" +\\S", out[strings.Index(out, "Not measured"):], "%s is listed as not measured, with the reason", name)
 	}
 	assert.NotContains(t, out, "count=30 ", "histograms only with -hist")

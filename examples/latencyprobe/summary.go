@@ -124,7 +124,7 @@ func (r *report) writeCompare(w io.Writer) {
 		rows = append(rows, row)
 	}
 	cli.WriteTable(w, rows)
-	if e := r.emulation; e != nil {
+	if e := r.emulation; e != nil && e.delivered > 0 {
 		fmt.Fprintf(w, "Emulation check, before the bulk downloads: the relay delivered %d packets between client and server, late by %s at p50 and %s at p99 "+
 			"(its error, on top of the path's delay); it dropped %d by the path's loss and %d at a full queue.\n",
 			e.delivered, cli.Duration(e.lateP50), cli.Duration(e.lateP99), e.lost, e.overflowed)
@@ -261,7 +261,7 @@ func toJSONSide(sd side) *jsonSide {
 func (r *report) jsonCompare() (*jsonPath, []jsonTechnique) {
 	pa := r.path
 	jp := &jsonPath{RTTNS: int64(pa.rtt()), Loss: pa.profile.Loss, RateBPS: pa.profile.Rate, Lab: pa.lab != nil, JitterNS: int64(pa.profile.Jitter)}
-	if e := r.emulation; e != nil {
+	if e := r.emulation; e != nil && e.delivered > 0 {
 		jp.RelayLateP99NS, jp.RelayLate = int64(e.lateP99), e.late(pa.rtt())
 	}
 	if pa.lab != nil {
