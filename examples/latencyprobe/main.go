@@ -9,8 +9,11 @@
 // connection reuse (pool), TLS (full, resumed, pooled), TCP Fast Open,
 // Nagle's algorithm turned back on, the DNS cache (and serve-stale through
 // a resolver outage), dead-peer detection with TCP_USER_TIMEOUT, socket
-// buffers against the bandwidth-delay product, and cubic against bbr on a
-// lossy path. It prints a summary first: p50 and p99 without and with,
+// buffers against the bandwidth-delay product, cubic against bbr on a
+// lossy path, Happy Eyeballs past a blackholed cached address (on
+// loopback: the dialer's racing goroutines cannot enter a lab host), a
+// burst of connects against a small and an adequate listen backlog, and
+// HTTP/2 against HTTP/1.1 under concurrent requests. It prints a summary first: p50 and p99 without and with,
 // the saving per request and in round trips, the floor (round trips × RTT,
 // or the link's rate), how close "with" gets, and the call or sysctl that
 // gives it; then what this host would do with those settings (sockopt
