@@ -537,8 +537,11 @@ func TestTargetModeMeasuresAnEchoServerAndShowsWhatTheKernelApplied(t *testing.T
 	out, stderr, err := runProbe(t, "-target", addr, "-n", "20", "-warmup", "1",
 		"-sockopt", "SO_KEEPALIVE=true", "-rcvbuf", "65536", "-nodelay")
 	require.NoError(t, err, "stderr: %s", stderr)
-	for _, section := range []string{"== System preflight", "== Read-back", "== Latency", "== Kernel view"} {
+	for _, section := range []string{"== System preflight", "== Read-back", "== Latency", "== Kernel view", "== What to change for this path"} {
 		assert.Contains(t, out, section)
+	}
+	for _, item := range []string{"- dead peers: ", "- congestion control: "} {
+		assert.Contains(t, out, item, "the advice for this path")
 	}
 	assert.Contains(t, out, "SO_RCVBUF", "the read-back should list the options")
 	rows := tableRows(t, out)
@@ -570,6 +573,10 @@ func TestTargetModeMeasuresAnEchoServerAndShowsWhatTheKernelApplied(t *testing.T
 		names = append(names, s.Name)
 	}
 	assert.Subset(t, names, []string{"connect", "rtt"})
+	if runtime.GOOS == "linux" {
+		require.NotEmpty(t, rep.Target.Advice)
+		assert.True(t, strings.HasPrefix(rep.Target.Advice[0], "buffers: smoothed RTT "), "the buffer advice comes from TCP_INFO: %q", rep.Target.Advice[0])
+	}
 }
 
 func TestTargetModeSpeaksTLSAndRunsOpenLoop(t *testing.T) {

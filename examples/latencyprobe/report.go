@@ -133,6 +133,10 @@ func (r *report) writeTarget(w io.Writer) {
 		fmt.Fprintf(w, "  measured p50 round trip %s vs kernel smoothed RTT %s: the difference is the time spent in both processes and the Go runtime\n",
 			cli.Duration(t.rtt.snap.Quantile(0.5)), cli.Duration(ti.RTT))
 	}
+	fmt.Fprintf(w, "\n== What to change for this path\n")
+	for _, a := range t.advice {
+		indent(w, wrap("- "+a, 110))
+	}
 }
 
 // wrap breaks text into lines of at most width runes, between words.
@@ -219,6 +223,7 @@ type jsonTarget struct {
 	Preflight []jsonFinding `json:"preflight"`
 	Verify    []jsonVerify  `json:"verify"`
 	TCPInfo   *jsonTCPInfo  `json:"tcp_info,omitempty"`
+	Advice    []string      `json:"advice"` // what to change for this path
 }
 
 type jsonFinding struct {
@@ -280,7 +285,7 @@ func (r *report) writeJSON(w io.Writer) error {
 	if t := r.target; t != nil {
 		jr.Mode = "target"
 		jt := &jsonTarget{Address: t.addr, TLS: r.cfg.tls, Dialer: t.dialer,
-			Options: []string{}, Preflight: []jsonFinding{}, Verify: []jsonVerify{}}
+			Options: []string{}, Preflight: []jsonFinding{}, Verify: []jsonVerify{}, Advice: t.advice}
 		for _, o := range t.opts {
 			jt.Options = append(jt.Options, o.String())
 		}

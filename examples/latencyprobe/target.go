@@ -30,6 +30,7 @@ type targetResult struct {
 	verifyErr  error
 	preflight  sockopt.Findings
 	systemErr  error
+	advice     []string // what to change for this path
 }
 
 // targetSteps is how many measurements runTarget takes, for progress.
@@ -54,6 +55,8 @@ func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, erro
 	if err := t.measure(ctx); err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.target, err)
 	}
+	sys, _ := sockopt.ReadSystem() // nil when unreadable: the advice says less (its error is in the preflight)
+	t.res.advice = targetAdvice(t.res.tcpInfo, sys)
 	return t.res, nil
 }
 
