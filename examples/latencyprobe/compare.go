@@ -536,7 +536,8 @@ func port(addr string) uint16 {
 	return ap.Port()
 }
 
-// lookups counts how many of n calls failed, for the outage check.
+// countFailures makes n calls of f, each within timeout, and counts those
+// that failed and the longest call: the outage check.
 func countFailures(ctx context.Context, n int, timeout time.Duration, f func(context.Context) error) (failed int, worst time.Duration) {
 	for range n {
 		ctx, cancel := context.WithTimeout(ctx, timeout)

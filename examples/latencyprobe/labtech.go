@@ -80,18 +80,18 @@ func (b *bench) dnsCache(ctx context.Context) (_ *comparison, err error) {
 	return &comparison{name: "dns",
 		without: side{label: "lookup every dial", s: lookup}, with: side{label: "cache hit", s: hit},
 		floorRTT: 1, how: fmt.Sprintf("dialer.Resolver(cache), cache from dnscache.New(dnscache.MaxStale(%v))", maxStale),
-		note: fmt.Sprintf("each sample: resolve %s, then connect to the address (1 RTT) and close. The resolver is %v away.",
-			dnsName, max(resolverProfile.RTT(), 0)),
+		note: fmt.Sprintf("each sample: resolve %s, then connect to the address (1 RTT) and close. The resolver is %s.",
+			dnsName, b.resolverDistance()),
 		detail: []string{
 			fmt.Sprintf("DNS queries sent: %d without the cache, %d with it", queriesDirect, queriesCached),
 			fmt.Sprintf("resolver outage, the answer expired: without the cache %d of %d lookups failed (each after up to %v); "+
 				"with serve-stale %d of %d failed, the stale answer served within %v",
-				failedDirect, outageN, cli2(worstDirect), failedStale, outageN, cli2(worstStale)),
+				failedDirect, outageN, roundMs(worstDirect), failedStale, outageN, roundMs(worstStale)),
 		}}, nil
 }
 
-// cli2 rounds a duration for a sentence.
-func cli2(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+// roundMs rounds a duration to the millisecond, for a sentence.
+func roundMs(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 
 // deadPeer blackholes the path while two requests wait for their echo:
 // one on a connection with keep-alive only, one with TCP_USER_TIMEOUT,
@@ -176,7 +176,7 @@ func (b *bench) deadPeer(ctx context.Context) (_ *comparison, err error) {
 			"for tcp_retries2 (15 by default, about 15 minutes). The keep-alive-only side is cut at %v.",
 			ka.Idle, ka.Interval, ka.Count, limit)}
 	c.detail = append(c.detail, fmt.Sprintf("keep-alive only: %v after %v; with TCP_USER_TIMEOUT: %v after %v",
-		errText(errs[0], capped), cli2(took[0]), errText(errs[1], false), cli2(took[1])))
+		errText(errs[0], capped), roundMs(took[0]), errText(errs[1], false), roundMs(took[1])))
 	return c, nil
 }
 
@@ -436,4 +436,12 @@ func (f *forwarder) close() error {
 	err := f.pc.Close()
 	f.wg.Wait()
 	return err
+}
+
+// resolverDistance says how far the resolver is from the client.
+func (b *bench) resolverDistance() string {
+	if b.path.lab == nil {
+		return "on loopback, as the server is"
+	}
+	return fmt.Sprintf("%v away (RTT; the server is %v away)", resolverProfile.RTT(), b.path.rtt())
 }

@@ -156,7 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg.preset = defaultPreset
 	f.Func("preset", "name", "one of "+presetNames(), "the lab's path: "+presetNames()+" (default "+defaultPreset+", netlab's CrossContinent)", func(v string) error {
 		if _, ok := presetProfile(v); !ok {
-			return errors.New("no detail")
+			return errors.New("no such preset")
 		}
 		cfg.preset = v
 		return nil

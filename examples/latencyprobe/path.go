@@ -74,8 +74,11 @@ func parseBandwidth(s string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v < 0 || v*mult > 1e12 {
-		return 0, errors.New("no detail")
+	if err != nil {
+		return 0, errors.New("not a number with an optional k, M or G")
+	}
+	if v < 0 || v*mult > 1e12 || v != v {
+		return 0, errors.New("out of range (0 to 1T)")
 	}
 	return int64(v * mult), nil
 }
@@ -177,8 +180,8 @@ func openPath(cfg *config, newLab func(...netlab.Option) (*netlab.Lab, error)) (
 	return p, nil
 }
 
-// setLoss puts a copy of the path's profile with the given loss on the
-// client–server link, both ways; restore with setLoss(p.profile.Loss).
+// setProfile puts pr on the client–server link, both ways; restore the
+// path with setProfile(p.profile).
 func (p *path) setProfile(pr netlab.Profile) error {
 	a, b := p.client.lab, p.server.lab
 	return errors.Join(p.lab.Link(a, b).SetProfile(pr), p.lab.Link(b, a).SetProfile(pr))

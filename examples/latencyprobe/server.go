@@ -15,9 +15,9 @@ import (
 type server struct {
 	ln   net.Listener
 	wg   sync.WaitGroup
-	mu   sync.Mutex // guards conns, closed
+	mu   sync.Mutex // guards conn, done
 	conn map[net.Conn]struct{}
-	done bool
+	done bool // close has begun: no more conns
 }
 
 func serve(ln net.Listener, tlsCfg *tls.Config, handle func(net.Conn)) *server {
