@@ -102,7 +102,7 @@ func TestPlotThroughASymlinkReplacesTheFileItPointsAtAndKeepsTheLink(t *testing.
 	link := filepath.Join(dir, "link.svg")
 	require.NoError(t, os.WriteFile(file, []byte("old"), 0o600))
 	require.NoError(t, os.Symlink("real.svg", link))
-	err := runWithDeadline(t, func() {}, append([]string{"-plot", link, "-quiet"}, tiny...)...)
+	err := runWithDeadline(t, func() {}, append([]string{"-plot", link, "-quiet"}, quick...)...)
 	require.NoError(t, err)
 	fi, err := os.Lstat(link)
 	require.NoError(t, err)

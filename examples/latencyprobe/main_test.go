@@ -37,6 +37,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // loopback.
 var tiny = []string{"-loopback", "-n", "30", "-tls-n", "5", "-nagle-n", "2", "-warmup", "1"}
 
+// quick is tiny without the techniques that wait out a timeout (eyeballs,
+// backlog), for the tests of the plot file.
+var quick = append([]string{"-techniques", "pool,tls,nagle,dns,http2"}, tiny...)
+
 // loopbackSeries are the series a loopback run measures (each technique's
 // without, with, then its extras), TCP Fast Open's
 // aside (it runs only where this host's net.ipv4.tcp_fastopen is 3).
@@ -266,7 +270,7 @@ func TestTheComparisonRunsOpenLoopWithRate(t *testing.T) {
 
 func TestPlotWritesAWellFormedSVGWithOneLinePerMeasurement(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plot.svg")
-	out, stderr, err := runProbe(t, append([]string{"-plot", path, "-json"}, tiny...)...)
+	out, stderr, err := runProbe(t, append([]string{"-plot", path, "-json"}, quick...)...)
 	require.NoError(t, err, "stderr: %s", stderr)
 	var rep jsonReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
@@ -432,7 +436,7 @@ func plainTextServer(t *testing.T) string {
 
 func TestASuccessfulRunWithPlotSaysWhereThePlotWasWritten(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plot.svg")
-	out, stderr, err := runProbe(t, append([]string{"-plot", path, "-json", "-quiet"}, tiny...)...)
+	out, stderr, err := runProbe(t, append([]string{"-plot", path, "-json", "-quiet"}, quick...)...)
 	require.NoError(t, err, "stderr: %s", stderr)
 	assert.Equal(t, "latencyprobe: plot written to "+path+"\n", stderr, "one line on stderr, even with -quiet")
 	assert.NotContains(t, out, path, "stdout holds only the JSON document")
@@ -492,7 +496,7 @@ func TestAFailedOrInterruptedRunLeavesAnExistingPlotUnchanged(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // interrupted before the first sample
-	err = run(ctx, append([]string{"-plot", plot, "-quiet"}, tiny...), io.Discard, io.Discard)
+	err = run(ctx, append([]string{"-plot", plot, "-quiet"}, quick...), io.Discard, io.Discard)
 	require.Error(t, err)
 	got, rerr = os.ReadFile(plot)
 	require.NoError(t, rerr, "an interrupted run must not remove a plot that was there before")
@@ -505,7 +509,7 @@ func TestASuccessfulRunReplacesAnExistingPlotKeepingItsModeAndLeavesNoTemporaryF
 	plot := filepath.Join(dir, "plot.svg")
 	require.NoError(t, os.WriteFile(plot, []byte("old"), 0o640))
 	require.NoError(t, os.Chmod(plot, 0o640)) // whatever the umask
-	_, stderr, err := runProbe(t, append([]string{"-plot", plot, "-quiet"}, tiny...)...)
+	_, stderr, err := runProbe(t, append([]string{"-plot", plot, "-quiet"}, quick...)...)
 	require.NoError(t, err, "stderr: %s", stderr)
 	got, err := os.ReadFile(plot)
 	require.NoError(t, err)
