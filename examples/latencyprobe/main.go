@@ -136,14 +136,14 @@ var pathFlags = []string{"preset", "rtt", "loss", "bandwidth", "jitter"}
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
 	f := cli.NewFlagSet("latencyprobe", stderr, about, "[flags]", "-target host:port [flags]")
-	f.DialAddr(&cfg.target, "target", "", "measure this `host:port` instead of the built-in loopback comparison")
+	f.DialAddr(&cfg.target, "target", "", "measure this `host:port` instead of the built-in comparison")
 	f.Bool(&cfg.tls, "tls", false, "with -target: speak TLS (the handshake is measured apart)")
 	f.Bool(&cfg.insecure, "insecure", false, "with -tls: do not verify the server's certificate")
 	f.Bool(&cfg.connectOnly, "connect-only", false, "with -target: measure connect time only (for servers that do not echo)")
-	f.Int(&cfg.n, "n", 5000, 1, math.MaxInt, "samples per measurement")
-	f.Int(&cfg.tlsN, "tls-n", 1000, 1, math.MaxInt, "samples of the fresh-TLS-connection measurement (each is a full handshake)")
-	f.Int(&cfg.nagleN, "nagle-n", 40, 1, math.MaxInt, "samples of the Nagle-on measurement (each costs a delayed-ACK timeout, ~40ms)")
-	f.Int(&cfg.warmup, "warmup", 20, 0, math.MaxInt, "unrecorded calls before each measurement")
+	f.Int(&cfg.n, "n", 5000, 1, math.MaxInt, "samples per measurement (in the lab, when not given: 30)")
+	f.Int(&cfg.tlsN, "tls-n", 1000, 1, math.MaxInt, "samples of the fresh-TLS-connection measurements (each is a full handshake; in the lab, when not given: 15)")
+	f.Int(&cfg.nagleN, "nagle-n", 40, 1, math.MaxInt, "samples of the Nagle-on measurement (each costs a delayed-ACK timeout, ~40ms; in the lab, when not given: 8)")
+	f.Int(&cfg.warmup, "warmup", 20, 0, math.MaxInt, "unrecorded calls before each measurement (in the lab, when not given: 2)")
 	f.Float(&cfg.rate, "rate", 0, "requests per second, a positive number up to 1e9 (0: a closed loop)",
 		func(r float64) bool { return r >= 0 && r <= 1e9 },
 		"open loop: start requests at this `rate` per second, latency counted from the intended start (0: closed loop)")
