@@ -43,6 +43,15 @@ type comparison struct {
 	note     string        // how it was measured
 	skipped  string        // why it did not run ("" when it ran)
 	detail   []string      // further lines for the section (DNS queries, outage…)
+	outage   *outage       // dns only: the resolver outage
+}
+
+// outage is how lookups fared while the resolver was down and the cached
+// answer had expired.
+type outage struct {
+	n                         int           // lookups each side
+	failedWithout, failedWith int           // without the cache, with serve-stale
+	worstWithout, worstWith   time.Duration // the longest lookup each side
 }
 
 func (c *comparison) throughput() bool { return c.floorBps > 0 || c.without.bps > 0 }

@@ -79,6 +79,7 @@ func (b *bench) dnsCache(ctx context.Context) (_ *comparison, err error) {
 
 	return &comparison{name: "dns",
 		without: side{label: "lookup every dial", s: lookup}, with: side{label: "cache hit", s: hit},
+		outage:   &outage{n: outageN, failedWithout: failedDirect, failedWith: failedStale, worstWithout: worstDirect, worstWith: worstStale},
 		floorRTT: 1, how: fmt.Sprintf("dialer.Resolver(cache), cache from dnscache.New(dnscache.MaxStale(%v))", maxStale),
 		note: fmt.Sprintf("each sample: resolve %s, then connect to the address (1 RTT) and close. The resolver is %s.",
 			dnsName, b.resolverDistance()),

@@ -156,6 +156,13 @@ func TestTheComparisonRunWithJSONPrintsOnlyValidJSONWithTheStableFields(t *testi
 	}
 	assert.Equal(t, loopbackSeries, seriesNames(rep))
 	checkJSONShape(t, out, false)
+	for _, jt := range rep.Techniques {
+		if jt.Name == "dns" {
+			require.NotNil(t, jt.Outage, "dns reports the resolver outage")
+			assert.Equal(t, jt.Outage.Lookups, jt.Outage.FailedWithout, "without the cache every lookup fails while the resolver is down")
+			assert.Zero(t, jt.Outage.FailedWith, "serve-stale answers every lookup")
+		}
+	}
 }
 
 // checkJSONShape checks the document's path and techniques by their raw

@@ -238,16 +238,27 @@ type jsonSide struct {
 }
 
 type jsonTechnique struct {
-	Name     string     `json:"name"`
-	Title    string     `json:"title"`
-	Without  *jsonSide  `json:"without"` // null when skipped
-	With     *jsonSide  `json:"with"`
-	Extra    []jsonSide `json:"extra,omitempty"`
-	FloorNS  *int64     `json:"floor_ns,omitempty"`  // latency techniques (0: no floor, as on loopback)
-	FloorBPS *float64   `json:"floor_bps,omitempty"` // throughput techniques: the link's rate
-	How      string     `json:"how,omitempty"`
-	Skipped  string     `json:"skipped"`                    // why it did not run; "" when it ran
-	Behind   bool       `json:"generator_behind,omitempty"` // open loop fell behind: no conclusion
+	Name     string      `json:"name"`
+	Title    string      `json:"title"`
+	Without  *jsonSide   `json:"without"` // null when skipped
+	With     *jsonSide   `json:"with"`
+	Extra    []jsonSide  `json:"extra,omitempty"`
+	FloorNS  *int64      `json:"floor_ns,omitempty"`  // latency techniques (0: no floor, as on loopback)
+	FloorBPS *float64    `json:"floor_bps,omitempty"` // throughput techniques: the link's rate
+	How      string      `json:"how,omitempty"`
+	Skipped  string      `json:"skipped"`                    // why it did not run; "" when it ran
+	Behind   bool        `json:"generator_behind,omitempty"` // open loop fell behind: no conclusion
+	Outage   *jsonOutage `json:"outage,omitempty"`           // dns: lookups while the resolver was down
+}
+
+// jsonOutage is how n lookups fared while the resolver was down and the
+// cached answer had expired: without the cache, and with serve-stale.
+type jsonOutage struct {
+	Lookups        int   `json:"lookups"`
+	FailedWithout  int   `json:"failed_without"`
+	FailedWith     int   `json:"failed_with"`
+	WorstWithoutNS int64 `json:"worst_without_ns"`
+	WorstWithNS    int64 `json:"worst_with_ns"`
 }
 
 func toJSONSide(sd side) *jsonSide {
@@ -280,6 +291,10 @@ func (r *report) jsonCompare() (*jsonPath, []jsonTechnique) {
 				jt.Extra = append(jt.Extra, *toJSONSide(sd))
 			}
 			jt.Behind = len(c.behind()) > 0
+			if o := c.outage; o != nil {
+				jt.Outage = &jsonOutage{Lookups: o.n, FailedWithout: o.failedWithout, FailedWith: o.failedWith,
+					WorstWithoutNS: int64(o.worstWithout), WorstWithNS: int64(o.worstWith)}
+			}
 			if c.throughput() {
 				jt.FloorBPS = &c.floorBps
 			} else {
