@@ -657,3 +657,32 @@ func TestATargetThatDoesNotEchoGetsAClearErrorUnlessConnectOnly(t *testing.T) {
 	assert.Contains(t, rows, "connect (dial + close)")
 	assert.NotContains(t, rows, "request/response round trip")
 }
+
+func TestThePathFlagsChangeThePresetsFigures(t *testing.T) {
+	cfg, err := parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, netlab.CrossContinent(), cfg.profile, "the default path is netlab's CrossContinent")
+	assert.False(t, cfg.pathGiven, "the default path falls back to loopback where the lab cannot run")
+
+	cfg, err = parseFlags([]string{"-preset", "lan", "-rtt", "10ms", "-loss", "0.001", "-bandwidth", "50M", "-jitter", "1ms"}, io.Discard)
+	require.NoError(t, err)
+	want := netlab.LAN()
+	want.Delay, want.Jitter, want.Loss, want.Rate = 5*time.Millisecond, time.Millisecond, 0.001, 50e6
+	assert.Equal(t, want, cfg.profile)
+	assert.True(t, cfg.pathGiven, "a path asked for needs the lab")
+
+	for in, bps := range map[string]int64{"0": 0, "1500": 1500, "64k": 64e3, "50M": 50e6, "1.5G": 1.5e9, "100Mbit/s": 100e6} {
+		got, err := parseBandwidth(in)
+		if assert.NoError(t, err, in) {
+			assert.Equal(t, bps, got, in)
+		}
+	}
+	for _, in := range []string{"", "fast", "-1M", "5T", "NaN"} {
+		_, err := parseBandwidth(in)
+		assert.Error(t, err, in)
+	}
+
+	cfg, err = parseFlags([]string{"-techniques", "tfo, pool,tfo"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pool", "tfo"}, cfg.techniques, "in the program's order, once each")
+}
