@@ -88,11 +88,15 @@ func newMapResolver(hosts []string) mapResolver {
 	return m
 }
 
-func fillNettune(b *testing.B, c *dnscache.Cache, hosts []string) {
+func fillNettune(b *testing.B, c *dnscache.Cache, hosts []string) { fillNettuneFor(b, c, "ip4", hosts) }
+
+// fillNettuneFor fills c with hosts for network: "ip" asks A and AAAA, as
+// rs/dnscache's LookupHost does.
+func fillNettuneFor(b *testing.B, c *dnscache.Cache, network string, hosts []string) {
 	b.Helper()
 	var buf [4]netip.Addr
 	for _, h := range hosts {
-		if a, err := c.AppendNetIP(context.Background(), buf[:0], "ip4", h); err != nil || len(a) != 1 {
+		if a, err := c.AppendNetIP(context.Background(), buf[:0], network, h); err != nil || len(a) != 1 {
 			b.Fatalf("%s: %v %v", h, a, err)
 		}
 	}
@@ -244,7 +248,7 @@ func BenchmarkScaleInsertFull(b *testing.B) {
 				}
 				c := nettuneCache(b, dnscache.Static(m), dnscache.TTL(time.Hour), dnscache.MaxEntries(n), dnscache.MaxBytes(1<<31))
 				fillNettune(b, c, hosts[:n])
-				i := 0
+				i := n // hosts[:n] are cached: start at the first that is not
 				var buf [4]netip.Addr
 				b.ReportAllocs()
 				for b.Loop() {
@@ -253,8 +257,8 @@ func BenchmarkScaleInsertFull(b *testing.B) {
 					}
 					i++
 				}
-				if st := c.Stats(); st.Entries != n {
-					b.Fatalf("%d entries, want %d", st.Entries, n)
+				if st := c.Stats(); st.Entries > n {
+					b.Fatalf("%d entries, MaxEntries %d", st.Entries, n)
 				}
 			})
 			b.Run("impl=rsdnscache", func(b *testing.B) {
@@ -278,7 +282,8 @@ func BenchmarkScaleInsertFull(b *testing.B) {
 
 // BenchmarkScaleFillLoopback: filling an empty cache with 5,000 names from
 // the DNS server on loopback, as the issue measured it: ns/host is one miss
-// (the query plus the insert), averaged over the fill.
+// (the queries plus the insert), averaged over the fill. Every row asks A
+// and AAAA (network "ip"; rs/dnscache's LookupHost).
 func BenchmarkScaleFillLoopback(b *testing.B) {
 	const n = 5000
 	hosts := names(n)
@@ -302,7 +307,7 @@ func BenchmarkScaleFillLoopback(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			c.Flush()
-			fillNettune(b, c, hosts)
+			fillNettuneFor(b, c, "ip", hosts)
 		}
 		perHost(b)
 	})
@@ -311,7 +316,7 @@ func BenchmarkScaleFillLoopback(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			c.Flush()
-			fillNettune(b, c, hosts)
+			fillNettuneFor(b, c, "ip", hosts)
 		}
 		perHost(b)
 	})
