@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/puddle/v2"
 	"github.com/nettune/nettune/latency"
@@ -29,6 +28,7 @@ type chanPool[T any] struct {
 	idle   chan T
 	tokens chan struct{}
 	dial   func(context.Context) (T, error)
+	waits  atomic.Uint64 // Gets that found nothing idle and were served by a Put
 }
 
 func newChanPool[T any](size int, dial func(context.Context) (T, error)) *chanPool[T] {
@@ -44,6 +44,7 @@ func (p *chanPool[T]) Get(ctx context.Context) (T, error) {
 	}
 	select {
 	case v := <-p.idle:
+		p.waits.Add(1)
 		return v, nil
 	case p.tokens <- struct{}{}:
 		v, err := p.dial(ctx)
@@ -181,66 +182,6 @@ func BenchmarkAcquireReleaseParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkHandoff: one resource, 8 goroutines taking turns with it, so
-// nearly every Get waits and is served by a hand-off. ns/op is per
-// acquire+release, across all goroutines.
-func BenchmarkHandoff(b *testing.B) {
-	ctx := context.Background()
-	b.Run("impl=nettune", func(b *testing.B) {
-		p, err := pool.New(newThing, func(*thing) error { return nil }, pool.MaxSize(1))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Shutdown(ctx)
-		handoff(b, func() error {
-			r, err := p.Get(ctx)
-			if err != nil {
-				return err
-			}
-			r.Release()
-			return nil
-		})
-	})
-	b.Run("impl=puddle", func(b *testing.B) {
-		p := newPuddle(b, 1)
-		handoff(b, func() error {
-			r, err := p.Acquire(ctx)
-			if err != nil {
-				return err
-			}
-			r.Release()
-			return nil
-		})
-	})
-	b.Run("impl=chan", func(b *testing.B) {
-		p := newChanPool(1, newThing)
-		handoff(b, func() error {
-			v, err := p.Get(ctx)
-			if err != nil {
-				return err
-			}
-			p.Put(v)
-			return nil
-		})
-	})
-}
-
-// handoff runs op from 8 goroutines at once (whatever GOMAXPROCS is).
-func handoff(b *testing.B, op func() error) {
-	const goroutines = 8
-	procs := runtime.GOMAXPROCS(0)
-	b.SetParallelism((goroutines + procs - 1) / procs)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := op(); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
 // BenchmarkGetCancelled: a Get whose context is already cancelled must
 // fail at once without allocating.
 func BenchmarkGetCancelled(b *testing.B) {
@@ -279,97 +220,6 @@ func BenchmarkGetCancelled(b *testing.B) {
 			}
 		}
 	})
-}
-
-// BenchmarkWaitingGet is a hand-off that really is one: two goroutines
-// take turns with a pool of one resource, and each releases only once the
-// other is queued in Get, so every Get waits and is served straight from a
-// Release. waits/op (from Stats) is 2: one op is two hand-offs. The conn
-// variants hand over a loopback TCP conn that does no I/O, with the
-// liveness check at its default threshold (a conn within it is handed
-// over unchecked) and at EveryCheckout (a peek on every hand-off).
-func BenchmarkWaitingGet(b *testing.B) {
-	ctx := context.Background()
-	for _, rec := range recorders {
-		b.Run("pool=generic"+rec.name, func(b *testing.B) {
-			p, err := pool.New(newThing, func(*thing) error { return nil }, append(rec.opts(b), pool.MaxSize(1))...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Shutdown(ctx)
-			pingPong(b, func() (func(), error) {
-				r, err := p.Get(ctx)
-				return r.Release, err
-			}, p.Stats)
-		})
-	}
-	for _, live := range []struct {
-		name string
-		d    time.Duration
-	}{{"1s", time.Second}, {"EveryCheckout", pool.EveryCheckout}} {
-		b.Run("pool=conn/liveness="+live.name, func(b *testing.B) {
-			addr := silentServer(b)
-			cp, err := pool.NewConnPool(nil, "tcp", addr, pool.MaxSize(1), pool.LivenessCheck(live.d))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cp.Shutdown(ctx)
-			pingPong(b, func() (func(), error) {
-				c, err := cp.Get(ctx)
-				if err != nil {
-					return nil, err
-				}
-				return func() { _ = c.Close() }, nil
-			}, cp.Stats)
-		})
-	}
-}
-
-// pingPong runs the hand-off loop of BenchmarkWaitingGet with get (which
-// returns the release function) and reports waits/op.
-func pingPong(b *testing.B, get func() (func(), error), stats func() pool.Stats) {
-	waitForWaiter := func() {
-		for stats().Waiting == 0 {
-			runtime.Gosched()
-		}
-	}
-	release, err := get()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var stop atomic.Bool
-	done := make(chan error, 1)
-	go func() {
-		for {
-			rel, err := get()
-			if err != nil {
-				done <- err
-				return
-			}
-			if stop.Load() {
-				rel()
-				done <- nil
-				return
-			}
-			waitForWaiter()
-			rel()
-		}
-	}()
-	before := stats().Waits
-	b.ReportAllocs()
-	for b.Loop() {
-		waitForWaiter()
-		release()
-		if release, err = get(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(stats().Waits-before)/float64(b.N), "waits/op")
-	stop.Store(true)
-	release()
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
 }
 
 // silentServer accepts loopback TCP conns and holds them open, silent,
