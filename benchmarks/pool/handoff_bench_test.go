@@ -40,7 +40,7 @@ func (n nettunePool) donesPerWait() int64 { return 1 }
 type connPool struct{ p *pool.ConnPool }
 
 func (c connPool) get(ctx context.Context) (*pool.Conn, error) { return c.p.Get(ctx) }
-func (c connPool) put(r *pool.Conn)                            { _ = r.Close() } // Close of a *pool.Conn returns nil
+func (c connPool) put(r *pool.Conn)                            { _ = r.Close() } // an error only for a broken conn: none here
 func (c connPool) waits() uint64                               { return c.p.Stats().Waits }
 func (c connPool) donesPerWait() int64                         { return 1 }
 
