@@ -28,18 +28,29 @@ type BufferAdvice struct {
 	// less than asked and the window falls short of the BDP; raise
 	// net.core.rmem_max / wmem_max, or leave the size unset.
 	Clamped bool
+	// AutotuneLimit is the most the kernel's autotuning grows a buffer
+	// to on a socket without a set size: the smaller of net.ipv4.tcp_rmem[2]
+	// and tcp_wmem[2]. 0 when the system's settings are unknown.
+	AutotuneLimit int
+	// Autotuned is set when autotuning alone reaches the BDP: 2 × Size
+	// fits under AutotuneLimit (a buffer grown by autotuning is, like a set
+	// one, about half window). Then leave the buffer sizes unset. When
+	// it is not set and AutotuneLimit is known, autotuning stops short of
+	// the link rate and Size is the way to reach it, up to Limit.
+	Autotuned bool
 }
 
 // BufferFor returns the socket buffer size for a path with the given
 // round-trip time and rate in bits per second, taking this host's
-// rmem_max and wmem_max from sys (nil or zero fields: limits unknown).
+// rmem_max and wmem_max, and tcp_rmem and tcp_wmem, from sys (nil or zero
+// fields: limits unknown).
 //
 // A fixed size turns the kernel's autotuning off for the socket: Linux
 // then keeps the buffer at that size for the connection's life, where
-// autotuning would grow it (up to the third field of net.ipv4.tcp_rmem)
-// as the path needs and shrink it under memory pressure. Set a size only
-// where autotuning's limit is below the BDP, or to cap a connection on
-// purpose.
+// autotuning would grow it (up to the third field of net.ipv4.tcp_rmem
+// and tcp_wmem) as the path needs and shrink it under memory pressure.
+// Set a size only where autotuning's limit is below the BDP
+// ([BufferAdvice.Autotuned] false), or to cap a connection on purpose.
 func BufferFor(rtt time.Duration, rate int64, sys *System) BufferAdvice {
 	a := BufferAdvice{RTT: rtt, Rate: rate}
 	if rtt <= 0 || rate <= 0 {
@@ -52,6 +63,10 @@ func BufferFor(rtt time.Duration, rate int64, sys *System) BufferAdvice {
 		a.Limit = 2 * min(sys.RmemMax, sys.WmemMax)
 		a.Clamped = 2*a.Size > a.Limit
 	}
+	if sys != nil && sys.TCPRmem[2] > 0 && sys.TCPWmem[2] > 0 {
+		a.AutotuneLimit = min(sys.TCPRmem[2], sys.TCPWmem[2])
+		a.Autotuned = 2*a.Size <= a.AutotuneLimit
+	}
 	return a
 }
 
@@ -60,8 +75,14 @@ func (a BufferAdvice) String() string {
 	if a.BDP == 0 {
 		return "no bandwidth-delay product: the RTT or the rate is unknown"
 	}
-	s := fmt.Sprintf("BDP %d bytes (%v × %d bit/s): ask for %d bytes (ReceiveBuffer on the receiver, SendBuffer on the sender)",
-		a.BDP, a.RTT, a.Rate, a.Size)
+	s := fmt.Sprintf("BDP %d bytes (%v × %d bit/s)", a.BDP, a.RTT, a.Rate)
+	if a.Autotuned {
+		return s + fmt.Sprintf(": autotuning reaches it (it grows buffers up to %d bytes, the smaller of tcp_rmem[2] and tcp_wmem[2], above 2 × %d): leave the buffer sizes unset, since a set size turns autotuning off", a.AutotuneLimit, a.Size)
+	}
+	s += fmt.Sprintf(": ask for %d bytes (ReceiveBuffer on the receiver, SendBuffer on the sender)", a.Size)
+	if a.AutotuneLimit > 0 {
+		s += fmt.Sprintf("; autotuning stops at %d bytes (the smaller of tcp_rmem[2] and tcp_wmem[2]), below the 2 × %d the BDP needs, so only a set size reaches the link rate", a.AutotuneLimit, a.Size)
+	}
 	switch {
 	case a.Limit == 0:
 		s += "; this host's limit is unknown"

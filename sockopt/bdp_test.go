@@ -38,3 +38,34 @@ func TestBufferForWithoutAPathOrLimitsSaysWhatIsUnknown(t *testing.T) {
 	assert.False(t, a.Clamped)
 	assert.Contains(t, a.String(), "limit is unknown")
 }
+
+func TestBufferForSaysWhetherAutotuningReachesTheBDP(t *testing.T) {
+	// tcp_rmem[2] 6 MiB, tcp_wmem[2] 4 MiB: autotuning grows a buffer to
+	// 4 MiB, about 2 MiB of window.
+	sys := &sockopt.System{RmemMax: 16 << 20, WmemMax: 16 << 20,
+		TCPRmem: [3]int{4096, 131072, 6 << 20}, TCPWmem: [3]int{4096, 16384, 4 << 20}}
+
+	// 100 Mbit/s × 60 ms: 750 kB of BDP, 937.5 kB asked, 1.875 MB of buffer.
+	a := sockopt.BufferFor(60*time.Millisecond, 100e6, sys)
+	assert.Equal(t, 4<<20, a.AutotuneLimit, "the smaller of tcp_rmem[2] and tcp_wmem[2]")
+	assert.True(t, a.Autotuned, "2 × 937500 fits under 4 MiB")
+	assert.Contains(t, a.String(), "autotuning reaches it")
+	assert.Contains(t, a.String(), "leave the buffer sizes unset")
+	assert.NotContains(t, a.String(), "ask for")
+
+	// 1 Gbit/s × 60 ms: 7.5 MB of BDP, beyond autotuning, within 2 × rmem_max.
+	a = sockopt.BufferFor(60*time.Millisecond, 1e9, sys)
+	assert.False(t, a.Autotuned)
+	assert.False(t, a.Clamped, "2 × 9375000 fits under 2 × 16 MiB")
+	assert.Equal(t, 9_375_000, a.Size)
+	assert.Contains(t, a.String(), "ask for 9375000 bytes")
+	assert.Contains(t, a.String(), "autotuning stops at 4194304 bytes")
+	assert.Contains(t, a.String(), "only a set size reaches the link rate")
+	assert.Contains(t, a.String(), "within this host's limit of 33554432 bytes")
+
+	// Unknown tcp_rmem/tcp_wmem: nothing said of autotuning.
+	a = sockopt.BufferFor(60*time.Millisecond, 100e6, &sockopt.System{RmemMax: 4 << 20, WmemMax: 4 << 20})
+	assert.Zero(t, a.AutotuneLimit)
+	assert.False(t, a.Autotuned)
+	assert.NotContains(t, a.String(), "autotuning stops")
+}

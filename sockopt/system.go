@@ -21,6 +21,38 @@ type System struct {
 	RmemMax   int // net.core.rmem_max: SO_RCVBUF clamps at twice this
 	WmemMax   int // net.core.wmem_max: SO_SNDBUF clamps at twice this
 	Somaxconn int // net.core.somaxconn: listen backlogs are truncated to it
+	// RmemDefault and WmemDefault are net.core.rmem_default and
+	// wmem_default: the buffer sizes of sockets other than TCP (UDP,
+	// Unix) that do not set their own.
+	RmemDefault int
+	WmemDefault int
+	// TCPRmem and TCPWmem are net.ipv4.tcp_rmem and tcp_wmem: min,
+	// default and max of a TCP socket's receive and send buffer under
+	// autotuning. [1] is the size a new connection starts with; [2] is the
+	// most autotuning will grow a buffer to, so a path whose
+	// bandwidth-delay product needs more than about half of it is only
+	// filled with a fixed size (see [BufferFor]). [0] is what the kernel
+	// keeps under memory pressure.
+	TCPRmem [3]int
+	TCPWmem [3]int
+	// TCPMaxSynBacklog is net.ipv4.tcp_max_syn_backlog: how many
+	// connections may wait for the last ACK of their handshake; beyond it
+	// the kernel answers with SYN cookies or drops SYNs.
+	TCPMaxSynBacklog int
+	// DefaultCongestion is net.ipv4.tcp_congestion_control, the algorithm
+	// of sockets that do not set [Congestion]; DefaultQdisc is
+	// net.core.default_qdisc, the queueing discipline an interface gets
+	// (fq lets the kernel pace, which bbr relies on).
+	DefaultCongestion string
+	DefaultQdisc      string
+	// ListenOverflows counts the SYNs and handshake ACKs dropped because
+	// a listener's accept queue was full (the application did not accept
+	// fast enough, or the backlog is too short); ListenDrops counts every
+	// connection dropped at a listener, overflows included. Both are the
+	// TcpExt counters of /proc/net/netstat since boot, for this network
+	// namespace: read them twice and compare to see whether they grow.
+	ListenOverflows uint64
+	ListenDrops     uint64
 	// BusyPoll is net.core.busy_poll: raising SO_BUSY_POLL above it
 	// needs CAP_NET_ADMIN.
 	BusyPoll time.Duration
@@ -69,7 +101,7 @@ func (s *System) CapNetRaw() bool { return s.CapEff&(1<<capNetRaw) != 0 }
 
 // ReadSystemFS reads the settings from fsys, a file system laid out like
 // the root directory (proc/sys/net/core/rmem_max, proc/self/status,
-// sys/class/net). os.DirFS("/") is the real host; tests pass an
+// proc/net/netstat, sys/class/net). os.DirFS("/") is the real host; tests pass an
 // fstest.MapFS. Settings it cannot read are listed in [System.Missing];
 // it fails only when none can be read.
 func ReadSystemFS(fsys fs.FS) (*System, error) {
@@ -78,6 +110,13 @@ func ReadSystemFS(fsys fs.FS) (*System, error) {
 	s.RmemMax = r.int("net.core.rmem_max")
 	s.WmemMax = r.int("net.core.wmem_max")
 	s.Somaxconn = r.int("net.core.somaxconn")
+	s.RmemDefault = r.int("net.core.rmem_default")
+	s.WmemDefault = r.int("net.core.wmem_default")
+	s.TCPRmem = r.triple("net.ipv4.tcp_rmem")
+	s.TCPWmem = r.triple("net.ipv4.tcp_wmem")
+	s.TCPMaxSynBacklog = r.int("net.ipv4.tcp_max_syn_backlog")
+	s.DefaultCongestion = r.word("net.ipv4.tcp_congestion_control")
+	s.DefaultQdisc = r.word("net.core.default_qdisc")
 	s.BusyPoll = time.Duration(r.int("net.core.busy_poll")) * time.Microsecond
 	s.FastOpen = r.int("net.ipv4.tcp_fastopen")
 	s.AvailableCongestion = r.words("net.ipv4.tcp_available_congestion_control")
@@ -88,6 +127,7 @@ func ReadSystemFS(fsys fs.FS) (*System, error) {
 	s.KeepAliveInterval = time.Duration(r.int("net.ipv4.tcp_keepalive_intvl")) * time.Second
 	s.KeepAliveProbes = r.int("net.ipv4.tcp_keepalive_probes")
 	s.CapEff = r.capEff()
+	r.listenCounters()
 	if ents, err := fs.ReadDir(fsys, "sys/class/net"); err == nil {
 		for _, e := range ents {
 			s.Interfaces = append(s.Interfaces, e.Name())
@@ -151,6 +191,103 @@ func (r *sysReader) words(name string) []string {
 		return nil
 	}
 	return strings.Fields(v)
+}
+
+// word reads a sysctl holding one name; an empty value is missing.
+func (r *sysReader) word(name string) string {
+	v, ok := r.raw(name)
+	if !ok {
+		return ""
+	}
+	if len(strings.Fields(v)) != 1 {
+		r.read--
+		r.s.Missing = append(r.s.Missing, name)
+		return ""
+	}
+	return v
+}
+
+// triple reads a sysctl holding three integers (tcp_rmem, tcp_wmem).
+func (r *sysReader) triple(name string) [3]int {
+	var out [3]int
+	v, ok := r.raw(name)
+	if !ok {
+		return out
+	}
+	f := strings.Fields(v)
+	ok = len(f) == 3
+	for i := 0; ok && i < 3; i++ {
+		var err error
+		out[i], err = strconv.Atoi(f[i])
+		ok = err == nil
+	}
+	if !ok {
+		r.read--
+		r.s.Missing = append(r.s.Missing, name)
+		return [3]int{}
+	}
+	return out
+}
+
+// listenCounters reads ListenOverflows and ListenDrops from
+// /proc/net/netstat; either one missing or malformed goes to Missing.
+func (r *sysReader) listenCounters() {
+	const overflows, drops = "TcpExt.ListenOverflows", "TcpExt.ListenDrops"
+	b, err := fs.ReadFile(r.fsys, "proc/net/netstat")
+	var c map[string]uint64
+	if err == nil {
+		c, err = parseNetstat(string(b), "TcpExt:")
+	}
+	if err != nil {
+		r.s.Missing = append(r.s.Missing, overflows, drops)
+		return
+	}
+	for _, k := range []struct {
+		name string
+		dst  *uint64
+	}{{overflows, &r.s.ListenOverflows}, {drops, &r.s.ListenDrops}} {
+		v, ok := c[strings.TrimPrefix(k.name, "TcpExt.")]
+		if !ok {
+			r.s.Missing = append(r.s.Missing, k.name)
+			continue
+		}
+		*k.dst = v
+		r.read++
+	}
+}
+
+// parseNetstat returns the counters of the section named prefix
+// ("TcpExt:") of a /proc/net/netstat or /proc/net/snmp file: a line of
+// names followed by a line of as many unsigned values, both starting with
+// prefix. A value that does not parse is left out; a section without its
+// value line, or with more or fewer values than names, is an error.
+func parseNetstat(data, prefix string) (map[string]uint64, error) {
+	lines := strings.Split(data, "\n")
+	for i, line := range lines {
+		names, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		if i+1 >= len(lines) {
+			return nil, fmt.Errorf("sockopt: %s names without a line of values", prefix)
+		}
+		values, ok := strings.CutPrefix(lines[i+1], prefix)
+		if !ok {
+			return nil, fmt.Errorf("sockopt: %s names without a line of values", prefix)
+		}
+		n, v := strings.Fields(names), strings.Fields(values)
+		if len(n) != len(v) {
+			return nil, fmt.Errorf("sockopt: %s has %d names and %d values", prefix, len(n), len(v))
+		}
+		out := make(map[string]uint64, len(n))
+		for j := range n {
+			if x, err := strconv.ParseUint(v[j], 10, 64); err == nil {
+				out[n[j]] = x
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("sockopt: no %s section", prefix)
 }
 
 func (r *sysReader) capEff() uint64 {

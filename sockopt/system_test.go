@@ -22,10 +22,19 @@ func fakeHost(capEff string, sysctls map[string]string) fstest.MapFS {
 		"proc/self/status":   {Data: []byte("Name:\tnettune\nCapInh:\t0000000000000000\nCapEff:\t" + capEff + "\n")},
 		"sys/class/net/lo":   {Mode: fs.ModeDir},
 		"sys/class/net/eth0": {Mode: fs.ModeDir},
+		"proc/net/netstat": {Data: []byte("TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPFastOpenActive\n" +
+			"TcpExt: 0 17 21 3\nIpExt: InNoRoutes\nIpExt: 0\n")},
 	}
 	defaults := map[string]string{
 		"net/core/rmem_max":                         "4194304",
 		"net/core/wmem_max":                         "1048576",
+		"net/core/rmem_default":                     "212992",
+		"net/core/wmem_default":                     "212993",
+		"net/ipv4/tcp_rmem":                         "4096\t131072\t6291456",
+		"net/ipv4/tcp_wmem":                         "4096\t16384\t4194304",
+		"net/ipv4/tcp_max_syn_backlog":              "512",
+		"net/ipv4/tcp_congestion_control":           "cubic",
+		"net/core/default_qdisc":                    "fq_codel",
 		"net/core/somaxconn":                        "4096",
 		"net/core/busy_poll":                        "0",
 		"net/ipv4/tcp_fastopen":                     "1",
@@ -59,6 +68,15 @@ func TestReadSystemFSParsesEverySetting(t *testing.T) {
 	assert.Equal(t, 4194304, sys.RmemMax)
 	assert.Equal(t, 1048576, sys.WmemMax)
 	assert.Equal(t, 4096, sys.Somaxconn)
+	assert.Equal(t, 212992, sys.RmemDefault)
+	assert.Equal(t, 212993, sys.WmemDefault)
+	assert.Equal(t, [3]int{4096, 131072, 6291456}, sys.TCPRmem)
+	assert.Equal(t, [3]int{4096, 16384, 4194304}, sys.TCPWmem)
+	assert.Equal(t, 512, sys.TCPMaxSynBacklog)
+	assert.Equal(t, "cubic", sys.DefaultCongestion)
+	assert.Equal(t, "fq_codel", sys.DefaultQdisc)
+	assert.Equal(t, uint64(17), sys.ListenOverflows)
+	assert.Equal(t, uint64(21), sys.ListenDrops)
 	assert.Equal(t, 1, sys.FastOpen)
 	assert.Equal(t, []string{"reno", "bbr", "cubic"}, sys.AvailableCongestion)
 	assert.Equal(t, []string{"reno", "bbr"}, sys.AllowedCongestion)
@@ -80,6 +98,40 @@ func TestReadSystemFSListsWhatItCouldNotRead(t *testing.T) {
 	assert.Contains(t, sys.Missing, "net.core.somaxconn", "an unparsable value is missing, not zero")
 	_, err = sockopt.ReadSystemFS(fstest.MapFS{})
 	assert.ErrorIs(t, err, fs.ErrNotExist, "an empty root is an error")
+}
+
+func TestReadSystemFSListsMalformedBufferAndQueueSettingsAsMissing(t *testing.T) {
+	for name, tc := range map[string]struct {
+		sysctls map[string]string
+		netstat string // "" leaves the file out
+		missing []string
+	}{
+		"tcp_rmem with two fields": {sysctls: map[string]string{"net/ipv4/tcp_rmem": "4096 131072"}, missing: []string{"net.ipv4.tcp_rmem"}},
+		"tcp_wmem not a number":    {sysctls: map[string]string{"net/ipv4/tcp_wmem": "4096 lots 4194304"}, missing: []string{"net.ipv4.tcp_wmem"}},
+		"rmem_default empty":       {sysctls: map[string]string{"net/core/rmem_default": ""}, missing: []string{"net.core.rmem_default"}},
+		"qdisc blank":              {sysctls: map[string]string{"net/core/default_qdisc": " "}, missing: []string{"net.core.default_qdisc"}},
+		"syn backlog not a number": {sysctls: map[string]string{"net/ipv4/tcp_max_syn_backlog": "x"}, missing: []string{"net.ipv4.tcp_max_syn_backlog"}},
+		"no netstat":               {netstat: "-", missing: []string{"TcpExt.ListenOverflows", "TcpExt.ListenDrops"}},
+		"netstat without values":   {netstat: "TcpExt: ListenOverflows ListenDrops\n", missing: []string{"TcpExt.ListenOverflows", "TcpExt.ListenDrops"}},
+		"netstat values short":     {netstat: "TcpExt: ListenOverflows ListenDrops\nTcpExt: 5\n", missing: []string{"TcpExt.ListenOverflows", "TcpExt.ListenDrops"}},
+		"netstat value negative":   {netstat: "TcpExt: ListenOverflows ListenDrops\nTcpExt: -5 7\n", missing: []string{"TcpExt.ListenOverflows"}},
+		"netstat without counters": {netstat: "TcpExt: TW\nTcpExt: 5\n", missing: []string{"TcpExt.ListenOverflows", "TcpExt.ListenDrops"}},
+		"netstat binary junk":      {netstat: "\x00\xffTcpExt:", missing: []string{"TcpExt.ListenOverflows", "TcpExt.ListenDrops"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fsys := fakeHost(capsNone, tc.sysctls)
+			switch tc.netstat {
+			case "":
+			case "-":
+				delete(fsys, "proc/net/netstat")
+			default:
+				fsys["proc/net/netstat"] = &fstest.MapFile{Data: []byte(tc.netstat)}
+			}
+			sys, err := sockopt.ReadSystemFS(fsys)
+			require.NoError(t, err, "a malformed setting is missing, not an error")
+			assert.ElementsMatch(t, tc.missing, sys.Missing)
+		})
+	}
 }
 
 func TestExplainPredictsClampsRefusalsAndNoOps(t *testing.T) {
