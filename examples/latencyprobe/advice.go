@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,7 +39,10 @@ func targetAdvice(ti *sockopt.TCPInfo, sys *sockopt.System) []string {
 			out = append(out, fmt.Sprintf("TCP Fast Open: on for clients on this host (net.ipv4.tcp_fastopen=%d): dialer.FastOpen(true) saves a round trip per new connection where the server has listener.FastOpen(true) and tcp_fastopen bit 2", sys.FastOpen))
 		}
 	}
-	cc, qdisc := procSetting("net/ipv4/tcp_congestion_control"), procSetting("net/core/default_qdisc")
+	cc, qdisc := "unknown", "unknown"
+	if sys != nil {
+		cc, qdisc = orUnknown(sys.DefaultCongestion), orUnknown(sys.DefaultQdisc)
+	}
 	line := fmt.Sprintf("congestion control: this host's default is %s (net.ipv4.tcp_congestion_control), its default qdisc %s (net.core.default_qdisc)", cc, qdisc)
 	if cc != "bbr" && sys != nil {
 		for _, name := range sys.AvailableCongestion {
@@ -50,12 +54,50 @@ func targetAdvice(ti *sockopt.TCPInfo, sys *sockopt.System) []string {
 	return append(out, line)
 }
 
-// procSetting reads a sysctl of this process's namespace, or says it is
-// unknown.
-func procSetting(name string) string {
-	b, err := os.ReadFile("/proc/sys/" + name)
-	if err != nil {
+// orUnknown is s, or "unknown" when s is empty (a setting ReadSystem
+// could not read).
+func orUnknown(s string) string {
+	if s == "" {
 		return "unknown"
 	}
-	return strings.TrimSpace(string(b))
+	return s
+}
+
+// hostSettings are the lines, in the preflight's style, that show the
+// settings of this host that decide what the recommended options do:
+// limits and defaults of the buffers, the listen queues and their
+// overflow counters, the congestion control and qdisc. A setting
+// ReadSystem could not read prints as "?".
+func hostSettings(sys *sockopt.System) []string {
+	n := func(name string, v int) string {
+		if slices.Contains(sys.Missing, name) {
+			return "?"
+		}
+		return strconv.Itoa(v)
+	}
+	three := func(name string, v [3]int) string {
+		if slices.Contains(sys.Missing, name) {
+			return "?"
+		}
+		return fmt.Sprintf("%d %d %d", v[0], v[1], v[2])
+	}
+	counter := func(name string, v uint64) string {
+		if slices.Contains(sys.Missing, name) {
+			return "?"
+		}
+		return strconv.FormatUint(v, 10)
+	}
+	return []string{
+		fmt.Sprintf("this host: net.ipv4.tcp_fastopen=%s, net.core.rmem_max=%s, wmem_max=%s, somaxconn=%s, congestion controls allowed: %s",
+			n("net.ipv4.tcp_fastopen", sys.FastOpen), n("net.core.rmem_max", sys.RmemMax), n("net.core.wmem_max", sys.WmemMax),
+			n("net.core.somaxconn", sys.Somaxconn), strings.Join(sys.AllowedCongestion, " ")),
+		fmt.Sprintf("buffers: net.ipv4.tcp_rmem=%s, tcp_wmem=%s (min default max: autotuning grows a buffer up to max), net.core.rmem_default=%s, wmem_default=%s",
+			three("net.ipv4.tcp_rmem", sys.TCPRmem), three("net.ipv4.tcp_wmem", sys.TCPWmem),
+			n("net.core.rmem_default", sys.RmemDefault), n("net.core.wmem_default", sys.WmemDefault)),
+		fmt.Sprintf("listen queues: net.ipv4.tcp_max_syn_backlog=%s, ListenOverflows=%s, ListenDrops=%s (since boot: connections dropped because an accept queue was full, and at a listener for any reason)",
+			n("net.ipv4.tcp_max_syn_backlog", sys.TCPMaxSynBacklog),
+			counter("TcpExt.ListenOverflows", sys.ListenOverflows), counter("TcpExt.ListenDrops", sys.ListenDrops)),
+		fmt.Sprintf("congestion control: net.ipv4.tcp_congestion_control=%s, net.core.default_qdisc=%s",
+			orUnknown(sys.DefaultCongestion), orUnknown(sys.DefaultQdisc)),
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -46,4 +47,49 @@ func TestTargetReadsBackARawOptionOverTLS(t *testing.T) {
 		assert.True(t, v.OK, "%s: %s %s", v.Asked, v.Reason, v.Error)
 	}
 	assert.True(t, strings.HasPrefix(rep.Target.Verify[0].Asked, "RAW(level=6,name=7)"), "%+v", rep.Target.Verify[0])
+}
+
+// The preflight shows this host's buffer, listen-queue and congestion
+// settings, as text and in the JSON.
+func TestPreflightShowsThisHostsBufferQueueAndCongestionSettings(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the preflight reads Linux sysctls")
+	}
+	cc, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	require.NoError(t, err)
+	qdisc, err := os.ReadFile("/proc/sys/net/core/default_qdisc")
+	require.NoError(t, err)
+	lines := []string{
+		"  buffers: net.ipv4.tcp_rmem=",
+		"  listen queues: net.ipv4.tcp_max_syn_backlog=",
+		"  congestion control: net.ipv4.tcp_congestion_control=" + strings.TrimSpace(string(cc)) +
+			", net.core.default_qdisc=" + strings.TrimSpace(string(qdisc)) + "\n",
+	}
+
+	var b strings.Builder
+	(&report{}).writePreflight(&b)
+	for _, line := range lines {
+		assert.Contains(t, b.String(), line, "the compare run's preflight")
+	}
+
+	addr := startTestEcho(t, false)
+	out, stderr, err := runProbe(t, "-target", addr, "-n", "2", "-warmup", "0", "-quiet")
+	require.NoError(t, err, "stderr: %s", stderr)
+	for _, line := range lines {
+		assert.Contains(t, out, line, "the target run's preflight")
+	}
+
+	out, stderr, err = runProbe(t, "-target", addr, "-n", "2", "-warmup", "0", "-json", "-quiet")
+	require.NoError(t, err, "stderr: %s", stderr)
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.NotNil(t, rep.Target)
+	require.NotNil(t, rep.Target.Host, "the JSON carries the host's settings")
+	h := rep.Target.Host
+	assert.Equal(t, strings.TrimSpace(string(cc)), h.CongestionControl)
+	assert.Equal(t, strings.TrimSpace(string(qdisc)), h.DefaultQdisc)
+	assert.Positive(t, h.TCPRmem[2], "tcp_rmem max")
+	assert.Positive(t, h.TCPWmem[2], "tcp_wmem max")
+	assert.Positive(t, h.TCPMaxSynBacklog)
+	assert.NotContains(t, h.Missing, "TcpExt.ListenOverflows")
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nettune/nettune/examples/internal/cli"
+	"github.com/nettune/nettune/sockopt"
 )
 
 // report is everything one run measured.
@@ -91,6 +92,13 @@ func (r *report) writeTarget(w io.Writer) {
 	switch {
 	case t.systemErr != nil:
 		fmt.Fprintf(w, "  not available: %v\n", t.systemErr)
+	default:
+		for _, line := range hostSettings(t.system) {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+	}
+	switch {
+	case t.systemErr != nil:
 	case len(t.preflight) == 0 && len(t.opts) == 0:
 		fmt.Fprintf(w, "  no socket options given (-sockopt NAME=value, or -nodelay, -rcvbuf, …)\n")
 	case len(t.preflight) == 0:
@@ -221,9 +229,39 @@ type jsonTarget struct {
 	Dialer    string        `json:"dialer"`
 	Options   []string      `json:"options"`
 	Preflight []jsonFinding `json:"preflight"`
+	Host      *jsonHost     `json:"host,omitempty"` // this host's settings (nil when unreadable)
 	Verify    []jsonVerify  `json:"verify"`
 	TCPInfo   *jsonTCPInfo  `json:"tcp_info,omitempty"`
 	Advice    []string      `json:"advice"` // what to change for this path
+}
+
+// jsonHost is this host's settings from sockopt.ReadSystem; Missing
+// names those it could not read, whose fields are zero.
+type jsonHost struct {
+	RmemMax           int      `json:"rmem_max"`
+	WmemMax           int      `json:"wmem_max"`
+	RmemDefault       int      `json:"rmem_default"`
+	WmemDefault       int      `json:"wmem_default"`
+	TCPRmem           [3]int   `json:"tcp_rmem"` // min, default, max
+	TCPWmem           [3]int   `json:"tcp_wmem"`
+	Somaxconn         int      `json:"somaxconn"`
+	TCPMaxSynBacklog  int      `json:"tcp_max_syn_backlog"`
+	TCPFastOpen       int      `json:"tcp_fastopen"`
+	CongestionControl string   `json:"congestion_control"`
+	DefaultQdisc      string   `json:"default_qdisc"`
+	ListenOverflows   uint64   `json:"listen_overflows"` // since boot
+	ListenDrops       uint64   `json:"listen_drops"`
+	Missing           []string `json:"missing,omitempty"`
+}
+
+func newJSONHost(s *sockopt.System) *jsonHost {
+	if s == nil {
+		return nil
+	}
+	return &jsonHost{RmemMax: s.RmemMax, WmemMax: s.WmemMax, RmemDefault: s.RmemDefault, WmemDefault: s.WmemDefault,
+		TCPRmem: s.TCPRmem, TCPWmem: s.TCPWmem, Somaxconn: s.Somaxconn, TCPMaxSynBacklog: s.TCPMaxSynBacklog,
+		TCPFastOpen: s.FastOpen, CongestionControl: s.DefaultCongestion, DefaultQdisc: s.DefaultQdisc,
+		ListenOverflows: s.ListenOverflows, ListenDrops: s.ListenDrops, Missing: s.Missing}
 }
 
 type jsonFinding struct {
@@ -285,7 +323,7 @@ func (r *report) writeJSON(w io.Writer) error {
 	if t := r.target; t != nil {
 		jr.Mode = "target"
 		jt := &jsonTarget{Address: t.addr, TLS: r.cfg.tls, Dialer: t.dialer,
-			Options: []string{}, Preflight: []jsonFinding{}, Verify: []jsonVerify{}, Advice: t.advice}
+			Options: []string{}, Preflight: []jsonFinding{}, Host: newJSONHost(t.system), Verify: []jsonVerify{}, Advice: t.advice}
 		for _, o := range t.opts {
 			jt.Options = append(jt.Options, o.String())
 		}

@@ -165,8 +165,9 @@ func (r *report) writePreflight(w io.Writer) {
 		fmt.Fprintf(w, "  not available: %v\n", err)
 		return
 	}
-	fmt.Fprintf(w, "  this host: net.ipv4.tcp_fastopen=%d, net.core.rmem_max=%d, wmem_max=%d, somaxconn=%d, congestion controls allowed: %s\n",
-		sys.FastOpen, sys.RmemMax, sys.WmemMax, sys.Somaxconn, strings.Join(sys.AllowedCongestion, " "))
+	for _, line := range hostSettings(sys) {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
 	dialing, listening := r.recommended()
 	for _, role := range []struct {
 		name string

@@ -29,6 +29,7 @@ type targetResult struct {
 	verify     sockopt.Report
 	verifyErr  error
 	preflight  sockopt.Findings
+	system     *sockopt.System // this host's settings (nil when unreadable: systemErr says why)
 	systemErr  error
 	advice     []string // what to change for this path
 }
@@ -55,8 +56,9 @@ func runTarget(ctx context.Context, cfg *config, p *prober) (*targetResult, erro
 	if err := t.measure(ctx); err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.target, err)
 	}
-	sys, _ := sockopt.ReadSystem() // nil when unreadable: the advice says less (its error is in the preflight)
-	t.res.advice = targetAdvice(t.res.tcpInfo, sys)
+	// t.res.system is nil when unreadable: the advice says less (the
+	// error is in the preflight).
+	t.res.advice = targetAdvice(t.res.tcpInfo, t.res.system)
 	return t.res, nil
 }
 
@@ -92,6 +94,7 @@ func newTargetRun(cfg *config, p *prober) (*targetRun, error) {
 	if sys, err := sockopt.ReadSystem(); err != nil {
 		t.res.systemErr = err
 	} else {
+		t.res.system = sys
 		// The dialer turns Multipath TCP off for TCP-only options unless
 		// -mptcp asks for it: tell Explain which socket it will have.
 		t.res.preflight = sys.ExplainFor(sockopt.Dialing, d.NetDialer().MultipathTCP(), cfg.sockopts...)
