@@ -79,7 +79,7 @@ func hostSettings(sys *sockopt.System) []string {
 		if slices.Contains(sys.Missing, name) {
 			return "?"
 		}
-		return fmt.Sprintf("%d %d %d", v[0], v[1], v[2])
+		return fmt.Sprintf("[%d %d %d]", v[0], v[1], v[2])
 	}
 	counter := func(name string, v uint64) string {
 		if slices.Contains(sys.Missing, name) {
@@ -91,10 +91,10 @@ func hostSettings(sys *sockopt.System) []string {
 		fmt.Sprintf("this host: net.ipv4.tcp_fastopen=%s, net.core.rmem_max=%s, wmem_max=%s, somaxconn=%s, congestion controls allowed: %s",
 			n("net.ipv4.tcp_fastopen", sys.FastOpen), n("net.core.rmem_max", sys.RmemMax), n("net.core.wmem_max", sys.WmemMax),
 			n("net.core.somaxconn", sys.Somaxconn), strings.Join(sys.AllowedCongestion, " ")),
-		fmt.Sprintf("buffers: net.ipv4.tcp_rmem=%s, tcp_wmem=%s (min default max: autotuning grows a buffer up to max), net.core.rmem_default=%s, wmem_default=%s",
+		fmt.Sprintf("buffers: net.ipv4.tcp_rmem=%s, tcp_wmem=%s (min default max), net.core.rmem_default=%s, wmem_default=%s",
 			three("net.ipv4.tcp_rmem", sys.TCPRmem), three("net.ipv4.tcp_wmem", sys.TCPWmem),
 			n("net.core.rmem_default", sys.RmemDefault), n("net.core.wmem_default", sys.WmemDefault)),
-		fmt.Sprintf("listen queues: net.ipv4.tcp_max_syn_backlog=%s, ListenOverflows=%s, ListenDrops=%s (since boot: connections dropped because an accept queue was full, and at a listener for any reason)",
+		fmt.Sprintf("listen queues: net.ipv4.tcp_max_syn_backlog=%s; since boot ListenOverflows=%s (accept queue full), ListenDrops=%s",
 			n("net.ipv4.tcp_max_syn_backlog", sys.TCPMaxSynBacklog),
 			counter("TcpExt.ListenOverflows", sys.ListenOverflows), counter("TcpExt.ListenDrops", sys.ListenDrops)),
 		fmt.Sprintf("congestion control: net.ipv4.tcp_congestion_control=%s, net.core.default_qdisc=%s",
