@@ -356,11 +356,17 @@ func udpFlood(t *testing.T, lab *netlab.Lab, n, size int) netlab.Stats {
 		return st.Sent > before.Sent && st.Sent == st.Delivered+dropped
 	}
 	waitFor(t, "every datagram settled", settled)
-	for { // settled twice in a row 100 ms apart: no more in the device
+	// Settled twice in a row 100 ms apart: no more in the device. The flood
+	// is finite, so this ends; the deadline is for a relay that never does.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		prev := st.Sent
 		time.Sleep(100 * time.Millisecond)
 		if settled() && st.Sent == prev {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the link was still reading datagrams 30 s after the flood: %+v", st)
 		}
 	}
 	return st
