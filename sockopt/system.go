@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/nettune/nettune/internal/procnet"
 )
 
 // System holds the host settings that decide what the kernel does with
@@ -236,7 +238,7 @@ func (r *sysReader) listenCounters() {
 	b, err := fs.ReadFile(r.fsys, "proc/net/netstat")
 	var c map[string]uint64
 	if err == nil {
-		c, err = parseNetstat(string(b), "TcpExt:")
+		c, err = procnet.Parse(string(b), "TcpExt")
 	}
 	if err != nil {
 		r.s.Missing = append(r.s.Missing, overflows, drops)
@@ -254,40 +256,6 @@ func (r *sysReader) listenCounters() {
 		*k.dst = v
 		r.read++
 	}
-}
-
-// parseNetstat returns the counters of the section named prefix
-// ("TcpExt:") of a /proc/net/netstat or /proc/net/snmp file: a line of
-// names followed by a line of as many unsigned values, both starting with
-// prefix. A value that does not parse is left out; a section without its
-// value line, or with more or fewer values than names, is an error.
-func parseNetstat(data, prefix string) (map[string]uint64, error) {
-	lines := strings.Split(data, "\n")
-	for i, line := range lines {
-		names, ok := strings.CutPrefix(line, prefix)
-		if !ok {
-			continue
-		}
-		if i+1 >= len(lines) {
-			return nil, fmt.Errorf("sockopt: %s names without a line of values", prefix)
-		}
-		values, ok := strings.CutPrefix(lines[i+1], prefix)
-		if !ok {
-			return nil, fmt.Errorf("sockopt: %s names without a line of values", prefix)
-		}
-		n, v := strings.Fields(names), strings.Fields(values)
-		if len(n) != len(v) {
-			return nil, fmt.Errorf("sockopt: %s has %d names and %d values", prefix, len(n), len(v))
-		}
-		out := make(map[string]uint64, len(n))
-		for j := range n {
-			if x, err := strconv.ParseUint(v[j], 10, 64); err == nil {
-				out[n[j]] = x
-			}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("sockopt: no %s section", prefix)
 }
 
 func (r *sysReader) capEff() uint64 {

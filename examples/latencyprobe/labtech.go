@@ -8,15 +8,13 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nettune/nettune/dialer"
 	"github.com/nettune/nettune/dnscache"
+	"github.com/nettune/nettune/internal/procnet"
 	"github.com/nettune/nettune/latency"
 	"github.com/nettune/nettune/listener"
 	"github.com/nettune/nettune/sockopt"
@@ -356,28 +354,14 @@ func bitRate(bps float64) string {
 
 // tfoActive reads the TcpExt TCPFastOpenActive counter of h's namespace.
 func tfoActive(h host) (int64, error) {
-	var v int64 = -1
+	var v uint64
 	err := h.run(func() error {
-		data, err := os.ReadFile("/proc/thread-self/net/netstat")
-		if err != nil {
-			return err
-		}
-		lines := strings.Split(string(data), "\n")
-		for i := 0; i+1 < len(lines); i += 2 {
-			names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
-			if len(names) == 0 || names[0] != "TcpExt:" || len(names) != len(values) {
-				continue
-			}
-			for j, n := range names {
-				if n == "TCPFastOpenActive" {
-					v, err = strconv.ParseInt(values[j], 10, 64)
-					return err
-				}
-			}
-		}
-		return errors.New("no TcpExt TCPFastOpenActive counter")
+		var err error
+		// The thread's namespace: /proc/net is the main thread's.
+		v, err = procnet.Counter("/proc/thread-self/net/netstat", "TcpExt", "TCPFastOpenActive")
+		return err
 	})
-	return v, err
+	return int64(v), err
 }
 
 // forwarder relays DNS datagrams from a host of the lab to the embedded

@@ -17,12 +17,12 @@
 package netnstest
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nettune/nettune/internal/procnet"
 )
 
 // envChild names the test the child process is to run in its namespace.
@@ -86,24 +86,8 @@ func quoteMeta(s string) string {
 }
 
 // Netstat reads one counter of /proc/net/netstat in the current network
-// namespace, such as ("TcpExt", "TCPFastOpenPassive"). The file holds
-// pairs of lines: the counters' names, then their values.
+// namespace, such as ("TcpExt", "TCPFastOpenPassive").
 func Netstat(group, name string) (int64, error) {
-	b, err := os.ReadFile("/proc/net/netstat")
-	if err != nil {
-		return 0, err
-	}
-	lines := strings.Split(string(b), "\n")
-	for i := 0; i+1 < len(lines); i += 2 {
-		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
-		if len(names) == 0 || names[0] != group+":" || len(values) != len(names) {
-			continue
-		}
-		for j, n := range names {
-			if n == name {
-				return strconv.ParseInt(values[j], 10, 64)
-			}
-		}
-	}
-	return 0, fmt.Errorf("netnstest: no %s %s in /proc/net/netstat", group, name)
+	v, err := procnet.Counter("/proc/net/netstat", group, name)
+	return int64(v), err
 }
