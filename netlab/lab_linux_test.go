@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/nettune/nettune/internal/servetest"
 	"github.com/nettune/nettune/netlab"
 	"github.com/nettune/nettune/sockopt"
 )
@@ -39,44 +39,9 @@ func newLab(t testing.TB, opts ...netlab.Option) *netlab.Lab {
 	return lab
 }
 
-// serve runs handle on each conn ln accepts. The returned stop, also
-// called by the test's cleanup, closes ln and every accepted conn and
-// waits for the handlers.
+// serve runs handle on each conn ln accepts until the test ends or stop.
 func serve(t testing.TB, ln net.Listener, handle func(net.Conn)) (stop func()) {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex // guards conns
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); handle(c) }()
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			ln.Close()
-			mu.Lock()
-			for _, c := range conns {
-				c.Close()
-			}
-			mu.Unlock()
-			wg.Wait()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return servetest.Serve(t, ln, handle)
 }
 
 func echo(c net.Conn) { io.Copy(c, c) }

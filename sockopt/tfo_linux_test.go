@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,27 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nettune/nettune/internal/netnstest"
+	"github.com/nettune/nettune/internal/servetest"
 	"github.com/nettune/nettune/sockopt"
 )
-
-// echoServer accepts connections on ln and echoes what each sends until the
-// listener closes.
-func echoServer(t *testing.T, ln net.Listener) {
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			})
-		}
-	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-}
 
 // fastOpenRoundTrip dials ln with TCP_FASTOPEN_CONNECT, writes and reads
 // back a message, and returns the client's TCP_INFO options.
@@ -61,7 +42,7 @@ func listenFastOpen(t *testing.T) net.Listener {
 	lc.SetMultipathTCP(false)
 	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
-	echoServer(t, ln)
+	servetest.Serve(t, ln, servetest.Echo)
 	return ln
 }
 

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/internal/servetest"
 	"github.com/nettune/nettune/internal/tlstest"
 
 	"github.com/nettune/nettune/examples/internal/cli"
@@ -611,39 +612,7 @@ func TestTargetModeSpeaksTLSAndRunsOpenLoop(t *testing.T) {
 }
 
 // silentServer accepts connections and reads from them without answering.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); _, _ = io.Copy(io.Discard, c) }()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
-}
+func silentServer(t *testing.T) string { return servetest.Loopback(t, servetest.Discard) }
 
 func TestATargetThatDoesNotEchoGetsAClearErrorUnlessConnectOnly(t *testing.T) {
 	addr := silentServer(t)
