@@ -1,7 +1,7 @@
-// Package nettuneotel exports nettune's latency histograms, pool statistics
-// and DNS cache statistics to OpenTelemetry, as a metric.Producer of the
-// Go SDK (go.opentelemetry.io/otel/sdk/metric) that any reader takes with
-// metric.WithProducer. It is a module of its own, so that the core nettune
+// Package nettuneotel exports nettune's latency histograms, pool statistics,
+// DNS cache statistics and HTTP client stage counts to OpenTelemetry, as a
+// metric.Producer of the Go SDK (go.opentelemetry.io/otel/sdk/metric) that
+// any reader takes with metric.WithProducer. It is a module of its own, so that the core nettune
 // module does not depend on OpenTelemetry.
 //
 // # Histograms
@@ -24,7 +24,7 @@
 //	p.TrackHistogram("http.client.request.duration", "Duration of HTTP client requests.", h.Snapshot)
 //	reader := metric.NewPeriodicReader(exporter, metric.WithProducer(&p))
 //
-// # Pool and DNS cache statistics
+// # Pool, DNS cache and HTTP client statistics
 //
 // The semantic conventions have no metrics for a generic resource pool or
 // a DNS cache, so the names are nettune's own, under "nettune.", and follow
@@ -65,4 +65,13 @@
 //	InFlight      nettune.dnscache.source.pending_lookups up-down counter {lookup}
 //	Entries       nettune.dnscache.entries                up-down counter {entry}
 //	Bytes         nettune.dnscache.size                   up-down counter By
+//
+// [Producer.TrackHTTPStages] (latency.HTTPStageStats field → metric; the
+// stage durations are histograms, tracked with [Producer.TrackHistogram]):
+//
+//	Requests      nettune.http.client.requests            counter {request}
+//	Reused        nettune.http.client.reused              counter {request}
+//	Conns         nettune.http.client.connections         counter {connection}
+//	Failures      nettune.http.client.failures            counter {request}
+//	BodyErrors    nettune.http.client.body_errors         counter {response}
 package nettuneotel

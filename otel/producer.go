@@ -45,10 +45,11 @@ type Producer struct {
 	// finer ones it covers, so nothing is lost but resolution.
 	MaxSize int
 
-	mu         sync.Mutex // guards histograms, pools, caches
+	mu         sync.Mutex // guards histograms, pools, caches, stages
 	histograms []*histogramSource
 	pools      []*poolSource
 	caches     []*cacheSource
+	stages     []*stagesSource
 }
 
 var _ metric.Producer = (*Producer)(nil)
@@ -68,6 +69,12 @@ type poolSource struct {
 
 type cacheSource struct {
 	stats func() dnscache.Stats
+	attrs attribute.Set
+	start time.Time
+}
+
+type stagesSource struct {
+	stats func() latency.HTTPStageStats
 	attrs attribute.Set
 	start time.Time
 }
@@ -119,13 +126,28 @@ func (p *Producer) TrackDNSCache(stats func() dnscache.Stats, attrs ...attribute
 	return nil
 }
 
+// TrackHTTPStages emits the counts stats returns (for a
+// *latency.HTTPStages s, s.Stats) with the given attributes, as the metrics
+// listed in the package documentation. The stage durations are histograms:
+// track each stage's sink with [Producer.TrackHistogram], for example as
+// points of one metric told apart by a stage attribute.
+func (p *Producer) TrackHTTPStages(stats func() latency.HTTPStageStats, attrs ...attribute.KeyValue) error {
+	if stats == nil {
+		return errors.New("nettuneotel: TrackHTTPStages: nil stats function")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stages = append(p.stages, &stagesSource{stats: stats, attrs: attribute.NewSet(attrs...), start: time.Now()})
+	return nil
+}
+
 // Produce implements metric.Producer.
 func (p *Producer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
-	hs, ps, cs := p.histograms, p.pools, p.caches
+	hs, ps, cs, ss := p.histograms, p.pools, p.caches, p.stages
 	maxSize := p.MaxSize
 	p.mu.Unlock()
 	if maxSize <= 0 {
@@ -136,6 +158,7 @@ func (p *Producer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, erro
 	ms = appendHistograms(ms, hs, maxSize, now)
 	ms = appendPools(ms, ps, now)
 	ms = appendCaches(ms, cs, now)
+	ms = appendStages(ms, ss, now)
 	if len(ms) == 0 {
 		return nil, nil
 	}

@@ -2,8 +2,11 @@ package nettuneotel_test
 
 import (
 	"context"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -270,6 +273,48 @@ func TestDNSCacheStatsAreInstruments(t *testing.T) {
 	assert.Equal(t, int64(300), v)
 	assert.False(t, mono)
 	assert.Equal(t, "By", ms["nettune.dnscache.size"].Unit)
+}
+
+// TestHTTPStagesCountsAreInstruments: real round trips through an
+// HTTPStages transport to a loopback server show up as the counters.
+func TestHTTPStagesCountsAreInstruments(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer srv.Close()
+	var stages latency.HTTPStages
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: stages.Transport(tr), Timeout: 30 * time.Second}
+	for range 3 {
+		resp, err := client.Get(srv.URL)
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+	}
+	_, err := client.Get("http://127.0.0.1:1/") // nothing listens on port 1
+	require.Error(t, err)
+
+	var p nettuneotel.Producer
+	require.NoError(t, p.TrackHTTPStages(stages.Stats, attribute.String("client", "api")))
+	require.Error(t, p.TrackHTTPStages(nil))
+	ms := collect(t, &p)
+	for _, w := range []struct {
+		name, unit string
+		v          int64
+	}{
+		{"nettune.http.client.requests", "{request}", 3},
+		{"nettune.http.client.reused", "{request}", 2},
+		{"nettune.http.client.connections", "{connection}", 1},
+		{"nettune.http.client.failures", "{request}", 1},
+		{"nettune.http.client.body_errors", "{response}", 0},
+	} {
+		m, ok := ms[w.name]
+		require.True(t, ok, w.name)
+		assert.Equal(t, w.unit, m.Unit, w.name)
+		v, mono := value[int64](t, m, "client", "api")
+		assert.Equal(t, w.v, v, w.name)
+		assert.True(t, mono, "%s: monotonic", w.name)
+	}
 }
 
 // BenchmarkProduce measures a ManualReader collection of 100 histograms of

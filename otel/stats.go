@@ -117,3 +117,23 @@ func appendCaches(ms []metricdata.Metrics, cs []*cacheSource, now time.Time) []m
 	}
 	return append(ms, hits, misses, stale, negative, prefetches, evictions, expired, lookups, lookupErrors, inFlight, entries, size)
 }
+
+func appendStages(ms []metricdata.Metrics, ss []*stagesSource, now time.Time) []metricdata.Metrics {
+	if len(ss) == 0 {
+		return ms
+	}
+	requests := sum[int64]("nettune.http.client.requests", "Round trips that returned a response.", "{request}", true)
+	reused := sum[int64]("nettune.http.client.reused", "Round trips sent on a connection that had served a request before.", "{request}", true)
+	conns := sum[int64]("nettune.http.client.connections", "New connections made for round trips.", "{connection}", true)
+	failures := sum[int64]("nettune.http.client.failures", "Round trips that returned an error.", "{request}", true)
+	bodyErrors := sum[int64]("nettune.http.client.body_errors", "Response bodies whose read failed before the end.", "{response}", true)
+	for _, src := range ss {
+		s, a, t := src.stats(), src.attrs, src.start
+		add(&requests, int64(s.Requests), a, t, now)
+		add(&reused, int64(s.Reused), a, t, now)
+		add(&conns, int64(s.Conns), a, t, now)
+		add(&failures, int64(s.Failures), a, t, now)
+		add(&bodyErrors, int64(s.BodyErrors), a, t, now)
+	}
+	return append(ms, requests, reused, conns, failures, bodyErrors)
+}
