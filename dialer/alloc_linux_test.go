@@ -84,19 +84,27 @@ func TestADialToANameAllocatesNoMoreThanNetDialerDoingTheSameWork(t *testing.T) 
 		opts []dialer.Option
 		ctx  context.Context
 		// extra is what the dial may allocate beyond net.Dialer. With a
-		// context that can end, the Dialer notes whether its attempt
-		// made a socket (an address it did not is NotTried in *Error)
-		// from net's Control hook. When no option needs a Control
-		// anyway, that costs the attempt's state and what net builds for
-		// the hook: the RawConn, the address string (two) and the
-		// network name, 5 in all. With options, the same one Control
+		// context that can end (the caller's, or Timeout's), the Dialer
+		// notes whether its attempt made a socket (an address it did not
+		// is NotTried in *Error) from net's Control hook, in a state of
+		// its own that Control finds through the attempt's context (1).
+		// When no option needs a Control anyway, the hook costs what net
+		// builds for it: the RawConn, the address as a string (the IP,
+		// the port and the two joined) and the network name ("tcp4"),
+		// 5. The Dialer saves 3 elsewhere: the literal it hands net is
+		// one string where net.Dialer's caller builds two, net does not
+		// partition a single address for Happy Eyeballs, and an IPv4
+		// address in its IPv4-mapped form costs net's parse one
+		// allocation less. 6 - 3 = 3. With options, the one Control
 		// serves both.
 		extra float64
 	}{
 		{"no options", &net.Dialer{}, []dialer.Option{dialer.MultipathTCP(false)}, context.Background(), 0},
 		{"typical options", &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts, context.Background(), 0},
-		{"no options, a context that can end", &net.Dialer{}, []dialer.Option{dialer.MultipathTCP(false)}, deadline, 5},
+		{"no options, a context that can end", &net.Dialer{}, []dialer.Option{dialer.MultipathTCP(false)}, deadline, 3},
+		{"no options, a Timeout", &net.Dialer{Timeout: time.Hour}, []dialer.Option{dialer.MultipathTCP(false), dialer.Timeout(time.Hour)}, context.Background(), 3},
 		{"typical options, a context that can end", &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts, deadline, 0},
+		{"typical options, a Timeout", &net.Dialer{Timeout: time.Hour, KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, append(typicalOpts[:len(typicalOpts):len(typicalOpts)], dialer.Timeout(time.Hour)), context.Background(), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.net.SetMultipathTCP(false)
@@ -121,15 +129,13 @@ func TestADialToANameAllocatesNoMoreThanNetDialerDoingTheSameWork(t *testing.T) 
 	}
 }
 
-func TestAHappyEyeballsDialAllocatesLittleMoreThanNetDialersRace(t *testing.T) {
+func TestAHappyEyeballsDialAllocatesNoMoreThanNetDialersRace(t *testing.T) {
 	// Both race ::1 against 127.0.0.1 for a name a loopback DNS server
 	// answers, through the same *net.Resolver; ::1 answers first. The
-	// allowance, 6, is what is left of two costs net.Dialer does not
-	// have, once the race's bookkeeping (lighter than net's) is taken
-	// off: the Control hook through which the Dialer learns that an
-	// attempt made a socket (5, see above), and the IP literal it hands
-	// net, which net parses again where net.Dialer goes straight from
-	// its lookup to its own address type (4).
+	// Dialer parses its answer into net again (see the next test), but
+	// its race is lighter than net's, and under a context that never
+	// ends its attempts need no Control: the only context that can end
+	// one is the race's own, cancelled once another attempt has won.
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
 	}
@@ -141,13 +147,89 @@ func TestAHappyEyeballsDialAllocatesLittleMoreThanNetDialersRace(t *testing.T) {
 	res := srv.Resolver()
 	address := net.JoinHostPort("dual.example", strconv.Itoa(int(port)))
 
-	nd := &net.Dialer{Resolver: res}
-	nd.SetMultipathTCP(false)
-	viaNet := dialAllocs(t, context.Background(), v6, nd.DialContext, address)
-	d, err := dialer.New(dialer.Resolver(res), dialer.MultipathTCP(false))
-	require.NoError(t, err)
-	viaNettune := dialAllocs(t, context.Background(), v6, d.DialContext, address)
-	t.Logf("allocations per dial: net.Dialer %.1f, dialer.Dialer %.1f", viaNet, viaNettune)
-	assert.LessOrEqual(t, viaNettune, viaNet+6, "allocations of a two-address dial through a *net.Resolver, against net.Dialer's")
+	typicalOpts := []dialer.Option{dialer.KeepAliveConfig(allocKeepAlive)}
+	for _, o := range allocSockopts {
+		typicalOpts = append(typicalOpts, dialer.Sockopt(o))
+	}
+	for _, tc := range []struct {
+		name string
+		net  *net.Dialer
+		opts []dialer.Option
+	}{
+		{"no options", &net.Dialer{}, []dialer.Option{dialer.MultipathTCP(false)}},
+		{"typical options", &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.net.Resolver = res
+			tc.net.SetMultipathTCP(false)
+			viaNet := dialAllocs(t, context.Background(), v6, tc.net.DialContext, address)
+			d, err := dialer.New(append(tc.opts, dialer.Resolver(res))...)
+			require.NoError(t, err)
+			viaNettune := dialAllocs(t, context.Background(), v6, d.DialContext, address)
+			t.Logf("allocations per dial: net.Dialer %.1f, dialer.Dialer %.1f", viaNet, viaNettune)
+			assert.LessOrEqual(t, viaNettune, viaNet, "allocations of a two-address dial through a *net.Resolver, against net.Dialer's")
+		})
+	}
 	_ = v4 // listens so that a late IPv4 attempt would connect too
+}
+
+func TestADialThroughGosResolverAllocatesOnlyTheReparseMoreThanNetDialer(t *testing.T) {
+	// With a *net.Resolver, net.Dialer dials the *net.TCPAddr list its
+	// own lookup built. The Dialer dials the answer itself, address by
+	// address (its RFC 8305 race, its *Error), and net's only API for
+	// that (before Go 1.26's DialTCP) takes the address as a string: the
+	// Dialer writes the literal, and net parses it back into a
+	// []net.IPAddr, the IP's bytes, a *net.TCPAddr and a list (5), where
+	// net.Dialer built the *net.TCPAddr and the list while resolving (2)
+	// and then partitions the list for Happy Eyeballs, which a single
+	// address spares the Dialer (1): 2 more. For tcp4 and tcp6 the
+	// resolver's API for one family, LookupIP(ctx, "ip4", host), builds a
+	// *net.IPAddr, a list and a []net.IP on top of that (3), and net.Dialer
+	// does not partition (0): 6 more.
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	srv, err := dnstest.Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	srv.SetAddrs("one.example", time.Hour, netip.MustParseAddr("127.0.0.1"))
+
+	typicalOpts := []dialer.Option{dialer.KeepAliveConfig(allocKeepAlive)}
+	for _, o := range allocSockopts {
+		typicalOpts = append(typicalOpts, dialer.Sockopt(o))
+	}
+	type row struct {
+		name, network, host string
+		res                 *net.Resolver
+		net                 *net.Dialer
+		opts                []dialer.Option
+		extra               float64
+	}
+	rows := []row{
+		{"a loopback DNS server, no options", "tcp", "one.example", srv.Resolver(), &net.Dialer{}, []dialer.Option{dialer.MultipathTCP(false)}, 2},
+		{"a loopback DNS server, typical options", "tcp", "one.example", srv.Resolver(), &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts, 2},
+	}
+	if _, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip4", "localhost"); err == nil {
+		rows = append(rows, row{"localhost from /etc/hosts, tcp4, typical options", "tcp4", "localhost", net.DefaultResolver, &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts, 6})
+	} else {
+		t.Logf("localhost does not resolve here, its row skipped: %v", err)
+	}
+	for _, tc := range rows {
+		t.Run(tc.name, func(t *testing.T) {
+			address := net.JoinHostPort(tc.host, port)
+			tc.net.Resolver = tc.res
+			tc.net.SetMultipathTCP(false)
+			dial := func(dial func(ctx context.Context, network, address string) (net.Conn, error)) func(ctx context.Context, _, address string) (net.Conn, error) {
+				return func(ctx context.Context, _, address string) (net.Conn, error) { return dial(ctx, tc.network, address) }
+			}
+			viaNet := dialAllocs(t, context.Background(), ln, dial(tc.net.DialContext), address)
+			d, err := dialer.New(append(tc.opts, dialer.Resolver(tc.res))...)
+			require.NoError(t, err)
+			viaNettune := dialAllocs(t, context.Background(), ln, dial(d.DialContext), address)
+			t.Logf("allocations per dial: net.Dialer %.1f, dialer.Dialer %.1f", viaNet, viaNettune)
+			assert.LessOrEqual(t, viaNettune, viaNet+tc.extra, "allocations of a dial through a *net.Resolver, against net.Dialer's")
+		})
+	}
 }

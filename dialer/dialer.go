@@ -200,6 +200,10 @@ func (d *Dialer) setUpAttempts(c *config) {
 		}
 	}
 	d.controls = c.control
+	// An attempt dials one literal address, so net has nothing to race:
+	// turning its Happy Eyeballs off saves it partitioning the address
+	// list (an allocation) and changes nothing else.
+	a.FallbackDelay = -1
 	plain := a
 	plain.Control = nil
 	// control sets the options, notes that the attempt made a socket and
@@ -327,7 +331,11 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	if host == "" || isIPLiteral(host) {
-		c, took, _, err := d.attempt(ctx, network, address, d.recorder != nil)
+		var actx *attemptCtx
+		if d.recorder != nil {
+			actx = &attemptCtx{Context: ctx}
+		}
+		c, took, _, err := d.attempt(ctx, network, address, actx)
 		if err != nil {
 			return nil, err
 		}
@@ -392,13 +400,14 @@ func (d *Dialer) record(took time.Duration) {
 // attempt dials one literal address and sets the after-connect options. It
 // returns how long the connect took, and whether the attempt was tried:
 // false when it failed because its context ended before a socket was made
-// (nothing reached the network), true otherwise. Without track (a single
-// address dialed without a recorder) it notes neither, and dials through
-// untracked to save the allocations.
-func (d *Dialer) attempt(ctx context.Context, network, address string, track bool) (c net.Conn, took time.Duration, tried bool, err error) {
+// (nothing reached the network), true otherwise. With actx, whose Context
+// must be ctx, control notes both in actx.state; without (a single address
+// dialed without a recorder, under a context that never ends) the attempt
+// notes neither, and dials through untracked to save the allocations.
+func (d *Dialer) attempt(ctx context.Context, network, address string, actx *attemptCtx) (c net.Conn, took time.Duration, tried bool, err error) {
 	var st *attemptState
+	track := actx != nil
 	if track {
-		actx := &attemptCtx{Context: ctx}
 		st, ctx = &actx.state, actx
 	}
 	dial := d.dial

@@ -3,6 +3,7 @@ package dialer
 import (
 	"context"
 	"net"
+	"net/netip"
 	"syscall"
 )
 
@@ -23,10 +24,21 @@ func NewWithDial(dial func(real DialFunc) DialFunc, opts ...Option) (*Dialer, er
 		if st, ok := ctx.Value(attemptKey{}).(*attemptState); ok {
 			st.socket = true
 		}
-		return hooked(ctx, network, address)
+		return hooked(ctx, network, unmapped(address))
 	}
 	d.untracked = d.dial
 	return d, nil
+}
+
+// unmapped is address with an IPv4-mapped address (the form in which an
+// attempt hands net an IPv4 address, see literal) written as IPv4, the
+// form the tests compare with.
+func unmapped(address string) string {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !ap.Addr().Is4In6() {
+		return address
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 }
 
 // NewWithSocketHook is New with hook called for every socket an attempt
@@ -47,3 +59,23 @@ var (
 )
 
 const MinAttemptTime = minAttemptTime
+
+// NewWithHookBeforeNet is New with hook called by every attempt just
+// before it hands its address to net (to net's dial, which then makes the
+// socket, or fails first).
+func NewWithHookBeforeNet(hook func(), opts ...Option) (*Dialer, error) {
+	d, err := New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	dial, untracked := d.dial, d.untracked
+	d.dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+		hook()
+		return dial(ctx, network, address)
+	}
+	d.untracked = func(ctx context.Context, network, address string) (net.Conn, error) {
+		hook()
+		return untracked(ctx, network, address)
+	}
+	return d, nil
+}

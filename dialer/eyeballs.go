@@ -157,6 +157,20 @@ func attemptDeadline(now, deadline time.Time, remaining int) time.Time {
 	return now.Add(share)
 }
 
+// literal is a as the address an attempt hands net. An IPv4 address is
+// written in its IPv4-mapped form ("[::ffff:192.0.2.1]:80"): net keeps
+// every IP address in 16 bytes, and parses that form straight into them,
+// where "192.0.2.1:80" costs it one allocation more (4 bytes, then 16).
+// net still dials the address over IPv4 and shows it as "192.0.2.1:80"
+// everywhere: to Control, to httptrace's ConnectStart and ConnectDone, in
+// its errors and in the connection's RemoteAddr.
+func literal(a netip.AddrPort) string {
+	if ip := a.Addr(); ip.Is4() {
+		a = netip.AddrPortFrom(netip.AddrFrom16(ip.As16()), a.Port())
+	}
+	return a.String()
+}
+
 // outcome is the end of one attempt.
 type outcome struct {
 	c     net.Conn
@@ -171,15 +185,16 @@ type outcome struct {
 // is done or its deadline has passed, and a failure is an *Error.
 func (d *Dialer) dialOne(ctx context.Context, network, address string, a netip.AddrPort) (net.Conn, time.Duration, error) {
 	stopped := ctx.Err()
-	if dl, ok := ctx.Deadline(); ok && stopped == nil && !time.Now().Before(dl) {
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline && stopped == nil && !time.Now().Before(dl) {
 		stopped = context.DeadlineExceeded
 	}
 	if stopped == nil {
-		// Whether the attempt made a socket matters only when it can end
-		// with its context (and the recorder needs the start of connect):
-		// a context that is never done saves the tracking.
-		track := d.recorder != nil || ctx.Done() != nil
-		c, took, tried, err := d.attempt(ctx, network, a.String(), track)
+		var actx *attemptCtx
+		if d.tracks(ctx, hasDeadline) {
+			actx = &attemptCtx{Context: ctx}
+		}
+		c, took, tried, err := d.attempt(ctx, network, literal(a), actx)
 		if err == nil {
 			return c, took, nil
 		}
@@ -191,6 +206,18 @@ func (d *Dialer) dialOne(ctx context.Context, network, address string, a netip.A
 	return nil, 0, &Error{Network: network, Address: address, NotTried: []netip.AddrPort{a}, Stopped: stopped}
 }
 
+// tracks reports whether the attempts of a dial under ctx note whether
+// they made a socket (through control, which costs net a RawConn and
+// the address as a string). That matters only when an attempt can end
+// with its context, before a socket was made: when ctx can be done or has
+// a deadline. The recorder needs control's start of connect too. Under a
+// context that never ends an attempt ends with its context only when the
+// Dialer cancels it because another one won, and then its end is not
+// reported.
+func (d *Dialer) tracks(ctx context.Context, hasDeadline bool) bool {
+	return d.recorder != nil || hasDeadline || ctx.Done() != nil
+}
+
 // race dials the n suitable addresses of ips (n at least two), with port
 // p, as RFC 8305 section 5 says and returns the first connection made,
 // with its connect time. No attempt starts once the context is done or
@@ -198,14 +225,22 @@ func (d *Dialer) dialOne(ctx context.Context, network, address string, a netip.A
 // addresses left are reported as not tried.
 func (d *Dialer) race(ctx context.Context, network, address string, ips []netip.Addr, p uint16, n int) (net.Conn, time.Duration, error) {
 	r := &racer{d: d, network: network}
+	var hasDeadline bool
+	r.deadline, hasDeadline = ctx.Deadline()
+	track := d.tracks(ctx, hasDeadline)
 	// A few addresses fit in the racer itself: one allocation for all.
 	if n <= len(r.small) {
 		r.order, r.outcomes = r.smallOrder[:0], r.small[:n]
+		if track {
+			r.actxs = r.smallActxs[:n]
+		}
 	} else {
 		r.order, r.outcomes = make([]netip.AddrPort, 0, n), make([]outcome, n)
+		if track {
+			r.actxs = make([]attemptCtx, n)
+		}
 	}
 	r.order = d.order(r.order, network, ips, p)
-	r.deadline, _ = ctx.Deadline()
 	var cancel context.CancelFunc
 	r.ctx, cancel = context.WithCancel(ctx)
 	defer cancel() // stops the attempts still running when one has won
@@ -233,9 +268,14 @@ type racer struct {
 	// by its attempt before it sends its index on ended, and read by race
 	// after receiving it.
 	outcomes []outcome
+	// actxs are the contexts of tracked attempts (nil when the dial does
+	// not track them), by index into order: each is set by launch and
+	// then belongs to its attempt.
+	actxs []attemptCtx
 
 	small      [4]outcome        // outcomes' array for a few addresses
 	smallOrder [4]netip.AddrPort // order's array for a few addresses
+	smallActxs [4]attemptCtx     // actxs' array for a few addresses
 
 	stopped error // why start refused to launch the next attempt
 	next    int   // the next address to try
@@ -304,9 +344,14 @@ func (r *racer) launch(i int, now time.Time) {
 	if dl := attemptDeadline(now, r.deadline, len(r.order)-i); !dl.IsZero() {
 		actx, acancel = context.WithDeadline(r.ctx, dl)
 	}
+	var tracked *attemptCtx
+	if r.actxs != nil {
+		tracked = &r.actxs[i]
+		tracked.Context = actx
+	}
 	go func() {
 		defer acancel()
-		c, took, tried, err := r.d.attempt(actx, r.network, r.order[i].String(), true)
+		c, took, tried, err := r.d.attempt(actx, r.network, literal(r.order[i]), tracked)
 		if !tried {
 			err = actx.Err() // why: the attempt's deadline or the dial's end
 		}
