@@ -47,9 +47,9 @@ type Producer struct {
 
 	mu         sync.Mutex // guards histograms, pools, caches, stages
 	histograms []*histogramSource
-	pools      []*poolSource
-	caches     []*cacheSource
-	stages     []*stagesSource
+	pools      []*statsSource[pool.Stats]
+	caches     []*statsSource[dnscache.Stats]
+	stages     []*statsSource[latency.HTTPStageStats]
 }
 
 var _ metric.Producer = (*Producer)(nil)
@@ -61,22 +61,16 @@ type histogramSource struct {
 	start             time.Time
 }
 
-type poolSource struct {
-	stats func() pool.Stats
+// statsSource is a tracked statistics function: a pool's, a DNS cache's or
+// an HTTPStages'.
+type statsSource[S any] struct {
+	stats func() S
 	attrs attribute.Set
 	start time.Time
 }
 
-type cacheSource struct {
-	stats func() dnscache.Stats
-	attrs attribute.Set
-	start time.Time
-}
-
-type stagesSource struct {
-	stats func() latency.HTTPStageStats
-	attrs attribute.Set
-	start time.Time
+func newSource[S any](stats func() S, attrs []attribute.KeyValue) *statsSource[S] {
+	return &statsSource[S]{stats: stats, attrs: attribute.NewSet(attrs...), start: time.Now()}
 }
 
 // TrackHistogram emits the snapshots snapshot returns (for a
@@ -109,7 +103,7 @@ func (p *Producer) TrackPool(stats func() pool.Stats, attrs ...attribute.KeyValu
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pools = append(p.pools, &poolSource{stats: stats, attrs: attribute.NewSet(attrs...), start: time.Now()})
+	p.pools = append(p.pools, newSource(stats, attrs))
 	return nil
 }
 
@@ -122,7 +116,7 @@ func (p *Producer) TrackDNSCache(stats func() dnscache.Stats, attrs ...attribute
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.caches = append(p.caches, &cacheSource{stats: stats, attrs: attribute.NewSet(attrs...), start: time.Now()})
+	p.caches = append(p.caches, newSource(stats, attrs))
 	return nil
 }
 
@@ -137,7 +131,7 @@ func (p *Producer) TrackHTTPStages(stats func() latency.HTTPStageStats, attrs ..
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stages = append(p.stages, &stagesSource{stats: stats, attrs: attribute.NewSet(attrs...), start: time.Now()})
+	p.stages = append(p.stages, newSource(stats, attrs))
 	return nil
 }
 
@@ -157,8 +151,8 @@ func (p *Producer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, erro
 	var ms []metricdata.Metrics
 	ms = appendHistograms(ms, hs, maxSize, now)
 	ms = appendPools(ms, ps, now)
-	ms = appendCaches(ms, cs, now)
-	ms = appendStages(ms, ss, now)
+	ms = appendCounts(ms, cacheCounts, cs, now)
+	ms = appendCounts(ms, stageCounts, ss, now)
 	if len(ms) == 0 {
 		return nil, nil
 	}

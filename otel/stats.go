@@ -3,6 +3,9 @@ package nettuneotel
 import (
 	"time"
 
+	"github.com/nettune/nettune/dnscache"
+	"github.com/nettune/nettune/latency"
+	"github.com/nettune/nettune/pool"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
@@ -38,38 +41,59 @@ func with(attrs attribute.Set, kv attribute.KeyValue) attribute.Set {
 	return attribute.NewSet(append(attrs.ToSlice(), kv)...)
 }
 
-func appendPools(ms []metricdata.Metrics, ps []*poolSource, now time.Time) []metricdata.Metrics {
+// count is a metric whose points are one integer field of a statistics
+// struct S, one point per tracked source.
+type count[S any] struct {
+	name, description, unit string
+	monotonic               bool // a counter; false: an up-down counter (a count of things now)
+	value                   func(*S) int64
+}
+
+// appendCounts adds the metrics of counts, with a point per source in ss.
+func appendCounts[S any](ms []metricdata.Metrics, counts []count[S], ss []*statsSource[S], now time.Time) []metricdata.Metrics {
+	if len(ss) == 0 {
+		return ms
+	}
+	out := make([]metricdata.Metrics, len(counts))
+	for i, c := range counts {
+		out[i] = sum[int64](c.name, c.description, c.unit, c.monotonic)
+	}
+	for _, src := range ss {
+		s := src.stats()
+		for i, c := range counts {
+			add(&out[i], c.value(&s), src.attrs, src.start, now)
+		}
+	}
+	return append(ms, out...)
+}
+
+// poolCounts are the pool metrics with one point per pool; appendPools
+// adds those split by an attribute, and the wait time in seconds.
+var poolCounts = []count[pool.Stats]{
+	{"nettune.pool.max", "Maximum number of resources the pool holds (its MaxSize).", "{resource}", false, func(s *pool.Stats) int64 { return int64(s.MaxSize) }},
+	{"nettune.pool.pending_dials", "Dials in progress now.", "{dial}", false, func(s *pool.Stats) int64 { return int64(s.Dialing) }},
+	{"nettune.pool.pending_requests", "Gets waiting for a resource now.", "{request}", false, func(s *pool.Stats) int64 { return int64(s.Waiting) }},
+	{"nettune.pool.gets", "Get and TryGet calls.", "{get}", true, func(s *pool.Stats) int64 { return int64(s.Gets) }},
+	{"nettune.pool.hits", "Gets served from the idle set at once.", "{get}", true, func(s *pool.Stats) int64 { return int64(s.Hits) }},
+	{"nettune.pool.misses", "Gets that found no idle resource.", "{get}", true, func(s *pool.Stats) int64 { return int64(s.Misses) }},
+	{"nettune.pool.waits", "Gets that waited and got a resource.", "{get}", true, func(s *pool.Stats) int64 { return int64(s.Waits) }},
+	{"nettune.pool.timeouts", "Gets ended by their context.", "{timeout}", true, func(s *pool.Stats) int64 { return int64(s.Timeouts) }},
+	{"nettune.pool.dials", "Dials started.", "{dial}", true, func(s *pool.Stats) int64 { return int64(s.Dials) }},
+	{"nettune.pool.dial_errors", "Dials that failed.", "{dial}", true, func(s *pool.Stats) int64 { return int64(s.DialErrors) }},
+}
+
+func appendPools(ms []metricdata.Metrics, ps []*statsSource[pool.Stats], now time.Time) []metricdata.Metrics {
 	if len(ps) == 0 {
 		return ms
 	}
 	count := sum[int64]("nettune.pool.count", "Resources in the pool now, by state (idle, used).", "{resource}", false)
-	limit := sum[int64]("nettune.pool.max", "Maximum number of resources the pool holds (its MaxSize).", "{resource}", false)
-	dialing := sum[int64]("nettune.pool.pending_dials", "Dials in progress now.", "{dial}", false)
-	pending := sum[int64]("nettune.pool.pending_requests", "Gets waiting for a resource now.", "{request}", false)
-	gets := sum[int64]("nettune.pool.gets", "Get and TryGet calls.", "{get}", true)
-	hits := sum[int64]("nettune.pool.hits", "Gets served from the idle set at once.", "{get}", true)
-	misses := sum[int64]("nettune.pool.misses", "Gets that found no idle resource.", "{get}", true)
-	waits := sum[int64]("nettune.pool.waits", "Gets that waited and got a resource.", "{get}", true)
 	waitTime := sum[float64]("nettune.pool.wait_time", "Total time Gets waited for a resource.", "s", true)
-	timeouts := sum[int64]("nettune.pool.timeouts", "Gets ended by their context.", "{timeout}", true)
-	dials := sum[int64]("nettune.pool.dials", "Dials started.", "{dial}", true)
-	dialErrors := sum[int64]("nettune.pool.dial_errors", "Dials that failed.", "{dial}", true)
 	closed := sum[int64]("nettune.pool.closed", "Resources closed by the pool, by reason.", "{resource}", true)
 	for _, p := range ps {
 		s, a, t := p.stats(), p.attrs, p.start
 		add(&count, int64(s.Idle), with(a, PoolStateKey.String("idle")), t, now)
 		add(&count, int64(s.InUse), with(a, PoolStateKey.String("used")), t, now)
-		add(&limit, int64(s.MaxSize), a, t, now)
-		add(&dialing, int64(s.Dialing), a, t, now)
-		add(&pending, int64(s.Waiting), a, t, now)
-		add(&gets, int64(s.Gets), a, t, now)
-		add(&hits, int64(s.Hits), a, t, now)
-		add(&misses, int64(s.Misses), a, t, now)
-		add(&waits, int64(s.Waits), a, t, now)
 		add(&waitTime, s.WaitTime.Seconds(), a, t, now)
-		add(&timeouts, int64(s.Timeouts), a, t, now)
-		add(&dials, int64(s.Dials), a, t, now)
-		add(&dialErrors, int64(s.DialErrors), a, t, now)
 		for _, r := range []struct {
 			reason string
 			n      uint64
@@ -81,59 +105,30 @@ func appendPools(ms []metricdata.Metrics, ps []*poolSource, now time.Time) []met
 			add(&closed, int64(r.n), with(a, PoolCloseReasonKey.String(r.reason)), t, now)
 		}
 	}
-	return append(ms, count, limit, dialing, pending, gets, hits, misses, waits, waitTime, timeouts, dials, dialErrors, closed)
+	ms = append(ms, count)
+	ms = appendCounts(ms, poolCounts, ps, now)
+	return append(ms, waitTime, closed)
 }
 
-func appendCaches(ms []metricdata.Metrics, cs []*cacheSource, now time.Time) []metricdata.Metrics {
-	if len(cs) == 0 {
-		return ms
-	}
-	hits := sum[int64]("nettune.dnscache.hits", "Answers served fresh from the cache.", "{lookup}", true)
-	misses := sum[int64]("nettune.dnscache.misses", "Lookups answered by waiting for the source.", "{lookup}", true)
-	stale := sum[int64]("nettune.dnscache.stale_served", "Expired answers served because a refresh failed or was late.", "{lookup}", true)
-	negative := sum[int64]("nettune.dnscache.negative_hits", `Cached "no such host" answers served.`, "{lookup}", true)
-	prefetches := sum[int64]("nettune.dnscache.prefetches", "Background refreshes started by hits near expiry.", "{lookup}", true)
-	evictions := sum[int64]("nettune.dnscache.evictions", "Entries dropped to hold the size limits.", "{entry}", true)
-	expired := sum[int64]("nettune.dnscache.expired", "Entries dropped by the sweeper, no longer servable.", "{entry}", true)
-	lookups := sum[int64]("nettune.dnscache.source.lookups", "Lookups at the source started.", "{lookup}", true)
-	lookupErrors := sum[int64]("nettune.dnscache.source.lookup_errors", "Lookups at the source ended by a transient failure.", "{lookup}", true)
-	inFlight := sum[int64]("nettune.dnscache.source.pending_lookups", "Lookups at the source in progress now.", "{lookup}", false)
-	entries := sum[int64]("nettune.dnscache.entries", "Cached answers now.", "{entry}", false)
-	size := sum[int64]("nettune.dnscache.size", "What the cached answers count against MaxBytes now.", "By", false)
-	for _, c := range cs {
-		s, a, t := c.stats(), c.attrs, c.start
-		add(&hits, int64(s.Hits), a, t, now)
-		add(&misses, int64(s.Misses), a, t, now)
-		add(&stale, int64(s.StaleServed), a, t, now)
-		add(&negative, int64(s.NegativeHits), a, t, now)
-		add(&prefetches, int64(s.Prefetches), a, t, now)
-		add(&evictions, int64(s.Evictions), a, t, now)
-		add(&expired, int64(s.Expired), a, t, now)
-		add(&lookups, int64(s.Lookups), a, t, now)
-		add(&lookupErrors, int64(s.LookupErrors), a, t, now)
-		add(&inFlight, int64(s.InFlight), a, t, now)
-		add(&entries, int64(s.Entries), a, t, now)
-		add(&size, s.Bytes, a, t, now)
-	}
-	return append(ms, hits, misses, stale, negative, prefetches, evictions, expired, lookups, lookupErrors, inFlight, entries, size)
+var cacheCounts = []count[dnscache.Stats]{
+	{"nettune.dnscache.hits", "Answers served fresh from the cache.", "{lookup}", true, func(s *dnscache.Stats) int64 { return int64(s.Hits) }},
+	{"nettune.dnscache.misses", "Lookups answered by waiting for the source.", "{lookup}", true, func(s *dnscache.Stats) int64 { return int64(s.Misses) }},
+	{"nettune.dnscache.stale_served", "Expired answers served because a refresh failed or was late.", "{lookup}", true, func(s *dnscache.Stats) int64 { return int64(s.StaleServed) }},
+	{"nettune.dnscache.negative_hits", `Cached "no such host" answers served.`, "{lookup}", true, func(s *dnscache.Stats) int64 { return int64(s.NegativeHits) }},
+	{"nettune.dnscache.prefetches", "Background refreshes started by hits near expiry.", "{lookup}", true, func(s *dnscache.Stats) int64 { return int64(s.Prefetches) }},
+	{"nettune.dnscache.evictions", "Entries dropped to hold the size limits.", "{entry}", true, func(s *dnscache.Stats) int64 { return int64(s.Evictions) }},
+	{"nettune.dnscache.expired", "Entries dropped by the sweeper, no longer servable.", "{entry}", true, func(s *dnscache.Stats) int64 { return int64(s.Expired) }},
+	{"nettune.dnscache.source.lookups", "Lookups at the source started.", "{lookup}", true, func(s *dnscache.Stats) int64 { return int64(s.Lookups) }},
+	{"nettune.dnscache.source.lookup_errors", "Lookups at the source ended by a transient failure.", "{lookup}", true, func(s *dnscache.Stats) int64 { return int64(s.LookupErrors) }},
+	{"nettune.dnscache.source.pending_lookups", "Lookups at the source in progress now.", "{lookup}", false, func(s *dnscache.Stats) int64 { return int64(s.InFlight) }},
+	{"nettune.dnscache.entries", "Cached answers now.", "{entry}", false, func(s *dnscache.Stats) int64 { return int64(s.Entries) }},
+	{"nettune.dnscache.size", "What the cached answers count against MaxBytes now.", "By", false, func(s *dnscache.Stats) int64 { return s.Bytes }},
 }
 
-func appendStages(ms []metricdata.Metrics, ss []*stagesSource, now time.Time) []metricdata.Metrics {
-	if len(ss) == 0 {
-		return ms
-	}
-	requests := sum[int64]("nettune.http.client.requests", "Round trips that returned a response.", "{request}", true)
-	reused := sum[int64]("nettune.http.client.reused", "Round trips sent on a connection that had served a request before.", "{request}", true)
-	conns := sum[int64]("nettune.http.client.connections", "New connections made for round trips.", "{connection}", true)
-	failures := sum[int64]("nettune.http.client.failures", "Round trips that returned an error.", "{request}", true)
-	bodyErrors := sum[int64]("nettune.http.client.body_errors", "Response bodies whose read failed before the end.", "{response}", true)
-	for _, src := range ss {
-		s, a, t := src.stats(), src.attrs, src.start
-		add(&requests, int64(s.Requests), a, t, now)
-		add(&reused, int64(s.Reused), a, t, now)
-		add(&conns, int64(s.Conns), a, t, now)
-		add(&failures, int64(s.Failures), a, t, now)
-		add(&bodyErrors, int64(s.BodyErrors), a, t, now)
-	}
-	return append(ms, requests, reused, conns, failures, bodyErrors)
+var stageCounts = []count[latency.HTTPStageStats]{
+	{"nettune.http.client.requests", "Round trips that returned a response.", "{request}", true, func(s *latency.HTTPStageStats) int64 { return int64(s.Requests) }},
+	{"nettune.http.client.reused", "Round trips sent on a connection that had served a request before.", "{request}", true, func(s *latency.HTTPStageStats) int64 { return int64(s.Reused) }},
+	{"nettune.http.client.connections", "New connections made for round trips.", "{connection}", true, func(s *latency.HTTPStageStats) int64 { return int64(s.Conns) }},
+	{"nettune.http.client.failures", "Round trips that returned an error.", "{request}", true, func(s *latency.HTTPStageStats) int64 { return int64(s.Failures) }},
+	{"nettune.http.client.body_errors", "Response bodies whose read failed before the end.", "{response}", true, func(s *latency.HTTPStageStats) int64 { return int64(s.BodyErrors) }},
 }
