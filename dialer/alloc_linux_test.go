@@ -151,23 +151,38 @@ func TestAHappyEyeballsDialAllocatesNoMoreThanNetDialersRace(t *testing.T) {
 	for _, o := range allocSockopts {
 		typicalOpts = append(typicalOpts, dialer.Sockopt(o))
 	}
+	deadline, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
 	for _, tc := range []struct {
 		name string
-		net  *net.Dialer
+		net  func() *net.Dialer
 		opts []dialer.Option
+		ctx  context.Context
+		// extra: under a context that can end, the Dialer tracks its
+		// attempts through net's Control hook (see the first test: 5
+		// when no option needs a Control), less the one allocation by
+		// which its race is lighter than net's: 4.
+		extra float64
 	}{
-		{"no options", &net.Dialer{}, []dialer.Option{dialer.MultipathTCP(false)}},
-		{"typical options", &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts},
+		{"no options", func() *net.Dialer { return &net.Dialer{} }, []dialer.Option{dialer.MultipathTCP(false)}, context.Background(), 0},
+		{"typical options", func() *net.Dialer {
+			return &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}
+		}, typicalOpts, context.Background(), 0},
+		{"no options, a context that can end", func() *net.Dialer { return &net.Dialer{} }, []dialer.Option{dialer.MultipathTCP(false)}, deadline, 4},
+		{"typical options, a context that can end", func() *net.Dialer {
+			return &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}
+		}, typicalOpts, deadline, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.net.Resolver = res
-			tc.net.SetMultipathTCP(false)
-			viaNet := dialAllocs(t, context.Background(), v6, tc.net.DialContext, address)
+			nd := tc.net()
+			nd.Resolver = res
+			nd.SetMultipathTCP(false)
+			viaNet := dialAllocs(t, tc.ctx, v6, nd.DialContext, address)
 			d, err := dialer.New(append(tc.opts, dialer.Resolver(res))...)
 			require.NoError(t, err)
-			viaNettune := dialAllocs(t, context.Background(), v6, d.DialContext, address)
+			viaNettune := dialAllocs(t, tc.ctx, v6, d.DialContext, address)
 			t.Logf("allocations per dial: net.Dialer %.1f, dialer.Dialer %.1f", viaNet, viaNettune)
-			assert.LessOrEqual(t, viaNettune, viaNet, "allocations of a two-address dial through a *net.Resolver, against net.Dialer's")
+			assert.LessOrEqual(t, viaNettune, viaNet+tc.extra, "allocations of a two-address dial through a *net.Resolver, against net.Dialer's")
 		})
 	}
 	_ = v4 // listens so that a late IPv4 attempt would connect too

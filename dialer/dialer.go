@@ -233,13 +233,24 @@ type attemptState struct {
 }
 
 // attemptCtx is the context of a tracked attempt: its parent, with its
-// attemptState as the value of attemptKey. It is what
+// attemptState as the value of attemptKey and, in a race, the attempt's
+// share of the time left as its deadline. Without a share it is what
 // context.WithValue(parent, attemptKey{}, &state) would make, in one
-// allocation instead of two. Cancellation, deadline and every other value
+// allocation instead of two; cancellation, deadline and every other value
 // are the parent's, so net and the context package treat it as they
 // treat a context.WithValue.
+//
+// A share is reported by Deadline and Err, but Done stays the parent's: it
+// does not close when the share ends. That is all net's dial of one
+// literal address, the only user of an attemptCtx, needs: before making
+// the socket it checks Deadline and Err, and it bounds the connect by
+// Deadline (the socket's write deadline, which it sets whenever Done is
+// not nil, as the parent's never is in a race). A context.WithDeadline
+// would cost a timer, a channel, the context and its registration with
+// the parent: 6 allocations per attempt.
 type attemptCtx struct {
 	context.Context
+	share time.Time // the attempt's deadline, earlier than the parent's; or zero
 	state attemptState
 }
 
@@ -248,6 +259,23 @@ func (c *attemptCtx) Value(key any) any {
 		return &c.state
 	}
 	return c.Context.Value(key)
+}
+
+func (c *attemptCtx) Deadline() (time.Time, bool) {
+	if !c.share.IsZero() {
+		return c.share, true
+	}
+	return c.Context.Deadline()
+}
+
+func (c *attemptCtx) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !c.share.IsZero() && !time.Now().Before(c.share) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // control is the ControlContext of an attempt: it notes that a socket was

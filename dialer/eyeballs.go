@@ -338,20 +338,21 @@ func (r *racer) start() bool {
 }
 
 // launch starts the attempt for order[i] in a goroutine of its own, with
-// its share of the time left.
+// its share of the time left. A dial with a deadline tracks its attempts
+// (see tracks): the share is the deadline of the attempt's attemptCtx.
 func (r *racer) launch(i int, now time.Time) {
-	actx, acancel := r.ctx, context.CancelFunc(func() {})
-	if dl := attemptDeadline(now, r.deadline, len(r.order)-i); !dl.IsZero() {
-		actx, acancel = context.WithDeadline(r.ctx, dl)
-	}
+	var actx context.Context = r.ctx
 	var tracked *attemptCtx
 	if r.actxs != nil {
 		tracked = &r.actxs[i]
-		tracked.Context = actx
+		tracked.Context = r.ctx
+		if dl := attemptDeadline(now, r.deadline, len(r.order)-i); dl.Before(r.deadline) {
+			tracked.share = dl
+		}
+		actx = tracked
 	}
 	go func() {
-		defer acancel()
-		c, took, tried, err := r.d.attempt(actx, r.network, literal(r.order[i]), tracked)
+		c, took, tried, err := r.d.attempt(r.ctx, r.network, literal(r.order[i]), tracked)
 		if !tried {
 			err = actx.Err() // why: the attempt's deadline or the dial's end
 		}
