@@ -156,8 +156,8 @@ func (t table) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, err
 //     server, given to both (net.Dialer.Resolver, dialer.Resolver); the
 //     name has an A record only (addrs=1), or A and AAAA with the server
 //     listening on 127.0.0.1 and [::1] (addrs=2, Happy Eyeballs: the first
-//     address wins at once). The DNS server's own allocations are counted
-//     too, alike for both.
+//     address wins at once). ctx= as above. The DNS server's own
+//     allocations are counted too, alike for both.
 //   - resolver=hosts: "localhost" through Go's default resolver
 //     (/etc/hosts), network tcp4.
 func BenchmarkDialName(b *testing.B) {
@@ -251,18 +251,21 @@ func BenchmarkDialName(b *testing.B) {
 
 	for _, tc := range []struct{ addrs, name, port string }{{"1", "one.example", port}, {"2", "two.example", port6}} {
 		for _, o := range opts {
-			b.Run("resolver=dns/addrs="+tc.addrs+"/opts="+o.name+"/impl=net", func(b *testing.B) {
-				nd := o.net()
-				nd.Resolver = res
-				dialLoop(b, nd.DialContext, "tcp", net.JoinHostPort(tc.name, tc.port))
-			})
-			b.Run("resolver=dns/addrs="+tc.addrs+"/opts="+o.name+"/impl=nettune", func(b *testing.B) {
-				d, err := dialer.New(append(o.opts, dialer.Resolver(res))...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				dialLoop(b, d.DialContext, "tcp", net.JoinHostPort(tc.name, tc.port))
-			})
+			for _, cx := range contexts {
+				name := "resolver=dns/addrs=" + tc.addrs + "/opts=" + o.name + "/ctx=" + cx.name
+				b.Run(name+"/impl=net", func(b *testing.B) {
+					nd := o.net()
+					nd.Resolver = res
+					dialLoopCtx(b, cx.ctx, nd.DialContext, "tcp", net.JoinHostPort(tc.name, tc.port))
+				})
+				b.Run(name+"/impl=nettune", func(b *testing.B) {
+					d, err := dialer.New(append(o.opts, dialer.Resolver(res))...)
+					if err != nil {
+						b.Fatal(err)
+					}
+					dialLoopCtx(b, cx.ctx, d.DialContext, "tcp", net.JoinHostPort(tc.name, tc.port))
+				})
+			}
 		}
 	}
 
