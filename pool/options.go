@@ -217,6 +217,9 @@ func (o countOption) apply(c *config) error {
 	default:
 		return fmt.Errorf("must be at least %d", spec.least)
 	}
+	if o.which == cntMaxSize && int64(o.n) > maxSlots {
+		return fmt.Errorf("must be at most %d", int64(maxSlots))
+	}
 	*spec.field(c) = o.n
 	c.given[o.which] = true
 	return nil
@@ -227,7 +230,8 @@ func (o countOption) String() string {
 func (countOption) anyPool() {}
 
 // MaxSize is the most resources the pool holds at once: idle, in use,
-// being dialed and being closed together; n must be at least 1. Without it
+// being dialed and being closed together; n must be at least 1 and at most
+// 4294967294 (the pool keeps a slot, a pointer wide, for each). Without it
 // the limit is 4×GOMAXPROCS, and never less than 8.
 func MaxSize(n int) Option { return countOption{cntMaxSize, n} }
 

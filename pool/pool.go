@@ -46,10 +46,11 @@ func (e *BackoffError) Unwrap() []error { return []error{ErrBackoff, e.Err} }
 // use by multiple goroutines. Build one with [New].
 //
 // The idle set is a stack (the most recently released resource is taken
-// first, so the rest can age out), guarded by one mutex; callers that find
-// it empty wait in a FIFO queue and are handed resources directly as they
-// are released or dialed. A resource due for its [HealthCheck] is checked
-// by the Get that receives it, whichever way it came.
+// first, so the rest can age out) that Get and Release use without a lock;
+// callers that find it empty wait in a FIFO queue, behind a mutex, and are
+// handed resources directly as they are released or dialed. A resource due
+// for its [HealthCheck] is checked by the Get that receives it, whichever
+// way it came.
 //
 // The zero Pool is not usable: its Get and TryGet return an error saying
 // so, and its other methods do nothing.
@@ -78,16 +79,27 @@ type Pool[T any] struct {
 
 	wfree sync.Pool // *waiter[T]
 
-	mu      sync.Mutex // guards all fields below
-	idle    []*resource[T]
+	// Read on every Get and Release without the mutex, written under it.
+	// Between a change to the idle stack and one to these, each side
+	// reads the other's (Go's atomics are sequentially consistent), so a
+	// Release that pushes a resource as a Get queues, or as Close or
+	// Reset run, is seen by one of them: see release.
+	waiting atomic.Int64  // waiters.n
+	closed  atomic.Bool   // Close was called
+	gen     atomic.Uint64 // Reset generation
+	_       [64]byte
+
+	idle idleStack[T] // the idle set; its slots are assigned and freed under mu
+	_    [64]byte
+
+	mu      sync.Mutex // guards all fields below, and the writes of waiting, closed and gen
 	waiters waitQueue[T]
 	open    int // idle + in use + dialing
-	inUse   int
 	dialing int
-	closing int // close functions running; open+closing ≤ cfg.maxSize
-	workers int // goroutines running: dials, the background goroutine
-	gen     uint64
-	closed  bool
+	closing int           // close functions running; open+closing ≤ cfg.maxSize
+	workers int           // goroutines running: dials, the background goroutine
+	free    []uint32      // idle stack slots free, below nslots
+	nslots  uint32        // idle stack slots used so far
 	done    chan struct{} // closed once closed and nothing is left running
 	isDone  bool
 	fails   int   // dial failures in a row
@@ -106,14 +118,16 @@ type counters struct {
 type resource[T any] struct {
 	value T
 	pool  *Pool[T]
-	// Fields below are guarded by pool.mu, except that the Get that
-	// receives the resource sets provenAt and suspect after a passed
-	// check, while it alone holds the resource.
-	seq       uint64 // bumped on every release, so a stale handle is caught
-	out       bool   // checked out
-	gen       uint64 // Reset generation it was dialed in
-	idleSince int64  // coarse nanoseconds: released at (MaxIdleTime)
-	expires   int64  // coarse nanoseconds; 0: never
+	slot  uint32 // its slot in the idle stack, for as long as it is open
+	gen   uint64 // Reset generation it was dialed in
+	// state is bumped at every check-in (Release or Discard), so that a
+	// stale handle is caught: a Resource holds the state of its checkout.
+	state atomic.Uint64
+	link  atomic.Uint64 // in the idle stack: see idleStack
+	// Fields below belong to whoever holds the resource: the Get or
+	// Release that has it (off the stack), or pool.mu.
+	idleSince int64 // coarse nanoseconds: released at (MaxIdleTime)
+	expires   int64 // coarse nanoseconds; 0: never
 	// provenAt is when the resource was last known good, in coarse
 	// nanoseconds: dialed, passed its check, released with Release, or
 	// (pools of conns) a Read on the conn returned data. The check
@@ -267,8 +281,10 @@ func newPool[T any](cfg config, health func(context.Context, T) error) *Pool[T] 
 		checkAt: -1,
 		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
-		idle:    make([]*resource[T], 0, cfg.maxSize),
 	}
+	p.waiters.pub = &p.waiting
+	p.idle.max = uint32(cfg.maxIdle)
+	p.idle.slots = make([]atomic.Pointer[resource[T]], cfg.maxSize)
 	if health != nil {
 		p.healthAt = int64(cfg.health.after())
 		p.checkAt = p.healthAt
@@ -347,35 +363,35 @@ func (c *clock) advance() { c.coarse.Store(int64(time.Since(c.epoch))) }
 var errNotNew = errors.New("pool: Pool used without New")
 
 // Get returns an idle resource, or waits for one to be released or dialed
-// until ctx ends. Callers wait in FIFO order. A resource due for its
-// [HealthCheck] is checked first, however it reached Get; one that fails
-// is closed, and Get goes on (keeping its place in the queue), or fails
-// with the check's error wrapped if the resource came straight from its
-// dial. When ctx ends first, Get returns ctx.Err() (unwrapped, and without
-// allocating when ctx was already done); a dial it started goes on and
-// serves the next caller. A dial error is returned wrapped; see also
-// [BackoffError].
+// until ctx ends. Callers wait in FIFO order. A resource due for its [HealthCheck] is checked first, however it reached
+// Get; one that fails is closed, and Get goes on (keeping its place in the
+// queue), or fails with the check's error wrapped if the resource came
+// straight from its dial. When ctx ends first, Get returns ctx.Err()
+// (unwrapped, and without allocating when ctx was already done); a dial
+// it started goes on and serves the next caller. A dial error is returned
+// wrapped; see also [BackoffError].
+//
+// A Get that finds a resource idle, with no Get waiting, takes no lock.
 func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
 	if err := ctx.Err(); err != nil {
 		p.early.Add(1)
 		return Resource[T]{}, err
 	}
+	for p.waiting.Load() == 0 && !p.closed.Load() {
+		r := p.idle.pop()
+		if r == nil {
+			break
+		}
+		if h, ok := p.claim(ctx, r); ok {
+			p.idle.hits.Add(1)
+			if p.cfg.recorder != nil {
+				p.cfg.recorder.Record(0)
+			}
+			return h, nil
+		}
+	}
 	p.mu.Lock()
 	p.st.gets++
-	if n := len(p.idle); p.plain && n > 0 && !p.closed {
-		// The common case, inlined: no limits or checks to apply.
-		r := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		r.out = true
-		p.inUse++
-		p.st.hits++
-		p.mu.Unlock()
-		if p.cfg.recorder != nil {
-			p.cfg.recorder.Record(0)
-		}
-		return Resource[T]{r: r, seq: r.seq}, nil
-	}
 	if h, done, err := p.takeIdle(ctx); done {
 		if err == nil && p.cfg.recorder != nil {
 			p.cfg.recorder.Record(0)
@@ -411,11 +427,14 @@ func (p *Pool[T]) TryGet(ctx context.Context) (Resource[T], error) {
 // the Get counted as a miss.
 func (p *Pool[T]) takeIdle(ctx context.Context) (h Resource[T], done bool, err error) {
 	for {
-		if p.closed {
+		if p.closed.Load() {
 			p.mu.Unlock()
 			return Resource[T]{}, true, ErrClosed
 		}
-		r := p.popIdleLocked()
+		var r *resource[T]
+		if p.waiters.n == 0 { // else r is the first waiter's: see release
+			r = p.popIdleLocked()
+		}
 		if r == nil {
 			if p.dial == nil { // the zero Pool
 				p.mu.Unlock()
@@ -433,34 +452,42 @@ func (p *Pool[T]) takeIdle(ctx context.Context) (h Resource[T], done bool, err e
 }
 
 // popIdleLocked takes the most recently released idle resource that is
-// still within its limits, retiring (in the background) the ones that are
-// not.
+// still fit for use (see unfit), retiring (in the background) the ones
+// that are not.
 func (p *Pool[T]) popIdleLocked() *resource[T] {
 	for {
-		n := len(p.idle)
-		if n == 0 {
+		r := p.idle.pop()
+		if r == nil {
 			return nil
 		}
-		r := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		if !p.clk.timed {
-			return r
-		}
-		reason := p.expiredLocked(r, p.clk.now())
+		reason := p.unfit(r)
 		if reason == nil {
 			return r
 		}
-		*reason++
-		p.open--
-		p.closing++
+		p.dropLocked(r, reason)
 		go p.destroy(r)
 	}
 }
 
-// expiredLocked returns the counter of the reason r must be retired at
-// now, or nil.
-func (p *Pool[T]) expiredLocked(r *resource[T], now int64) *uint64 {
+// unfit returns the counter of the reason r, idle, must be retired rather
+// than handed out, or nil: the pool was closed or Reset since it was
+// dialed, or r outlived MaxLifetime or MaxIdleTime. The counter is
+// guarded by p.mu.
+func (p *Pool[T]) unfit(r *resource[T]) *uint64 {
+	switch {
+	case p.closed.Load():
+		return &p.st.closed.PoolClosed
+	case r.gen != p.gen.Load():
+		return &p.st.closed.Reset
+	case p.clk.timed:
+		return p.expired(r, p.clk.now())
+	}
+	return nil
+}
+
+// expired returns the counter (guarded by p.mu) of the reason r must be
+// retired at now, or nil.
+func (p *Pool[T]) expired(r *resource[T], now int64) *uint64 {
 	if r.expires != 0 && now >= r.expires {
 		return &p.st.closed.Lifetime
 	}
@@ -470,15 +497,44 @@ func (p *Pool[T]) expiredLocked(r *resource[T], now int64) *uint64 {
 	return nil
 }
 
+// claim checks out r, which Get has just popped from the idle stack
+// without the mutex, and runs the check when due. If r is unfit (see
+// unfit) or fails its check it retires r and returns false.
+func (p *Pool[T]) claim(ctx context.Context, r *resource[T]) (Resource[T], bool) {
+	if reason := p.unfit(r); reason != nil {
+		p.mu.Lock()
+		p.dropLocked(r, reason)
+		p.serveLocked(ctx)
+		p.mu.Unlock()
+		go p.destroy(r)
+		return Resource[T]{}, false
+	}
+	h := Resource[T]{r: r, seq: r.state.Load()}
+	if p.plain {
+		return h, true
+	}
+	if p.cfg.minIdle > 0 && p.idle.len() < p.cfg.minIdle {
+		p.wake()
+	}
+	quiet, due := p.due(r)
+	if !due || p.runCheck(ctx, r, quiet) == nil {
+		return h, true
+	}
+	p.mu.Lock()
+	p.dropLocked(r, &p.st.closed.Health)
+	p.serveLocked(ctx)
+	p.mu.Unlock()
+	go p.destroy(r)
+	return Resource[T]{}, false
+}
+
 // checkOut marks r (just taken from the idle set) in use, unlocks, and
 // runs the check when due. On failure it retires r and returns false,
 // with p.mu unlocked.
 func (p *Pool[T]) checkOut(ctx context.Context, r *resource[T]) (Resource[T], bool) {
-	r.out = true
-	p.inUse++
-	h := Resource[T]{r: r, seq: r.seq}
-	refill := len(p.idle) < p.cfg.minIdle
-	quiet, due := p.dueLocked(r)
+	h := Resource[T]{r: r, seq: r.state.Load()}
+	refill := p.idle.len() < p.cfg.minIdle
+	quiet, due := p.due(r)
 	p.mu.Unlock()
 	if refill {
 		p.wake()
@@ -488,17 +544,17 @@ func (p *Pool[T]) checkOut(ctx context.Context, r *resource[T]) (Resource[T], bo
 	}
 	p.mu.Lock()
 	p.st.hits--
-	p.retireLocked(r, &p.st.closed.Health)
+	p.dropLocked(r, &p.st.closed.Health)
 	p.serveLocked(ctx)
 	p.mu.Unlock()
 	go p.destroy(r)
 	return Resource[T]{}, false
 }
 
-// dueLocked says whether r must pass the check before it is handed out,
-// and how long nothing has proven it good (0 without a clock, when every
-// threshold is 0 and so the check is always due).
-func (p *Pool[T]) dueLocked(r *resource[T]) (quiet time.Duration, due bool) {
+// due says whether r, which the caller holds, must pass the check before
+// it is handed out, and how long nothing has proven it good (0 without a
+// clock, when every threshold is 0 and so the check is always due).
+func (p *Pool[T]) due(r *resource[T]) (quiet time.Duration, due bool) {
 	if p.checkAt < 0 {
 		return 0, false
 	}
@@ -532,16 +588,32 @@ func (p *Pool[T]) runCheck(ctx context.Context, r *resource[T], quiet time.Durat
 	return nil
 }
 
-// retireLocked takes r, checked out, out of the pool to be closed for
-// reason; the caller then runs destroy.
-func (p *Pool[T]) retireLocked(r *resource[T], reason *uint64) {
+// dropLocked takes r, which the caller holds (off the idle stack, and
+// checked in or never handed out), out of the pool's accounting to be
+// closed for reason, and frees its slot; the caller then runs destroy.
+func (p *Pool[T]) dropLocked(r *resource[T], reason *uint64) {
 	*reason++
-	r.seq++
-	r.out = false
-	p.inUse--
 	p.open--
 	p.closing++
+	p.idle.slots[r.slot].Store(nil)
+	p.free = append(p.free, r.slot)
 }
+
+// addLocked gives r, just dialed, a slot in the idle stack.
+func (p *Pool[T]) addLocked(r *resource[T]) {
+	if n := len(p.free); n > 0 {
+		r.slot = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		r.slot = p.nslots
+		p.nslots++
+	}
+	p.idle.slots[r.slot].Store(r)
+}
+
+// inUseLocked is how many resources are checked out, or on their way in
+// or out of the idle stack.
+func (p *Pool[T]) inUseLocked() int { return p.open - p.dialing - p.idle.len() }
 
 // wait queues the caller (p.mu held) and waits for a hand-off. A resource
 // handed over that is due for its check is checked here, by the receiving
@@ -579,13 +651,13 @@ func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 		}
 		p.mu.Lock()
 		p.st.waits-- // counted by handLocked, but not handed out
-		p.retireLocked(d.r, &p.st.closed.Health)
+		p.dropLocked(d.r, &p.st.closed.Health)
 		switch {
 		case d.fresh:
 			// Dead on arrival: the server accepts and drops. Dialing
 			// again for this Get could go on for ever.
 			err = fmt.Errorf("pool: new resource failed its check: %w", err)
-		case p.closed:
+		case p.closed.Load():
 			err = ErrClosed
 		case ctx.Err() != nil:
 			p.timeouts.Add(1)
@@ -608,7 +680,7 @@ func (p *Pool[T]) wait(ctx context.Context) (Resource[T], error) {
 	if p.cfg.recorder != nil {
 		p.cfg.recorder.Record(time.Duration(waited))
 	}
-	return Resource[T]{r: d.r, seq: d.r.seq}, nil
+	return Resource[T]{r: d.r, seq: d.r.state.Load()}, nil
 }
 
 // abandon takes w out of the queue after its Get's context ended.
@@ -630,7 +702,7 @@ func (p *Pool[T]) abandon(ctx context.Context, w *waiter[T]) (Resource[T], error
 		p.st.waits-- // counted by handLocked, but this Get fails
 		p.mu.Unlock()
 		// Unused: its proof and suspicion stay as they were.
-		p.release(Resource[T]{r: d.r, seq: d.r.seq}, returnNote{})
+		p.release(Resource[T]{r: d.r, seq: d.r.state.Load()}, returnNote{})
 	}
 	return Resource[T]{}, ctx.Err()
 }
@@ -646,7 +718,7 @@ func (p *Pool[T]) serveLocked(ctx context.Context) {
 		}
 		p.handLocked(r, false)
 	}
-	if p.closed {
+	if p.closed.Load() {
 		return
 	}
 	var now int64
@@ -656,7 +728,7 @@ func (p *Pool[T]) serveLocked(ctx context.Context) {
 			now, clocked = p.clk.precise(), true
 		}
 		if !p.canDialLocked(now) {
-			if p.dialing == 0 && p.inUse == 0 && p.fails > 0 && now < p.pauseTo {
+			if p.dialing == 0 && p.inUseLocked() == 0 && p.fails > 0 && now < p.pauseTo {
 				err := &BackoffError{Failures: p.fails, Retry: time.Duration(p.pauseTo - now), Err: p.lastErr}
 				for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
 					w.ch <- delivery[T]{err: err}
@@ -671,7 +743,7 @@ func (p *Pool[T]) serveLocked(ctx context.Context) {
 // canDialLocked says whether a new dial may start now (room permitting):
 // not while paused, and only one probe at a time after a pause.
 func (p *Pool[T]) canDialLocked(now int64) bool {
-	if p.closed || p.open+p.closing >= p.cfg.maxSize || p.dialing >= p.cfg.maxDials {
+	if p.closed.Load() || p.open+p.closing >= p.cfg.maxSize || p.dialing >= p.cfg.maxDials {
 		return false
 	}
 	if p.fails == 0 || p.cfg.backoffMin < 0 {
@@ -684,11 +756,9 @@ func (p *Pool[T]) canDialLocked(now int64) bool {
 // for its check; fresh says r comes straight from its dial.
 func (p *Pool[T]) handLocked(r *resource[T], fresh bool) {
 	w := p.waiters.pop()
-	r.out = true
-	p.inUse++
 	p.st.waits++
 	d := delivery[T]{r: r, fresh: fresh}
-	d.quiet, d.check = p.dueLocked(r)
+	d.quiet, d.check = p.due(r)
 	w.ch <- d
 }
 
@@ -699,7 +769,7 @@ func (p *Pool[T]) startDialLocked(ctx context.Context) {
 	p.dialing++
 	p.workers++
 	p.st.dials++
-	go p.runDial(ctx, p.gen)
+	go p.runDial(ctx, p.gen.Load())
 }
 
 func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
@@ -727,6 +797,7 @@ func (p *Pool[T]) runDial(parent context.Context, gen uint64) {
 	}
 	p.fails = 0
 	r := &resource[T]{value: v, pool: p, gen: gen, conn: conn}
+	p.addLocked(r)
 	if p.clk.timed {
 		now := p.clk.now()
 		r.idleSince = now
@@ -755,7 +826,7 @@ func (p *Pool[T]) failLocked(err error) {
 		}
 		d = d*3/4 + rand.N(d/2+1)
 		p.pauseTo = now + int64(d)
-		if p.timer == nil && !p.closed {
+		if p.timer == nil && !p.closed.Load() {
 			p.workers++ // the timer's function, until it has run
 			p.timer = time.AfterFunc(d, p.endPause)
 		}
@@ -771,7 +842,7 @@ func (p *Pool[T]) failLocked(err error) {
 func (p *Pool[T]) endPause() {
 	p.mu.Lock()
 	p.timer = nil
-	if !p.closed {
+	if !p.closed.Load() {
 		if now := p.clk.precise(); now < p.pauseTo && p.fails > 0 {
 			// A later failure extended the pause (or the clock is a test's).
 			p.workers++
@@ -792,25 +863,33 @@ func (p *Pool[T]) wake() {
 	}
 }
 
-// check validates a handle being given back, with p.mu held.
-func (p *Pool[T]) checkInLocked(h Resource[T]) {
-	r := h.r
-	if !r.out || r.seq != h.seq {
-		p.mu.Unlock()
+// checkIn validates a handle being given back and marks its resource no
+// longer checked out. The compare-and-swap makes a second Release or
+// Discard of the same checkout fail, even one that races with the first.
+func checkIn[T any](h Resource[T]) {
+	if !h.r.state.CompareAndSwap(h.seq, h.seq+1) {
 		panic("pool: Release or Discard of a Resource that is not checked out (released twice?)")
 	}
-	r.seq++
-	r.out = false
-	p.inUse--
 }
 
 // release takes back a checked-out resource; n says what its use proved.
+//
+// With no Get waiting, the pool open and not Reset since r was dialed, r
+// within its lifetime and fewer than MaxIdle idle, r goes onto the idle
+// stack without the mutex. Then release reads the waiter count, the
+// closed flag and the generation again: a Get that queued, or a Close or
+// Reset that emptied the idle stack, before the push could not have seen
+// r, so release takes the mutex and serves the waiters or retires what
+// is left idle itself. (A Get queues and then pops the stack under the
+// mutex; Close and Reset store their flag, then empty the stack. Each
+// writes before it reads, on both sides, and Go's atomics are
+// sequentially consistent, so at least one side sees the other's write.)
 func (p *Pool[T]) release(h Resource[T], n returnNote) {
 	r := h.r
-	p.mu.Lock()
-	p.checkInLocked(h)
+	checkIn(h)
+	var now int64
 	if p.clk.timed {
-		now := p.clk.now()
+		now = p.clk.now()
 		r.idleSince = now
 		if n.vouched {
 			r.provenAt = now
@@ -821,13 +900,48 @@ func (p *Pool[T]) release(h Resource[T], n returnNote) {
 	if n.suspect && p.liveAt >= 0 {
 		r.suspect = true
 	}
-	if p.waiters.n == 0 && r.expires == 0 && r.gen == p.gen && len(p.idle) < p.cfg.maxIdle && !p.closed {
-		// The common case: back to the idle set.
-		p.idle = append(p.idle, r)
-		p.mu.Unlock()
-		return
+	if p.waiting.Load() == 0 && !p.closed.Load() && r.gen == p.gen.Load() && (r.expires == 0 || now < r.expires) {
+		if faultYield {
+			yield()
+		}
+		if p.idle.push(r) {
+			if faultYield {
+				yield()
+			}
+			if faultNoRecheck || p.waiting.Load() == 0 && !p.closed.Load() && p.gen.Load() == r.gen {
+				return
+			}
+			p.mu.Lock()
+			p.settleUnlock(r.gen)
+			return
+		}
 	}
+	p.mu.Lock()
 	_ = p.placeUnlock(r, false) // Release returns nothing: the close error is dropped, as documented on New
+}
+
+// settleUnlock, called with p.mu held by a release whose push of a
+// resource of generation gen may have gone unseen (see release), serves
+// the waiters from the idle stack and retires what must not stay idle
+// after a Close or Reset; it unlocks p.mu.
+func (p *Pool[T]) settleUnlock(gen uint64) {
+	var old []*resource[T]
+	switch {
+	case p.closed.Load():
+		old = p.takeIdleLocked(&p.st.closed.PoolClosed)
+	case gen != p.gen.Load():
+		old = p.sweepLocked(p.clk.now())
+	}
+	served := p.waiters.n > 0
+	p.serveLocked(context.Background())
+	served = served && p.waiters.n == 0
+	p.mu.Unlock()
+	for _, r := range old {
+		go p.destroy(r)
+	}
+	if served {
+		runtime.Gosched() // see placeUnlock
+	}
 }
 
 // placeUnlock puts r, just released or (fresh) dialed, where it belongs,
@@ -836,9 +950,9 @@ func (p *Pool[T]) release(h Resource[T], n returnNote) {
 func (p *Pool[T]) placeUnlock(r *resource[T], fresh bool) error {
 	var reason *uint64
 	switch {
-	case p.closed:
+	case p.closed.Load():
 		reason = &p.st.closed.PoolClosed
-	case r.gen != p.gen:
+	case r.gen != p.gen.Load():
 		reason = &p.st.closed.Reset
 	case r.expires != 0 && p.clk.now() >= r.expires:
 		reason = &p.st.closed.Lifetime
@@ -853,19 +967,18 @@ func (p *Pool[T]) placeUnlock(r *resource[T], fresh bool) error {
 		// as this goroutine keeps running (jackc/puddle#46). Yield to it.
 		runtime.Gosched()
 		return nil
-	case len(p.idle) >= p.cfg.maxIdle:
-		reason = &p.st.closed.Excess
-	default:
-		p.idle = append(p.idle, r)
+	case p.idle.push(r): // under p.mu, no waiter can come unseen
 		p.mu.Unlock()
 		return nil
+	default:
+		reason = &p.st.closed.Excess
 	}
 	return p.closeUnlock(r, reason)
 }
 
 func (p *Pool[T]) discard(h Resource[T]) error {
+	checkIn(h)
 	p.mu.Lock()
-	p.checkInLocked(h)
 	return p.closeUnlock(h.r, &p.st.closed.Discarded)
 }
 
@@ -873,9 +986,7 @@ func (p *Pool[T]) discard(h Resource[T]) error {
 // for reason, lets a waiter have its place, unlocks p.mu and runs the
 // close function.
 func (p *Pool[T]) closeUnlock(r *resource[T], reason *uint64) error {
-	*reason++
-	p.open--
-	p.closing++
+	p.dropLocked(r, reason)
 	p.serveLocked(context.Background())
 	p.mu.Unlock()
 	return p.destroy(r)
@@ -902,7 +1013,7 @@ func (p *Pool[T]) destroy(r *resource[T]) error {
 }
 
 func (p *Pool[T]) maybeDoneLocked() {
-	if p.closed && !p.isDone && p.open == 0 && p.closing == 0 && p.workers == 0 {
+	if p.closed.Load() && !p.isDone && p.open == 0 && p.closing == 0 && p.workers == 0 {
 		p.isDone = true
 		close(p.done)
 	}
@@ -914,8 +1025,8 @@ func (p *Pool[T]) maybeDoneLocked() {
 // a failover. Reset does not wait for the close functions.
 func (p *Pool[T]) Reset() {
 	p.mu.Lock()
-	p.gen++
-	old := p.takeIdleLocked(&p.st.closed.Reset)
+	p.gen.Add(1)
+	old := p.sweepLocked(p.clk.now())
 	p.mu.Unlock()
 	for _, r := range old {
 		go p.destroy(r)
@@ -925,11 +1036,40 @@ func (p *Pool[T]) Reset() {
 
 // takeIdleLocked empties the idle set for closing.
 func (p *Pool[T]) takeIdleLocked(reason *uint64) []*resource[T] {
-	old := p.idle
-	p.idle = make([]*resource[T], 0, p.cfg.maxSize)
-	*reason += uint64(len(old))
-	p.open -= len(old)
-	p.closing += len(old)
+	old := p.idle.takeAll(nil)
+	for _, r := range old {
+		p.dropLocked(r, reason)
+	}
+	return old
+}
+
+// sweepLocked takes out of the idle set the resources that unfit says
+// must not stay (at now, when the pool is timed), for closing, keeping
+// the others in their order.
+func (p *Pool[T]) sweepLocked(now int64) []*resource[T] {
+	all := p.idle.takeAll(nil)
+	keep := all[:0:0]
+	var old []*resource[T]
+	gen := p.gen.Load()
+	for _, r := range all {
+		var reason *uint64
+		switch {
+		case r.gen != gen:
+			reason = &p.st.closed.Reset
+		case p.clk.timed:
+			reason = p.expired(r, now)
+		}
+		if reason != nil {
+			p.dropLocked(r, reason)
+			old = append(old, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	for _, r := range p.idle.restore(keep) {
+		p.dropLocked(r, &p.st.closed.Excess)
+		old = append(old, r)
+	}
 	return old
 }
 
@@ -947,10 +1087,10 @@ func (p *Pool[T]) Close() error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed.Load() {
 		return nil
 	}
-	p.closed = true
+	p.closed.Store(true)
 	for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
 		w.ch <- delivery[T]{err: ErrClosed}
 	}
@@ -990,16 +1130,17 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 	if p.isDone {
 		return nil
 	}
-	return fmt.Errorf("pool: shutdown: %d in use, %d dialing, %d closing: %w", p.inUse, p.dialing, p.closing, ctx.Err())
+	return fmt.Errorf("pool: shutdown: %d in use, %d dialing, %d closing: %w", p.inUseLocked(), p.dialing, p.closing, ctx.Err())
 }
 
 // Stats returns a snapshot of the pool's state and counters.
 func (p *Pool[T]) Stats() Stats {
 	p.mu.Lock()
+	idle := p.idle.len()
 	s := Stats{
 		MaxSize:    p.cfg.maxSize,
-		InUse:      p.inUse,
-		Idle:       len(p.idle),
+		InUse:      p.open - p.dialing - idle,
+		Idle:       idle,
 		Dialing:    p.dialing,
 		Waiting:    p.waiters.n,
 		Gets:       p.st.gets,
@@ -1012,8 +1153,9 @@ func (p *Pool[T]) Stats() Stats {
 	}
 	p.mu.Unlock()
 	s.WaitTime = time.Duration(p.waitTime.Load())
-	early := p.early.Load()
-	s.Gets += early
+	early, fast := p.early.Load(), p.idle.hits.Load()
+	s.Gets += early + fast
+	s.Hits += fast
 	s.Timeouts = p.timeouts.Load() + early
 	return s
 }
@@ -1046,30 +1188,17 @@ func (p *Pool[T]) background(every time.Duration) {
 // maintain retires expired idle resources and dials up to MinIdle.
 func (p *Pool[T]) maintain() {
 	p.mu.Lock()
-	if p.closed {
+	if p.closed.Load() {
 		p.mu.Unlock()
 		return
 	}
 	var old []*resource[T]
 	if p.clk.timed {
-		now := p.clk.now()
-		keep := p.idle[:0]
-		for _, r := range p.idle {
-			if reason := p.expiredLocked(r, now); reason != nil {
-				*reason++
-				old = append(old, r)
-				continue
-			}
-			keep = append(keep, r)
-		}
-		clear(p.idle[len(keep):])
-		p.idle = keep
-		p.open -= len(old)
-		p.closing += len(old)
+		old = p.sweepLocked(p.clk.now())
 	}
 	if p.cfg.minIdle > 0 {
 		now := p.clk.precise()
-		for len(p.idle)+p.dialing-p.waiters.n < p.cfg.minIdle && p.canDialLocked(now) {
+		for p.idle.len()+p.dialing-p.waiters.n < p.cfg.minIdle && p.canDialLocked(now) {
 			p.startDialLocked(context.Background())
 		}
 	}
@@ -1098,6 +1227,7 @@ type delivery[T any] struct {
 type waitQueue[T any] struct {
 	head, tail *waiter[T]
 	n          int
+	pub        *atomic.Int64 // where n is published for the lock-free paths
 }
 
 // push queues w last.
@@ -1123,6 +1253,7 @@ func (q *waitQueue[T]) insert(w, prev, next *waiter[T]) {
 		q.tail = w
 	}
 	q.n++
+	q.pub.Store(int64(q.n))
 }
 
 func (q *waitQueue[T]) pop() *waiter[T] {
@@ -1146,4 +1277,5 @@ func (q *waitQueue[T]) remove(w *waiter[T]) {
 	}
 	w.prev, w.next, w.queued = nil, nil, false
 	q.n--
+	q.pub.Store(int64(q.n))
 }

@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -626,6 +627,13 @@ func TestEveryRefusedOptionIsAnOptionErrorPrintedAsItWasWritten(t *testing.T) {
 			conflicts = append(conflicts, o.String())
 		}
 		assert.Equal(t, tc.conflicts, conflicts, "%v", tc.opts)
+	}
+	if huge := int(^uint(0) >> 1); huge > 1<<32-2 { // 64-bit int: the idle stack names slots in 32 bits
+		_, err := pool.New(f.dial, f.close, pool.MaxSize(huge))
+		var oe *pool.OptionError
+		if assert.ErrorAs(t, err, &oe) {
+			assert.Equal(t, fmt.Sprintf("pool.MaxSize(%d): must be at most 4294967294", huge), err.Error())
+		}
 	}
 	_, err := pool.New[int](nil, func(int) error { return nil })
 	assert.EqualError(t, err, "pool: nil dial function", "not an option: the package prefix")

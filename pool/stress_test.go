@@ -119,7 +119,7 @@ func stress(t *testing.T, closeEarly bool) {
 					calls.Add(^uint64(0))
 					continue
 				case n < 4:
-					if err := p.CheckInvariants(); err != nil {
+					if err := p.CheckInvariantsNow(); err != nil {
 						fail(err.Error())
 					}
 					calls.Add(^uint64(0))
