@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http/httptrace"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -174,6 +175,66 @@ func TestAnAttemptWhoseContextEndsBeforeNetMadeItsSocketIsNotTried(t *testing.T)
 			assert.Equal(t, want, de.NotTried)
 			assert.Equal(t, context.Canceled, de.Stopped)
 			assert.ErrorIs(t, err, context.Canceled)
+		})
+	}
+}
+
+// lateTimer is a context whose deadline has a timer that fires late: Done
+// closes (and Err reports the deadline) only when fire is called, as
+// context.WithDeadline's does when its timer runs behind.
+type lateTimer struct {
+	context.Context // for Value
+	deadline        time.Time
+	done            chan struct{}
+	once            sync.Once
+}
+
+func (c *lateTimer) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *lateTimer) Done() <-chan struct{}       { return c.done }
+func (c *lateTimer) fire()                       { c.once.Do(func() { close(c.done) }) }
+
+func (c *lateTimer) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+func TestAnAttemptWhoseDeadlinePassedBeforeNetMadeItsSocketIsNotTriedThoughTheTimerIsLate(t *testing.T) {
+	// The deadline passes after the Dialer decided to dial but before net
+	// made the socket, and the context's timer has not fired yet: net
+	// fails the attempt without a socket (its deadline has passed), and
+	// the address is not tried, stopped by the deadline.
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	for _, tc := range []struct {
+		name  string
+		addrs []string
+	}{
+		{"one address", []string{"127.0.0.1"}},
+		{"a race", []string{"127.0.0.1", "::1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := &lateTimer{Context: context.Background(), deadline: time.Now().Add(20 * time.Millisecond), done: make(chan struct{})}
+			defer ctx.fire()
+			passDeadline := func() {
+				// The attempt waits here until the deadline has passed;
+				// the timer has not fired.
+				for time.Now().Before(ctx.deadline) {
+					runtime.Gosched()
+				}
+			}
+			d, err := dialer.NewWithHookBeforeNet(passDeadline, dialer.Resolver(resolverFor(tc.addrs...)), dialer.FallbackDelay(time.Hour))
+			require.NoError(t, err)
+			_, err = d.DialContext(ctx, "tcp", hostAddr(port))
+			var de *dialer.Error
+			require.ErrorAs(t, err, &de)
+			assert.Empty(t, de.Errs, "no socket was made: no attempt failed")
+			assert.Len(t, de.NotTried, len(tc.addrs))
+			assert.Equal(t, context.DeadlineExceeded, de.Stopped)
+			assert.True(t, de.Timeout())
 		})
 	}
 }

@@ -240,8 +240,8 @@ type attemptState struct {
 // are the parent's, so net and the context package treat it as they
 // treat a context.WithValue.
 //
-// A share is reported by Deadline and Err, but Done stays the parent's: it
-// does not close when the share ends. That is all net's dial of one
+// A share is reported by Deadline and Err (see Err), but Done stays the
+// parent's: it does not close when the share ends. That is all net's dial of one
 // literal address, the only user of an attemptCtx, needs: before making
 // the socket it checks Deadline and Err, and it bounds the connect by
 // Deadline (the socket's write deadline, which it sets whenever Done is
@@ -268,11 +268,16 @@ func (c *attemptCtx) Deadline() (time.Time, bool) {
 	return c.Context.Deadline()
 }
 
+// Err is the parent's error, or context.DeadlineExceeded once the
+// deadline (the share's or the parent's) has passed, even while the
+// parent's timer, which may fire late, has not closed Done yet: net fails
+// an attempt whose deadline has passed without making its socket, and the
+// attempt then ended with its context.
 func (c *attemptCtx) Err() error {
 	if err := c.Context.Err(); err != nil {
 		return err
 	}
-	if !c.share.IsZero() && !time.Now().Before(c.share) {
+	if dl, ok := c.Deadline(); ok && !time.Now().Before(dl) {
 		return context.DeadlineExceeded
 	}
 	return nil

@@ -31,8 +31,9 @@ type Error struct {
 	// context was cancelled first, in the order they would have been tried.
 	NotTried []netip.AddrPort
 	// Stopped is why the addresses in NotTried were not tried:
-	// context.DeadlineExceeded or context.Canceled (the context's error).
-	// It is nil when NotTried is empty.
+	// context.DeadlineExceeded or context.Canceled (the context's error;
+	// DeadlineExceeded as soon as the deadline has passed, even if the
+	// context's timer fires later). It is nil when NotTried is empty.
 	Stopped error
 }
 
@@ -201,7 +202,7 @@ func (d *Dialer) dialOne(ctx context.Context, network, address string, a netip.A
 		if tried {
 			return nil, 0, &Error{Network: network, Address: address, Errs: []error{err}}
 		}
-		stopped = ctx.Err()
+		stopped = actx.Err() // not tried: tracked, and its context ended
 	}
 	return nil, 0, &Error{Network: network, Address: address, NotTried: []netip.AddrPort{a}, Stopped: stopped}
 }
