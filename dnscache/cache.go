@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/nettune/nettune/internal/pin"
 )
 
 // ErrClosed is wrapped by the error of a lookup that needs the network after
@@ -31,9 +33,6 @@ const (
 	sweepShare = 16
 )
 
-// hitShardBits sets the number of hit counters (1<<hitShardBits).
-const hitShardBits = 4
-
 // maxNameLen is the longest name DNS can hold (253 bytes, 254 with the final
 // dot). Longer names are answered (no such host) but never cached, so that a
 // caller cannot fill the cache with huge keys.
@@ -42,13 +41,14 @@ const maxNameLen = 254
 // What the cache counts for each entry against MaxBytes: a fixed part (the
 // entry, its slot, its share of the table, a negative answer's error) plus
 // the name plus the addresses, each stored once as a 24-byte netip.Addr and
-// counted as 32 to cover the allocator's rounding. Measured on linux/amd64
-// with Go 1.26 and 16-byte names, 2,000 entries: 217 bytes of heap for an
-// entry of one address (counted 368), 276 for a negative one (336), 1,985
-// for 64 addresses (2,384), the slot's share of its table included (16
-// bytes per cell, 4/3 to 4 cells per slot: 21 to 64 bytes, 32 here);
-// TestAnEntryHoldsNoMoreHeapThanItCountsAgainstMaxBytes checks that each
-// is under its count.
+// counted as 32 to cover the allocator's rounding (the address of a
+// one-address answer lives in its entry). Measured on linux/amd64 with Go
+// 1.26 and 16-byte names, 2,000 entries: 224 bytes of heap for an entry of
+// one address (counted 368), 304 for a negative one (336), 2,016 for 64
+// addresses (2,384), the slot's share of its table and the slot's own copy
+// of the name included (16 bytes per cell, 4/3 to 4 cells per slot: 21 to
+// 64 bytes, 32 here); TestAnEntryHoldsNoMoreHeapThanItCountsAgainstMaxBytes
+// checks that each is under its count.
 const (
 	entryOverhead = 320
 	addrBytes     = 32
@@ -100,12 +100,13 @@ type Cache struct {
 
 	cfg     config
 	src     source
+	instant bool          // src answers without waiting (see instantSource)
 	start   time.Time     // the zero of the clock readings below (monotonic)
 	clock   func() int64  // the injected Clock as nanoseconds since start, or nil
 	foldDot bool          // "name." and "name" are the same name to the source
 	sem     chan struct{} // one token per lookup at the source in progress (MaxLookups)
 
-	hits [1 << hitShardBits]paddedCounter // sharded: parallel hits rarely share a line
+	hits *pin.Counter // per P: a hit counts without a locked instruction
 	misses, staleServed, negativeHits, prefetches,
 	evictions, expired, lookupErrors, lookups atomic.Uint64
 
@@ -121,11 +122,6 @@ type Cache struct {
 	closed  bool
 	hand    *slot // the eviction ring's next candidate (CLOCK); nil when empty
 	sweepAt *slot // where the next sweep starts; nil: at hand
-}
-
-type paddedCounter struct {
-	n atomic.Uint64
-	_ [56]byte
 }
 
 type key struct {
@@ -146,14 +142,33 @@ type entry struct {
 	retryAt    int64         // after a failed refresh: no new query before this
 
 	prefetching atomic.Bool
+
+	one [1]netip.Addr // addrs of a one-address answer (one allocation, not two)
 }
 
 // flight is one lookup in progress; e or err is set before done is closed.
 type flight struct {
+	// done is closed when the lookup ends. It is made by the first caller
+	// that waits for the lookup (under Cache.mu, while the flight is in
+	// Cache.flights), so that a lookup nobody else joins, run by its caller
+	// (see Cache.getSlow), makes no channel.
 	done chan struct{}
+	host string    // asked as the first caller spelt it
+	gen  uint64    // Cache.gen when the lookup started: a later Invalidate or Flush keeps it from being stored
+	ctx  lookupCtx // what the source runs under
 	e    *entry
 	err  error
 }
+
+// How a caller of Cache.flight takes part in the lookup.
+type join uint8
+
+const (
+	joinPrefetch join = iota // start the lookup if a slot is free; nobody waits for it (prefetch)
+	joinRefresh              // the same, and the caller waits for the answer, for a bounded time (serve-stale)
+	joinWait                 // the caller needs the answer: it waits for a slot if none is free, then for the answer
+	joinRun                  // joinWait, but a lookup the caller starts is the caller's to run (Cache.run)
+)
 
 // New returns a cache configured by opts. It reads the files named by
 // [ResolvConf] and [HostsFile] and starts one background goroutine (the
@@ -168,8 +183,9 @@ func New(opts ...Option) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cache{cfg: cfg, src: src, foldDot: foldDot, flights: make(map[key]*flight),
-		sem: make(chan struct{}, cfg.maxLookups), seed: maphash.MakeSeed()}
+	is, ok := src.(instantSource)
+	c := &Cache{cfg: cfg, src: src, instant: ok && is.instant(), foldDot: foldDot, flights: make(map[key]*flight),
+		sem: make(chan struct{}, cfg.maxLookups), seed: maphash.MakeSeed(), hits: pin.NewCounter()}
 	for n := range c.idx {
 		c.idx[n].reset()
 	}
@@ -251,7 +267,11 @@ func (c *Cache) background() {
 //
 // ctx bounds only this caller's wait: the lookup itself is shared with every
 // concurrent caller for the same host and network and runs on, bounded by
-// [LookupTimeout], when this caller gives up. When [MaxLookups] lookups are
+// [LookupTimeout], when this caller gives up. A caller that cannot give up
+// (a ctx that never ends, such as [context.Background], or the [Static]
+// source, which answers from memory) runs a lookup it starts in its own
+// goroutine instead of waiting for a new one; callers that join it are
+// served, or give up, as for any lookup. When [MaxLookups] lookups are
 // already in progress, a caller that needs a new one waits for one of them
 // to end, for as long as ctx allows.
 func (c *Cache) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
@@ -276,6 +296,9 @@ func (c *Cache) AppendNetIP(ctx context.Context, dst []netip.Addr, network, host
 	e, fam, r, err := c.get(ctx, network, host)
 	if err != nil {
 		return dst, err
+	}
+	if fam == famAll && len(e.addrs) == 1 {
+		return append(dst, e.addrs[0]), nil
 	}
 	return e.appendRotated(dst, r, fam), nil
 }
@@ -362,19 +385,13 @@ func (e *entry) appendRotated(dst []netip.Addr, r uint32, fam int) []netip.Addr 
 }
 
 // countHit counts a hit and returns the number that rotates the answer.
-// The counter is sharded so that parallel hits do not fight over one cache
-// line. The shard is picked from the address of the calling goroutine's
-// stack, which differs between goroutines and costs nothing to read (a
-// random number costs about 4 ns, a fifth of a hit); it is only a hint, so
-// a stack that moves does no harm. The count, multiplied by the golden
-// ratio, is a Weyl sequence: successive hits of one goroutine walk every
-// rotation evenly.
+// The count is kept per P (see internal/pin: a plain increment of the P's
+// own word, about 2 ns, where an atomic add costs about 6 ns here
+// uncontended and more when parallel hits share its line). The count of
+// the P, multiplied by the golden ratio, is a Weyl sequence: successive
+// hits on one P walk every rotation evenly.
 func (c *Cache) countHit() uint32 {
-	var here byte
-	// Stacks are at least 2 KiB: drop the offset inside one, then hash.
-	shard := uint64(uintptr(unsafe.Pointer(&here))>>11) * 0x9e3779b97f4a7c15 >> (64 - hitShardBits)
-	n := c.hits[shard].n.Add(1)
-	return uint32(n) * 0x9e3779b9
+	return uint32(c.hits.Inc()) * 0x9e3779b9
 }
 
 // get returns a positive entry for (network, host), the view of it that
@@ -387,7 +404,13 @@ func (c *Cache) get(ctx context.Context, network, host string) (*entry, int, uin
 	if n >= 0 {
 		if s := c.idx[n].t.Load().find(c.hashName(host), host); s != nil {
 			if e := s.e.Load(); e.err == nil {
-				if now := c.now(); now < e.expires {
+				var now int64
+				if c.clock == nil {
+					now = int64(time.Since(c.start)) // c.now, without a call
+				} else {
+					now = c.clock()
+				}
+				if now < e.expires {
 					s.touch()
 					if now >= e.prefetchAt {
 						c.prefetch(n, host, e)
@@ -459,9 +482,23 @@ func (c *Cache) getSlow(ctx context.Context, n int, network, host string) (*entr
 		return c.serveStale(ctx, n, name, host, e, now, r)
 	}
 	c.misses.Add(1)
-	f, _, err := c.flight(ctx, n, name, host, true)
+	// A caller whose context never ends (Background, as net.Dialer.Dial
+	// gives), or whose source answers without waiting (Static), cannot
+	// give up before the lookup ends: a lookup it starts runs in its own
+	// goroutine rather than in a new one that it would wait for. Callers
+	// that join it wait on the flight as they would for any lookup, and
+	// Close ends it as any other.
+	j := joinWait
+	if c.instant || ctx.Done() == nil {
+		j = joinRun
+	}
+	f, started, err := c.flight(ctx, n, name, host, j)
 	if err != nil {
 		return nil, 0, 0, err
+	}
+	if started && j == joinRun {
+		c.run(key{n, name}, f)
+		return c.result(f, r, host)
 	}
 	select {
 	case <-f.done:
@@ -512,7 +549,7 @@ func (c *Cache) canonical(host string) string {
 // lookup slot is taken.
 func (c *Cache) serveStale(ctx context.Context, n int, name, host string, e *entry, now int64, r uint32) (*entry, int, uint32, error) {
 	if now >= e.retryAt {
-		if f, _, err := c.flight(ctx, n, name, host, false); err == nil {
+		if f, _, err := c.flight(ctx, n, name, host, joinRefresh); err == nil {
 			t := time.NewTimer(c.cfg.staleTimeout)
 			defer t.Stop()
 			select {
@@ -589,7 +626,7 @@ func (c *Cache) prefetch(n int, name string, e *entry) {
 	if !c.cfg.prefetch || !e.prefetching.CompareAndSwap(false, true) {
 		return
 	}
-	_, started, err := c.flight(c.ctx, n, name, name, false)
+	_, started, err := c.flight(c.ctx, n, name, name, joinPrefetch)
 	switch {
 	case errors.Is(err, errBusy):
 		e.prefetching.Store(false)
@@ -600,9 +637,12 @@ func (c *Cache) prefetch(n int, name string, e *entry) {
 
 // flight joins the lookup in progress for (n, name) or starts one. Starting
 // one takes a lookup slot (MaxLookups): when none is free, flight returns
-// errBusy, or with wait set waits for one for as long as ctx allows. Errors
-// name host, the name the caller gave.
-func (c *Cache) flight(ctx context.Context, n int, name, host string, wait bool) (f *flight, started bool, err error) {
+// errBusy, or for joinWait and joinRun waits for one for as long as ctx
+// allows. A lookup started for joinRun is the caller's to run (Cache.run)
+// at once; any other runs in a goroutine of its own. Except for
+// joinPrefetch, the caller may wait on f.done (unless it runs the lookup
+// itself). Errors name host, the name the caller gave.
+func (c *Cache) flight(ctx context.Context, n int, name, host string, j join) (f *flight, started bool, err error) {
 	k := key{n, name}
 	c.mu.Lock()
 	if c.closed {
@@ -610,17 +650,18 @@ func (c *Cache) flight(ctx context.Context, n int, name, host string, wait bool)
 		return nil, false, closedError(host)
 	}
 	if f := c.flights[k]; f != nil {
+		c.joinLocked(f, j)
 		c.mu.Unlock()
 		return f, false, nil
 	}
 	select {
 	case c.sem <- struct{}{}:
 		defer c.mu.Unlock()
-		return c.startLocked(k, host), true, nil
+		return c.startLocked(k, host, j), true, nil
 	default:
 	}
 	c.mu.Unlock()
-	if !wait {
+	if j == joinPrefetch || j == joinRefresh {
 		return nil, false, errBusy
 	}
 	select {
@@ -640,6 +681,7 @@ func (c *Cache) flight(ctx context.Context, n int, name, host string, wait bool)
 	}
 	if f := c.flights[k]; f != nil {
 		<-c.sem
+		c.joinLocked(f, j)
 		return f, false, nil
 	}
 	if e := c.load(n, name); e != nil && c.now() < e.expires {
@@ -648,44 +690,65 @@ func (c *Cache) flight(ctx context.Context, n int, name, host string, wait bool)
 		close(f.done)
 		return f, false, nil
 	}
-	return c.startLocked(k, host), true, nil
+	return c.startLocked(k, host, j), true, nil
+}
+
+// joinLocked readies f, a lookup in progress, for a caller joining it as j.
+// c.mu must be held.
+func (c *Cache) joinLocked(f *flight, j join) {
+	if j != joinPrefetch && f.done == nil {
+		f.done = make(chan struct{})
+	}
 }
 
 // startLocked starts the lookup for k, asking the source for host (k.host
 // as the caller spelt it: a server ignores case, RFC 4343, and net sends
-// names as given too). The lookup holds a slot of c.sem and gives it back
+// names as given too), in a goroutine of its own unless j is joinRun, when
+// the caller runs it. The lookup holds a slot of c.sem and gives it back
 // when it ends. c.mu must be held.
-func (c *Cache) startLocked(k key, host string) *flight {
-	f := &flight{done: make(chan struct{})}
+func (c *Cache) startLocked(k key, host string, j join) *flight {
+	f := &flight{host: host, gen: c.gen}
 	c.flights[k] = f
 	c.lookups.Add(1)
 	c.wg.Add(1)
-	go c.run(k, host, f, c.gen)
+	if j != joinRun {
+		c.joinLocked(f, j)
+		go c.run(k, f)
+	}
 	return f
 }
 
-// run performs one lookup at the source, detached from every caller, and
-// stores what it learnt: a good answer replaces the entry; a negative answer
-// too (it is authoritative); a transient failure never replaces anything.
-// A good answer with a TTL of 0 is for the callers waiting now only (RFC
-// 1035 §3.2.1): it is not stored, and the older answer it replaces is
-// dropped, so that neither is served later, not even stale.
-func (c *Cache) run(k key, host string, f *flight, gen uint64) {
+// run performs the lookup f at the source, detached from every caller's
+// context (under f.ctx: LookupTimeout, and Close), and stores what it
+// learnt: a good answer replaces the entry; a negative answer too (it is
+// authoritative); a transient failure never replaces anything. A good
+// answer with a TTL of 0 is for the callers waiting now only (RFC 1035
+// §3.2.1): it is not stored, and the older answer it replaces is dropped,
+// so that neither is served later, not even stale. It sets f.e or f.err,
+// then closes f.done if anyone waits on it.
+func (c *Cache) run(k key, f *flight) {
 	defer c.wg.Done()
 	defer func() { <-c.sem }()
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.lookupTimeout)
-	addrs, ttl, err := c.src.lookup(ctx, networks[k.net], host)
-	cancel()
+	f.ctx.start(c.ctx, c.cfg.lookupTimeout)
+	addrs, ttl, err := c.src.lookup(&f.ctx, networks[k.net], f.host)
+	f.ctx.end()
 	now := c.now()
+	gen := f.gen
 
 	var e *entry
-	var de *net.DNSError
 	switch {
 	case err == nil && len(addrs) > 0:
 		e = c.positive(addrs, ttl, now)
-	case err == nil, errors.As(err, &de) && de.IsNotFound:
-		e = c.negativeEntry(k.host, de, ttl, now)
+	case err == nil:
+		e = c.negativeEntry(k.host, nil, ttl, now)
 	default:
+		// Declared here: errors.As makes it escape, and a good answer
+		// need not pay for that allocation.
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			e = c.negativeEntry(k.host, de, ttl, now)
+			break
+		}
 		c.lookupErrors.Add(1)
 		f.err = dnsError(k.host, "", err)
 	}
@@ -702,15 +765,18 @@ func (c *Cache) run(k key, host string, f *flight, gen uint64) {
 		}
 	}
 	delete(c.flights, k)
-	c.mu.Unlock()
 	f.e = e
-	close(f.done)
+	done := f.done // nobody can join f any more: it is out of c.flights
+	c.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
 }
 
 func (c *Cache) positive(addrs []netip.Addr, ttl time.Duration, now int64) *entry {
 	ttl = min(max(ttl, c.cfg.minTTL), c.cfg.maxTTL)
 	e := &entry{expires: now + int64(ttl)}
-	e.addrs, e.n4, e.truncated = keepAddrs(addrs, c.cfg.maxAnswerAddrs)
+	e.addrs, e.n4, e.truncated = keepAddrs(e.one[:0], addrs, c.cfg.maxAnswerAddrs)
 	e.staleUntil = e.expires
 	if c.cfg.maxStale > 0 && ttl > 0 {
 		e.staleUntil += int64(c.cfg.maxStale)
@@ -730,13 +796,14 @@ func (c *Cache) positive(addrs []netip.Addr, ttl time.Duration, now int64) *entr
 	return e
 }
 
-// keepAddrs copies at most limit addresses of an answer into a slice of
-// their own (so that a large answer's array is not kept alive), in the
+// keepAddrs copies at most limit addresses of an answer into buf when they
+// fit, else into a slice of their own (so that a large answer's array is
+// not kept alive), in the
 // answer's order: the first ones of each family, IPv4 and IPv6 sharing the
 // limit evenly when both have more than their half (an answer of thousands
 // of A records does not crowd out the AAAA ones). It returns how many of
 // the kept ones are IPv4 and whether any were left out.
-func keepAddrs(addrs []netip.Addr, limit int) (kept []netip.Addr, n4 int, truncated bool) {
+func keepAddrs(buf, addrs []netip.Addr, limit int) (kept []netip.Addr, n4 int, truncated bool) {
 	for _, a := range addrs {
 		if a.Is4() {
 			n4++
@@ -749,7 +816,10 @@ func keepAddrs(addrs []netip.Addr, limit int) (kept []netip.Addr, n4 int, trunca
 		truncated = true
 	}
 	n4 = k4
-	kept = make([]netip.Addr, 0, k4+k6)
+	kept = buf[:0]
+	if cap(buf) < k4+k6 {
+		kept = make([]netip.Addr, 0, k4+k6)
+	}
 	for _, a := range addrs {
 		switch {
 		case a.Is4() && k4 > 0:
@@ -808,7 +878,9 @@ func (c *Cache) storeLocked(k key, e *entry) {
 		c.bytes += e.size(k.host) - s.e.Load().size(k.host)
 		s.e.Store(e)
 	} else {
-		s = &slot{host: k.host, hash: h, net: k.net}
+		// A copy of the name: the caller's may be cut out of a larger
+		// string (a URL, a request buffer) that MaxBytes does not count.
+		s = &slot{host: strings.Clone(k.host), hash: h, net: k.net}
 		s.e.Store(e)
 		x.insert(s)
 		c.ringAdd(s)
@@ -981,9 +1053,7 @@ func (c *Cache) Stats() Stats {
 		Lookups:      c.lookups.Load(),
 		LookupErrors: c.lookupErrors.Load(),
 	}
-	for i := range c.hits {
-		s.Hits += c.hits[i].n.Load()
-	}
+	s.Hits = c.hits.Load()
 	c.mu.Lock()
 	s.InFlight, s.Entries, s.Bytes = len(c.flights), c.count, c.bytes
 	c.mu.Unlock()

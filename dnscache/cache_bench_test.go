@@ -79,7 +79,7 @@ func scaleNames(n int) []string {
 func scaleCache(b *testing.B, hosts []string, maxEntries int) *Cache {
 	b.Helper()
 	c := newCache(b, MaxEntries(maxEntries), MaxBytes(1<<31))
-	c.src = countingSource{1}
+	c.src, c.instant = countingSource{1}, true // as Static would be
 	var buf [4]netip.Addr
 	for _, h := range hosts {
 		if _, err := c.AppendNetIP(context.Background(), buf[:0], "ip4", h); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,6 +311,26 @@ func TestAnEntryHoldsNoMoreHeapThanItCountsAgainstMaxBytes(t *testing.T) {
 			assert.LessOrEqual(t, grown, st.Bytes, "the heap the entries hold is within what they count")
 		})
 	}
+}
+
+// A caller may pass a name cut out of a larger string (a URL, a request
+// read into one buffer). The cache keeps a copy of the name, not the
+// string it was cut from: MaxBytes counts the name only.
+func TestACachedNameKeepsNoneOfTheLargerStringItWasCutFrom(t *testing.T) {
+	const names, pad = 200, 64 << 10
+	c := newCache(t, MaxEntries(names), MaxBytes(1<<30))
+	c.src = countingSource{1}
+	before := cacheHeap()
+	for i := range names {
+		s := strings.Repeat("x", pad) + fmt.Sprintf("n%03d.cut.test", i)
+		_, err := c.LookupNetIP(context.Background(), "ip4", s[pad:])
+		require.NoError(t, err)
+	}
+	grown := int64(cacheHeap()) - int64(before)
+	st := c.Stats()
+	require.Equal(t, names, st.Entries)
+	assert.LessOrEqual(t, grown, st.Bytes, "%d entries hold %d bytes of heap (%d each), count %d: the %d KiB strings the names were cut from are kept alive",
+		names, grown, grown/names, st.Bytes, pad>>10)
 }
 
 func TestAnAnswerOverMaxAnswerAddrsKeepsTheFirstOfEachFamily(t *testing.T) {

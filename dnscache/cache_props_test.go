@@ -47,7 +47,7 @@ func FuzzKeepAddrsKeepsTheFirstOfEachFamilyFairly(f *testing.F) {
 		L := int(limit)
 		addrs := fuzzAddrs(b)
 		in := slices.Clone(addrs)
-		kept, n4, truncated := keepAddrs(addrs, L)
+		kept, n4, truncated := keepAddrs(nil, addrs, L)
 		if !slices.Equal(in, addrs) {
 			t.Fatal("keepAddrs changed its input")
 		}
@@ -59,6 +59,12 @@ func FuzzKeepAddrsKeepsTheFirstOfEachFamilyFairly(f *testing.F) {
 		}
 		if len(addrs) > 0 && cap(kept) != len(kept) {
 			t.Fatalf("kept slice has cap %d for %d addresses: it may share a larger array", cap(kept), len(kept))
+		}
+		var one [1]netip.Addr
+		if inBuf, n4b, tb := keepAddrs(one[:0], addrs, L); !slices.Equal(inBuf, kept) || n4b != n4 || tb != truncated {
+			t.Fatalf("into a buffer of 1: kept %v (n4 %d, truncated %t), want %v (%d, %t)", inBuf, n4b, tb, kept, n4, truncated)
+		} else if len(inBuf) == 1 && &inBuf[0] != &one[0] {
+			t.Fatal("one address kept outside the buffer that holds it")
 		}
 		v4, v6 := family(addrs, true), family(addrs, false)
 		k4, k6 := family(kept, true), family(kept, false)
@@ -139,7 +145,7 @@ func FuzzEveryViewOfAnEntryIsARotationOfItsFamily(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, r uint32, fam uint8) {
 		fam %= 3
 		e := &entry{}
-		e.addrs, e.n4, _ = keepAddrs(fuzzAddrs(b), len(b)+1)
+		e.addrs, e.n4, _ = keepAddrs(nil, fuzzAddrs(b), len(b)+1)
 		want := e.addrs
 		if fam != famAll {
 			want = family(e.addrs, fam == fam4)

@@ -16,6 +16,13 @@ type source interface {
 	lookup(ctx context.Context, network, host string) (addrs []netip.Addr, ttl time.Duration, err error)
 }
 
+// instantSource is a source that answers from memory, without waiting:
+// a caller can wait for it as it waits for a function call (see
+// Cache.getSlow).
+type instantSource interface {
+	instant() bool
+}
+
 // noTTL marks a negative answer that carried no SOA record.
 const noTTL time.Duration = -1
 
@@ -52,6 +59,8 @@ type staticSource struct {
 	hosts *hostsFile
 	ttl   time.Duration
 }
+
+func (staticSource) instant() bool { return true }
 
 func (s staticSource) lookup(_ context.Context, network, host string) ([]netip.Addr, time.Duration, error) {
 	addrs, ttl, listed, err := s.hosts.answer(network, host, s.ttl)
