@@ -91,8 +91,9 @@ func scaleCache(b *testing.B, hosts []string, maxEntries int) *Cache {
 
 // BenchmarkScale: a hit on one of 16 names spread over a cache of entries
 // names (serial and parallel), then an insert into that full cache (which
-// evicts one) through a lookup and alone, and a fill from empty (ns/host),
-// at 10, 10k and 1M entries.
+// evicts one) through a lookup (run by the caller, or detached in a
+// goroutine of its own) and alone, and a fill from empty (ns/host), at 10,
+// 10k and 1M entries.
 // The cache is filled once per size, outside the timings, and collected
 // garbage first, so that a hit does not share the CPU with the collector.
 func BenchmarkScale(b *testing.B) {
@@ -145,6 +146,25 @@ func benchmarkScale(b *testing.B, n int) {
 		}
 		if e := c.Stats().Entries; e > n {
 			b.Fatalf("%d entries, MaxEntries %d", e, n)
+		}
+	})
+	b.Run("op=insert-full-detached", func(b *testing.B) {
+		// The same, from a caller that can give up (a context that
+		// ends) and a source that may block (as a DNS server does): the
+		// lookup runs in a goroutine of its own, which the caller waits
+		// for, and the caller's flight has a channel.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		c.instant = false
+		defer func() { c.instant = true }()
+		var buf [4]netip.Addr
+		i := n
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.AppendNetIP(ctx, buf[:0], "ip4", hosts[i%len(hosts)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
 		}
 	})
 	b.Run("op=store-full", func(b *testing.B) {
