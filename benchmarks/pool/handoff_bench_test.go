@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -315,7 +316,8 @@ func BenchmarkHandoffLatency(b *testing.B) {
 // each Get and Release at once, b.N times in all, on a warm pool of size
 // resources. ns/op is per Get+Release, across all goroutines; waits/op is
 // the share of Gets that found nothing idle and waited for a release, from
-// each pool's own counters.
+// each pool's own counters; lockwait-ns/op is the time goroutines spent
+// blocked on locks (see lockWait), per Get+Release.
 func BenchmarkContention(b *testing.B) {
 	for _, size := range []int{4, 64} {
 		for _, g := range []int{1, 8, 64, 512} {
@@ -349,10 +351,25 @@ func contend[R any](b *testing.B, p benchPool[R], g int) {
 		})
 	}
 	before := p.waits()
+	blocked := lockWait()
 	b.ReportAllocs()
 	b.ResetTimer()
 	close(start)
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(p.waits()-before)/float64(b.N), "waits/op")
+	b.ReportMetric(float64(lockWait()-blocked)/float64(b.N), "lockwait-ns/op")
+}
+
+// lockWait is the runtime's estimate of the time goroutines have spent
+// blocked on a sync.Mutex, sync.RWMutex or runtime-internal lock (a
+// channel's, say), in nanoseconds, summed over goroutines: so with many
+// goroutines it can exceed the wall time.
+func lockWait() int64 {
+	s := []metrics.Sample{{Name: "/sync/mutex/wait/total:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return int64(s[0].Value.Float64() * 1e9)
 }
