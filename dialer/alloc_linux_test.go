@@ -220,14 +220,21 @@ func TestADialThroughGosResolverAllocatesOnlyTheReparseMoreThanNetDialer(t *test
 		res                 *net.Resolver
 		net                 *net.Dialer
 		opts                []dialer.Option
+		ctx                 context.Context
 		extra               float64
 	}
+	// Under a context that can end, the attempt's tracking adds its state
+	// (1) and, without options, the Control hook (5): see the first test.
+	deadline, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
 	rows := []row{
-		{"a loopback DNS server, no options", "tcp", "one.example", srv.Resolver(), &net.Dialer{}, []dialer.Option{dialer.MultipathTCP(false)}, 2},
-		{"a loopback DNS server, typical options", "tcp", "one.example", srv.Resolver(), &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts, 2},
+		{"a loopback DNS server, no options", "tcp", "one.example", srv.Resolver(), &net.Dialer{}, []dialer.Option{dialer.MultipathTCP(false)}, context.Background(), 2},
+		{"a loopback DNS server, typical options", "tcp", "one.example", srv.Resolver(), &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts, context.Background(), 2},
+		{"a loopback DNS server, no options, a context that can end", "tcp", "one.example", srv.Resolver(), &net.Dialer{}, []dialer.Option{dialer.MultipathTCP(false)}, deadline, 2 + 6},
+		{"a loopback DNS server, typical options, a context that can end", "tcp", "one.example", srv.Resolver(), &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts, deadline, 2 + 1},
 	}
 	if _, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip4", "localhost"); err == nil {
-		rows = append(rows, row{"localhost from /etc/hosts, tcp4, typical options", "tcp4", "localhost", net.DefaultResolver, &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts, 6})
+		rows = append(rows, row{"localhost from /etc/hosts, tcp4, typical options", "tcp4", "localhost", net.DefaultResolver, &net.Dialer{KeepAliveConfig: allocKeepAlive, Control: sockopt.DialControl(allocSockopts...)}, typicalOpts, context.Background(), 6})
 	} else {
 		t.Logf("localhost does not resolve here, its row skipped: %v", err)
 	}
@@ -239,10 +246,10 @@ func TestADialThroughGosResolverAllocatesOnlyTheReparseMoreThanNetDialer(t *test
 			dial := func(dial func(ctx context.Context, network, address string) (net.Conn, error)) func(ctx context.Context, _, address string) (net.Conn, error) {
 				return func(ctx context.Context, _, address string) (net.Conn, error) { return dial(ctx, tc.network, address) }
 			}
-			viaNet := dialAllocs(t, context.Background(), ln, dial(tc.net.DialContext), address)
+			viaNet := dialAllocs(t, tc.ctx, ln, dial(tc.net.DialContext), address)
 			d, err := dialer.New(append(tc.opts, dialer.Resolver(tc.res))...)
 			require.NoError(t, err)
-			viaNettune := dialAllocs(t, context.Background(), ln, dial(d.DialContext), address)
+			viaNettune := dialAllocs(t, tc.ctx, ln, dial(d.DialContext), address)
 			t.Logf("allocations per dial: net.Dialer %.1f, dialer.Dialer %.1f", viaNet, viaNettune)
 			assert.LessOrEqual(t, viaNettune, viaNet+tc.extra, "allocations of a dial through a *net.Resolver, against net.Dialer's")
 		})
