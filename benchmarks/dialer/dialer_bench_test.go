@@ -17,6 +17,7 @@ import (
 	"github.com/nettune/nettune/dialer"
 	"github.com/nettune/nettune/dnscache"
 	"github.com/nettune/nettune/internal/dnstest"
+	"github.com/nettune/nettune/internal/servetest"
 	"github.com/nettune/nettune/sockopt"
 )
 
@@ -332,40 +333,16 @@ func echoServer(b *testing.B) net.Listener {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex // guards conns
-	var conns []net.Conn
-	wg.Go(func() {
+	servetest.Serve(b, ln, func(c net.Conn) {
+		buf := make([]byte, len(header)+len(body))
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(c, buf); err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				buf := make([]byte, len(header)+len(body))
-				for {
-					if _, err := io.ReadFull(c, buf); err != nil {
-						return
-					}
-					if _, err := c.Write(buf); err != nil {
-						return
-					}
-				}
-			})
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
 		}
-	})
-	b.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
 	return ln
 }
