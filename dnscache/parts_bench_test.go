@@ -108,6 +108,20 @@ func BenchmarkHitParts(b *testing.B) {
 			i++
 		}
 	})
+	b.Run("part=whole-without-clock", func(b *testing.B) {
+		// The whole hit but the clock read: an injected clock that
+		// returns a constant (one indirect call instead of the read).
+		now := c.now()
+		c.clock = func() int64 { return now }
+		defer func() { c.clock = nil }()
+		buf := make([]netip.Addr, 0, 4)
+		ctx := context.Background()
+		i := 0
+		for b.Loop() {
+			buf, _ = c.AppendNetIP(ctx, buf[:0], "ip4", hot[i&15])
+			i++
+		}
+	})
 }
 
 // BenchmarkMissParts measures each part of a miss alone (a new name into a
