@@ -285,8 +285,10 @@ func (c *Cache) LookupNetIP(ctx context.Context, network, host string) ([]netip.
 // AppendNetIP is [Cache.LookupNetIP] that appends the addresses to dst and
 // returns the extended slice. When the answer is cached and fresh (for "ip4"
 // and "ip6", also as part of an "ip" answer), host has no upper-case letter
-// and dst has room, it allocates nothing, takes no lock and reads only the
-// monotonic clock: this is the hot path.
+// and dst has room, it allocates nothing, takes no lock, counts the hit in
+// a counter of its P (a plain increment; an atomic one with -race, another
+// compiler or on 32-bit platforms) and reads only the monotonic clock: this
+// is the hot path.
 //
 // The addresses come rotated, starting at a different one from call to call
 // (evenly over successive calls), so that connections opened one after the
