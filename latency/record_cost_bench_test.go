@@ -22,7 +22,11 @@ import (
 //     alone: the price of being safe for any number of goroutines without
 //     a locked instruction;
 //   - record: RecordValue itself (counter+stats, pinned, in the shard of
-//     the P, with the wrap check).
+//     the P, with the wrap check);
+//   - stores=3 and stores=9: that many plain stores and nothing else,
+//     as many as an unsynchronised HdrHistogram RecordValue and record
+//     make per value (see record_pinned.go): on a CPU that retires one
+//     store per cycle these bound the other modes from below.
 //
 // counter and counter+stats are not safe ways to record: they are here
 // only to be measured against record.
@@ -76,6 +80,33 @@ func BenchmarkRecordCost(b *testing.B) {
 			i++
 		}
 	})
+	var words [9 * 8]uint64 // one cache line per word
+	b.Run("mode=stores=3", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			costStores3(&words, vs[i&mask])
+			i++
+		}
+	})
+	b.Run("mode=stores=9", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			costStores9(&words, vs[i&mask])
+			i++
+		}
+	})
+}
+
+//go:noinline
+func costStores3(w *[9 * 8]uint64, v int64) {
+	w[0], w[8], w[16] = uint64(v), uint64(v), uint64(v)
+}
+
+//go:noinline
+func costStores9(w *[9 * 8]uint64, v int64) {
+	w[0], w[8], w[16] = uint64(v), uint64(v), uint64(v)
+	w[24], w[32], w[40] = uint64(v), uint64(v), uint64(v)
+	w[48], w[56], w[64] = uint64(v), uint64(v), uint64(v)
 }
 
 //go:noinline
