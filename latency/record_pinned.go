@@ -16,7 +16,7 @@ import (
 //
 // On that CPU the pinned path is held back by its stores more than by its
 // instructions: the CPU retires one store per cycle (each plain store in
-// a loop adds about 0.33 ns), and record makes 9 per value where an
+// a loop adds 0.25-0.33 ns), and record makes 9 per value where an
 // unsynchronised HdrHistogram RecordValue makes 3: the frame pointer push,
 // the spills of h and v that the call to procPin forces (Go's ABI saves
 // no register across a call), the two return addresses and the two
