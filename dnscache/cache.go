@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -357,8 +358,17 @@ func (e *entry) appendRotated(dst []netip.Addr, r uint32, fam int) []netip.Addr 
 			return append(dst, e.addrs[0])
 		}
 		i := int(uint64(r) * uint64(n) >> 32) // r mod n, without a division
-		dst = append(dst, e.addrs[i:]...)
-		return append(dst, e.addrs[:i]...)
+		// One address at a time into room made once: appending a
+		// slice of them calls the runtime's typed copy (an Addr holds
+		// a pointer) twice, which cost a two-address hit about 8 ns.
+		dst = slices.Grow(dst, n)
+		for _, a := range e.addrs[i:] {
+			dst = append(dst, a)
+		}
+		for _, a := range e.addrs[:i] {
+			dst = append(dst, a)
+		}
+		return dst
 	}
 	// The IPv4 or IPv6 part of an "ip" answer, in place: skip the first i
 	// addresses of the family, then wrap round to them.
