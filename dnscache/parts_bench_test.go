@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 	_ "unsafe" // for go:linkname
@@ -32,7 +33,7 @@ func BenchmarkHitParts(b *testing.B) {
 	hot := make([]string, 16)
 	hashes := make([]uint64, 16)
 	for i := range hot {
-		hot[i] = hosts[i*len(hosts)/len(hot)]
+		hot[i] = strings.Clone(hosts[i*len(hosts)/len(hot)]) // a caller's copy (see benchmarkScale)
 		hashes[i] = c.hashName(hot[i])
 	}
 	t := c.idx[1].t.Load()
