@@ -362,11 +362,11 @@ func (e *entry) appendRotated(dst []netip.Addr, r uint32, fam int) []netip.Addr 
 		// slice of them calls the runtime's typed copy (an Addr holds
 		// a pointer) twice, which cost a two-address hit about 8 ns.
 		dst = slices.Grow(dst, n)
-		for _, a := range e.addrs[i:] {
-			dst = append(dst, a)
-		}
-		for _, a := range e.addrs[:i] {
-			dst = append(dst, a)
+		for range n {
+			dst = append(dst, e.addrs[i])
+			if i++; i == n {
+				i = 0
+			}
 		}
 		return dst
 	}
