@@ -1,10 +1,12 @@
-//go:build gc && !race && !nettune_atomic
+//go:build gc && !race && !nettune_atomic && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
 
 package latency
 
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/nettune/nettune/internal/pin"
 )
 
 // BenchmarkRecordCost takes the pinned Record apart, on the value ring of
@@ -18,7 +20,7 @@ import (
 //     table) and a plain counter increment, without pinning: what a
 //     histogram that is not safe for concurrent use does;
 //   - counter+stats: plus the exact 128-bit sum, minimum and maximum;
-//   - pin: procPin and procUnpin around a plain increment of a per-P word,
+//   - pin: pin.Pin and pin.Unpin around a plain increment of a per-P word,
 //     alone: the price of being safe for any number of goroutines without
 //     a locked instruction;
 //   - record: RecordValue itself (counter+stats, pinned, in the shard of
@@ -143,9 +145,9 @@ func costCounterStats(h *Histogram, sh *shard, v int64) {
 //
 //go:noinline
 func costPin(perP []uint64) {
-	p := procPin()
+	p := pin.Pin()
 	if i := uint(p) * 8; i < uint(len(perP)) {
 		perP[i]++
 	}
-	procUnpin()
+	pin.Unpin()
 }

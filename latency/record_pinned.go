@@ -1,24 +1,22 @@
-//go:build gc && !race && !nettune_atomic
+//go:build gc && !race && !nettune_atomic && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
 
 package latency
 
-import (
-	_ "unsafe" // for go:linkname
-)
+import "github.com/nettune/nettune/internal/pin"
 
 // The pinned path. Any LOCK-prefixed instruction (an atomic add, and also
 // an atomic store, which is an XCHG on amd64) costs about 5.4 ns here even
 // uncontended, so no design with a locked instruction per Record gets
 // under 3 ns. Measured on the 2-core development machine: an atomic add
-// into a shared array 5.4 ns serial, 6.8 ns from two cores; procPin, a
-// plain increment into a per-P array and procUnpin 2.2 ns serial and
+// into a shared array 5.4 ns serial, 6.8 ns from two cores; pin.Pin, a
+// plain increment into a per-P array and pin.Unpin 2.2 ns serial and
 // 1.1-1.7 ns from two cores.
 //
 // On that CPU the pinned path is held back by its stores more than by its
 // instructions: the CPU retires one store per cycle (each plain store in
 // a loop adds 0.25-0.33 ns), and record makes 9 per value where an
 // unsynchronised HdrHistogram RecordValue makes 3: the frame pointer push,
-// the spills of h and v that the call to procPin forces (Go's ABI saves
+// the spills of h and v that the call to pin.Pin forces (Go's ABI saves
 // no register across a call), the two return addresses and the two
 // updates of the M's lock count that pinning is, the sum and the counter.
 // Cutting instructions without cutting stores did not show: a flat per-P
@@ -26,27 +24,16 @@ import (
 // (cachegrind) and changed nothing measurable (p=0.86 in 20 interleaved
 // runs). BenchmarkRecordCost takes the path apart.
 //
-// Between procPin and procUnpin the goroutine cannot be preempted and no
+// Between pin.Pin and pin.Unpin the goroutine cannot be preempted and no
 // other goroutine runs on its P, so the P's shard has exactly one writer
 // and plain read-modify-writes cannot lose a count to another writer.
-// Readers (Snapshot) load the words atomically (on amd64 a plain load of
-// an aligned word): never torn, at worst a little stale, and possibly out
-// of order with each other off amd64, which Snapshot allows for.
-//
-// sync.Pool pins its P the same way, through runtime-provided twins of
-// these two functions. runtime.procPin and runtime.procUnpin themselves are
-// kept for packages outside the standard library that reach them with a
-// linkname directive: runtime/proc.go marks both with a bare //go:linkname
-// directive (which lets the linker accept the pull) and says "Do not remove
-// or change the type signature. See go.dev/issue/67401". Should that ever
-// change, build with -tags nettune_atomic (or -race) to get the atomic
-// path instead.
-
-//go:linkname procPin runtime.procPin
-func procPin() int
-
-//go:linkname procUnpin runtime.procUnpin
-func procUnpin()
+// Readers (Snapshot) load the words atomically: never torn (this build is
+// for 64-bit platforms only, where a plain store of an aligned word is
+// one store), at worst a little stale, and possibly out of order with each
+// other off amd64, which Snapshot allows for. internal/pin says why
+// pinning is sound and what it relies on; without it (-race, the
+// nettune_atomic tag, gccgo, 32-bit platforms) Record takes the atomic
+// path.
 
 const pinnedPath = true
 
@@ -60,7 +47,7 @@ func (h *Histogram) record(v int64) {
 		h.recordShared(v)
 		return
 	}
-	p := procPin()
+	p := pin.Pin()
 	if uint(p) < uint(len(h.pinned)) {
 		k, j := h.octaveOf(v)
 		if sh := h.pinned[p].Load(); sh != nil {
@@ -81,12 +68,12 @@ func (h *Histogram) record(v int64) {
 				if *n++; *n == 0 {
 					sh.wrapped(h.scale, int(k)<<h.scale+j)
 				}
-				procUnpin()
+				pin.Unpin()
 				return
 			}
 		}
 	}
-	procUnpin()
+	pin.Unpin()
 	h.recordSlow(v)
 }
 
@@ -99,9 +86,9 @@ func (h *Histogram) recordSlow(v int64) {
 		h.self().record(v)
 		return
 	}
-	p := procPin()
+	p := pin.Pin()
 	if uint(p) >= uint(len(h.pinned)) {
-		procUnpin()
+		pin.Unpin()
 		h.recordShared(v)
 		return
 	}
@@ -114,7 +101,7 @@ func (h *Histogram) recordSlow(v int64) {
 	if sh.chunk(k) == nil {
 		sh.setChunkPinned(k, h.scale)
 	}
-	procUnpin()
+	pin.Unpin()
 	h.record(v) // now on the fast path, on whichever P the goroutine is
 }
 

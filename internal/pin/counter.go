@@ -6,7 +6,7 @@
 // uncontended (any LOCK-prefixed instruction does), and more when two cores
 // share the counter's cache line; pinning, a plain increment of the P's own
 // counter and unpinning cost about 2 ns. The technique and why it is sound
-// are described in counter_pinned.go; builds where it is not available
+// are described in pin_pinned.go; builds where it is not available
 // (another compiler, -race, the nettune_atomic tag, 32-bit platforms) use
 // atomic adds into sharded counters instead, with the same results.
 package pin

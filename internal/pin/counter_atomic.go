@@ -7,7 +7,8 @@ import (
 	"unsafe"
 )
 
-// Pinned reports whether this build counts with plain writes per P.
+// Pinned reports whether this build has Pin: counters, and latency's
+// Record, write per P with plain stores.
 const Pinned = false
 
 // Inc adds one to the count and returns the new count of the shard it

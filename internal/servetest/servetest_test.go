@@ -24,7 +24,8 @@ func TestStopClosesConnsWhoseHandlersBlock(t *testing.T) {
 	stop := Serve(t, ln, func(c net.Conn) {
 		close(entered)
 		_, _ = c.Read(make([]byte, 1)) // blocks: the client sends nothing
-		for range 1000 { // still busy when a stop that does not wait returns
+		// Still busy when a stop that does not wait returns.
+		for range 1000 {
 			runtime.Gosched()
 		}
 		close(returned)
