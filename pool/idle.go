@@ -59,7 +59,8 @@ func (s *idleStack[T]) pop() *resource[T] {
 		}
 		r := s.slots[top-1].Load()
 		if r == nil {
-			continue // retired since h was read, so the head has moved on
+			s.moved(h) // retired since h was read, so the head has moved on
+			continue
 		}
 		// r.link may be stale if r was popped and pushed again since h
 		// was read; the head's tag has then changed, and the CAS fails.
@@ -84,6 +85,7 @@ func (s *idleStack[T]) push(r *resource[T]) bool {
 		if top != 0 {
 			t := s.slots[top-1].Load()
 			if t == nil {
+				s.moved(h)
 				continue
 			}
 			depth = uint32(t.link.Load() >> 32)
@@ -108,6 +110,18 @@ func (s *idleStack[T]) push(r *resource[T]) bool {
 	}
 }
 
+// errCorrupt is the panic of a broken stack. Only a bug in this file can
+// break it; looping or growing a buffer for ever would hide that.
+const errCorrupt = "pool: idle stack corrupted: a free slot or a cycle in it"
+
+// moved panics unless the head has moved on from h, which names a free
+// slot as its top.
+func (s *idleStack[T]) moved(h uint64) {
+	if s.head.Load() == h {
+		panic(errCorrupt)
+	}
+}
+
 // len is the number of resources in the stack at one instant.
 func (s *idleStack[T]) len() int {
 	for {
@@ -118,6 +132,7 @@ func (s *idleStack[T]) len() int {
 		}
 		t := s.slots[top-1].Load()
 		if t == nil {
+			s.moved(h)
 			continue
 		}
 		depth := t.link.Load() >> 32
@@ -140,9 +155,7 @@ func (s *idleStack[T]) takeAll(buf []*resource[T]) []*resource[T] {
 			for top := uint32(h); top != 0; {
 				r := s.slots[top-1].Load()
 				if r == nil || len(buf)-n == len(s.slots) {
-					// Only a bug in this file can do this; looping or
-					// growing buf for ever would hide it.
-					panic("pool: idle stack corrupted: a free slot or a cycle in it")
+					panic(errCorrupt)
 				}
 				buf = append(buf, r)
 				top = uint32(r.link.Load())

@@ -235,3 +235,63 @@ func TestAReleaseRacingResetLeavesNothingStaleIdle(t *testing.T) {
 	}
 	assert.Equal(t, uint64(2000), p.Stats().Closed.Reset)
 }
+
+// The invariant checks are worth something only if they see a broken
+// structure: break each part once, look, and mend it.
+func TestTheInvariantCheckSeesABrokenIdleStack(t *testing.T) {
+	build := func(t *testing.T) (*Pool[*stackRes], *resource[*stackRes]) {
+		p := newStackPool(t, MaxSize(4))
+		var hs []Resource[*stackRes]
+		for range 3 {
+			h, err := p.Get(context.Background())
+			require.NoError(t, err)
+			hs = append(hs, h)
+		}
+		for _, h := range hs {
+			h.Release()
+		}
+		require.NoError(t, p.CheckInvariants())
+		return p, p.idle.slots[uint32(p.idle.head.Load())-1].Load()
+	}
+	t.Run("a cycle", func(t *testing.T) {
+		p, top := build(t)
+		was := top.link.Swap(link(3, top.slot+1))
+		assert.ErrorContains(t, p.CheckInvariants(), "twice")
+		top.link.Store(was)
+	})
+	t.Run("a wrong depth below the top", func(t *testing.T) {
+		p, top := build(t)
+		below := p.idle.slots[uint32(top.link.Load())-1].Load()
+		below.link.Add(1 << 32)
+		assert.ErrorContains(t, p.CheckInvariants(), "depth")
+		below.link.Add(^uint64(1<<32 - 1))
+	})
+	t.Run("a free slot in the stack", func(t *testing.T) {
+		p, top := build(t)
+		p.idle.slots[top.slot].Store(nil)
+		assert.PanicsWithValue(t, errCorrupt, func() { _ = p.CheckInvariants() }, "the stack's own guard")
+		p.idle.slots[top.slot].Store(top)
+	})
+	t.Run("a stale generation left idle", func(t *testing.T) {
+		p, _ := build(t)
+		p.gen.Add(1)
+		assert.ErrorContains(t, p.CheckInvariants(), "before the last Reset")
+		p.gen.Add(^uint64(0))
+	})
+	t.Run("a waiter count not published", func(t *testing.T) {
+		p, _ := build(t)
+		p.waiting.Store(1)
+		assert.ErrorContains(t, p.CheckInvariantsNow(), "published")
+		p.waiting.Store(0)
+	})
+	t.Run("a resource lost from the stack", func(t *testing.T) {
+		p, top := build(t)
+		p.idle.head.Store(bump(p.idle.head.Load(), uint32(top.link.Load())))
+		// Quiet, it looks checked out; what shows it lost is that
+		// Shutdown, which the stress tests end with, never finishes.
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		assert.ErrorContains(t, p.Shutdown(ctx), "1 in use")
+		p.release(Resource[*stackRes]{r: top, seq: top.state.Load()}, returnNote{}) // found: closed now
+	})
+}
