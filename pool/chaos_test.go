@@ -192,12 +192,17 @@ func kill(srv *net.TCPConn, how int) {
 	}
 }
 
-// byRemote returns the server's side of the conn from addr, or nil.
+// byRemote returns the server's side of the conn from addr, or nil: the
+// latest accepted, since on loopback the kernel reuses a port in
+// TIME_WAIT at once (net.ipv4.tcp_tw_reuse=2, the default), and s.raw
+// keeps the conns closed before. (Searching from the front found such an
+// old conn: killing it left the live one alone, and a run of -count=20
+// failed with "the client never saw its conn die".)
 func (s *server) byRemote(addr string) *net.TCPConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, c := range s.raw {
-		if c.RemoteAddr().String() == addr {
+	for i := len(s.raw) - 1; i >= 0; i-- {
+		if c := s.raw[i]; c.RemoteAddr().String() == addr {
 			return c
 		}
 	}
