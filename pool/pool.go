@@ -174,7 +174,8 @@ func (h Resource[T]) Value() T {
 // has been Reset or closed since it was dialed, or MaxIdle resources are
 // idle already (the close function then runs before Release returns).
 // Release vouches that the resource is good: the HealthCheck's idle
-// threshold counts from it.
+// threshold counts from it. A Release that puts the resource back idle,
+// with no Get waiting, takes no lock.
 //
 // In a pool of connections ([NewConnPoolOf]) Release is the Close of a
 // [*Conn]: it vouches for nothing (a Read that returned data does), and it
@@ -219,9 +220,12 @@ type ClosedStats struct {
 }
 
 // Stats is a snapshot of a pool's state and counters, taken in O(1).
+// Gets and Releases that take no lock (see [Pool]) may run while it is
+// taken, so its fields can disagree by the few operations in flight; once
+// the pool is quiet they are exact.
 type Stats struct {
 	MaxSize int // the MaxSize limit
-	InUse   int // checked out now
+	InUse   int // checked out now (counting one being released or checked out this instant)
 	Idle    int // idle now
 	Dialing int // dials in flight now
 	Waiting int // Gets waiting now
