@@ -167,6 +167,12 @@ func TestDefaultBacklogIsReadBack(t *testing.T) {
 	assert.Positive(t, got, "Go's backlog (somaxconn) is read back")
 }
 
+// beyondInt32 is a backlog the kernel cannot take; where int has 32 bits it
+// wraps to a negative one, refused as well.
+var beyondInt32 = int(int64(maxInt32) + 1)
+
+var maxInt32 int32 = math.MaxInt32 // a variable: the conversion above is not a constant one
+
 func TestNewRejectsBadValuesAndConflictingOptions(t *testing.T) {
 	ka := listener.KeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Minute})
 	cases := []struct {
@@ -175,7 +181,7 @@ func TestNewRejectsBadValuesAndConflictingOptions(t *testing.T) {
 		bad  listener.Option // the option the error names
 	}{
 		{"negative backlog", []listener.Option{listener.Backlog(-1)}, listener.Backlog(-1)},
-		{"backlog beyond int32", []listener.Option{listener.Backlog(math.MaxInt32 + 1)}, listener.Backlog(math.MaxInt32 + 1)},
+		{"backlog beyond int32", []listener.Option{listener.Backlog(beyondInt32)}, listener.Backlog(beyondInt32)},
 		{"nil socket option", []listener.Option{listener.Sockopt(nil)}, listener.Sockopt(nil)},
 		{"nil conn option", []listener.Option{listener.ConnSockopt(nil)}, listener.ConnSockopt(nil)},
 		{"negative user timeout", []listener.Option{listener.ConnSockopt(sockopt.UserTimeout(-time.Second))}, listener.ConnSockopt(sockopt.UserTimeout(-time.Second))},

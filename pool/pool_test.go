@@ -628,7 +628,7 @@ func TestEveryRefusedOptionIsAnOptionErrorPrintedAsItWasWritten(t *testing.T) {
 		}
 		assert.Equal(t, tc.conflicts, conflicts, "%v", tc.opts)
 	}
-	if huge := int(^uint(0) >> 1); huge > 1<<32-2 { // 64-bit int: the idle stack names slots in 32 bits
+	if huge := int(^uint(0) >> 1); int64(huge) > 1<<32-2 { // 64-bit int: the idle stack names slots in 32 bits
 		_, err := pool.New(f.dial, f.close, pool.MaxSize(huge))
 		var oe *pool.OptionError
 		if assert.ErrorAs(t, err, &oe) {
