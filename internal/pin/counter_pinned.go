@@ -2,6 +2,10 @@
 
 package pin
 
+// Pinned reports whether counters, and latency's Record, write per P with
+// plain stores under [Pin].
+const Pinned = true
+
 // Inc adds one to the count and returns the new count of the shard it
 // added to (that of the calling goroutine's P), a number that grows by one
 // from one call to the next on the same P.

@@ -1,4 +1,4 @@
-//go:build gc && !race && !nettune_atomic && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+//go:build gc && !nettune_atomic
 
 package pin
 
@@ -11,9 +11,10 @@ import (
 // preempted and no other goroutine runs on that P, so data kept per P has
 // exactly one writer and plain read-modify-writes lose nothing. Keep the
 // pinned section short: no allocation, no blocking, no call that could
-// yield. Readers load the words atomically, which on the 64-bit platforms
-// of this build are single aligned stores on the writer's side: never torn,
-// at worst a little stale. Pin exists only where [Pinned] is true.
+// yield. Readers load the words atomically. Where [Pinned] is true (64-bit
+// platforms, no -race) the writer's plain stores of aligned words are
+// never torn, at worst a little stale; elsewhere plain writes are not
+// used, and Pin serves only [Hint].
 //
 // sync.Pool pins its P the same way, through runtime-provided twins of
 // these two functions. runtime.procPin and runtime.procUnpin themselves are
@@ -21,8 +22,8 @@ import (
 // linkname directive: runtime/proc.go marks both with a bare //go:linkname
 // directive (which lets the linker accept the pull) and says "Do not remove
 // or change the type signature. See go.dev/issue/67401". Should that ever
-// change, build with -tags nettune_atomic (or -race) to get the atomic
-// paths of this package and of latency.
+// change, build with -tags nettune_atomic: nothing then links to them
+// (Hint returns 0, and this package's and latency's atomic paths are used).
 //
 //go:linkname Pin runtime.procPin
 func Pin() int
@@ -32,6 +33,12 @@ func Pin() int
 //go:linkname Unpin runtime.procUnpin
 func Unpin()
 
-// Pinned reports whether this build has [Pin]: counters, and latency's
-// Record, write per P with plain stores.
-const Pinned = true
+// Hint returns the number of the P the calling goroutine runs on (below
+// GOMAXPROCS at the time): a hint for picking a per-P cache line, since
+// the goroutine may move to another P as soon as Hint returns. Use it
+// only with atomic operations on what it picks.
+func Hint() int {
+	id := Pin()
+	Unpin()
+	return id
+}
