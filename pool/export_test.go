@@ -40,6 +40,20 @@ func (p *Pool[T]) CheckInvariants() error {
 		}
 		top = uint32(r.link.Load())
 	}
+	for i := range p.idle.local {
+		r := p.idle.local[i].r.Load()
+		switch {
+		case r == nil:
+			continue
+		case p.idle.slots[r.slot].Load() != r:
+			return fmt.Errorf("P %d's idle slot: its resource's slot %d is not its own", i, r.slot)
+		case seen[r]:
+			return fmt.Errorf("P %d's idle slot: slot %d is idle twice", i, r.slot)
+		case r.gen != p.gen.Load():
+			return fmt.Errorf("P %d's idle slot: slot %d dialed before the last Reset", i, r.slot)
+		}
+		seen[r] = true
+	}
 	idle, inUse := len(seen), 0
 	for i := range p.nslots {
 		if r := p.idle.slots[i].Load(); r != nil && !seen[r] {

@@ -9,6 +9,7 @@ const (
 	faultNoRecheck = false // release does not look again after its push
 	faultNoTag     = false // the idle stack's head keeps one tag (ABA)
 	faultYield     = false // widen the races' windows: see yield
+	faultNoLocal   = false // no per-P slots in front of the idle stack (not a fault: the stack alone)
 )
 
 // yield does nothing in a normal build.

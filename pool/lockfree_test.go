@@ -239,8 +239,9 @@ func TestAReleaseRacingResetLeavesNothingStaleIdle(t *testing.T) {
 // The invariant checks are worth something only if they see a broken
 // structure: break each part once, look, and mend it.
 func TestTheInvariantCheckSeesABrokenIdleStack(t *testing.T) {
+	// MaxIdle below MaxSize: no per-P slots, all three idle on the stack.
 	build := func(t *testing.T) (*Pool[*stackRes], *resource[*stackRes]) {
-		p := newStackPool(t, MaxSize(4))
+		p := newStackPool(t, MaxSize(4), MaxIdle(3))
 		var hs []Resource[*stackRes]
 		for range 3 {
 			h, err := p.Get(context.Background())
@@ -283,6 +284,30 @@ func TestTheInvariantCheckSeesABrokenIdleStack(t *testing.T) {
 		p.waiting.Store(1)
 		assert.ErrorContains(t, p.CheckInvariantsNow(), "published")
 		p.waiting.Store(0)
+	})
+	t.Run("a resource idle in two Ps' slots", func(t *testing.T) {
+		if faultNoLocal {
+			t.Skip("built without per-P slots (POOLFAULT)")
+		}
+		p := newStackPool(t, MaxSize(4))
+		h, err := p.Get(context.Background())
+		require.NoError(t, err)
+		h.Release()
+		require.Len(t, p.idle.local, runtime.GOMAXPROCS(0))
+		var r *resource[*stackRes]
+		for i := range p.idle.local {
+			if r = p.idle.local[i].r.Load(); r != nil {
+				break
+			}
+		}
+		require.NotNil(t, r, "a Release fills its P's slot")
+		require.NoError(t, p.CheckInvariants())
+		extra := append(p.idle.local, localSlot[*stackRes]{}) // a P's slot more, to put it in twice
+		extra[len(extra)-1].r.Store(r)
+		was := p.idle.local
+		p.idle.local = extra
+		assert.Error(t, p.CheckInvariants())
+		p.idle.local = was
 	})
 	t.Run("a resource lost from the stack", func(t *testing.T) {
 		p, top := build(t)

@@ -46,7 +46,9 @@ func (e *BackoffError) Unwrap() []error { return []error{ErrBackoff, e.Err} }
 // use by multiple goroutines. Build one with [New].
 //
 // The idle set is a stack (the most recently released resource is taken
-// first, so the rest can age out) that Get and Release use without a lock;
+// first, so the rest can age out), with a slot per P in front of it that
+// holds the last resource released on that P and is taken first there;
+// Get and Release use both without a lock;
 // callers that find it empty wait in a FIFO queue, behind a mutex, and are
 // handed resources directly as they are released or dialed. A resource due
 // for its [HealthCheck] is checked by the Get that receives it, whichever
@@ -287,8 +289,7 @@ func newPool[T any](cfg config, health func(context.Context, T) error) *Pool[T] 
 		done:    make(chan struct{}),
 	}
 	p.waiters.pub = &p.waiting
-	p.idle.max = uint32(cfg.maxIdle)
-	p.idle.slots = make([]atomic.Pointer[resource[T]], cfg.maxSize)
+	p.idle.init(cfg.maxSize, cfg.maxIdle)
 	if health != nil {
 		p.healthAt = int64(cfg.health.after())
 		p.checkAt = p.healthAt
@@ -387,7 +388,7 @@ func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
 			break
 		}
 		if h, ok := p.claim(ctx, r); ok {
-			p.idle.hits.Add(1)
+			p.idle.hits.Inc()
 			if p.cfg.recorder != nil {
 				p.cfg.recorder.Record(0)
 			}
@@ -1157,7 +1158,10 @@ func (p *Pool[T]) Stats() Stats {
 	}
 	p.mu.Unlock()
 	s.WaitTime = time.Duration(p.waitTime.Load())
-	early, fast := p.early.Load(), p.idle.hits.Load()
+	early, fast := p.early.Load(), uint64(0)
+	if p.idle.hits != nil { // nil in the zero Pool
+		fast = p.idle.hits.Load()
+	}
 	s.Gets += early + fast
 	s.Hits += fast
 	s.Timeouts = p.timeouts.Load() + early

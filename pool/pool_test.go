@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -125,6 +126,9 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 func TestGetReusesTheMostRecentlyReleasedResource(t *testing.T) {
+	// One P: the order holds per P (each has its own slot in front of the
+	// stack), and a goroutine can move between Ps at any time.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	f := &factory{}
 	p := newPool(t, f, pool.MaxSize(4))
 	ctx := context.Background()
