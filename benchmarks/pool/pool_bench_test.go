@@ -5,14 +5,12 @@ package poolbench
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/puddle/v2"
+	"github.com/nettune/nettune/internal/servetest"
 	"github.com/nettune/nettune/latency"
 	"github.com/nettune/nettune/pool"
 )
@@ -224,37 +222,7 @@ func BenchmarkGetCancelled(b *testing.B) {
 
 // silentServer accepts loopback TCP conns and holds them open, silent,
 // until the benchmark ends.
-func silentServer(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	b.Cleanup(func() {
-		_ = ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
-}
+func silentServer(b *testing.B) string { return servetest.Loopback(b, servetest.Discard) }
 
 // BenchmarkRequestPlain is a pooled request on plain loopback TCP: Get,
 // write 64 bytes, read their echo, Close. It measures what the *Conn's
@@ -284,40 +252,4 @@ func BenchmarkRequestPlain(b *testing.B) {
 
 // plainEchoServer serves plain TCP echo on loopback until the benchmark
 // ends.
-func plainEchoServer(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	b.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
+func plainEchoServer(b *testing.B) string { return servetest.Loopback(b, servetest.Echo) }

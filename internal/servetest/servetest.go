@@ -20,7 +20,7 @@ func Serve(tb testing.TB, ln net.Listener, handle func(net.Conn)) (stop func()) 
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex // guards conns
-		conns []net.Conn
+		conns = map[net.Conn]struct{}{}
 	)
 	wg.Go(func() {
 		for {
@@ -29,9 +29,15 @@ func Serve(tb testing.TB, ln net.Listener, handle func(net.Conn)) (stop func()) 
 				return
 			}
 			mu.Lock()
-			conns = append(conns, c)
+			conns[c] = struct{}{}
 			mu.Unlock()
-			wg.Go(func() { defer c.Close(); handle(c) })
+			wg.Go(func() {
+				handle(c)
+				c.Close()
+				mu.Lock()
+				delete(conns, c) // a server that outlives many conns holds only the open ones
+				mu.Unlock()
+			})
 		}
 	})
 	var once sync.Once
@@ -39,7 +45,7 @@ func Serve(tb testing.TB, ln net.Listener, handle func(net.Conn)) (stop func()) 
 		once.Do(func() {
 			ln.Close()
 			mu.Lock()
-			for _, c := range conns {
+			for c := range conns {
 				c.Close()
 			}
 			mu.Unlock()
