@@ -123,6 +123,20 @@ func hot(hosts []string) []string {
 	return out
 }
 
+// filledCaches returns a nettune cache and an rs/dnscache resolver that
+// both hold the same n names, and 16 hot names to ask them for; the
+// garbage of filling them is collected before it returns.
+func filledCaches(b *testing.B, n int) (*dnscache.Cache, *rsdnscache.Resolver, []string) {
+	hosts := names(n)
+	hh := hot(hosts)
+	c := staticCache(b, hosts)
+	fillNettune(b, c, hosts)
+	r := &rsdnscache.Resolver{Resolver: newMapResolver(hosts)}
+	fillRS(b, r, hosts)
+	runtime.GC()
+	return c, r, hh
+}
+
 // BenchmarkScaleHit: a hit on one of 16 hot names in a cache holding
 // entries names, serial and from every P. Each size's caches are filled
 // once, outside the timings, and garbage collected before.
@@ -130,13 +144,7 @@ func BenchmarkScaleHit(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range scaleSizes {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			hosts := names(n)
-			hh := hot(hosts)
-			c := staticCache(b, hosts)
-			fillNettune(b, c, hosts)
-			r := &rsdnscache.Resolver{Resolver: newMapResolver(hosts)}
-			fillRS(b, r, hosts)
-			runtime.GC()
+			c, r, hh := filledCaches(b, n)
 			b.Run("impl=nettune", func(b *testing.B) {
 				buf := make([]netip.Addr, 0, 4)
 				i := 0
@@ -169,13 +177,7 @@ func BenchmarkScaleHitParallel(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range scaleSizes {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			hosts := names(n)
-			hh := hot(hosts)
-			c := staticCache(b, hosts)
-			fillNettune(b, c, hosts)
-			r := &rsdnscache.Resolver{Resolver: newMapResolver(hosts)}
-			fillRS(b, r, hosts)
-			runtime.GC()
+			c, r, hh := filledCaches(b, n)
 			b.Run("impl=nettune", func(b *testing.B) {
 				b.ReportAllocs()
 				b.RunParallel(func(pb *testing.PB) {
