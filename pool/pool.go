@@ -382,18 +382,8 @@ func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
 		p.early.Add(1)
 		return Resource[T]{}, err
 	}
-	for p.waiting.Load() == 0 && !p.closed.Load() {
-		r := p.idle.pop()
-		if r == nil {
-			break
-		}
-		if h, ok := p.claim(ctx, r); ok {
-			p.idle.hits.Inc()
-			if p.cfg.recorder != nil {
-				p.cfg.recorder.Record(0)
-			}
-			return h, nil
-		}
+	if h, ok := p.getIdle(ctx); ok {
+		return h, nil
 	}
 	p.mu.Lock()
 	p.st.gets++
@@ -406,11 +396,35 @@ func (p *Pool[T]) Get(ctx context.Context) (Resource[T], error) {
 	return p.wait(ctx)
 }
 
+// getIdle is the lock-free path of Get and TryGet: it checks out an idle
+// resource that passes its checks, when no Get waits (they come first)
+// and the pool is open.
+func (p *Pool[T]) getIdle(ctx context.Context) (Resource[T], bool) {
+	for p.waiting.Load() == 0 && !p.closed.Load() {
+		r := p.idle.pop()
+		if r == nil {
+			break
+		}
+		if h, ok := p.claim(ctx, r); ok {
+			p.idle.hits.Inc()
+			if p.cfg.recorder != nil {
+				p.cfg.recorder.Record(0)
+			}
+			return h, true
+		}
+	}
+	return Resource[T]{}, false
+}
+
 // TryGet returns an idle resource or, without waiting, [ErrUnavailable]; in
 // that case, if the pool has room and no spare dial is in flight, it starts
 // one in the background whose result goes to the idle set (or a waiter).
-// ctx is passed to the health check and to that dial.
+// ctx is passed to the health check and to that dial. Like Get, a TryGet
+// that finds a resource idle, with no Get waiting, takes no lock.
 func (p *Pool[T]) TryGet(ctx context.Context) (Resource[T], error) {
+	if h, ok := p.getIdle(ctx); ok {
+		return h, nil
+	}
 	p.mu.Lock()
 	p.st.gets++
 	if h, done, err := p.takeIdle(ctx); done {
