@@ -37,8 +37,9 @@ type Dialer struct {
 	attempts *net.Dialer          // dials one address; no Timeout, times the connect
 	resolver AddrResolver
 	recorder Recorder
-	delay    time.Duration // RFC 8305 connection attempt delay; < 0: serial
-	local    netip.Addr    // LocalAddr's address, or the zero Addr
+	run      func(attempt func() (net.Conn, error)) (net.Conn, error) // RunAttempt's, or nil
+	delay    time.Duration                                            // RFC 8305 connection attempt delay; < 0: serial
+	local    netip.Addr                                               // LocalAddr's address, or the zero Addr
 
 	// dial dials one literal address. It is attempts.DialContext, or a
 	// test's instrumented replacement.
@@ -80,6 +81,7 @@ func New(opts ...Option) (*Dialer, error) {
 		opts:     c.applied,
 		resolver: c.resolver,
 		recorder: c.recorder,
+		run:      c.runAttempt,
 		delay:    cmp.Or(c.fallbackDelay, defaultFallbackDelay),
 		local:    c.localAddr.Addr(),
 	}
@@ -437,6 +439,27 @@ func (d *Dialer) record(took time.Duration) {
 // must be ctx, control notes both in actx.state; without (a single address
 // dialed without a recorder, under a context that never ends) the attempt
 // notes neither, and dials through untracked to save the allocations.
+// runAttempt dials through the RunAttempt function.
+func (d *Dialer) runAttempt(dial func(context.Context, string, string) (net.Conn, error), ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := d.run(func() (net.Conn, error) { return dial(ctx, network, address) })
+	switch {
+	case err != nil && c != nil:
+		c.Close() // the error decides
+		return nil, err
+	case err == nil && c == nil:
+		oe := &net.OpError{Op: "dial", Net: network, Err: errNoConn}
+		if ap, err := netip.ParseAddrPort(address); err == nil {
+			oe.Addr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
+		return nil, oe
+	}
+	return c, err
+}
+
+// errNoConn is the error of an attempt whose RunAttempt function returned
+// neither a conn nor an error.
+var errNoConn = errors.New("dialer.RunAttempt's function returned neither a conn nor an error")
+
 func (d *Dialer) attempt(ctx context.Context, network, address string, actx *attemptCtx) (c net.Conn, took time.Duration, tried bool, err error) {
 	var st *attemptState
 	track := actx != nil
@@ -447,7 +470,11 @@ func (d *Dialer) attempt(ctx context.Context, network, address string, actx *att
 	if !track {
 		dial = d.untracked
 	}
-	c, err = dial(ctx, network, address)
+	if d.run != nil {
+		c, err = d.runAttempt(dial, ctx, network, address)
+	} else {
+		c, err = dial(ctx, network, address)
+	}
 	if err != nil {
 		cerr := ctx.Err()
 		return nil, 0, st == nil || st.socket || cerr == nil || !errors.Is(err, cerr), err

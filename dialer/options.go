@@ -67,7 +67,8 @@ type config struct {
 	recorder      Recorder
 	fallbackDelay time.Duration
 	control       []optset.ControlFunc // the Control options' run, in order
-	applied       []Option             // every option, in order, for String
+	runAttempt    func(attempt func() (net.Conn, error)) (net.Conn, error)
+	applied       []Option // every option, in order, for String
 }
 
 // OptionError is the error [New] returns for an option it refuses: a value
@@ -353,6 +354,49 @@ func (o controlOption) run(network, address string, c syscall.RawConn) error {
 	if err := (*o.fn)(network, address, c); err != nil {
 		return &OptionError{Option: o, Err: err}
 	}
+	return nil
+}
+
+// RunAttempt makes every connection attempt (one per address the Dialer
+// tries, each on a goroutine of its own in a Happy Eyeballs race) go
+// through run, which must call attempt once, where the attempt's socket
+// is to be made, and return its results. The use is a socket made in
+// another network namespace: a thread moved there with setns(2) holds the
+// namespace for the goroutine locked to it, while the Dialer's attempts
+// run on goroutines of their own. netlab.Host.Run is such a function:
+//
+//	dialer.RunAttempt(func(attempt func() (net.Conn, error)) (c net.Conn, err error) {
+//		err = host.Run(func() error { c, err = attempt(); return err })
+//		return c, err
+//	})
+//
+// A run that returns neither a conn nor an error fails the attempt with an
+// error saying so. [Dialer.NetDialer] cannot carry run: its copy dials on
+// the caller's goroutine.
+func RunAttempt(run func(attempt func() (net.Conn, error)) (net.Conn, error)) Option {
+	if run == nil {
+		return runAttemptOption{}
+	}
+	return runAttemptOption{&run}
+}
+
+// runAttemptOption holds a pointer so that it stays comparable.
+type runAttemptOption struct {
+	run *func(attempt func() (net.Conn, error)) (net.Conn, error)
+}
+
+func (o runAttemptOption) String() string {
+	if o.run == nil {
+		return "dialer.RunAttempt(nil)"
+	}
+	return "dialer.RunAttempt(func)"
+}
+
+func (o runAttemptOption) apply(c *config) error {
+	if o.run == nil {
+		return refuse(o, "nil function")
+	}
+	c.runAttempt = *o.run
 	return nil
 }
 
