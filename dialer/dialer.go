@@ -625,9 +625,10 @@ func (d *Dialer) order(addrs []netip.AddrPort, network string, ips []netip.Addr,
 // function that sets the socket options, and the resolver when it is a
 // *net.Resolver. Each call returns a fresh copy the caller may change.
 //
-// Dialing with the copy differs from dialing with d in three ways: a
+// Dialing with the copy differs from dialing with d in four ways: a
 // resolver that is not a *net.Resolver is not used, nothing is recorded,
-// and the options Go sets itself after connect (TCP_NODELAY and the
+// a [RunAttempt] function is not used (the copy dials on the caller's
+// goroutine), and the options Go sets itself after connect (TCP_NODELAY and the
 // keepalive socket options given with [Sockopt]) are overwritten by Go
 // and its defaults. Use it to hand the configuration to code that insists
 // on a *net.Dialer.

@@ -31,6 +31,9 @@
 // TCP_SYNCNT, …), [Control] runs a function of your own on every socket,
 // after the Dialer's options; its error fails the dial like theirs. Nothing
 // validates or reads back what it sets, unlike the options of sockopt.
+// [RunAttempt] runs every connection attempt through a function of your
+// own, so that its socket is made where that function calls it: in another
+// network namespace, for example.
 //
 // # Durations
 //
