@@ -10,9 +10,9 @@
 // Nagle's algorithm turned back on, the DNS cache (and serve-stale through
 // a resolver outage), dead-peer detection with TCP_USER_TIMEOUT, socket
 // buffers against the bandwidth-delay product, cubic against bbr on a
-// lossy path, Happy Eyeballs past a blackholed cached address (on
-// loopback: the dialer's racing goroutines cannot enter a lab host), a
-// burst of connects against a small and an adequate listen backlog, and
+// lossy path, Happy Eyeballs past a blackholed cached address (the
+// dialer's racing attempts make their sockets in the client host through
+// dialer.RunAttempt), a burst of connects against a small and an adequate listen backlog, and
 // HTTP/2 against HTTP/1.1 under concurrent requests. It prints a summary first: p50 and p99 without and with,
 // the saving per request and in round trips, the floor (round trips × RTT,
 // or the link's rate), how close "with" gets, and the call or sysctl that
