@@ -172,7 +172,8 @@ func (h *Host) Addr6() netip.Addr { return h.addr6 }
 // belong to the host. Goroutines fn starts do not run in the namespace:
 // create every socket on fn's own goroutine (net's dual-stack dial races
 // and its DNS lookups start goroutines, so dial IP addresses, or give a
-// resolver a Dial made of [Host.DialContext]). The calling goroutine and
+// resolver a Dial made of [Host.DialContext]; nettune's dialer takes Run
+// for its racing attempts through its RunAttempt option). The calling goroutine and
 // the process's other threads never change namespace; a thread that could
 // not return to its namespace is discarded.
 //
