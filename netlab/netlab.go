@@ -173,9 +173,9 @@ func (h *Host) Addr6() netip.Addr { return h.addr6 }
 // create every socket on fn's own goroutine (net's dual-stack dial races
 // and its DNS lookups start goroutines, so dial IP addresses, or give a
 // resolver a Dial made of [Host.DialContext]; nettune's dialer takes Run
-// for its racing attempts through its RunAttempt option). The calling goroutine and
-// the process's other threads never change namespace; a thread that could
-// not return to its namespace is discarded.
+// for its racing attempts through its RunAttempt option). The calling
+// goroutine and the process's other threads never change namespace; a
+// thread that could not return to its namespace is discarded.
 //
 // If fn panics, Run panics with a [*PanicError] holding the value and
 // fn's stack, after leaving the namespace. If fn calls runtime.Goexit
